@@ -1,0 +1,131 @@
+# libwebhook — GNU make build.  The meson.build beside it builds the same
+# sources (lib/sources.txt) and the same tests (tests/tests.txt).
+#
+#   make            library, examples, tests
+#   make check      build everything and run every test
+#   make demo       chat-server demo delivering signed webhooks to a receiver
+#   make deps       install the Debian packages the build needs (as root)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+PCDIR   ?= $(LIBDIR)/pkgconfig
+B       ?= build
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WERROR  ?= -Werror
+SAN     ?=
+
+VERSION := $(shell sed -n 's/^\#define WH_VERSION_STRING "\(.*\)"/\1/p' include/webhook.h)
+MAJOR   := $(shell sed -n 's/^\#define WH_VERSION_MAJOR \([0-9]*\)/\1/p' include/webhook.h)
+SONAME  := libwebhook.so.$(MAJOR)
+
+LIB_SRCS  := $(addprefix lib/,$(shell grep -v '^\#' lib/sources.txt))
+TEST_NAMES := $(shell grep -v '^\#' tests/tests.txt)
+TEST_SUPPORT := tests/support/harness.c tests/support/http_receiver.c
+EXAMPLES  := whsend receiver chat_demo minimal
+
+# Debian packages: build + tests + meson.  `make deps` installs them.
+DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
+            libcjson-dev libmicrohttpd-dev meson ninja-build
+PKGS     := libcurl libcjson
+TEST_PKGS := libmicrohttpd
+
+WARNINGS := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SAN) -Iinclude
+LIB_CFLAGS  = $(BASE_CFLAGS) -DBUILDING_WH -fPIC -fvisibility=hidden \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIB_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto
+MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRCS))
+STATIC   := $(B)/libwebhook.a
+SHARED   := $(B)/libwebhook.so.$(VERSION)
+TEST_BINS := $(addprefix $(B)/tests/,$(TEST_NAMES))
+EXAMPLE_BINS := $(addprefix $(B)/examples/,$(EXAMPLES))
+DEPS_OK  := $(B)/.deps-ok
+
+.PHONY: all check demo deps install uninstall clean lib examples tests
+all: lib examples tests
+lib: $(STATIC) $(SHARED) $(B)/libwebhook.pc
+examples: $(EXAMPLE_BINS)
+tests: $(TEST_BINS)
+
+# ---- dependencies ----------------------------------------------------------
+# Installs what is missing when run as root; otherwise stops with the exact
+# command to run.
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	else \
+	  echo "deps: missing packages:$$missing"; \
+	  echo "deps: run:  sudo apt-get install -y$$missing"; exit 1; \
+	fi
+
+$(DEPS_OK): Makefile
+	@$(MAKE) --no-print-directory deps
+	@mkdir -p $(B) && touch $@
+
+# ---- library ----------------------------------------------------------------
+$(B)/lib/%.o: lib/%.c lib/internal.h include/webhook.h include/webhook_test.h | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJS) lib/libwebhook.map
+	$(CC) -shared $(SAN) -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libwebhook.map \
+	  -o $@ $(LIB_OBJS) $(LIB_LIBS)
+	ln -sf libwebhook.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $(B)/libwebhook.so
+
+$(B)/libwebhook.pc: pkgconfig/libwebhook.pc.in include/webhook.h
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# ---- examples and tests (linked statically against the library) ------------
+$(B)/examples/%: examples/%.c $(STATIC) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
+
+$(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/support/harness.h tests/support/http_receiver.h $(STATIC) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Ilib -Itests/support $(MHD_CFLAGS) $< $(TEST_SUPPORT) -o $@ \
+	  $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
+
+check: all
+	@WH_EXAMPLES=$(abspath $(B)/examples) sh tests/run.sh $(TEST_BINS)
+
+demo: $(B)/examples/receiver $(B)/examples/chat_demo
+	@sh examples/demo.sh $(B)/examples
+
+# ---- install ------------------------------------------------------------------
+install: lib $(B)/examples/whsend
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 include/webhook.h include/webhook_test.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libwebhook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libwebhook.so
+	install -m 644 $(B)/libwebhook.pc $(DESTDIR)$(PCDIR)/
+	install -m 755 $(B)/examples/whsend $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/webhook.h $(DESTDIR)$(INCDIR)/webhook_test.h \
+	  $(DESTDIR)$(LIBDIR)/libwebhook.* $(DESTDIR)$(PCDIR)/libwebhook.pc $(DESTDIR)$(BINDIR)/whsend
+
+clean:
+	rm -rf $(B) build-*

@@ -1,0 +1,476 @@
+/*
+ * libwebhook — an embeddable webhook delivery library.
+ *
+ * The host program creates an engine, adds endpoints, emits events and calls
+ * wh_poll() from its own loop.  The library routes each event to every
+ * subscribed endpoint, signs it, sends it over HTTP, retries it on failure
+ * and reports every outcome through a callback.  It never starts a thread:
+ * all work happens inside the host's calls.
+ *
+ * The common case is three calls:
+ *
+ *     wh_engine *e = wh_engine_new(NULL);               // defaults
+ *     wh_endpoint_options ep;
+ *     wh_endpoint_options_init(&ep);
+ *     ep.url = "https://example.com/hooks";
+ *     wh_endpoint_add(e, &ep);                          // 1
+ *     wh_emit(e, "message.created", "room-1", json, len, NULL);   // 2
+ *     for (;;) wh_poll(e, 100);                         // 3 (from the loop)
+ *
+ * Threading: an engine belongs to one thread at a time.  Nothing in the
+ * library blocks except wh_poll() with a positive max_wait_ms and wh_flush().
+ *
+ * Status codes: functions returning int return WH_OK (0) or a negative
+ * wh_status; wh_strerror() names it and wh_last_error() returns the detailed
+ * message of the engine's most recent failure.
+ */
+#ifndef WEBHOOK_H
+#define WEBHOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- export macro -------------------------------------------------------- */
+#if defined(WH_STATICLIB)
+#  define WH_EXTERN
+#elif defined(_WIN32)
+#  if defined(BUILDING_WH)
+#    define WH_EXTERN __declspec(dllexport)
+#  else
+#    define WH_EXTERN __declspec(dllimport)
+#  endif
+#elif defined(BUILDING_WH) && defined(__GNUC__)
+#  define WH_EXTERN __attribute__((visibility("default")))
+#else
+#  define WH_EXTERN
+#endif
+
+/* ---- version (the only place it is written; both builds read it) -------- */
+#define WH_VERSION_MAJOR 0
+#define WH_VERSION_MINOR 1
+#define WH_VERSION_PATCH 0
+#define WH_VERSION_STRING "0.1.0"
+#define WH_VERSION_NUM \
+    ((WH_VERSION_MAJOR << 16) | (WH_VERSION_MINOR << 8) | WH_VERSION_PATCH)
+
+/* Run-time version: returns the library's WH_VERSION_STRING, or NULL when the
+ * library's WH_VERSION_NUM is older than `least` (pass 0 to always get it). */
+WH_EXTERN const char *wh_version(int least);
+
+/* ---- status codes -------------------------------------------------------- */
+/* Never renumbered; new codes are appended. */
+#define WH_STATUS_MAP(XX)                                                      \
+    XX(OK, 0, "success")                                                       \
+    XX(E_INVAL, -1, "invalid argument")                                        \
+    XX(E_NOMEM, -2, "out of memory")                                           \
+    XX(E_FULL, -3, "queue is full")                                            \
+    XX(E_URL, -4, "invalid URL")                                               \
+    XX(E_JSON, -5, "malformed JSON")                                           \
+    XX(E_TOO_LARGE, -6, "payload too large")                                   \
+    XX(E_HEADER, -7, "invalid header name or value")                           \
+    XX(E_NOT_FOUND, -8, "not found")                                           \
+    XX(E_EXISTS, -9, "already exists")                                         \
+    XX(E_CONFIG, -10, "invalid configuration")                                 \
+    XX(E_SECRET, -11, "invalid secret")                                        \
+    XX(E_TRANSPORT, -12, "transport error")                                    \
+    XX(E_TIMEOUT, -13, "timed out")                                            \
+    XX(E_CANCELLED, -14, "cancelled")                                          \
+    XX(E_RECURSIVE, -15, "called from inside a callback")                      \
+    XX(E_IO, -16, "I/O error")                                                 \
+    XX(E_VERSION, -17, "unsupported struct or vtable version")                 \
+    XX(E_CONNECT, -18, "connection failed")                                    \
+    XX(E_HTTP_STATUS, -19, "endpoint answered with a failure status")          \
+    XX(E_SIGNATURE, -20, "signature does not verify")                          \
+    XX(E_TIMESTAMP, -21, "timestamp outside tolerance")                        \
+    XX(E_QUEUE, -22, "queue backend error")
+
+typedef enum wh_status {
+#define WH_XX_(name, val, msg) WH_##name = val,
+    WH_STATUS_MAP(WH_XX_)
+#undef WH_XX_
+    WH_STATUS_LAST_ = -23 /* never use */
+} wh_status;
+
+/* Static English description of a status ("invalid URL"); never NULL. */
+WH_EXTERN const char *wh_strerror(int status);
+/* Static symbolic name of a status ("WH_E_URL"); never NULL. */
+WH_EXTERN const char *wh_status_name(int status);
+
+/* ---- opaque handle ------------------------------------------------------- */
+typedef struct wh_engine wh_engine;
+
+/* ---- clock vtable -------------------------------------------------------- */
+/* Supplies "now" everywhere in the engine.  now_ms is monotonic (scheduling,
+ * timeouts); wall_ms is Unix time in milliseconds (signature timestamps,
+ * event timestamps).  The struct is copied by wh_engine_new(); `user` must
+ * outlive the engine. */
+#define WH_CLOCK_VERSION 1
+typedef struct wh_clock {
+    int version;                 /* WH_CLOCK_VERSION */
+    void *user;                  /* passed to every method */
+    int64_t (*now_ms)(void *user);
+    int64_t (*wall_ms)(void *user);
+} wh_clock;
+
+/* The default clock: CLOCK_MONOTONIC and CLOCK_REALTIME. */
+WH_EXTERN const wh_clock *wh_clock_system(void);
+
+/* ---- transport vtable ---------------------------------------------------- */
+/* A fully built request.  Every pointer stays valid until the transport has
+ * reported the request's completion (or it was cancelled). */
+typedef struct wh_request {
+    const char *url;
+    const char *const *headers; /* "Name: value" strings, already validated */
+    size_t n_headers;
+    const char *body;
+    size_t body_len;
+    uint32_t timeout_ms;         /* whole attempt, connect included */
+    uint32_t connect_timeout_ms;
+    void *token;                 /* engine's; handed back on completion */
+} wh_request;
+
+/* The outcome of one request, as the transport reports it. */
+typedef struct wh_response {
+    int status;               /* HTTP status, 0 when no response arrived */
+    int error;                /* WH_OK, WH_E_CONNECT, WH_E_TIMEOUT or
+                                 WH_E_TRANSPORT (other network failure) */
+    const char *error_msg;    /* NULL or a description of `error` */
+    const char *retry_after;  /* Retry-After header value, or NULL */
+    const char *body;         /* start of the response body (capped) */
+    size_t body_len;
+} wh_response;
+
+/* Called by a transport, from inside its perform method, once per finished
+ * request. The response and its strings are valid only during the call. */
+typedef void (*wh_transport_done_fn)(void *done_user, void *token,
+                                     const wh_response *res);
+
+#define WH_TRANSPORT_VERSION 1
+typedef struct wh_transport {
+    int version;                 /* WH_TRANSPORT_VERSION */
+    void *user;
+    /* Start a request without blocking.  Returns WH_OK or a negative status
+     * (then no completion will be reported for it). */
+    int (*submit)(void *user, const wh_request *req);
+    /* Make progress on all requests: do the I/O that is ready, waiting up to
+     * wait_ms for some (0 = never block).  Reports each finished request
+     * through done().  Returns the number of requests still running. */
+    int (*perform)(void *user, int wait_ms, wh_transport_done_fn done,
+                   void *done_user);
+    /* Milliseconds until perform() must be called again for the transport's
+     * own timers, or -1 when it has nothing running. */
+    int64_t (*timeout_ms)(void *user);
+    /* Abandon a submitted request; no completion is reported for it. */
+    void (*cancel)(void *user, void *token);
+    /* Release everything.  Called by wh_engine_free() only for a transport
+     * the engine created itself. */
+    void (*destroy)(void *user);
+} wh_transport;
+
+/* Options for the default libcurl transport. */
+typedef struct wh_curl_options {
+    size_t struct_size;          /* set by wh_curl_options_init() */
+    size_t max_response_bytes;   /* body bytes kept per response; default 4096 */
+    long max_host_connections;   /* per host, 0 = unlimited (default) */
+    int verify_tls;              /* default 1; 0 only for testing */
+    int http2;                   /* default 1: use HTTP/2 when offered */
+} wh_curl_options;
+WH_EXTERN void wh_curl_options_init_sized(wh_curl_options *o, size_t size);
+#define wh_curl_options_init(o) wh_curl_options_init_sized((o), sizeof *(o))
+
+/* Create a libcurl multi transport (non-blocking, keep-alive, HTTP/2 when the
+ * server offers it, redirects never followed, response bodies read up to a
+ * small cap).  opts may be NULL.  Free it with wh_transport_free() unless it
+ * was handed to wh_engine_options.transport_owned. */
+WH_EXTERN int wh_transport_curl_new(const wh_curl_options *opts,
+                                    wh_transport **out);
+/* Destroy a transport created by the library (curl or scripted). */
+WH_EXTERN void wh_transport_free(wh_transport *t);
+
+/* ---- queue vtable -------------------------------------------------------- */
+/* An accepted event as a queue stores it. */
+typedef struct wh_event_view {
+    const char *id;           /* delivery id, identical on every retry */
+    const char *type;         /* event type */
+    const char *channel;      /* channel, or NULL */
+    const char *data;         /* JSON payload, exactly as emitted */
+    size_t data_len;
+    int64_t created_ms;       /* wall-clock time of wh_emit */
+} wh_event_view;
+
+/* One delivery job (event x endpoint), as claimed from a queue.  Valid from
+ * claim until ack or retry of the same job. */
+typedef struct wh_job {
+    void *ref;                /* the backend's reference */
+    uint32_t endpoint;        /* endpoint slot (see wh_queue.claim) */
+    uint32_t attempts;        /* attempts already made before this claim */
+    int64_t first_attempt_ms; /* monotonic time of attempt 1, -1 if none */
+    wh_event_view ev;
+} wh_job;
+
+/* A queue stores delivery jobs.  Contract: at-least-once.  Jobs are enqueued
+ * (one event fanned out to several endpoints, payload stored once), claimed
+ * when due (leased to the caller), then acknowledged (delivered or
+ * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
+ * named by a small integer slot the engine assigns, and by their stable
+ * string id for backends that persist jobs. */
+#define WH_QUEUE_VERSION 1
+typedef struct wh_queue {
+    int version;                 /* WH_QUEUE_VERSION */
+    void *user;
+    /* Store `ev` once for n endpoints, due at `due_ms`.  Returns WH_OK,
+     * WH_E_FULL when over capacity (nothing stored), or another status. */
+    int (*enqueue)(void *user, const wh_event_view *ev, const uint32_t *slots,
+                   const char *const *endpoint_ids, size_t n, int64_t due_ms);
+    /* Claim up to `max` jobs of endpoint `slot` due at or before `now_ms`,
+     * oldest first.  Returns how many were written to out[]. */
+    size_t (*claim)(void *user, uint32_t slot, int64_t now_ms, wh_job *out,
+                    size_t max);
+    /* The job is finished (delivered or dead-lettered): forget it. */
+    void (*ack)(void *user, wh_job *job);
+    /* The attempt failed: count it and make the job due at `due_ms`. */
+    void (*retry)(void *user, wh_job *job, int64_t due_ms);
+    /* Earliest due time of an unclaimed job of `slot`, INT64_MAX if none. */
+    int64_t (*next_due)(void *user, uint32_t slot);
+    /* Unclaimed plus claimed jobs currently stored (all endpoints). */
+    size_t (*size)(void *user);
+    /* End of a poll round: make what was written durable (group commit).
+     * May be NULL. */
+    int (*commit)(void *user);
+    /* Release everything.  Called by wh_engine_free() only for the queue the
+     * engine created itself. */
+    void (*destroy)(void *user);
+} wh_queue;
+
+/* ---- outcomes ------------------------------------------------------------ */
+typedef enum wh_outcome_kind {
+    WH_DELIVERED = 1,   /* a 2xx arrived */
+    WH_RETRY = 2,       /* the attempt failed; another is scheduled */
+    WH_DEAD = 3         /* no further attempt: dead-lettered */
+} wh_outcome_kind;
+
+typedef struct wh_outcome {
+    wh_outcome_kind kind;
+    int endpoint;             /* handle returned by wh_endpoint_add */
+    const char *endpoint_id;  /* the endpoint's stable id */
+    const char *url;
+    wh_event_view ev;         /* the event (payload included) */
+    uint32_t attempt;         /* number of the attempt just made, from 1 */
+    int http_status;          /* 0 when no response arrived */
+    int error;                /* WH_OK, or why the attempt failed:
+                                 WH_E_HTTP_STATUS, WH_E_CONNECT,
+                                 WH_E_TIMEOUT, WH_E_TRANSPORT,
+                                 WH_E_CANCELLED (endpoint removed or engine
+                                 freed with work pending) */
+    const char *error_msg;    /* human-readable detail, never NULL */
+    int64_t retry_in_ms;      /* WH_RETRY: delay until the next attempt */
+    int64_t latency_ms;       /* duration of the attempt */
+} wh_outcome;
+
+/* Outcome callback.  The outcome and everything it points to is valid only
+ * during the call.  The callback may call wh_emit(), wh_stats() and
+ * wh_last_error(); other engine calls return WH_E_RECURSIVE (wh_engine_free
+ * is deferred until the callback returns). */
+typedef void (*wh_outcome_fn)(void *user, const wh_outcome *o);
+
+typedef enum wh_log_level {
+    WH_LOG_ERROR = 0, WH_LOG_WARN = 1, WH_LOG_INFO = 2, WH_LOG_DEBUG = 3
+} wh_log_level;
+/* Log callback: the library never prints; diagnostics come here.  Secrets
+ * are never logged. */
+typedef void (*wh_log_fn)(void *user, wh_log_level level, const char *msg);
+
+/* ---- engine -------------------------------------------------------------- */
+typedef struct wh_engine_options {
+    size_t struct_size;          /* set by wh_engine_options_init() */
+    /* Parts.  NULL selects the default. The engine copies the structs;
+     * their `user` pointers must outlive the engine. */
+    const wh_clock *clock;       /* default: wh_clock_system() */
+    wh_transport *transport;     /* default: a new libcurl transport */
+    int transport_owned;         /* 1: the engine destroys `transport` */
+    wh_queue *queue;             /* default: a bounded in-memory queue */
+    int queue_owned;             /* 1: the engine destroys `queue` */
+    /* In-memory queue bounds (default queue only). */
+    size_t max_queued_events;    /* default 1,000,000 events */
+    size_t max_queued_bytes;     /* default 1 GiB of payload */
+    /* Inputs. */
+    size_t max_payload_bytes;    /* default 1 MiB; larger -> WH_E_TOO_LARGE */
+    int validate_json;           /* default 1: wh_emit rejects bad JSON */
+    /* Callbacks. */
+    wh_outcome_fn on_outcome;
+    void *outcome_user;
+    wh_log_fn on_log;
+    void *log_user;
+    wh_log_level log_level;      /* default WH_LOG_INFO */
+    /* Randomness for delivery ids and jitter: 0 = seed from the OS. */
+    uint64_t seed;
+} wh_engine_options;
+
+WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
+/* Fill `o` with defaults.  Always use this before setting fields, so an
+ * older program keeps working with a newer library. */
+#define wh_engine_options_init(o) wh_engine_options_init_sized((o), sizeof *(o))
+
+/* Create an engine.  opts may be NULL for all defaults.
+ * Returns NULL on failure (out of memory, bad struct version, transport
+ * could not start); if err is not NULL it receives the status. */
+WH_EXTERN wh_engine *wh_engine_new(const wh_engine_options *opts, int *err);
+
+/* Destroy an engine.  Jobs still queued or in flight in the in-memory queue
+ * are reported once through the outcome callback as WH_DEAD with error
+ * WH_E_CANCELLED, so nothing disappears silently; call wh_flush() first for
+ * a graceful shutdown.  Safe with NULL; deferred when called from a
+ * callback. */
+WH_EXTERN void wh_engine_free(wh_engine *e);
+
+/* Message describing the engine's most recent failure (a status plus detail
+ * such as the offending key or header).  Valid until the next engine call. */
+WH_EXTERN const char *wh_last_error(const wh_engine *e);
+
+/* ---- endpoints ----------------------------------------------------------- */
+typedef struct wh_endpoint_options {
+    size_t struct_size;          /* set by wh_endpoint_options_init() */
+    const char *id;              /* stable id; default "ep-<handle>" */
+    const char *url;             /* http:// or https:// (required) */
+    /* Event types subscribed to.  event_types == NULL: every event.
+     * Otherwise n_event_types names, "*" matching any type; n == 0 with a
+     * non-NULL pointer subscribes to nothing. */
+    const char *const *event_types;
+    size_t n_event_types;
+    /* Channel filters, both must hold when set (NULL = no filter). */
+    const char *channel_prefix;
+    const char *channel_suffix;
+    /* Standard Webhooks secrets "whsec_<base64>" (raw strings are used as
+     * bytes).  Several secrets produce several signatures (key rotation).
+     * None: requests are not signed. */
+    const char *const *secrets;
+    size_t n_secrets;
+    /* Extra static headers, "Name: value" each (no CR, LF or NUL). */
+    const char *const *headers;
+    size_t n_headers;
+    uint32_t timeout_ms;         /* per attempt; default 10,000 */
+    uint32_t connect_timeout_ms; /* default 5,000 (capped by timeout_ms) */
+    uint32_t max_attempts;       /* total attempts, default 8 */
+    uint32_t retry_initial_ms;   /* first retry delay, default 2,000 */
+    uint32_t retry_max_ms;       /* cap, default 300,000 (5 min) */
+    uint32_t retry_multiplier;   /* default 2 */
+    uint32_t max_in_flight;      /* concurrent requests, default 30 */
+} wh_endpoint_options;
+
+WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
+                                              size_t size);
+#define wh_endpoint_options_init(o) \
+    wh_endpoint_options_init_sized((o), sizeof *(o))
+
+/* Add an endpoint.  Every string is copied.  Returns a positive endpoint
+ * handle, or WH_E_INVAL (NULL/zero where required), WH_E_URL, WH_E_HEADER,
+ * WH_E_SECRET, WH_E_EXISTS (id in use), WH_E_VERSION, WH_E_NOMEM,
+ * WH_E_RECURSIVE.  wh_last_error() says which field was wrong. */
+WH_EXTERN int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *opts);
+
+/* Remove an endpoint.  Its queued and in-flight deliveries are reported as
+ * WH_DEAD with WH_E_CANCELLED.  Returns WH_OK, WH_E_NOT_FOUND or
+ * WH_E_RECURSIVE. */
+WH_EXTERN int wh_endpoint_remove(wh_engine *e, int endpoint);
+
+/* Handle of the endpoint with stable id `id`, or WH_E_NOT_FOUND. */
+WH_EXTERN int wh_endpoint_find(wh_engine *e, const char *id);
+
+/* Add every endpoint described by a JSON document:
+ *   {"endpoints": [{"id": "...", "url": "...", "event_types": ["*"],
+ *                   "secret": "whsec_..." | ["whsec_...", ...],
+ *                   "headers": {"Name": "value"},
+ *                   "filter": {"channel_name_starts_with": "...",
+ *                              "channel_name_ends_with": "..."},
+ *                   "timeout_ms": 10000, "connect_timeout_ms": 5000,
+ *                   "max_attempts": 8, "max_in_flight": 30,
+ *                   "retry": {"initial_ms": 2000, "max_ms": 300000,
+ *                             "multiplier": 2}}]}
+ * All or nothing: the document is fully validated before any endpoint is
+ * added.  Unknown keys, wrong types and invalid values are WH_E_CONFIG (or
+ * WH_E_JSON for unparsable text) and wh_last_error() names the key and the
+ * endpoint index, e.g. "endpoints[2].timeout_ms: expected a positive
+ * integer". */
+WH_EXTERN int wh_config_load(wh_engine *e, const char *json, size_t len);
+/* The same, reading the document from a file (WH_E_IO if unreadable). */
+WH_EXTERN int wh_config_load_file(wh_engine *e, const char *path);
+
+/* ---- events -------------------------------------------------------------- */
+/* Accept an event for delivery.  `type` is required; `channel` may be NULL;
+ * `data` is a JSON document of `len` bytes, copied once however many
+ * endpoints receive it; `id` may be NULL to generate a delivery id (a
+ * UUIDv7), otherwise it is used as the delivery id (1..128 printable
+ * characters, no spaces).
+ * Returns the number of endpoints the event was queued for (0 when nothing
+ * subscribes), or WH_E_INVAL, WH_E_JSON, WH_E_TOO_LARGE, WH_E_FULL (queue at
+ * capacity: back off and retry), WH_E_NOMEM.  On an error nothing was
+ * queued. Once it returns >= 0 the event is delivered to every endpoint
+ * counted, or reported WH_DEAD through the outcome callback. */
+WH_EXTERN int wh_emit(wh_engine *e, const char *type, const char *channel,
+                      const char *data, size_t len, const char *id);
+
+/* ---- driving the engine -------------------------------------------------- */
+/* Do all work that is due: start requests for due jobs, process network
+ * I/O and completions, schedule retries, report outcomes.  Waits up to
+ * max_wait_ms for network activity or the next due job when there is
+ * nothing to do now (0 = never block).  Returns the number of outcomes
+ * reported in this call, or WH_E_RECURSIVE. */
+WH_EXTERN int wh_poll(wh_engine *e, int max_wait_ms);
+
+/* Milliseconds until wh_poll() must next be called: 0 when work is due now,
+ * -1 when nothing is queued or in flight. */
+WH_EXTERN int64_t wh_timeout_ms(wh_engine *e);
+
+/* Drain for shutdown: poll until nothing is queued or in flight, or until
+ * timeout_ms (engine clock) has passed.  Returns WH_OK when drained,
+ * WH_E_TIMEOUT when work remains (it stays queued; see wh_stats). */
+WH_EXTERN int wh_flush(wh_engine *e, int64_t timeout_ms);
+
+/* ---- statistics ---------------------------------------------------------- */
+typedef struct wh_stats {
+    uint64_t emitted;     /* wh_emit calls accepted */
+    uint64_t rejected;    /* wh_emit calls refused */
+    uint64_t enqueued;    /* delivery jobs created (event x endpoint) */
+    uint64_t requests;    /* HTTP attempts started */
+    uint64_t delivered;   /* jobs delivered (2xx) */
+    uint64_t retries;     /* attempts that failed and were rescheduled */
+    uint64_t dead;        /* jobs dead-lettered (cancelled included) */
+    uint64_t queued;      /* jobs waiting now (not in flight) */
+    uint64_t in_flight;   /* requests running now */
+    uint64_t bytes_sent;  /* request body bytes */
+} wh_stats;
+
+/* Copy the engine's counters into *out.  Returns WH_OK or WH_E_INVAL. */
+WH_EXTERN int wh_stats_get(const wh_engine *e, wh_stats *out);
+
+/* ---- signatures (Standard Webhooks) -------------------------------------- */
+/* Compute the Standard Webhooks signature header value for one message:
+ * "v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>", one
+ * space-separated entry per secret.  `out` receives a NUL-terminated
+ * string.  Returns WH_OK, WH_E_SECRET, WH_E_INVAL or WH_E_TOO_LARGE (out too
+ * small; 50 bytes per secret are enough). */
+WH_EXTERN int wh_sign_standard(const char *const *secrets, size_t n_secrets,
+                               const char *id, int64_t timestamp_s,
+                               const char *body, size_t body_len,
+                               char *out, size_t out_size);
+
+/* Verify a received Standard Webhooks request: `signature_header` is the
+ * webhook-signature value (several space-separated "v1,..." entries
+ * allowed), checked in constant time against every secret.  `timestamp` is
+ * the webhook-timestamp value; it must be within tolerance_s of now_s
+ * (tolerance_s 0 selects the reference default, 300 s).
+ * Returns WH_OK, WH_E_SIGNATURE, WH_E_TIMESTAMP, WH_E_SECRET or WH_E_INVAL. */
+WH_EXTERN int wh_verify_standard(const char *const *secrets, size_t n_secrets,
+                                 const char *id, const char *timestamp,
+                                 const char *body, size_t body_len,
+                                 const char *signature_header, int64_t now_s,
+                                 int64_t tolerance_s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEBHOOK_H */

@@ -1,0 +1,89 @@
+/* Internal declarations shared between the library's source files.
+ * Nothing here is exported: the build uses -fvisibility=hidden and only
+ * WH_EXTERN functions of include/webhook*.h are visible. */
+#ifndef WH_INTERNAL_H
+#define WH_INTERNAL_H
+
+#include "webhook.h"
+#include "webhook_test.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#  define WH_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  define WH_LIKELY(x) __builtin_expect(!!(x), 1)
+#  define WH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define WH_PRINTF(a, b)
+#  define WH_LIKELY(x) (x)
+#  define WH_UNLIKELY(x) (x)
+#endif
+
+#define WH_USER_AGENT "libwebhook/" WH_VERSION_STRING
+
+/* ---- allocation (overflow-checked) ---------------------------------------- */
+void *wh__calloc(size_t n, size_t size);
+char *wh__strdup(const char *s);          /* NULL -> NULL */
+char *wh__strndup(const char *s, size_t n);
+
+/* ---- validation (lib/validate.c) ------------------------------------------ */
+/* 1 when `url` is an absolute http:// or https:// URL with a host and no
+ * whitespace or control characters; else 0 and *why set to a static reason. */
+int wh__url_valid(const char *url, const char **why);
+/* Header line "Name: value": name is an RFC 7230 token, value has no CR, LF
+ * or NUL.  Returns WH_OK or WH_E_HEADER with *why set. */
+int wh__header_valid(const char *line, const char **why);
+/* Same check for a separate name and value. */
+int wh__header_pair_valid(const char *name, const char *value,
+                          const char **why);
+/* Strict RFC 8259 JSON validation without allocation: WH_OK or WH_E_JSON with
+ * *offset set to the first bad byte. */
+int wh__json_valid(const char *s, size_t len, size_t *offset);
+
+/* ---- signing (lib/sign.c) ------------------------------------------------- */
+/* HMAC-SHA256 keyed state, precomputed once per secret.  Mbed TLS lives
+ * behind these functions only, so a PSA port touches one file. */
+typedef struct wh__hmac wh__hmac;
+/* Decode a secret: "whsec_<base64>" -> bytes, anything else -> its bytes.
+ * WH_E_SECRET when the whsec_ part is not valid base64 or is empty. */
+int wh__hmac_new(const char *secret, wh__hmac **out);
+void wh__hmac_free(wh__hmac *h);              /* zeroes the key; NULL ok */
+typedef struct wh__iov { const void *p; size_t n; } wh__iov;
+int wh__hmac_sha256(wh__hmac *h, const wh__iov *parts, size_t n,
+                    uint8_t out[32]);
+/* Standard base64 with padding.  Returns the length written (no NUL
+ * appended); `out` must hold 4*ceil(n/3) bytes. */
+size_t wh__base64_encode(const uint8_t *in, size_t n, char *out);
+/* Signature header for an already-keyed list of secrets: writes
+ * "v1,<b64> v1,<b64>..." NUL-terminated.  out_size >= 50 * n.  */
+int wh__sign_standard_keyed(wh__hmac *const *keys, size_t n, const char *id,
+                            int64_t timestamp_s, const char *body,
+                            size_t body_len, char *out, size_t out_size);
+
+/* ---- randomness & ids (lib/ids.c) ----------------------------------------- */
+typedef struct wh__rng { uint64_t s[4]; } wh__rng;
+void wh__rng_seed(wh__rng *r, uint64_t seed);   /* seed 0 = from the OS */
+uint64_t wh__rng_next(wh__rng *r);
+/* UUIDv7 string (36 chars + NUL) for wall time wall_ms. */
+void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37]);
+/* 1 when a caller-supplied delivery id is acceptable. */
+int wh__id_valid(const char *id);
+
+/* ---- default parts ---------------------------------------------------------- */
+/* In-memory queue (lib/queue_memory.c). */
+int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out);
+
+/* ---- engine internals used by config.c ------------------------------------ */
+/* Set the engine's last-error message (printf style) and return `status`. */
+int wh__fail(wh_engine *e, int status, const char *fmt, ...) WH_PRINTF(3, 4);
+/* Check endpoint options without adding; on error sets last error prefixed
+ * with `where` (e.g. "endpoints[2]") and returns the status. */
+int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *o,
+                       const char *where);
+void wh__log(wh_engine *e, wh_log_level lvl, const char *fmt, ...)
+    WH_PRINTF(3, 4);
+
+#endif /* WH_INTERNAL_H */

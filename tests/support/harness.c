@@ -1,0 +1,88 @@
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void th_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "    %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    exit(1);
+}
+
+int64_t th_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int th_thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1) break;
+    fclose(f);
+    return n;
+}
+
+static int run_case(const th_case *c, int timeout_s)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        alarm((unsigned)timeout_s);
+        c->fn();
+        fflush(stdout);
+        exit(0);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 1;
+    if (WIFSIGNALED(st))
+        fprintf(stderr, "    killed by signal %d%s\n", WTERMSIG(st),
+                WTERMSIG(st) == SIGALRM ? " (time limit)" : "");
+    return 0;
+}
+
+int th_main(const th_case *cases, size_t n, int argc, char **argv)
+{
+    int timeout_s = 60;
+    const char *t = getenv("TH_TIMEOUT");
+    if (t && atoi(t) > 0) timeout_s = atoi(t);
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1) {
+            int want = 0;
+            for (int a = 1; a < argc; a++)
+                if (strcmp(argv[a], cases[i].name) == 0) want = 1;
+            if (!want) continue;
+        }
+        int64_t t0 = th_now_ms();
+        int ok = run_case(&cases[i], timeout_s);
+        printf("%s - %s (%lld ms)\n", ok ? "ok  " : "FAIL", cases[i].name,
+               (long long)(th_now_ms() - t0));
+        fflush(stdout);
+        if (ok) passed++;
+        else failed++;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
