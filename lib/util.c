@@ -1,0 +1,26 @@
+/* Small allocation helpers. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void *wh__calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+char *wh__strndup(const char *s, size_t n)
+{
+    if (!s) return NULL;
+    char *p = malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *wh__strdup(const char *s)
+{
+    return s ? wh__strndup(s, strlen(s)) : NULL;
+}
