@@ -1,0 +1,632 @@
+/* The engine: accepts events, schedules jobs per endpoint, starts requests
+ * through the transport, classifies outcomes, retries, dead-letters, and
+ * reports everything through the host's callbacks.  No threads: every step
+ * runs inside wh_emit / wh_poll / wh_flush. */
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLAIM_BATCH 64
+
+/* ---- errors and logging ------------------------------------------------------ */
+int wh__fail(wh_engine *e, int status, const char *fmt, ...)
+{
+    if (!e) return status;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(e->err, sizeof e->err, "%s: ", wh_status_name(status));
+    if (n < 0) n = 0;
+    if ((size_t)n < sizeof e->err) vsnprintf(e->err + n, sizeof e->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (e->on_log && e->log_level >= WH_LOG_DEBUG)
+        e->on_log(e->log_user, WH_LOG_DEBUG, e->err);
+    return status;
+}
+
+void wh__log(wh_engine *e, wh_log_level lvl, const char *fmt, ...)
+{
+    if (!e || !e->on_log || lvl > e->log_level) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    e->on_log(e->log_user, lvl, buf);
+}
+
+const char *wh_last_error(const wh_engine *e)
+{
+    if (!e) return "engine is NULL";
+    return e->err[0] ? e->err : "no error";
+}
+
+/* ---- options ------------------------------------------------------------------ */
+void wh_engine_options_init_sized(wh_engine_options *o, size_t size)
+{
+    if (!o || size < sizeof(size_t)) return;
+    wh_engine_options d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = size < sizeof d ? size : sizeof d;
+    d.max_queued_events = 1000000;
+    d.max_queued_bytes = (size_t)1 << 30;
+    d.max_payload_bytes = (size_t)1 << 20;
+    d.validate_json = 1;
+    d.log_level = WH_LOG_INFO;
+    memcpy(o, &d, d.struct_size);
+}
+
+/* ---- endpoint wake heap ------------------------------------------------------- */
+static void heap_set(wh_engine *e, size_t i, wh_ep *ep)
+{
+    e->heap[i] = ep;
+    ep->heap_idx = i;
+}
+
+static void heap_up(wh_engine *e, size_t i)
+{
+    wh_ep *ep = e->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (e->heap[p]->wake <= ep->wake) break;
+        heap_set(e, i, e->heap[p]);
+        i = p;
+    }
+    heap_set(e, i, ep);
+}
+
+static void heap_down(wh_engine *e, size_t i)
+{
+    wh_ep *ep = e->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= e->heap_n) break;
+        if (c + 1 < e->heap_n && e->heap[c + 1]->wake < e->heap[c]->wake) c++;
+        if (e->heap[c]->wake >= ep->wake) break;
+        heap_set(e, i, e->heap[c]);
+        i = c;
+    }
+    heap_set(e, i, ep);
+}
+
+void wh__ep_unschedule(wh_engine *e, wh_ep *ep)
+{
+    size_t i = ep->heap_idx;
+    if (i == SIZE_MAX) return;
+    ep->heap_idx = SIZE_MAX;
+    ep->wake = INT64_MAX;
+    if (--e->heap_n == i) return;
+    wh_ep *moved = e->heap[e->heap_n];
+    heap_set(e, i, moved);
+    heap_up(e, i);
+    if (moved->heap_idx == i) heap_down(e, i);
+}
+
+int wh__sched_reserve(wh_engine *e, size_t n)
+{
+    if (n <= e->heap_cap) return WH_OK;
+    size_t cap = e->heap_cap ? e->heap_cap : 16;
+    while (cap < n) cap *= 2;
+    wh_ep **h = realloc(e->heap, cap * sizeof *h);
+    if (!h) return WH_E_NOMEM;
+    e->heap = h;
+    e->heap_cap = cap;
+    return WH_OK;
+}
+
+/* Make ep wake at `when` (INT64_MAX: not at all).  An endpoint with every
+ * in-flight slot taken is left out: a completion reschedules it. */
+void wh__ep_schedule(wh_engine *e, wh_ep *ep, int64_t when)
+{
+    if (when == INT64_MAX || ep->in_flight >= ep->max_in_flight) {
+        wh__ep_unschedule(e, ep);
+        return;
+    }
+    if (ep->heap_idx == SIZE_MAX) {
+        /* wh__sched_reserve() at endpoint add makes room for every
+         * endpoint, so this always fits. */
+        ep->wake = when;
+        heap_set(e, e->heap_n++, ep);
+        heap_up(e, ep->heap_idx);
+        return;
+    }
+    int64_t old = ep->wake;
+    ep->wake = when;
+    if (when < old) heap_up(e, ep->heap_idx);
+    else if (when > old) heap_down(e, ep->heap_idx);
+}
+
+/* ---- outcomes -------------------------------------------------------------------- */
+static void report(wh_engine *e, wh_outcome *o)
+{
+    e->polled_outcomes++;
+    if (!e->on_outcome) return;
+    e->in_callback++;
+    e->on_outcome(e->outcome_user, o);
+    e->in_callback--;
+}
+
+static void outcome_init(wh_outcome *o, wh_outcome_kind kind, const wh_ep *ep,
+                         const wh_job *job)
+{
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->endpoint = ep->handle;
+    o->endpoint_id = ep->id;
+    o->url = ep->url;
+    o->ev = job->ev;
+    o->error_msg = "";
+}
+
+/* ---- engine lifecycle ------------------------------------------------------------ */
+wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
+{
+    int dummy;
+    if (!err) err = &dummy;
+    wh_engine_options o;
+    wh_engine_options_init(&o);
+    if (in) {
+        if (in->struct_size < sizeof(size_t) || in->struct_size > sizeof o * 4) {
+            *err = WH_E_VERSION;
+            return NULL;
+        }
+        memcpy(&o, in, in->struct_size < sizeof o ? in->struct_size : sizeof o);
+    }
+    wh_engine *e = wh__calloc(1, sizeof *e);
+    if (!e) {
+        *err = WH_E_NOMEM;
+        return NULL;
+    }
+    const wh_clock *c = o.clock ? o.clock : wh_clock_system();
+    if (c->version < 1 || !c->now_ms || !c->wall_ms) {
+        free(e);
+        *err = WH_E_VERSION;
+        return NULL;
+    }
+    e->clock = *c;
+    e->max_payload = o.max_payload_bytes ? o.max_payload_bytes : ((size_t)1 << 20);
+    e->validate_json = o.validate_json;
+    e->on_outcome = o.on_outcome;
+    e->outcome_user = o.outcome_user;
+    e->on_log = o.on_log;
+    e->log_user = o.log_user;
+    e->log_level = o.log_level;
+    wh__rng_seed(&e->rng, o.seed);
+    int rc = WH_OK;
+    if (o.transport) {
+        if (o.transport->version < 1 || !o.transport->submit || !o.transport->perform ||
+            !o.transport->timeout_ms || !o.transport->cancel)
+            rc = WH_E_VERSION;
+        e->transport = o.transport;
+        e->transport_owned = o.transport_owned;
+    } else {
+        rc = wh_transport_curl_new(NULL, &e->transport);
+        e->transport_owned = 1;
+    }
+    if (rc == WH_OK) {
+        if (o.queue) {
+            if (o.queue->version < 1 || !o.queue->enqueue || !o.queue->claim ||
+                !o.queue->ack || !o.queue->retry || !o.queue->next_due ||
+                !o.queue->size)
+                rc = WH_E_VERSION;
+            e->queue = o.queue;
+            e->queue_owned = o.queue_owned;
+        } else {
+            rc = wh__queue_memory_new(o.max_queued_events ? o.max_queued_events : 1000000,
+                                      o.max_queued_bytes ? o.max_queued_bytes
+                                                         : ((size_t)1 << 30),
+                                      &e->queue);
+            e->queue_owned = 1;
+        }
+    }
+    if (rc == WH_OK) {
+        e->claim_cap = CLAIM_BATCH;
+        e->claim_buf = wh__calloc(e->claim_cap, sizeof *e->claim_buf);
+        e->route_cap = 16;
+        e->route_buf = wh__calloc(e->route_cap, sizeof *e->route_buf);
+        e->route_ids = wh__calloc(e->route_cap, sizeof *e->route_ids);
+        if (!e->claim_buf || !e->route_buf || !e->route_ids) rc = WH_E_NOMEM;
+    }
+    if (rc != WH_OK) {
+        *err = rc;
+        e->free_pending = 0;
+        wh_engine_free(e);
+        return NULL;
+    }
+    *err = WH_OK;
+    return e;
+}
+
+void wh_transport_free(wh_transport *t)
+{
+    if (t && t->destroy) t->destroy(t->user);
+}
+
+/* Report every job of ep (in flight or queued) as cancelled and forget it. */
+void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
+{
+    wh__ep_unschedule(e, ep);
+    wh_flight *f = e->flights;
+    while (f) {
+        wh_flight *next = f->next;
+        if (f->ep == ep) {
+            e->transport->cancel(e->transport->user, f);
+            if (f->prev) f->prev->next = f->next;
+            else e->flights = f->next;
+            if (f->next) f->next->prev = f->prev;
+            ep->in_flight--;
+            e->st.in_flight--;
+            wh_outcome o;
+            outcome_init(&o, WH_DEAD, ep, &f->job);
+            o.attempt = f->job.attempts + 1;
+            o.error = WH_E_CANCELLED;
+            o.error_msg = "cancelled while in flight";
+            report(e, &o);
+            e->queue->ack(e->queue->user, &f->job);
+            e->st.dead++;
+            free(f);
+        }
+        f = next;
+    }
+    size_t n;
+    while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
+                                e->claim_cap)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            wh_outcome o;
+            outcome_init(&o, WH_DEAD, ep, &e->claim_buf[i]);
+            o.attempt = e->claim_buf[i].attempts;
+            o.error = WH_E_CANCELLED;
+            o.error_msg = "cancelled before delivery";
+            report(e, &o);
+            e->queue->ack(e->queue->user, &e->claim_buf[i]);
+            e->st.dead++;
+        }
+    }
+}
+
+void wh_engine_free(wh_engine *e)
+{
+    if (!e) return;
+    if (e->in_callback) {
+        e->free_pending = 1;
+        return;
+    }
+    e->in_callback++; /* no re-entry while tearing down */
+    if (e->queue && e->claim_buf)
+        for (size_t i = 0; i < e->n_slots; i++)
+            if (e->eps[i]) wh__cancel_endpoint(e, e->eps[i]);
+    for (size_t i = 0; i < e->n_slots; i++) wh__ep_free(e->eps[i]);
+    free(e->eps);
+    wh__router_free(&e->router);
+    free(e->heap);
+    free(e->claim_buf);
+    free(e->route_buf);
+    free(e->route_ids);
+    if (e->queue && e->queue_owned && e->queue->destroy) e->queue->destroy(e->queue->user);
+    if (e->transport && e->transport_owned) wh_transport_free(e->transport);
+    free(e);
+}
+
+/* ---- emit ----------------------------------------------------------------------- */
+int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
+            size_t len, const char *id)
+{
+    if (!e) return WH_E_INVAL;
+    if (WH_UNLIKELY(!type || !*type)) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit: event type is NULL or empty");
+    }
+    if (WH_UNLIKELY(!data)) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit: data is NULL");
+    }
+    if (WH_UNLIKELY(len > e->max_payload)) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_TOO_LARGE, "wh_emit: payload of %zu bytes exceeds "
+                        "max_payload_bytes %zu", len, e->max_payload);
+    }
+    if (e->validate_json) {
+        size_t off;
+        if (WH_UNLIKELY(wh__json_valid(data, len, &off) != WH_OK)) {
+            e->st.rejected++;
+            return wh__fail(e, WH_E_JSON, "wh_emit: payload is not valid JSON "
+                            "(at byte %zu)", off);
+        }
+    }
+    if (id && WH_UNLIKELY(!wh__id_valid(id))) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit: id must be 1 to 128 printable "
+                        "characters without spaces");
+    }
+    size_t n = wh__router_match(&e->router, type, channel, e->route_buf,
+                                e->route_ids, e->route_cap);
+    if (n > e->route_cap) {
+        size_t cap = n * 2;
+        uint32_t *rb = realloc(e->route_buf, cap * sizeof *rb);
+        if (rb) e->route_buf = rb;
+        const char **ri = realloc(e->route_ids, cap * sizeof *ri);
+        if (ri) e->route_ids = ri;
+        if (!rb || !ri) {
+            e->st.rejected++;
+            return wh__fail(e, WH_E_NOMEM, "wh_emit: out of memory");
+        }
+        e->route_cap = cap;
+        n = wh__router_match(&e->router, type, channel, e->route_buf, e->route_ids,
+                             e->route_cap);
+    }
+    e->st.emitted++;
+    if (n == 0) return 0;
+    int64_t now = e->clock.now_ms(e->clock.user);
+    int64_t wall = e->clock.wall_ms(e->clock.user);
+    char idbuf[37];
+    if (!id) {
+        wh__uuid7(&e->rng, wall, idbuf);
+        id = idbuf;
+    }
+    wh_event_view ev = {id, type, channel, data, len, wall};
+    int rc = e->queue->enqueue(e->queue->user, &ev, e->route_buf, e->route_ids, n, now);
+    if (rc != WH_OK) {
+        e->st.emitted--;
+        e->st.rejected++;
+        if (rc == WH_E_FULL)
+            return wh__fail(e, rc, "wh_emit: queue is full (%zu jobs queued)",
+                            e->queue->size(e->queue->user));
+        return wh__fail(e, rc, "wh_emit: queue refused the event");
+    }
+    e->st.enqueued += n;
+    for (size_t i = 0; i < n; i++) {
+        wh_ep *ep = e->eps[e->route_buf[i]];
+        if (ep->heap_idx == SIZE_MAX || ep->wake > now) wh__ep_schedule(e, ep, now);
+    }
+    return (int)n;
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+static void on_done(void *user, void *token, const wh_response *res);
+
+static int64_t backoff_ms(const wh_ep *ep, uint32_t attempt)
+{
+    /* delay after attempt n (n >= 1): initial * multiplier^(n-1), capped */
+    int64_t d = ep->retry_initial_ms;
+    for (uint32_t i = 1; i < attempt && d < ep->retry_max_ms; i++)
+        d *= ep->retry_multiplier;
+    return d > ep->retry_max_ms ? ep->retry_max_ms : d;
+}
+
+static void start(wh_engine *e, wh_ep *ep, const wh_job *job, int64_t now)
+{
+    uint32_t attempt = job->attempts + 1;
+    const wh__header_names *nm = &ep->names;
+    size_t id_len = strlen(job->ev.id);
+    size_t n_hdr = 5 + (ep->n_keys ? 1 : 0) + ep->n_headers;
+    size_t text = strlen(nm->id) + 2 + id_len + 1 + strlen(nm->timestamp) + 2 + 21 +
+                  strlen(nm->attempt) + 2 + 11 +
+                  (ep->n_keys ? strlen(nm->signature) + 2 + 50 * ep->n_keys + 1 : 0);
+    wh_flight *f = malloc(sizeof *f + n_hdr * sizeof(char *) + text);
+    if (!f) {
+        /* Out of memory: the job goes back to the queue as a failed attempt
+         * (never lost), due again in a second. */
+        wh_job j = *job;
+        if (j.first_attempt_ms < 0) j.first_attempt_ms = now;
+        wh__log(e, WH_LOG_ERROR, "out of memory building a request for %s", ep->id);
+        e->queue->retry(e->queue->user, &j, now + 1000);
+        return;
+    }
+    memset(f, 0, sizeof *f);
+    f->e = e;
+    f->ep = ep;
+    f->job = *job;
+    if (f->job.first_attempt_ms < 0) f->job.first_attempt_ms = now;
+    f->started = now;
+    f->hdrs = (const char **)(f + 1);
+    f->text = (char *)(f->hdrs + n_hdr);
+    char *p = f->text;
+    size_t h = 0;
+    f->hdrs[h++] = "Content-Type: application/json";
+    f->hdrs[h++] = "User-Agent: " WH_USER_AGENT;
+    int64_t ts = e->clock.wall_ms(e->clock.user) / 1000;
+    f->hdrs[h++] = p;
+    p += sprintf(p, "%s: %s", nm->id, job->ev.id) + 1;
+    f->hdrs[h++] = p;
+    p += sprintf(p, "%s: %" PRId64, nm->timestamp, ts) + 1;
+    f->hdrs[h++] = p;
+    p += sprintf(p, "%s: %" PRIu32, nm->attempt, attempt) + 1;
+    if (ep->n_keys) {
+        f->hdrs[h++] = p;
+        p += sprintf(p, "%s: ", nm->signature);
+        size_t room = text - (size_t)(p - f->text);
+        if (wh__sign_standard_keyed(ep->keys, ep->n_keys, job->ev.id, ts,
+                                    job->ev.data, job->ev.data_len, p, room) != WH_OK) {
+            /* cannot happen with the sizes above; fail the attempt loudly */
+            wh__log(e, WH_LOG_ERROR, "signing failed for endpoint %s", ep->id);
+            *p = '\0';
+        }
+    }
+    for (size_t i = 0; i < ep->n_headers; i++) f->hdrs[h++] = ep->headers[i];
+    f->req.url = ep->url;
+    f->req.headers = f->hdrs;
+    f->req.n_headers = h;
+    f->req.body = job->ev.data;
+    f->req.body_len = job->ev.data_len;
+    f->req.timeout_ms = ep->timeout_ms;
+    f->req.connect_timeout_ms = ep->connect_timeout_ms;
+    f->req.token = f;
+    f->prev = NULL;
+    f->next = e->flights;
+    if (e->flights) e->flights->prev = f;
+    e->flights = f;
+    ep->in_flight++;
+    e->st.in_flight++;
+    e->st.requests++;
+    e->st.bytes_sent += job->ev.data_len;
+    int rc = e->transport->submit(e->transport->user, &f->req);
+    if (rc != WH_OK) {
+        wh_response r = {0, WH_E_TRANSPORT, wh_strerror(rc), NULL, NULL, 0};
+        on_done(e, f, &r);
+    }
+}
+
+static int retryable(const wh_response *res)
+{
+    if (res->error != WH_OK) return 1;
+    return res->status == 408 || res->status == 429 || res->status >= 500;
+}
+
+static void on_done(void *user, void *token, const wh_response *res)
+{
+    wh_engine *e = user;
+    wh_flight *f = token;
+    wh_ep *ep = f->ep;
+    int64_t now = e->clock.now_ms(e->clock.user);
+    if (f->prev) f->prev->next = f->next;
+    else e->flights = f->next;
+    if (f->next) f->next->prev = f->prev;
+    ep->in_flight--;
+    e->st.in_flight--;
+
+    uint32_t attempt = f->job.attempts + 1;
+    wh_outcome o;
+    char msg[160];
+    int ok = res->error == WH_OK && res->status >= 200 && res->status < 300;
+    if (ok) {
+        outcome_init(&o, WH_DELIVERED, ep, &f->job);
+        o.attempt = attempt;
+        o.http_status = res->status;
+        o.latency_ms = now - f->started;
+        e->st.delivered++;
+        report(e, &o);
+        e->queue->ack(e->queue->user, &f->job);
+    } else {
+        int err = res->error != WH_OK ? res->error : WH_E_HTTP_STATUS;
+        if (res->error != WH_OK)
+            snprintf(msg, sizeof msg, "%s%s%s", wh_strerror(err),
+                     res->error_msg && *res->error_msg ? ": " : "",
+                     res->error_msg ? res->error_msg : "");
+        else
+            snprintf(msg, sizeof msg, "HTTP %d", res->status);
+        int again = retryable(res) && attempt < ep->max_attempts;
+        outcome_init(&o, again ? WH_RETRY : WH_DEAD, ep, &f->job);
+        o.attempt = attempt;
+        o.http_status = res->status;
+        o.error = err;
+        o.error_msg = msg;
+        o.latency_ms = now - f->started;
+        if (again) {
+            int64_t delay = backoff_ms(ep, attempt);
+            o.retry_in_ms = delay;
+            e->st.retries++;
+            report(e, &o);
+            e->queue->retry(e->queue->user, &f->job, now + delay);
+            wh__log(e, WH_LOG_DEBUG, "endpoint %s: %s, attempt %" PRIu32
+                    " failed, retry in %" PRId64 " ms", ep->id, msg, attempt, delay);
+        } else {
+            e->st.dead++;
+            report(e, &o);
+            e->queue->ack(e->queue->user, &f->job);
+            wh__log(e, WH_LOG_WARN, "endpoint %s: event %s dead after %" PRIu32
+                    " attempt(s): %s", ep->id, o.ev.id ? o.ev.id : "?", attempt, msg);
+        }
+    }
+    free(f);
+    wh__ep_schedule(e, ep, e->queue->next_due(e->queue->user, ep->slot));
+}
+
+/* Start requests for every endpoint whose wake time has come. */
+static void run_due(wh_engine *e, int64_t now)
+{
+    while (e->heap_n && e->heap[0]->wake <= now) {
+        wh_ep *ep = e->heap[0];
+        wh__ep_unschedule(e, ep);
+        uint32_t room = ep->max_in_flight - ep->in_flight;
+        size_t n = e->queue->claim(e->queue->user, ep->slot, now, e->claim_buf,
+                                   room < e->claim_cap ? room : e->claim_cap);
+        /* start() may report outcomes and reschedule ep; copy the jobs first
+         * since claim_buf is reused by nested calls. */
+        wh_job jobs[CLAIM_BATCH];
+        memcpy(jobs, e->claim_buf, n * sizeof *jobs);
+        for (size_t i = 0; i < n; i++) start(e, ep, &jobs[i], now);
+        if (ep->heap_idx == SIZE_MAX)
+            wh__ep_schedule(e, ep, e->queue->next_due(e->queue->user, ep->slot));
+    }
+}
+
+static void finish_call(wh_engine *e)
+{
+    if (e->free_pending && !e->in_callback) {
+        e->free_pending = 0;
+        wh_engine_free(e);
+    }
+}
+
+int wh_poll(wh_engine *e, int max_wait_ms)
+{
+    if (!e) return WH_E_INVAL;
+    if (e->in_callback)
+        return wh__fail(e, WH_E_RECURSIVE, "wh_poll: called from a callback");
+    e->polled_outcomes = 0;
+    int64_t now = e->clock.now_ms(e->clock.user);
+    run_due(e, now);
+    int wait = 0;
+    if (max_wait_ms > 0 && e->polled_outcomes == 0) {
+        wait = max_wait_ms;
+        if (e->heap_n) {
+            int64_t until = e->heap[0]->wake - now;
+            if (until < wait) wait = until < 0 ? 0 : (int)until;
+        }
+    }
+    e->in_callback++;
+    e->transport->perform(e->transport->user, wait, on_done, e);
+    e->in_callback--;
+    now = e->clock.now_ms(e->clock.user);
+    run_due(e, now);
+    if (e->queue->commit) {
+        int rc = e->queue->commit(e->queue->user);
+        if (rc != WH_OK) wh__log(e, WH_LOG_ERROR, "queue commit failed: %s", wh_strerror(rc));
+    }
+    int n = e->polled_outcomes;
+    finish_call(e);
+    return n;
+}
+
+int64_t wh_timeout_ms(wh_engine *e)
+{
+    if (!e) return -1;
+    int64_t t = -1;
+    int64_t now = e->clock.now_ms(e->clock.user);
+    if (e->heap_n) {
+        t = e->heap[0]->wake - now;
+        if (t < 0) t = 0;
+    }
+    int64_t tt = e->transport->timeout_ms(e->transport->user);
+    if (tt >= 0 && (t < 0 || tt < t)) t = tt;
+    return t;
+}
+
+int wh_flush(wh_engine *e, int64_t timeout_ms)
+{
+    if (!e) return WH_E_INVAL;
+    if (e->in_callback)
+        return wh__fail(e, WH_E_RECURSIVE, "wh_flush: called from a callback");
+    int64_t deadline = e->clock.now_ms(e->clock.user) + (timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        if (e->queue->size(e->queue->user) == 0 && e->st.in_flight == 0) return WH_OK;
+        int64_t now = e->clock.now_ms(e->clock.user);
+        if (now >= deadline) break;
+        int64_t left = deadline - now;
+        int rc = wh_poll(e, left > 100 ? 100 : (int)left);
+        if (rc < 0) return rc;
+    }
+    return wh__fail(e, WH_E_TIMEOUT, "wh_flush: %zu job(s) still pending at the deadline",
+                    e->queue->size(e->queue->user));
+}
+
+int wh_stats_get(const wh_engine *e, wh_stats *out)
+{
+    if (!e || !out) return WH_E_INVAL;
+    *out = e->st;
+    size_t size = e->queue->size(e->queue->user);
+    out->queued = size > e->st.in_flight ? size - e->st.in_flight : 0;
+    return WH_OK;
+}

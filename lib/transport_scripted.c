@@ -1,0 +1,278 @@
+/* The scripted transport: answers from rules on a (usually manual) clock,
+ * and records every request.  For exact timing and fault-injection tests. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct rule {
+    char *url;          /* NULL: any */
+    int status, error;
+    int64_t delay_ms;   /* -1: hang */
+    char *retry_after;
+    unsigned left;      /* 0: unlimited */
+    int unlimited;
+} rule;
+
+typedef struct rec {
+    wh_scripted_request pub;
+    char *url;
+    char *body;
+    char **headers;
+    size_t n_headers;
+} rec;
+
+typedef struct running {
+    void *token;
+    size_t rec;         /* index into recs */
+    int64_t done_at;
+    int status, error;
+    const char *retry_after;
+} running;
+
+typedef struct scripted {
+    wh_transport vt;
+    wh_clock clock;
+    wh_manual_clock *manual;
+    rule *rules;
+    size_t n_rules;
+    rec *recs;
+    size_t n_recs, cap_recs;
+    running *run;
+    size_t n_run, cap_run;
+} scripted;
+
+static int sc_submit(void *user, const wh_request *req)
+{
+    scripted *s = user;
+    if (s->n_recs == s->cap_recs) {
+        size_t cap = s->cap_recs ? s->cap_recs * 2 : 64;
+        rec *r = realloc(s->recs, cap * sizeof *r);
+        if (!r) return WH_E_NOMEM;
+        s->recs = r;
+        s->cap_recs = cap;
+    }
+    if (s->n_run == s->cap_run) {
+        size_t cap = s->cap_run ? s->cap_run * 2 : 64;
+        running *r = realloc(s->run, cap * sizeof *r);
+        if (!r) return WH_E_NOMEM;
+        s->run = r;
+        s->cap_run = cap;
+    }
+    rec *r = &s->recs[s->n_recs];
+    memset(r, 0, sizeof *r);
+    r->url = wh__strdup(req->url);
+    r->body = wh__strndup(req->body ? req->body : "", req->body_len);
+    r->headers = wh__calloc(req->n_headers ? req->n_headers : 1, sizeof *r->headers);
+    if (!r->url || !r->body || !r->headers) goto oom;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (!(r->headers[i] = wh__strdup(req->headers[i]))) goto oom;
+        r->n_headers++;
+    }
+    int64_t now = s->clock.now_ms(s->clock.user);
+    r->pub.submitted_ms = now;
+    r->pub.completed_ms = -1;
+    r->pub.url = r->url;
+    r->pub.body = r->body;
+    r->pub.body_len = req->body_len;
+
+    /* find the rule */
+    int status = 200, error = WH_OK;
+    int64_t delay = 0;
+    const char *ra = NULL;
+    for (size_t i = 0; i < s->n_rules; i++) {
+        rule *ru = &s->rules[i];
+        if (!ru->unlimited && ru->left == 0) continue;
+        if (ru->url && strcmp(ru->url, req->url) != 0) continue;
+        if (!ru->unlimited) ru->left--;
+        status = ru->status;
+        error = ru->error;
+        delay = ru->delay_ms;
+        ra = ru->retry_after;
+        break;
+    }
+    if (delay < 0 || delay > (int64_t)req->timeout_ms) {
+        delay = req->timeout_ms;
+        status = 0;
+        error = WH_E_TIMEOUT;
+    }
+    running *ru = &s->run[s->n_run++];
+    ru->token = req->token;
+    ru->rec = s->n_recs++;
+    ru->done_at = now + delay;
+    ru->status = error == WH_OK ? status : 0;
+    ru->error = error;
+    ru->retry_after = ra;
+    return WH_OK;
+oom:
+    for (size_t i = 0; i < r->n_headers; i++) free(r->headers[i]);
+    free(r->headers);
+    free(r->url);
+    free(r->body);
+    return WH_E_NOMEM;
+}
+
+static int64_t earliest(const scripted *s)
+{
+    int64_t t = INT64_MAX;
+    for (size_t i = 0; i < s->n_run; i++)
+        if (s->run[i].done_at < t) t = s->run[i].done_at;
+    return t;
+}
+
+static int sc_perform(void *user, int wait_ms, wh_transport_done_fn done, void *done_user)
+{
+    scripted *s = user;
+    int64_t now = s->clock.now_ms(s->clock.user);
+    int64_t next = earliest(s);
+    if (next > now && wait_ms > 0 && s->manual) {
+        /* simulated time: jump to the next completion, at most wait_ms */
+        int64_t to = next - now < wait_ms ? next : now + wait_ms;
+        wh_manual_clock_set(s->manual, to);
+        now = to;
+    }
+    /* complete everything due, in completion-time order (stable by submit) */
+    for (;;) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < s->n_run; i++)
+            if (s->run[i].done_at <= now &&
+                (best == SIZE_MAX || s->run[i].done_at < s->run[best].done_at))
+                best = i;
+        if (best == SIZE_MAX) break;
+        running r = s->run[best];
+        memmove(&s->run[best], &s->run[best + 1], (s->n_run - best - 1) * sizeof r);
+        s->n_run--;
+        rec *rc = &s->recs[r.rec];
+        rc->pub.completed_ms = now;
+        rc->pub.status = r.status;
+        rc->pub.error = r.error;
+        wh_response res = {r.status, r.error,
+                           r.error == WH_OK ? NULL : wh_strerror(r.error),
+                           r.retry_after, "", 0};
+        done(done_user, r.token, &res);
+    }
+    return (int)s->n_run;
+}
+
+static int64_t sc_timeout(void *user)
+{
+    scripted *s = user;
+    if (!s->n_run) return -1;
+    int64_t t = earliest(s) - s->clock.now_ms(s->clock.user);
+    return t < 0 ? 0 : t;
+}
+
+static void sc_cancel(void *user, void *token)
+{
+    scripted *s = user;
+    for (size_t i = 0; i < s->n_run; i++)
+        if (s->run[i].token == token) {
+            s->recs[s->run[i].rec].pub.error = WH_E_CANCELLED;
+            memmove(&s->run[i], &s->run[i + 1], (s->n_run - i - 1) * sizeof *s->run);
+            s->n_run--;
+            return;
+        }
+}
+
+static void sc_destroy(void *user)
+{
+    scripted *s = user;
+    for (size_t i = 0; i < s->n_rules; i++) {
+        free(s->rules[i].url);
+        free(s->rules[i].retry_after);
+    }
+    free(s->rules);
+    for (size_t i = 0; i < s->n_recs; i++) {
+        for (size_t h = 0; h < s->recs[i].n_headers; h++) free(s->recs[i].headers[h]);
+        free(s->recs[i].headers);
+        free(s->recs[i].url);
+        free(s->recs[i].body);
+    }
+    free(s->recs);
+    free(s->run);
+    free(s);
+}
+
+int wh_transport_scripted_new(const wh_clock *clock, wh_manual_clock *manual,
+                              wh_transport **out)
+{
+    if (!out) return WH_E_INVAL;
+    if (!clock && manual) clock = wh_manual_clock_vtable(manual);
+    if (!clock) clock = wh_clock_system();
+    scripted *s = wh__calloc(1, sizeof *s);
+    if (!s) return WH_E_NOMEM;
+    s->clock = *clock;
+    s->manual = manual;
+    s->vt.version = WH_TRANSPORT_VERSION;
+    s->vt.user = s;
+    s->vt.submit = sc_submit;
+    s->vt.perform = sc_perform;
+    s->vt.timeout_ms = sc_timeout;
+    s->vt.cancel = sc_cancel;
+    s->vt.destroy = sc_destroy;
+    *out = &s->vt;
+    return WH_OK;
+}
+
+static scripted *as_scripted(const wh_transport *t)
+{
+    return t && t->destroy == sc_destroy ? (scripted *)t->user : NULL;
+}
+
+int wh_scripted_rule(wh_transport *t, const char *url, int status, int error,
+                     int64_t delay_ms, const char *retry_after, unsigned count)
+{
+    scripted *s = as_scripted(t);
+    if (!s) return WH_E_INVAL;
+    rule *r = realloc(s->rules, (s->n_rules + 1) * sizeof *r);
+    if (!r) return WH_E_NOMEM;
+    s->rules = r;
+    rule *ru = &s->rules[s->n_rules];
+    memset(ru, 0, sizeof *ru);
+    ru->url = wh__strdup(url);
+    ru->retry_after = wh__strdup(retry_after);
+    if ((url && !ru->url) || (retry_after && !ru->retry_after)) {
+        free(ru->url);
+        free(ru->retry_after);
+        return WH_E_NOMEM;
+    }
+    ru->status = status;
+    ru->error = error;
+    ru->delay_ms = delay_ms;
+    ru->left = count;
+    ru->unlimited = count == 0;
+    s->n_rules++;
+    return WH_OK;
+}
+
+size_t wh_scripted_count(const wh_transport *t)
+{
+    scripted *s = as_scripted(t);
+    return s ? s->n_recs : 0;
+}
+
+int wh_scripted_get(const wh_transport *t, size_t i, wh_scripted_request *out)
+{
+    scripted *s = as_scripted(t);
+    if (!s || !out || i >= s->n_recs) return WH_E_NOT_FOUND;
+    *out = s->recs[i].pub;
+    return WH_OK;
+}
+
+const char *wh_scripted_header(const wh_transport *t, size_t i, const char *name)
+{
+    scripted *s = as_scripted(t);
+    if (!s || !name || i >= s->n_recs) return NULL;
+    size_t n = strlen(name);
+    const rec *r = &s->recs[i];
+    for (size_t h = 0; h < r->n_headers; h++) {
+        const char *line = r->headers[h];
+        if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ') v++;
+            return v;
+        }
+    }
+    return NULL;
+}

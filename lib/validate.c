@@ -1,0 +1,306 @@
+/* Input validation: URLs, header lines, JSON payloads.  Nothing here
+ * allocates. */
+#include "internal.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* ---- URL ------------------------------------------------------------------- */
+int wh__url_valid(const char *url, const char **why)
+{
+    const char *dummy;
+    if (!why) why = &dummy;
+    if (!url || !*url) return *why = "URL is empty", 0;
+    const char *p;
+    if (strncasecmp(url, "http://", 7) == 0) p = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0) p = url + 8;
+    else return *why = "URL must start with http:// or https://", 0;
+    size_t len = strlen(url);
+    if (len > 8192) return *why = "URL longer than 8192 bytes", 0;
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+        if (*c <= 0x20 || *c == 0x7f)
+            return *why = "URL contains whitespace or a control character", 0;
+    /* authority = [userinfo@]host[:port] up to '/', '?' or '#' */
+    size_t alen = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', alen);
+    if (at) {
+        alen -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    if (alen == 0) return *why = "URL has no host", 0;
+    const char *end = p + alen, *port = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', alen);
+        if (!rb || rb == p + 1) return *why = "URL has a malformed IPv6 host", 0;
+        for (const char *c = p + 1; c < rb; c++)
+            if (!strchr("0123456789abcdefABCDEF:.%", *c) &&
+                !((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+                return *why = "URL has a malformed IPv6 host", 0;
+        if (rb + 1 < end) {
+            if (rb[1] != ':') return *why = "URL has junk after the IPv6 host", 0;
+            port = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', alen);
+        if (colon) port = colon + 1;
+        const char *hend = colon ? colon : end;
+        if (hend == p) return *why = "URL has no host", 0;
+        for (const char *c = p; c < hend; c++) {
+            unsigned char ch = (unsigned char)*c;
+            if (!(ch == '-' || ch == '.' || ch == '_' || ch == '%' || ch >= 0x80 ||
+                  (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= 'A' && ch <= 'Z')))
+                return *why = "URL host contains an invalid character", 0;
+        }
+    }
+    if (port) {
+        if (port == end) return *why = "URL has an empty port", 0;
+        long v = 0;
+        for (const char *c = port; c < end; c++) {
+            if (*c < '0' || *c > '9') return *why = "URL port is not a number", 0;
+            v = v * 10 + (*c - '0');
+            if (v > 65535) return *why = "URL port is out of range", 0;
+        }
+        if (v == 0) return *why = "URL port is out of range", 0;
+    }
+    return 1;
+}
+
+/* ---- headers --------------------------------------------------------------- */
+static int is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return 1;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int value_ok(const char *v, size_t n, const char **why)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '\r' || c == '\n' || c == '\0')
+            return *why = "header value contains CR, LF or NUL", 0;
+        if (c < 0x20 && c != '\t')
+            return *why = "header value contains a control character", 0;
+        if (c == 0x7f) return *why = "header value contains DEL", 0;
+    }
+    return 1;
+}
+
+int wh__header_pair_valid(const char *name, const char *value, const char **why)
+{
+    const char *dummy;
+    if (!why) why = &dummy;
+    if (!name || !value) return *why = "header name or value is NULL", WH_E_HEADER;
+    if (!*name) return *why = "header name is empty", WH_E_HEADER;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        if (!is_tchar(*c))
+            return *why = (*c == '\r' || *c == '\n')
+                              ? "header name contains CR or LF"
+                              : "header name is not a token (RFC 9110)",
+                   WH_E_HEADER;
+    if (!value_ok(value, strlen(value), why)) return WH_E_HEADER;
+    return WH_OK;
+}
+
+int wh__header_valid(const char *line, const char **why)
+{
+    const char *dummy;
+    if (!why) why = &dummy;
+    if (!line) return *why = "header is NULL", WH_E_HEADER;
+    const char *colon = strchr(line, ':');
+    if (!colon) return *why = "header must be \"Name: value\"", WH_E_HEADER;
+    if (colon == line) return *why = "header name is empty", WH_E_HEADER;
+    for (const char *c = line; c < colon; c++)
+        if (!is_tchar((unsigned char)*c))
+            return *why = (*c == '\r' || *c == '\n')
+                              ? "header name contains CR or LF"
+                              : "header name is not a token (RFC 9110)",
+                   WH_E_HEADER;
+    if (!value_ok(colon + 1, strlen(colon + 1), why)) return WH_E_HEADER;
+    return WH_OK;
+}
+
+/* ---- JSON (RFC 8259), iterative, depth-limited ----------------------------- */
+#define JSON_MAX_DEPTH 512
+
+typedef struct jp {
+    const unsigned char *s, *p, *end;
+} jp;
+
+static void ws(jp *j)
+{
+    while (j->p < j->end &&
+           (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int lit(jp *j, const char *w, size_t n)
+{
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0) return 0;
+    j->p += n;
+    return 1;
+}
+
+static int hexd(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* UTF-8 sequence starting at p; returns its length or 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
+    else return 0;
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+static int string(jp *j)
+{
+    j->p++; /* opening quote */
+    while (j->p < j->end) {
+        unsigned char c = *j->p;
+        if (c == '"') {
+            j->p++;
+            return 1;
+        }
+        if (c < 0x20) return 0;
+        if (c == '\\') {
+            if (++j->p >= j->end) return 0;
+            c = *j->p;
+            if (c == 'u') {
+                if (j->end - j->p < 5) return 0;
+                for (int i = 1; i <= 4; i++)
+                    if (!hexd(j->p[i])) return 0;
+                j->p += 5;
+            } else if (strchr("\"\\/bfnrt", c) && c) {
+                j->p++;
+            } else {
+                return 0;
+            }
+            continue;
+        }
+        if (c < 0x80) {
+            j->p++;
+            continue;
+        }
+        size_t n = utf8_len(j->p, j->end);
+        if (!n) return 0;
+        j->p += n;
+    }
+    return 0;
+}
+
+static int digits(jp *j)
+{
+    const unsigned char *s = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    return j->p > s;
+}
+
+static int number(jp *j)
+{
+    if (*j->p == '-') j->p++;
+    if (j->p >= j->end) return 0;
+    if (*j->p == '0') j->p++;
+    else if (!digits(j)) return 0;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (!digits(j)) return 0;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+        if (!digits(j)) return 0;
+    }
+    return 1;
+}
+
+int wh__json_valid(const char *s, size_t len, size_t *offset)
+{
+    size_t dummy;
+    if (!offset) offset = &dummy;
+    if (!s) return *offset = 0, WH_E_JSON;
+    jp j = {(const unsigned char *)s, (const unsigned char *)s,
+            (const unsigned char *)s + len};
+    char stack[JSON_MAX_DEPTH]; /* '{' or '[' */
+    int depth = 0;
+    ws(&j);
+value:
+    if (j.p >= j.end) goto bad;
+    switch (*j.p) {
+    case '{':
+    case '[':
+        if (depth == JSON_MAX_DEPTH) goto bad;
+        stack[depth++] = (char)*j.p++;
+        ws(&j);
+        if (j.p < j.end && *j.p == (stack[depth - 1] == '{' ? '}' : ']')) {
+            j.p++;
+            depth--;
+            goto after;
+        }
+        if (stack[depth - 1] == '{') goto key;
+        goto value;
+    case '"':
+        if (!string(&j)) goto bad;
+        break;
+    case 't':
+        if (!lit(&j, "true", 4)) goto bad;
+        break;
+    case 'f':
+        if (!lit(&j, "false", 5)) goto bad;
+        break;
+    case 'n':
+        if (!lit(&j, "null", 4)) goto bad;
+        break;
+    default:
+        if (*j.p == '-' || (*j.p >= '0' && *j.p <= '9')) {
+            if (!number(&j)) goto bad;
+            break;
+        }
+        goto bad;
+    }
+after:
+    ws(&j);
+    if (depth == 0) {
+        if (j.p != j.end) goto bad;
+        return WH_OK;
+    }
+    if (j.p >= j.end) goto bad;
+    if (*j.p == ',') {
+        j.p++;
+        ws(&j);
+        if (stack[depth - 1] == '{') goto key;
+        goto value;
+    }
+    if (*j.p == (stack[depth - 1] == '{' ? '}' : ']')) {
+        j.p++;
+        depth--;
+        goto after;
+    }
+    goto bad;
+key:
+    if (j.p >= j.end || *j.p != '"' || !string(&j)) goto bad;
+    ws(&j);
+    if (j.p >= j.end || *j.p != ':') goto bad;
+    j.p++;
+    ws(&j);
+    goto value;
+bad:
+    *offset = (size_t)(j.p - j.s);
+    return WH_E_JSON;
+}
