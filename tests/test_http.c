@@ -156,7 +156,7 @@ static void test_503_twice_then_delivered_with_same_id(void)
             th_recv_get(r, j, &p);
             if (strcmp(p.webhook_id, q.webhook_id) != 0) continue;
             seen++;
-            char want[4];
+            char want[16];
             snprintf(want, sizeof want, "%d", seen);
             CHECK_STR(p.attempt, want);
             CHECK_INT(p.at_ms - prev, >=, seen == 2 ? 90 : 190);
