@@ -350,11 +350,17 @@ static int tc_perform(void *user, int wait_ms, wh_transport_done_fn done,
     if (c->in_perform) return WH_E_RECURSIVE;
     c->in_perform = 1;
 
+    int n = 0;
     if (c->running.n) {
         curl_multi_perform(c->multi, &still);
-        int n = collect(c);
-        if (n == 0 && wait_ms > 0 && c->running.n) {
-            curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
+        n = collect(c);
+    }
+    if (n == 0 && wait_ms > 0 && !c->finished.n) {
+        /* Wait for socket activity or the timeout.  With nothing running,
+         * curl_multi_poll sleeps for wait_ms (unlike curl_multi_wait), so an
+         * idle host loop calling wh_poll(e, N) does not spin. */
+        curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
+        if (c->running.n) {
             curl_multi_perform(c->multi, &still);
             collect(c);
         }

@@ -1,0 +1,341 @@
+/* Standard Webhooks signing and verification (HMAC-SHA256, base64).
+ *
+ * Every use of Mbed TLS is in this file, behind wh__hmac_*: a port to the
+ * PSA API of Mbed TLS 3.x/4.x touches nothing else.  A wh__hmac is keyed
+ * once per secret (the inner/outer pads are computed by
+ * mbedtls_md_hmac_starts) and reused for every message with
+ * mbedtls_md_hmac_reset, so signing a delivery costs two SHA-256 passes over
+ * the message and nothing per key. */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/version.h>
+#if defined(MBEDTLS_VERSION_MAJOR) && MBEDTLS_VERSION_MAJOR >= 4
+#  error "Mbed TLS 4 has no mbedtls/md.h HMAC: port wh__hmac_* to the PSA API"
+#endif
+#include <mbedtls/md.h>
+#include <mbedtls/platform_util.h>
+
+#define WH__SECRET_PREFIX "whsec_"
+#define WH__SECRET_PREFIX_LEN 6
+#define WH__MAC_LEN 32
+#define WH__MAC_B64_LEN 44            /* 4 * ceil(32 / 3) */
+#define WH__SIG_ENTRY_LEN (3 + WH__MAC_B64_LEN) /* "v1," + base64 */
+#define WH__DEFAULT_TOLERANCE_S 300
+
+struct wh__hmac {
+    mbedtls_md_context_t md;
+};
+
+/* ---- base64 ---------------------------------------------------------------- */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t wh__base64_encode(const uint8_t *in, size_t n, char *out)
+{
+    size_t o = 0, i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = b64_alphabet[(v >> 6) & 63];
+        out[o++] = b64_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = '=';
+        out[o++] = '=';
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = b64_alphabet[(v >> 6) & 63];
+        out[o++] = '=';
+    }
+    return o;
+}
+
+/* Value of one base64 character, or -1.  Computed without a table lookup
+ * or a data-dependent branch, since the input is secret key material. */
+static int b64_value(unsigned char ch)
+{
+    unsigned c = ch, r = 0;
+    r |= (unsigned)((c - 'A') < 26u) * (c - 'A' + 1u);
+    r |= (unsigned)((c - 'a') < 26u) * (c - 'a' + 27u);
+    r |= (unsigned)((c - '0') < 10u) * (c - '0' + 53u);
+    r |= (unsigned)(c == '+') * 63u;
+    r |= (unsigned)(c == '/') * 64u;
+    return (int)r - 1;
+}
+
+/* Strict standard base64 (RFC 4648 section 4).  Padding is optional but,
+ * when present, must be complete; nothing else (no whitespace) is allowed.
+ * `out` must hold 3 * ceil(len / 4) bytes.  Returns the decoded length, or
+ * -1 when `in` is not base64. */
+static long b64_decode(const char *in, size_t len, uint8_t *out)
+{
+    if (len >= 1 && in[len - 1] == '=') {
+        if (len % 4) return -1;
+        len--;
+        if (len >= 1 && in[len - 1] == '=') len--;
+    }
+    if (len % 4 == 1) return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0, bad = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64_value((unsigned char)in[i]);
+        bad |= (unsigned)(v < 0);
+        acc = (acc << 6) | ((unsigned)v & 63u);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return bad ? -1 : (long)o;
+}
+
+/* ---- HMAC-SHA256 ----------------------------------------------------------- */
+
+int wh__hmac_new(const char *secret, wh__hmac **out)
+{
+    if (!secret || !out) return WH_E_INVAL;
+    *out = NULL;
+
+    const uint8_t *key;
+    size_t key_len;
+    uint8_t *decoded = NULL;
+    size_t decoded_cap = 0;
+    size_t slen = strlen(secret);
+    if (strncmp(secret, WH__SECRET_PREFIX, WH__SECRET_PREFIX_LEN) == 0) {
+        const char *b64 = secret + WH__SECRET_PREFIX_LEN;
+        size_t blen = slen - WH__SECRET_PREFIX_LEN;
+        if (blen == 0) return WH_E_SECRET;
+        decoded_cap = (blen + 3) / 4 * 3;
+        decoded = malloc(decoded_cap);
+        if (!decoded) return WH_E_NOMEM;
+        long n = b64_decode(b64, blen, decoded);
+        if (n <= 0) {
+            mbedtls_platform_zeroize(decoded, decoded_cap);
+            free(decoded);
+            return WH_E_SECRET;
+        }
+        key = decoded;
+        key_len = (size_t)n;
+    } else {
+        if (slen == 0) return WH_E_SECRET;
+        key = (const uint8_t *)secret;
+        key_len = slen;
+    }
+
+    int rc = WH_E_NOMEM;
+    wh__hmac *h = calloc(1, sizeof *h);
+    if (h) {
+        mbedtls_md_init(&h->md);
+        const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+        int mrc = info ? mbedtls_md_setup(&h->md, info, 1) : -1;
+        if (mrc == 0) {
+            rc = mbedtls_md_hmac_starts(&h->md, key, key_len) == 0 ? WH_OK
+                                                                   : WH_E_SECRET;
+        } else {
+            rc = mrc == MBEDTLS_ERR_MD_ALLOC_FAILED ? WH_E_NOMEM : WH_E_INVAL;
+        }
+        if (rc != WH_OK) {
+            wh__hmac_free(h);
+            h = NULL;
+        }
+    }
+    if (decoded) {
+        mbedtls_platform_zeroize(decoded, decoded_cap);
+        free(decoded);
+    }
+    *out = h;
+    return rc;
+}
+
+void wh__hmac_free(wh__hmac *h)
+{
+    if (!h) return;
+    /* mbedtls_md_free zeroes the HMAC pads (derived from the key); the
+     * context itself is zeroed too before the memory is returned. */
+    mbedtls_md_free(&h->md);
+    mbedtls_platform_zeroize(h, sizeof *h);
+    free(h);
+}
+
+int wh__hmac_sha256(wh__hmac *h, const wh__iov *parts, size_t n,
+                    uint8_t out[32])
+{
+    if (!h || !out || (n && !parts)) return WH_E_INVAL;
+    if (mbedtls_md_hmac_reset(&h->md) != 0) return WH_E_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].n == 0) continue;
+        if (!parts[i].p) return WH_E_INVAL;
+        if (mbedtls_md_hmac_update(&h->md, parts[i].p, parts[i].n) != 0)
+            return WH_E_INVAL;
+    }
+    if (mbedtls_md_hmac_finish(&h->md, out) != 0) return WH_E_INVAL;
+    return WH_OK;
+}
+
+/* ---- Standard Webhooks ----------------------------------------------------- */
+
+/* base64(HMAC(key, id "." ts "." body)) into b64[44]. */
+static int sign_one(wh__hmac *key, const char *id, const char *ts, size_t ts_len,
+                    const char *body, size_t body_len,
+                    char b64[WH__MAC_B64_LEN])
+{
+    uint8_t mac[WH__MAC_LEN];
+    const wh__iov parts[5] = {
+        {id, strlen(id)}, {".", 1}, {ts, ts_len}, {".", 1}, {body, body_len},
+    };
+    int rc = wh__hmac_sha256(key, parts, 5, mac);
+    if (rc == WH_OK) wh__base64_encode(mac, sizeof mac, b64);
+    mbedtls_platform_zeroize(mac, sizeof mac);
+    return rc;
+}
+
+int wh__sign_standard_keyed(wh__hmac *const *keys, size_t n, const char *id,
+                            int64_t timestamp_s, const char *body,
+                            size_t body_len, char *out, size_t out_size)
+{
+    if (!keys || n == 0 || !id || (!body && body_len) || !out ||
+        timestamp_s < 0)
+        return WH_E_INVAL;
+    if (out_size < n * (WH__SIG_ENTRY_LEN + 1)) {
+        if (out_size) out[0] = '\0';
+        return WH_E_TOO_LARGE;
+    }
+    char ts[24];
+    int ts_len = snprintf(ts, sizeof ts, "%" PRId64, timestamp_s);
+    char *p = out;
+    for (size_t i = 0; i < n; i++) {
+        if (i) *p++ = ' ';
+        memcpy(p, "v1,", 3);
+        int rc = sign_one(keys[i], id, ts, (size_t)ts_len, body, body_len, p + 3);
+        if (rc != WH_OK) {
+            out[0] = '\0';
+            return rc;
+        }
+        p += WH__SIG_ENTRY_LEN;
+    }
+    *p = '\0';
+    return WH_OK;
+}
+
+/* Key every secret; on failure frees what was made and returns the status. */
+static int keys_new(const char *const *secrets, size_t n, wh__hmac **keys)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = secrets[i] ? wh__hmac_new(secrets[i], &keys[i]) : WH_E_INVAL;
+        if (rc != WH_OK) {
+            while (i--) wh__hmac_free(keys[i]);
+            return rc;
+        }
+    }
+    return WH_OK;
+}
+
+static void keys_free(wh__hmac **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) wh__hmac_free(keys[i]);
+    free(keys);
+}
+
+int wh_sign_standard(const char *const *secrets, size_t n_secrets,
+                     const char *id, int64_t timestamp_s, const char *body,
+                     size_t body_len, char *out, size_t out_size)
+{
+    if (!secrets || n_secrets == 0 || !id || (!body && body_len) || !out ||
+        timestamp_s < 0)
+        return WH_E_INVAL;
+    wh__hmac **keys = wh__calloc(n_secrets, sizeof *keys);
+    if (!keys) return WH_E_NOMEM;
+    int rc = keys_new(secrets, n_secrets, keys);
+    if (rc != WH_OK) {
+        free(keys);
+        if (out_size) out[0] = '\0';
+        return rc;
+    }
+    rc = wh__sign_standard_keyed(keys, n_secrets, id, timestamp_s, body,
+                                 body_len, out, out_size);
+    keys_free(keys, n_secrets);
+    return rc;
+}
+
+/* Strict decimal: 1..18 ASCII digits, nothing else. */
+static int parse_timestamp(const char *s, int64_t *out)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 18) return WH_E_INVAL;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return WH_E_INVAL;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return WH_OK;
+}
+
+/* 1 when a[0..n) == b[0..n), in time that depends on n only. */
+static int ct_equal(const char *a, const char *b, size_t n)
+{
+    volatile unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+int wh_verify_standard(const char *const *secrets, size_t n_secrets,
+                       const char *id, const char *timestamp,
+                       const char *body, size_t body_len,
+                       const char *signature_header, int64_t now_s,
+                       int64_t tolerance_s)
+{
+    if (!secrets || n_secrets == 0 || !id || !timestamp ||
+        (!body && body_len) || !signature_header || tolerance_s < 0)
+        return WH_E_INVAL;
+    for (size_t i = 0; i < n_secrets; i++)
+        if (!secrets[i]) return WH_E_INVAL;
+
+    int64_t ts;
+    if (parse_timestamp(timestamp, &ts) != WH_OK) return WH_E_INVAL;
+    if (tolerance_s == 0) tolerance_s = WH__DEFAULT_TOLERANCE_S;
+    /* |now - ts| computed in uint64 so it cannot overflow. */
+    uint64_t skew = ts >= now_s ? (uint64_t)ts - (uint64_t)now_s
+                                : (uint64_t)now_s - (uint64_t)ts;
+    if (skew > (uint64_t)tolerance_s) return WH_E_TIMESTAMP;
+
+    size_t ts_len = strlen(timestamp);
+    int matched = 0;
+    for (size_t k = 0; k < n_secrets; k++) {
+        wh__hmac *key = NULL;
+        int rc = wh__hmac_new(secrets[k], &key);
+        if (rc != WH_OK) return rc;
+        char expected[WH__MAC_B64_LEN];
+        rc = sign_one(key, id, timestamp, ts_len, body, body_len, expected);
+        wh__hmac_free(key);
+        if (rc != WH_OK) return rc;
+
+        /* Compare against every "v1," entry; no early exit on a match. */
+        const char *p = signature_header;
+        while (*p) {
+            while (*p == ' ') p++;
+            const char *start = p;
+            while (*p && *p != ' ') p++;
+            size_t len = (size_t)(p - start);
+            if (len == WH__SIG_ENTRY_LEN && memcmp(start, "v1,", 3) == 0)
+                matched |= ct_equal(start + 3, expected, WH__MAC_B64_LEN);
+        }
+        mbedtls_platform_zeroize(expected, sizeof expected);
+    }
+    return matched ? WH_OK : WH_E_SIGNATURE;
+}
