@@ -125,7 +125,7 @@ void wh__ep_free(wh_ep *ep)
     free(ep);
 }
 
-static wh_ep *ep_build(const wh_endpoint_options *o, int handle)
+static wh_ep *ep_build(const wh_engine *e, const wh_endpoint_options *o, int handle)
 {
     wh_ep *ep = wh__calloc(1, sizeof *ep);
     if (!ep) return NULL;
@@ -135,8 +135,11 @@ static wh_ep *ep_build(const wh_endpoint_options *o, int handle)
     ep->heap_idx = SIZE_MAX;
     if (o->id) ep->id = wh__strdup(o->id);
     else {
-        char buf[32];
+        /* "ep-<handle>", made unique against ids the host chose */
+        char buf[48];
         snprintf(buf, sizeof buf, "ep-%d", handle);
+        for (int k = 2; find_by_id(e, buf) > 0; k++)
+            snprintf(buf, sizeof buf, "ep-%d-%d", handle, k);
         ep->id = wh__strdup(buf);
     }
     ep->url = wh__strdup(o->url);
@@ -217,7 +220,7 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
     if (wh__sched_reserve(e, e->n_slots + 1) != WH_OK)
         return wh__fail(e, WH_E_NOMEM, "out of memory");
     int handle = (int)e->n_slots + 1;
-    wh_ep *ep = ep_build(&o, handle);
+    wh_ep *ep = ep_build(e, &o, handle);
     if (!ep) return wh__fail(e, WH_E_NOMEM, "out of memory");
     if (wh__router_add(&e->router, ep) != WH_OK) {
         wh__ep_free(ep);

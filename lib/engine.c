@@ -390,8 +390,10 @@ static int64_t backoff_ms(const wh_ep *ep, uint32_t attempt)
 {
     /* delay after attempt n (n >= 1): initial * multiplier^(n-1), capped */
     int64_t d = ep->retry_initial_ms;
-    for (uint32_t i = 1; i < attempt && d < ep->retry_max_ms; i++)
+    for (uint32_t i = 1; i < attempt && d < ep->retry_max_ms; i++) {
+        if (d > ep->retry_max_ms / ep->retry_multiplier) return ep->retry_max_ms;
         d *= ep->retry_multiplier;
+    }
     return d > ep->retry_max_ms ? ep->retry_max_ms : d;
 }
 

@@ -601,6 +601,50 @@ static void test_timeout_ms_reports_next_deadline(void)
     fx_done(&f);
 }
 
+static void test_generated_ids_never_collide(void)
+{
+    fx f;
+    fx_init(&f);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = "http://127.0.0.1:9/a";
+    ep.id = "ep-2";
+    CHECK_EQ(wh_endpoint_add(f.e, &ep), 1);
+    ep.id = NULL;
+    CHECK_EQ(wh_endpoint_add(f.e, &ep), 2); /* would be "ep-2" */
+    CHECK_EQ(wh_endpoint_find(f.e, "ep-2"), 1);
+    CHECK_EQ(wh_endpoint_find(f.e, "ep-2-2"), 2);
+    fx_done(&f);
+}
+
+static void test_huge_backoff_values_saturate(void)
+{
+    fx f;
+    fx_init(&f);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = "http://127.0.0.1:9/a";
+    ep.max_attempts = 4;
+    ep.retry_initial_ms = 4294967294u;
+    ep.retry_max_ms = 4294967295u;
+    ep.retry_multiplier = 4294967295u;
+    CHECK_INT(wh_endpoint_add(f.e, &ep), >, 0);
+    wh_scripted_rule(f.t, NULL, 500, WH_OK, 0, NULL, 0);
+    wh_emit(f.e, "t", NULL, "{}", 2, NULL);
+    for (int i = 0; i < 4; i++) {
+        wh_poll(f.e, 0);
+        int64_t t = wh_timeout_ms(f.e);
+        if (t < 0) break;
+        wh_manual_clock_advance(f.clock, t);
+    }
+    CHECK_EQ(f.n_out, 4);
+    CHECK_EQ(f.out[0].retry_in_ms, 4294967294LL);
+    CHECK_EQ(f.out[1].retry_in_ms, 4294967295LL);
+    CHECK_EQ(f.out[2].retry_in_ms, 4294967295LL);
+    CHECK_EQ(f.out[3].kind, WH_DEAD);
+    fx_done(&f);
+}
+
 static void test_strerror_and_version(void)
 {
     CHECK_STR(wh_strerror(WH_OK), "success");
@@ -634,4 +678,6 @@ TH_MAIN(TH_CASE(test_delivers_signed_request),
         TH_CASE(test_free_inside_callback_is_deferred),
         TH_CASE(test_flush_drains_in_simulated_time),
         TH_CASE(test_timeout_ms_reports_next_deadline),
+        TH_CASE(test_generated_ids_never_collide),
+        TH_CASE(test_huge_backoff_values_saturate),
         TH_CASE(test_strerror_and_version))

@@ -1,0 +1,530 @@
+/* whsend — deliver webhooks for events read as NDJSON, one per line.
+ *
+ *   whsend -c CONFIG.json [-q] [--drain-timeout MS] [EVENTS.ndjson|-]
+ *
+ * Each line is {"event": "...", "channel": "...", "data": <any JSON>,
+ * "id": "..."} ("event" and "data" required).  Endpoints come from CONFIG
+ * (the wh_config_load format).  Delivery runs while input is read; at end of
+ * input whsend waits for every pending delivery (retries included), then
+ * prints one JSON summary line on stdout:
+ *
+ *   {"emitted":N,"delivered":N,"dead":N,"rejected":N,"requests":N,
+ *    "retries":N,"elapsed_ms":N}
+ *
+ * Exit status: 0 everything delivered, 1 something was rejected or
+ * dead-lettered, 2 usage or configuration error.
+ *
+ * Uses the public API only (webhook.h); cJSON parses the input lines. */
+#include "webhook.h"
+
+#include <cjson/cJSON.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_DRAIN_MS INT64_C(900000) /* 15 min: covers the default retry
+                                            schedule (8 attempts, 2 s doubling) */
+#define MAX_LINE_BYTES ((size_t)64 << 20)
+#define MAX_DEAD_SHOWN 10
+#define PROGRESS_EVERY_MS 200
+
+typedef struct app {
+    wh_engine *e;
+    int show_progress;          /* stderr is a terminal and not -q */
+    int progress_visible;       /* a progress line is on screen */
+    int64_t last_progress;
+    uint64_t emitted, delivered, dead, rejected;
+    uint64_t dead_shown;
+} app;
+
+static volatile sig_atomic_t interrupted;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_signal(int sig)
+{
+    if (interrupted) {          /* second signal: stop now */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    interrupted = 1;
+}
+
+/* ---- stderr: messages and the progress line ---------------------------------- */
+
+static void progress_clear(app *a)
+{
+    if (!a->progress_visible) return;
+    fputs("\r\033[K", stderr);
+    a->progress_visible = 0;
+}
+
+static void say(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(app *a, const char *fmt, ...)
+{
+    progress_clear(a);
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("whsend: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void progress(app *a, int force)
+{
+    if (!a->show_progress) return;
+    int64_t now = mono_ms();
+    if (!force && now - a->last_progress < PROGRESS_EVERY_MS) return;
+    a->last_progress = now;
+    wh_stats st;
+    if (wh_stats_get(a->e, &st) != WH_OK) return;
+    fprintf(stderr,
+            "\rwhsend: %" PRIu64 " emitted, %" PRIu64 " delivered, %" PRIu64
+            " retries, %" PRIu64 " dead, %" PRIu64 " in flight\033[K",
+            a->emitted, a->delivered, st.retries, a->dead, st.in_flight);
+    a->progress_visible = 1;
+}
+
+static void on_outcome(void *user, const wh_outcome *o)
+{
+    app *a = user;
+    if (o->kind == WH_DELIVERED) {
+        a->delivered++;
+    } else if (o->kind == WH_DEAD) {
+        a->dead++;
+        if (a->dead_shown < MAX_DEAD_SHOWN)
+            say(a, "dead: event %s (%s) to %s after %" PRIu32 " attempt%s: %s",
+                o->ev.id, o->ev.type, o->endpoint_id, o->attempt,
+                o->attempt == 1 ? "" : "s", o->error_msg);
+        else if (a->dead_shown == MAX_DEAD_SHOWN)
+            say(a, "dead: further dead-lettered deliveries are not shown");
+        a->dead_shown++;
+    }
+}
+
+/* ---- one input line ------------------------------------------------------------ */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    return p;
+}
+
+/* p at '"': the byte after the closing quote. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') p++;
+        else if (*p == '"') return p + 1;
+    }
+    return end;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end) return end;
+    if (*p == '"') return skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = skip_string(p, end);
+                continue;
+            }
+            if (*p == '{' || *p == '[') depth++;
+            else if ((*p == '}' || *p == ']') && --depth == 0) return p + 1;
+            p++;
+        }
+        return end;
+    }
+    while (p < end && !strchr(",}] \t\r\n", *p)) p++;
+    return p;
+}
+
+/* The raw text of the value of member number `index` of the JSON object in
+ * s (already validated by cJSON, whose member order it follows).  The
+ * payload is passed on byte for byte: re-serialising it would turn
+ * 12345678901234567890 into 1.2345678901234567e+19. */
+static int member_span(const char *s, size_t len, size_t index,
+                       const char **vs, size_t *vn)
+{
+    const char *end = s + len, *p = skip_ws(s, end);
+    if (p >= end || *p != '{') return -1;
+    for (size_t i = 0;; i++) {
+        p = skip_ws(p + 1, end);
+        if (p >= end || *p != '"') return -1;
+        p = skip_ws(skip_string(p, end), end);
+        if (p >= end || *p != ':') return -1;
+        p = skip_ws(p + 1, end);
+        const char *v = p;
+        p = skip_value(p, end);
+        if (i == index) {
+            *vs = v;
+            *vn = (size_t)(p - v);
+            return 0;
+        }
+        p = skip_ws(p, end);
+        if (p >= end || *p != ',') return -1;
+    }
+}
+
+static int optional_string(const cJSON *it, const char **out)
+{
+    if (cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsString(it) || !it->valuestring) return -1;
+    *out = it->valuestring;
+    return 0;
+}
+
+static void reject(app *a, unsigned long line_no, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reject(app *a, unsigned long line_no, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    a->rejected++;
+    say(a, "line %lu: %s", line_no, msg);
+}
+
+static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
+{
+    if (line_no == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        line += 3; /* UTF-8 byte order mark */
+        len -= 3;
+    }
+    const char *end = line + len;
+    if (skip_ws(line, end) == end) return; /* blank line */
+
+    const char *stop = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(line, len, &stop, 0);
+    if (!root) {
+        size_t col = stop && stop >= line && stop <= end ? (size_t)(stop - line) + 1 : 1;
+        reject(a, line_no, "not valid JSON (near column %zu)", col);
+        return;
+    }
+    const char *rest = skip_ws(stop, end);
+    if (rest != end) {
+        reject(a, line_no, "unexpected text after the JSON object (column %zu)",
+               (size_t)(rest - line) + 1);
+        goto done;
+    }
+    if (!cJSON_IsObject(root)) {
+        reject(a, line_no, "expected a JSON object {\"event\": ..., \"data\": ...}");
+        goto done;
+    }
+    const char *type = NULL, *channel = NULL, *id = NULL;
+    long data_index = -1;
+    unsigned seen = 0;
+    size_t i = 0;
+    for (const cJSON *it = root->child; it; it = it->next, i++) {
+        static const char *const keys[] = {"event", "channel", "data", "id"};
+        unsigned k = 0;
+        while (k < 4 && strcmp(it->string, keys[k]) != 0) k++;
+        if (k == 4) {
+            reject(a, line_no, "unknown key \"%.64s\" (expected event, channel, "
+                   "data, id)", it->string);
+            goto done;
+        }
+        if (seen & (1u << k)) {
+            reject(a, line_no, "duplicate key \"%s\"", keys[k]);
+            goto done;
+        }
+        seen |= 1u << k;
+        if (k == 0) {
+            if (!cJSON_IsString(it) || !it->valuestring) {
+                reject(a, line_no, "\"event\" must be a string");
+                goto done;
+            }
+            type = it->valuestring;
+        } else if (k == 1 && optional_string(it, &channel) != 0) {
+            reject(a, line_no, "\"channel\" must be a string");
+            goto done;
+        } else if (k == 2) {
+            data_index = (long)i;
+        } else if (k == 3 && optional_string(it, &id) != 0) {
+            reject(a, line_no, "\"id\" must be a string");
+            goto done;
+        }
+    }
+    if (!type) {
+        reject(a, line_no, "missing \"event\"");
+        goto done;
+    }
+    if (data_index < 0) {
+        reject(a, line_no, "missing \"data\"");
+        goto done;
+    }
+    const char *data;
+    size_t data_len;
+    if (member_span(line, len, (size_t)data_index, &data, &data_len) != 0) {
+        reject(a, line_no, "cannot locate \"data\"");
+        goto done;
+    }
+    int rc;
+    for (;;) {
+        rc = wh_emit(a->e, type, channel, data, data_len, id);
+        if (rc != WH_E_FULL || interrupted) break;
+        /* backpressure: let deliveries finish, then try the same line again */
+        wh_poll(a->e, 10);
+        progress(a, 0);
+    }
+    if (rc >= 0) a->emitted++;
+    else reject(a, line_no, "%s", wh_last_error(a->e));
+done:
+    cJSON_Delete(root);
+}
+
+/* ---- input ---------------------------------------------------------------------- */
+
+/* Wait until fd may have input, driving the engine meanwhile. */
+static void wait_input(app *a, int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    int64_t t = wh_timeout_ms(a->e);
+    if (t < 0) {
+        /* nothing pending: only input can change anything */
+        poll(&p, 1, -1);
+        return;
+    }
+    if (poll(&p, 1, 0) > 0) return;
+    wh_poll(a->e, t > 50 ? 50 : (int)t);
+    progress(a, 0);
+}
+
+/* Read fd to the end, one event per line.  Returns 0, or -1 after a read
+ * error (reported). */
+static int read_events(app *a, int fd, const char *name)
+{
+    size_t cap = 1 << 16, len = 0, start = 0;
+    char *buf = malloc(cap);
+    unsigned long line_no = 0;
+    int skipping = 0, eof = 0, rc = 0;
+    if (!buf) {
+        say(a, "out of memory");
+        return -1;
+    }
+    while (!interrupted) {
+        /* every complete line in the buffer */
+        char *nl;
+        while (!interrupted && (nl = memchr(buf + start, '\n', len - start))) {
+            line_no++;
+            if (skipping) skipping = 0; /* the rest of an over-long line */
+            else handle_line(a, buf + start, (size_t)(nl - (buf + start)), line_no);
+            start = (size_t)(nl - buf) + 1;
+            wh_poll(a->e, 0);
+            progress(a, 0);
+        }
+        if (eof || interrupted) {
+            if (!interrupted && start < len && !skipping)
+                handle_line(a, buf + start, len - start, ++line_no);
+            break;
+        }
+        /* keep the partial line, make room */
+        memmove(buf, buf + start, len - start);
+        len -= start;
+        start = 0;
+        if (len > MAX_LINE_BYTES) {
+            if (!skipping) reject(a, line_no + 1, "longer than %zu bytes", MAX_LINE_BYTES);
+            skipping = 1;
+            len = 0;
+        }
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                say(a, "out of memory reading line %lu", line_no + 1);
+                rc = -1;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        wait_input(a, fd);
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n > 0) {
+            len += (size_t)n;
+        } else if (n == 0) {
+            eof = 1;
+        } else if (errno != EINTR && errno != EAGAIN) {
+            say(a, "%s: read error: %s", name, strerror(errno));
+            rc = -1;
+            break;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static void usage(FILE *to)
+{
+    fputs("usage: whsend -c CONFIG.json [-q] [--drain-timeout MS] [EVENTS.ndjson|-]\n"
+          "\n"
+          "Delivers one webhook event per input line (default: standard input):\n"
+          "  {\"event\": \"message.created\", \"channel\": \"room-1\", \"data\": {...}, \"id\": \"...\"}\n"
+          "\"event\" and \"data\" are required; \"channel\" and \"id\" are optional.\n"
+          "\n"
+          "  -c FILE              endpoints configuration (JSON: {\"endpoints\": [...]})\n"
+          "  -q                   quiet: no progress line on a terminal\n"
+          "  --drain-timeout MS   at end of input, wait at most MS ms for pending\n"
+          "                       deliveries (default 900000; 0 = no limit)\n"
+          "  -h, --help           show this help\n"
+          "\n"
+          "Prints one JSON summary line on standard output.  Exit status: 0 all\n"
+          "delivered, 1 some lines rejected or deliveries dead-lettered, 2 usage or\n"
+          "configuration error.\n",
+          to);
+}
+
+static int parse_ms(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"drain-timeout", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t t0 = mono_ms();
+    const char *config = NULL, *input = "-";
+    int quiet = 0, c;
+    int64_t drain_ms = DEFAULT_DRAIN_MS;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'd':
+            if (parse_ms(optarg, &drain_ms) != 0) {
+                fprintf(stderr, "whsend: --drain-timeout: expected milliseconds, got \"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "whsend: option %s needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        default:
+            fprintf(stderr, "whsend: unknown option %s\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "whsend: missing -c CONFIG.json\n");
+        usage(stderr);
+        return 2;
+    }
+    if (optind < argc) input = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "whsend: unexpected argument %s\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    int fd = 0;
+    if (strcmp(input, "-") != 0 && (fd = open(input, O_RDONLY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "whsend: %s: %s\n", input, strerror(errno));
+        return 2;
+    }
+
+    app a;
+    memset(&a, 0, sizeof a);
+    a.show_progress = !quiet && isatty(2);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_outcome = on_outcome;
+    eo.outcome_user = &a;
+    int err = 0;
+    a.e = wh_engine_new(&eo, &err);
+    if (!a.e) {
+        fprintf(stderr, "whsend: cannot start the engine: %s\n", wh_strerror(err));
+        if (fd > 0) close(fd);
+        return 2;
+    }
+    if (wh_config_load_file(a.e, config) != WH_OK) {
+        fprintf(stderr, "whsend: %s\n", wh_last_error(a.e));
+        wh_engine_free(a.e);
+        if (fd > 0) close(fd);
+        return 2;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a blocked read/poll wakes up */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int input_failed = read_events(&a, fd, strcmp(input, "-") ? input : "stdin") != 0;
+    if (fd > 0) close(fd);
+    if (interrupted) say(&a, "interrupted: not reading further input");
+
+    /* Drain, in slices so the progress line moves and a signal stops it. */
+    int64_t deadline = drain_ms > 0 ? mono_ms() + drain_ms : INT64_MAX;
+    int drained = 0;
+    while (!interrupted) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) break;
+        int rc = wh_flush(a.e, left > PROGRESS_EVERY_MS ? PROGRESS_EVERY_MS : left);
+        if (rc == WH_OK) {
+            drained = 1;
+            break;
+        }
+        if (rc != WH_E_TIMEOUT) {
+            say(&a, "%s", wh_last_error(a.e));
+            break;
+        }
+        progress(&a, 0);
+    }
+    wh_stats st;
+    wh_stats_get(a.e, &st);
+    if (!drained) {
+        say(&a, "%s with %" PRIu64 " deliveries pending; they are dead-lettered",
+            interrupted ? "interrupted" : "drain timeout reached",
+            st.queued + st.in_flight);
+    }
+    progress_clear(&a);
+    wh_engine_free(a.e); /* reports anything left as dead (cancelled) */
+    progress_clear(&a);
+
+    printf("{\"emitted\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"dead\":%" PRIu64
+           ",\"rejected\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"retries\":%" PRIu64
+           ",\"elapsed_ms\":%" PRId64 "}\n",
+           a.emitted, a.delivered, a.dead, a.rejected, st.requests, st.retries,
+           mono_ms() - t0);
+    fflush(stdout);
+    return a.dead || a.rejected || input_failed ? 1 : 0;
+}

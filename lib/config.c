@@ -1,0 +1,633 @@
+/* Endpoints from a JSON document (wh_config_load, wh_config_load_file).
+ *
+ * Two passes, all or nothing: every endpoint object is turned into a
+ * wh_endpoint_options and checked (types here, values by
+ * wh__endpoint_check) before the first one is added.  Every error names its
+ * path in the document ("endpoints[2].timeout_ms: ..."). */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CFG_MAX_FILE_BYTES ((size_t)16 << 20)
+
+/* One endpoint of the document while it is being validated.  The strings
+ * point into the cJSON tree, except the header lines which are built here. */
+typedef struct cfg_ep {
+    wh_endpoint_options o;
+    const char **types;
+    const char **secrets;
+    char **headers;
+    size_t n_headers;
+} cfg_ep;
+
+typedef struct cfg {
+    wh_engine *e;
+    cfg_ep *eps;
+    size_t n;
+} cfg;
+
+/* event_types [] : a non-NULL pointer with a count of 0 (subscribes to
+ * nothing). */
+static const char *const no_types[1] = {NULL};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--) *v++ = 0;
+}
+
+/* Copy `s` into out[size] for an error message: quoted, control and
+ * non-ASCII bytes escaped, truncated with "..." after ~60 characters.  Keys
+ * come from untrusted documents and must not put a CR into a log line. */
+static const char *quote(char *out, size_t size, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, shown = 0;
+    out[o++] = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (o + 8 >= size || shown >= 60) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (*c == '"' || *c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*c;
+        } else if (*c < 0x20 || *c >= 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*c >> 4];
+            out[o++] = hex[*c & 15];
+        } else {
+            out[o++] = (char)*c;
+        }
+        shown++;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
+/* Keys of a fixed set seen so far in one object (bit i: keys[i]).  Returns
+ * the key's index, or -1 after reporting an unknown or repeated key (cJSON
+ * keeps both members of {"a":1,"a":2}; a configuration must not). */
+static int key_index(wh_engine *e, const char *where, const cJSON *item,
+                     const char *const *keys, size_t n, uint32_t *seen)
+{
+    char q[96];
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(item->string, keys[i]) != 0) continue;
+        if (*seen & (UINT32_C(1) << i)) {
+            wh__fail(e, WH_E_CONFIG, "%s: duplicate key %s", where,
+                     quote(q, sizeof q, item->string));
+            return -1;
+        }
+        *seen |= UINT32_C(1) << i;
+        return (int)i;
+    }
+    wh__fail(e, WH_E_CONFIG, "%s: unknown key %s", where,
+             quote(q, sizeof q, item->string));
+    return -1;
+}
+
+static int want_string(wh_engine *e, const char *where, const cJSON *item,
+                       const char **out)
+{
+    if (!cJSON_IsString(item) || !item->valuestring)
+        return wh__fail(e, WH_E_CONFIG, "%s.%s: expected a string", where,
+                        item->string);
+    *out = item->valuestring;
+    return WH_OK;
+}
+
+/* A positive integer that fits uint32 (1 .. 4294967295). */
+static int want_u32(wh_engine *e, const char *where, const cJSON *item,
+                    uint32_t *out)
+{
+    double d = item->valuedouble;
+    if (!cJSON_IsNumber(item) || !isfinite(d) || d < 1 || d > 4294967295.0 ||
+        floor(d) != d)
+        return wh__fail(e, WH_E_CONFIG, "%s.%s: expected a positive integer "
+                        "(1 to 4294967295)", where, item->string);
+    *out = (uint32_t)d;
+    return WH_OK;
+}
+
+/* The engine's last message without the "WH_E_...: " prefix wh__fail puts
+ * before it, so it can be wrapped in another message. */
+static void last_detail(wh_engine *e, int status, char *out, size_t size)
+{
+    const char *m = wh_last_error(e);
+    const char *name = wh_status_name(status);
+    size_t n = strlen(name);
+    if (m && strncmp(m, name, n) == 0 && m[n] == ':' && m[n + 1] == ' ')
+        m += n + 2;
+    snprintf(out, size, "%s", m ? m : "");
+}
+
+/* ---- one endpoint ---------------------------------------------------------- */
+
+static int parse_event_types(wh_engine *e, const char *where,
+                             const cJSON *item, cfg_ep *c)
+{
+    if (!cJSON_IsArray(item))
+        return wh__fail(e, WH_E_CONFIG,
+                        "%s.event_types: expected an array of strings", where);
+    int n = cJSON_GetArraySize(item);
+    if (n == 0) {
+        c->o.event_types = no_types;
+        c->o.n_event_types = 0;
+        return WH_OK;
+    }
+    c->types = wh__calloc((size_t)n, sizeof *c->types);
+    if (!c->types) return wh__fail(e, WH_E_NOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *t = item->child; t; t = t->next, i++) {
+        if (!cJSON_IsString(t) || !t->valuestring)
+            return wh__fail(e, WH_E_CONFIG,
+                            "%s.event_types[%zu]: expected a string", where, i);
+        if (!*t->valuestring)
+            return wh__fail(e, WH_E_CONFIG,
+                            "%s.event_types[%zu]: empty event type", where, i);
+        c->types[i] = t->valuestring;
+    }
+    c->o.event_types = c->types;
+    c->o.n_event_types = i;
+    return WH_OK;
+}
+
+static int check_secret(wh_engine *e, const char *where, const char *s,
+                        const char *key_path)
+{
+    wh__hmac *h = NULL;
+    int rc = wh__hmac_new(s, &h);
+    wh__hmac_free(h);
+    if (rc == WH_E_NOMEM) return wh__fail(e, rc, "out of memory");
+    if (rc != WH_OK)
+        return wh__fail(e, WH_E_CONFIG, "%s.%s: not a valid secret (expected "
+                        "whsec_<base64> or a non-empty string)", where,
+                        key_path);
+    return WH_OK;
+}
+
+static int parse_secret(wh_engine *e, const char *where, const cJSON *item,
+                        cfg_ep *c)
+{
+    if (cJSON_IsString(item) && item->valuestring) {
+        c->secrets = wh__calloc(1, sizeof *c->secrets);
+        if (!c->secrets) return wh__fail(e, WH_E_NOMEM, "out of memory");
+        c->secrets[0] = item->valuestring;
+        c->o.secrets = c->secrets;
+        c->o.n_secrets = 1;
+        return check_secret(e, where, item->valuestring, "secret");
+    }
+    if (!cJSON_IsArray(item))
+        return wh__fail(e, WH_E_CONFIG, "%s.secret: expected a string or an "
+                        "array of strings", where);
+    int n = cJSON_GetArraySize(item);
+    c->secrets = wh__calloc((size_t)n, sizeof *c->secrets);
+    if (!c->secrets) return wh__fail(e, WH_E_NOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *s = item->child; s; s = s->next, i++) {
+        if (!cJSON_IsString(s) || !s->valuestring)
+            return wh__fail(e, WH_E_CONFIG, "%s.secret[%zu]: expected a string",
+                            where, i);
+        c->secrets[i] = s->valuestring;
+        c->o.n_secrets = i + 1; /* so the caller wipes what was seen */
+        char key[40];
+        snprintf(key, sizeof key, "secret[%zu]", i);
+        int rc = check_secret(e, where, s->valuestring, key);
+        if (rc != WH_OK) return rc;
+    }
+    c->o.secrets = n ? c->secrets : NULL;
+    c->o.n_secrets = i;
+    return WH_OK;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Header names are case-insensitive: "X-A" and "x-a" are the same header. */
+static int check_duplicate_headers(wh_engine *e, const char *where,
+                                   const cJSON *obj, size_t n)
+{
+    const char **names = wh__calloc(n, sizeof *names);
+    if (!names) return wh__fail(e, WH_E_NOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *h = obj->child; h && i < n; h = h->next) names[i++] = h->string;
+    qsort(names, i, sizeof *names, name_cmp);
+    int rc = WH_OK;
+    for (size_t j = 1; j < i; j++)
+        if (strcasecmp(names[j - 1], names[j]) == 0) {
+            char q[96];
+            rc = wh__fail(e, WH_E_CONFIG, "%s.headers: header %s appears twice",
+                          where, quote(q, sizeof q, names[j]));
+            break;
+        }
+    free(names);
+    return rc;
+}
+
+static int parse_headers(wh_engine *e, const char *where, const cJSON *item,
+                         cfg_ep *c)
+{
+    if (!cJSON_IsObject(item))
+        return wh__fail(e, WH_E_CONFIG, "%s.headers: expected an object of "
+                        "string values", where);
+    int n = cJSON_GetArraySize(item);
+    if (n == 0) return WH_OK;
+    c->headers = wh__calloc((size_t)n, sizeof *c->headers);
+    if (!c->headers) return wh__fail(e, WH_E_NOMEM, "out of memory");
+    for (const cJSON *h = item->child; h; h = h->next) {
+        char q[96];
+        if (!cJSON_IsString(h) || !h->valuestring)
+            return wh__fail(e, WH_E_CONFIG, "%s.headers[%s]: expected a string",
+                            where, quote(q, sizeof q, h->string));
+        const char *why = NULL;
+        if (wh__header_pair_valid(h->string, h->valuestring, &why) != WH_OK)
+            return wh__fail(e, WH_E_CONFIG, "%s.headers[%s]: %s", where,
+                            quote(q, sizeof q, h->string), why);
+        size_t nl = strlen(h->string), vl = strlen(h->valuestring);
+        char *line = malloc(nl + vl + 3);
+        if (!line) return wh__fail(e, WH_E_NOMEM, "out of memory");
+        memcpy(line, h->string, nl);
+        memcpy(line + nl, ": ", 2);
+        memcpy(line + nl + 2, h->valuestring, vl + 1);
+        c->headers[c->n_headers++] = line;
+    }
+    int rc = check_duplicate_headers(e, where, item, c->n_headers);
+    if (rc != WH_OK) return rc;
+    c->o.headers = (const char *const *)c->headers;
+    c->o.n_headers = c->n_headers;
+    return WH_OK;
+}
+
+static int parse_filter(wh_engine *e, const char *where, const cJSON *item,
+                        cfg_ep *c)
+{
+    static const char *const keys[] = {"channel_name_starts_with",
+                                       "channel_name_ends_with"};
+    char path[64];
+    snprintf(path, sizeof path, "%s.filter", where);
+    if (!cJSON_IsObject(item))
+        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *f = item->child; rc == WH_OK && f; f = f->next) {
+        switch (key_index(e, path, f, keys, 2, &seen)) {
+        case 0: rc = want_string(e, path, f, &c->o.channel_prefix); break;
+        case 1: rc = want_string(e, path, f, &c->o.channel_suffix); break;
+        default: rc = WH_E_CONFIG; break;
+        }
+    }
+    return rc;
+}
+
+static int parse_retry(wh_engine *e, const char *where, const cJSON *item,
+                       cfg_ep *c)
+{
+    static const char *const keys[] = {"initial_ms", "max_ms", "multiplier"};
+    char path[64];
+    snprintf(path, sizeof path, "%s.retry", where);
+    if (!cJSON_IsObject(item))
+        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *r = item->child; rc == WH_OK && r; r = r->next) {
+        switch (key_index(e, path, r, keys, 3, &seen)) {
+        case 0: rc = want_u32(e, path, r, &c->o.retry_initial_ms); break;
+        case 1: rc = want_u32(e, path, r, &c->o.retry_max_ms); break;
+        case 2: rc = want_u32(e, path, r, &c->o.retry_multiplier); break;
+        default: rc = WH_E_CONFIG; break;
+        }
+    }
+    return rc;
+}
+
+enum {
+    K_ID, K_URL, K_EVENT_TYPES, K_SECRET, K_HEADERS, K_FILTER, K_TIMEOUT,
+    K_CONNECT_TIMEOUT, K_MAX_ATTEMPTS, K_MAX_IN_FLIGHT, K_RETRY, K_COUNT_
+};
+static const char *const endpoint_keys[K_COUNT_] = {
+    "id", "url", "event_types", "secret", "headers", "filter", "timeout_ms",
+    "connect_timeout_ms", "max_attempts", "max_in_flight", "retry"};
+
+static int parse_endpoint(wh_engine *e, size_t index, const cJSON *obj,
+                          cfg_ep *c)
+{
+    char where[40];
+    snprintf(where, sizeof where, "endpoints[%zu]", index);
+    if (!cJSON_IsObject(obj))
+        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", where);
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        switch (key_index(e, where, it, endpoint_keys, K_COUNT_, &seen)) {
+        case K_ID: rc = want_string(e, where, it, &c->o.id); break;
+        case K_URL: rc = want_string(e, where, it, &c->o.url); break;
+        case K_EVENT_TYPES: rc = parse_event_types(e, where, it, c); break;
+        case K_SECRET: rc = parse_secret(e, where, it, c); break;
+        case K_HEADERS: rc = parse_headers(e, where, it, c); break;
+        case K_FILTER: rc = parse_filter(e, where, it, c); break;
+        case K_TIMEOUT: rc = want_u32(e, where, it, &c->o.timeout_ms); break;
+        case K_CONNECT_TIMEOUT:
+            rc = want_u32(e, where, it, &c->o.connect_timeout_ms);
+            break;
+        case K_MAX_ATTEMPTS: rc = want_u32(e, where, it, &c->o.max_attempts); break;
+        case K_MAX_IN_FLIGHT:
+            rc = want_u32(e, where, it, &c->o.max_in_flight);
+            break;
+        case K_RETRY: rc = parse_retry(e, where, it, c); break;
+        default: rc = WH_E_CONFIG; break;
+        }
+        if (rc != WH_OK) return rc;
+    }
+    if (!c->o.url)
+        return wh__fail(e, WH_E_CONFIG, "%s: missing required key \"url\"",
+                        where);
+    if (c->o.retry_max_ms < c->o.retry_initial_ms)
+        return wh__fail(e, WH_E_CONFIG, "%s.retry: max_ms (%lu) is smaller "
+                        "than initial_ms (%lu)", where,
+                        (unsigned long)c->o.retry_max_ms,
+                        (unsigned long)c->o.retry_initial_ms);
+    rc = wh__endpoint_check(e, &c->o, where);
+    /* An id already used by the engine stays WH_E_EXISTS and a failed
+     * allocation WH_E_NOMEM; any other rejected value is a configuration
+     * error, with wh__endpoint_check's message naming the key. */
+    if (rc != WH_OK && rc != WH_E_EXISTS && rc != WH_E_NOMEM) {
+        char msg[512];
+        last_detail(e, rc, msg, sizeof msg);
+        rc = wh__fail(e, WH_E_CONFIG, "%s", msg);
+    }
+    return rc;
+}
+
+/* ---- the document ---------------------------------------------------------- */
+
+typedef struct id_ref {
+    const char *id;
+    size_t index;
+} id_ref;
+
+static int id_ref_cmp(const void *a, const void *b)
+{
+    const id_ref *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c) return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Two endpoints of the document with the same id: report the pair a
+ * front-to-back reading finds first (the smallest second index). */
+static int check_duplicate_ids(cfg *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->eps[i].o.id) n++;
+    if (n < 2) return WH_OK;
+    id_ref *refs = wh__calloc(n, sizeof *refs);
+    if (!refs) return wh__fail(c->e, WH_E_NOMEM, "out of memory");
+    n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->eps[i].o.id) refs[n++] = (id_ref){c->eps[i].o.id, i};
+    qsort(refs, n, sizeof *refs, id_ref_cmp);
+    size_t best = SIZE_MAX;
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(refs[i - 1].id, refs[i].id) == 0 &&
+            (i == 1 || strcmp(refs[i - 2].id, refs[i].id) != 0) &&
+            (best == SIZE_MAX || refs[i].index < refs[best].index))
+            best = i;
+    int rc = WH_OK;
+    if (best != SIZE_MAX) {
+        char q[96];
+        rc = wh__fail(c->e, WH_E_CONFIG,
+                      "endpoints[%zu].id: %s is also the id of endpoints[%zu]",
+                      refs[best].index, quote(q, sizeof q, refs[best].id),
+                      refs[best - 1].index);
+    }
+    free(refs);
+    return rc;
+}
+
+static void cfg_free(cfg *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        cfg_ep *p = &c->eps[i];
+        for (size_t j = 0; j < p->o.n_secrets; j++)
+            if (p->secrets && p->secrets[j])
+                wipe((char *)p->secrets[j], strlen(p->secrets[j]));
+        for (size_t j = 0; j < p->n_headers; j++) free(p->headers[j]);
+        free(p->headers);
+        free(p->secrets);
+        free(p->types);
+    }
+    free(c->eps);
+}
+
+/* Line and column (from 1) of byte `off` of s, for error messages. */
+static void line_col(const char *s, size_t off, size_t *line, size_t *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (s[i] == '\n') {
+            ++*line;
+            *col = 1;
+        } else {
+            ++*col;
+        }
+    }
+}
+
+/* cJSON decodes "\u0000" into a NUL that silently cuts the string short
+ * ("http://a\u0000b" would become "http://a").  Find one inside a string. */
+static int find_escaped_nul(const char *s, size_t len, size_t *at)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            if (s[i] == '"') in_string = 1;
+        } else if (s[i] == '"') {
+            in_string = 0;
+        } else if (s[i] == '\\' && i + 1 < len) {
+            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0) {
+                *at = i;
+                return 1;
+            }
+            i++;
+        }
+    }
+    return 0;
+}
+
+/* Remove endpoints [0, n) of handles (rollback after a failed add). */
+static void rollback(wh_engine *e, const int *handles, size_t n)
+{
+    while (n--) wh_endpoint_remove(e, handles[n]);
+}
+
+int wh_config_load(wh_engine *e, const char *json, size_t len)
+{
+    if (!e) return WH_E_INVAL;
+    if (!json) return wh__fail(e, WH_E_INVAL, "wh_config_load: json is NULL");
+
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!root) {
+        size_t off = end && end >= json ? (size_t)(end - json) : 0;
+        if (off > len) off = len;
+        size_t line, col;
+        line_col(json, off, &line, &col);
+        return wh__fail(e, WH_E_JSON, "config: malformed JSON near byte %zu "
+                        "(line %zu, column %zu)", off, line, col);
+    }
+    size_t off = (size_t)(end - json);
+    while (off < len && (json[off] == ' ' || json[off] == '\t' ||
+                         json[off] == '\n' || json[off] == '\r'))
+        off++;
+    if (off < len) {
+        size_t line, col;
+        line_col(json, off, &line, &col);
+        cJSON_Delete(root);
+        return wh__fail(e, WH_E_JSON, "config: unexpected text after the JSON "
+                        "document at byte %zu (line %zu, column %zu)", off, line,
+                        col);
+    }
+
+    cfg c = {e, NULL, 0};
+    int rc = WH_OK;
+    int *handles = NULL;
+    const cJSON *eps = NULL;
+    size_t nul_at;
+    if (find_escaped_nul(json, len, &nul_at)) {
+        rc = wh__fail(e, WH_E_CONFIG, "config: a string contains \\u0000 "
+                      "(byte %zu); NUL characters are not allowed", nul_at);
+        goto done;
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = wh__fail(e, WH_E_CONFIG, "config: expected an object with the key "
+                      "\"endpoints\"");
+        goto done;
+    }
+    static const char *const root_keys[] = {"endpoints"};
+    uint32_t seen = 0;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        if (key_index(e, "config", it, root_keys, 1, &seen) != 0) {
+            rc = WH_E_CONFIG;
+            goto done;
+        }
+        eps = it;
+    }
+    if (!eps) {
+        rc = wh__fail(e, WH_E_CONFIG, "config: missing required key "
+                      "\"endpoints\"");
+        goto done;
+    }
+    if (!cJSON_IsArray(eps)) {
+        rc = wh__fail(e, WH_E_CONFIG, "endpoints: expected an array of "
+                      "endpoint objects");
+        goto done;
+    }
+
+    size_t n = (size_t)cJSON_GetArraySize(eps);
+    c.eps = wh__calloc(n, sizeof *c.eps);
+    handles = wh__calloc(n, sizeof *handles);
+    if (!c.eps || !handles) {
+        rc = wh__fail(e, WH_E_NOMEM, "out of memory");
+        goto done;
+    }
+    /* Pass 1: build and check every endpoint. */
+    for (const cJSON *it = eps->child; it; it = it->next) {
+        cfg_ep *p = &c.eps[c.n++];
+        wh_endpoint_options_init(&p->o);
+        if ((rc = parse_endpoint(e, c.n - 1, it, p)) != WH_OK) goto done;
+    }
+    if ((rc = check_duplicate_ids(&c)) != WH_OK) goto done;
+
+    /* Pass 2: add them; undo this call's additions if one fails. */
+    for (size_t i = 0; i < c.n; i++) {
+        int h = wh_endpoint_add(e, &c.eps[i].o);
+        if (h < 0) {
+            char msg[512];
+            last_detail(e, h, msg, sizeof msg);
+            rollback(e, handles, i);
+            rc = wh__fail(e, h, "endpoints[%zu]: %s", i, msg);
+            goto done;
+        }
+        handles[i] = h;
+    }
+    rc = WH_OK;
+done:
+    free(handles);
+    cfg_free(&c);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int wh_config_load_file(wh_engine *e, const char *path)
+{
+    if (!e) return WH_E_INVAL;
+    if (!path) return wh__fail(e, WH_E_INVAL, "wh_config_load_file: path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return wh__fail(e, WH_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = WH_OK;
+    for (;;) {
+        if (len == cap) {
+            if (cap > CFG_MAX_FILE_BYTES) {
+                rc = wh__fail(e, WH_E_TOO_LARGE, "%s: larger than %zu bytes",
+                              path, CFG_MAX_FILE_BYTES);
+                break;
+            }
+            size_t ncap = cap ? cap * 2 : 16384;
+            if (ncap > CFG_MAX_FILE_BYTES + 1) ncap = CFG_MAX_FILE_BYTES + 1;
+            char *nb = malloc(ncap);
+            if (!nb) {
+                rc = wh__fail(e, WH_E_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            if (buf) {
+                memcpy(nb, buf, len);
+                wipe(buf, len);
+                free(buf);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f))
+                rc = wh__fail(e, WH_E_IO, "%s: cannot read: %s", path,
+                              strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == WH_OK) {
+        rc = wh_config_load(e, buf ? buf : "", len);
+        if (rc != WH_OK) {
+            char msg[512];
+            last_detail(e, rc, msg, sizeof msg);
+            rc = wh__fail(e, rc, "%s: %s", path, msg);
+        }
+    }
+    if (buf) {
+        wipe(buf, len); /* the file may hold secrets */
+        free(buf);
+    }
+    return rc;
+}
