@@ -120,7 +120,9 @@ install: lib $(B)/examples/whsend
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libwebhook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libwebhook.so
-	install -m 644 $(B)/libwebhook.pc $(DESTDIR)$(PCDIR)/
+	# generated here so that it always carries this install's PREFIX
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/libwebhook.pc.in > $(DESTDIR)$(PCDIR)/libwebhook.pc
 	install -m 755 $(B)/examples/whsend $(DESTDIR)$(BINDIR)/
 
 uninstall:
