@@ -4,8 +4,11 @@
 #
 #   sh examples/demo.sh BUILD/examples
 #
-# Exits 0 only when chat_demo delivered every event and the receiver verified
-# exactly one signature per event, for as many distinct delivery ids.
+# The receiver answers 503 to the first attempt of about 3% of the events, so
+# the demo also shows retries: each of those arrives again ~2 s later with the
+# same webhook-id.  Exits 0 only when chat_demo delivered every event and the
+# receiver verified exactly one accepted signature per event, for as many
+# distinct delivery ids.
 set -u
 
 bin=${1:?usage: sh examples/demo.sh BUILD/examples}
@@ -35,7 +38,7 @@ trap 'exit 143' TERM
 # every wait below is bounded by a count of pauses.
 pause() { sleep 0.1 2>/dev/null || sleep 1; }
 
-"$bin/receiver" --port 0 --secret "$secret" --quiet >"$tmp/receiver.out" 2>"$tmp/receiver.err" &
+"$bin/receiver" --port 0 --secret "$secret" --quiet --fail-percent 3 >"$tmp/receiver.out" 2>"$tmp/receiver.err" &
 rpid=$!
 
 port=
@@ -86,12 +89,14 @@ received=$(num received "$tmp/receiver.out")
 verified=$(num verified "$tmp/receiver.out")
 bad=$(num bad_signature "$tmp/receiver.out")
 distinct=$(num distinct_ids "$tmp/receiver.out")
+failed=$(num failed_on_purpose "$tmp/receiver.out")
 
 echo "demo: chat_demo   $(grep '^{' "$tmp/chat.out" | tail -n 1)"
 echo "demo: receiver    $(grep '^{' "$tmp/receiver.out" | tail -n 1)"
 echo "sent ${emitted:-?} events, delivered ${delivered:-?}," \
      "receiver verified ${verified:-?} signatures, ${distinct:-?} distinct ids" \
-     "(${retries:-?} retries, ${dead:-?} dead, ${received:-?} requests," \
+     "(${received:-?} requests: ${failed:-0} answered 503 on purpose and" \
+     "retried ${retries:-?} times with the same id; ${dead:-?} dead," \
      "${bad:-?} bad signatures)"
 
 if [ "$chat_rc" -eq 0 ] && [ -n "$emitted" ] && [ -n "$verified" ] &&

@@ -2,6 +2,7 @@
  * wh_verify_standard).  Copy it as the starting point of your own.
  *
  *   receiver --port N [--secret whsec_...] [--expect N] [--quiet]
+ *            [--fail-percent P]
  *
  * Listens on 127.0.0.1:N (N = 0 picks a free port) and prints
  * "listening 127.0.0.1:PORT" on stdout.  Every POST is an event: when a
@@ -13,6 +14,10 @@
  * webhook-ids were accepted -- it prints one JSON line on stdout and exits 0:
  *   {"received":N,"verified":N,"bad_signature":N,"distinct_ids":N}
  * Unless --quiet, one line per event goes to stderr.
+ *
+ * --fail-percent P answers 503 to the first delivery of about P% of the
+ * webhook-ids (chosen by a hash of the id), to show the sender's retries;
+ * the summary then also has "failed_on_purpose":N.
  *
  * Threads: libmicrohttpd answers from its own polling thread; the counters
  * are behind one mutex.  The main thread only waits for a signal.
@@ -98,9 +103,11 @@ static void set_free(str_set *set)
 typedef struct receiver {
     const char *secret;     /* NULL: no verification */
     int quiet;
+    long fail_percent;      /* 503 to the first attempt of ~P% of the ids */
     pthread_mutex_t mu;     /* guards everything below */
-    unsigned long received, verified, bad_signature;
+    unsigned long received, verified, bad_signature, failed_on_purpose;
     str_set ids;            /* distinct webhook-ids accepted */
+    str_set failed;         /* ids answered 503 once on purpose */
 } receiver;
 
 /* Body of one request being received (MHD's per-request pointer). */
@@ -164,6 +171,13 @@ static unsigned handle_event(receiver *r, struct MHD_Connection *c,
 
     pthread_mutex_lock(&r->mu);
     r->received++;
+    if (vrc == WH_OK && id && r->fail_percent &&
+        (long)(fnv1a(id) % 100) < r->fail_percent && set_add(&r->failed, id) == 1) {
+        r->failed_on_purpose++;
+        pthread_mutex_unlock(&r->mu);
+        if (!r->quiet) fprintf(stderr, "503 %s (on purpose: first attempt)\n", id);
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
     if (r->secret && vrc == WH_OK) r->verified++;
     if (vrc != WH_OK) r->bad_signature++;
     if (vrc == WH_OK && id && set_add(&r->ids, id) < 0)
@@ -219,7 +233,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 static void usage(void)
 {
     fprintf(stderr, "usage: receiver --port N [--secret whsec_...] "
-                    "[--expect N] [--quiet]\n");
+                    "[--expect N] [--quiet] [--fail-percent P]\n");
     exit(2);
 }
 
@@ -248,6 +262,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--expect") == 0) expect = parse_num(next, 1L << 30), i++;
         else if (strcmp(argv[i], "--secret") == 0 && next) r.secret = next, i++;
         else if (strcmp(argv[i], "--quiet") == 0) r.quiet = 1;
+        else if (strcmp(argv[i], "--fail-percent") == 0) r.fail_percent = parse_num(next, 100), i++;
         else usage();
     }
     if (port < 0) usage();
@@ -312,10 +327,13 @@ int main(int argc, char **argv)
     MHD_stop_daemon(d);
 
     printf("{\"received\":%lu,\"verified\":%lu,\"bad_signature\":%lu,"
-           "\"distinct_ids\":%zu}\n",
+           "\"distinct_ids\":%zu",
            r.received, r.verified, r.bad_signature, r.ids.n);
+    if (r.fail_percent) printf(",\"failed_on_purpose\":%lu", r.failed_on_purpose);
+    printf("}\n");
     fflush(stdout);
     set_free(&r.ids);
+    set_free(&r.failed);
     pthread_mutex_destroy(&r.mu);
     return 0;
 }

@@ -61,19 +61,7 @@ static char *run_capture(const char *cmd, int *status)
 {
     FILE *f = popen(cmd, "r");
     CHECK(f != NULL);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    CHECK(buf != NULL);
-    size_t r;
-    while ((r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += r;
-        if (cap - len - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            CHECK(buf != NULL);
-        }
-    }
-    buf[len] = '\0';
+    char *buf = th_slurp(f);
     int st = pclose(f);
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return buf;

@@ -63,20 +63,8 @@ static char *read_all(const char *path)
 {
     FILE *f = fopen(path, "rb");
     CHECK(f != NULL);
-    size_t cap = 4096, len = 0;
-    char *s = malloc(cap);
-    CHECK(s != NULL);
-    size_t n;
-    while ((n = fread(s + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len - 1 == 0) {
-            cap *= 2;
-            s = realloc(s, cap);
-            CHECK(s != NULL);
-        }
-    }
+    char *s = th_slurp(f);
     fclose(f);
-    s[len] = '\0';
     return s;
 }
 

@@ -27,6 +27,23 @@ int64_t th_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+char *th_slurp(FILE *f)
+{
+    size_t cap = 4096, len = 0, n;
+    char *s = malloc(cap);
+    if (!f || !s) th_fail(__FILE__, __LINE__, "th_slurp: no stream or no memory");
+    while ((n = fread(s + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len - 1 == 0) {
+            char *t = realloc(s, cap *= 2);
+            if (!t) th_fail(__FILE__, __LINE__, "th_slurp: no memory");
+            s = t;
+        }
+    }
+    s[len] = '\0';
+    return s;
+}
+
 int th_thread_count(void)
 {
     FILE *f = fopen("/proc/self/status", "r");

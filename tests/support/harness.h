@@ -53,6 +53,9 @@ int th_main(const th_case *cases, size_t n, int argc, char **argv);
 /* Monotonic milliseconds (for bounding waits in tests, never for asserting
  * speed). */
 int64_t th_now_ms(void);
+/* Read the rest of a stream into a malloc'd NUL-terminated string (fails the
+ * test on error). */
+char *th_slurp(FILE *f);
 /* Number of threads of this process (from /proc/self/status). */
 int th_thread_count(void);
 
