@@ -332,6 +332,36 @@ WH_EXTERN void wh_engine_free(wh_engine *e);
 WH_EXTERN const char *wh_last_error(const wh_engine *e);
 
 /* ---- endpoints ----------------------------------------------------------- */
+/* How events travel: one request each, or gathered into batches.  A batch
+ * leaves when it holds batch_max_events or batch_max_bytes, or when its
+ * oldest event has waited batch_linger_ms; it is retried as a unit and keeps
+ * one delivery id across its retries. */
+typedef enum wh_mode { WH_MODE_SINGLE = 0, WH_MODE_BATCH = 1 } wh_mode;
+
+/* The body of one event.  In batch mode the request body is a JSON array of
+ * these, except WH_BODY_PUSHER, whose envelope holds all the batch's events.
+ * Payloads are copied in as emitted, never re-parsed. */
+typedef enum wh_body {
+    WH_BODY_RAW = 0,       /* the event's data exactly as emitted */
+    WH_BODY_STANDARD = 1,  /* {"type":T,"timestamp":"<RFC 3339>","data":D}
+                              (Standard Webhooks' recommended shape) */
+    WH_BODY_PUSHER = 2     /* {"time_ms":N,"events":[{"name":T,"channel":C,
+                              "event":T,"data":D}]} (Pusher / Soketi) */
+} wh_body;
+
+/* How requests are signed.  Every scheme is HMAC-SHA256 with the endpoint's
+ * secrets except RSA. */
+typedef enum wh_sign_scheme {
+    WH_SIGN_DEFAULT = 0,    /* the preset's scheme */
+    WH_SIGN_NONE = 1,       /* no signature header */
+    WH_SIGN_STANDARD = 2,   /* Standard Webhooks: "v1,<base64 HMAC(id.ts.body)>",
+                               one space-separated entry per secret */
+    WH_SIGN_HMAC_HEX = 3,   /* lowercase hex HMAC of the body (Pusher, Stream's
+                               X-SIGNATURE, Sendbird); first secret */
+    WH_SIGN_RSA_SHA256 = 4  /* base64 RSA-SHA256 (PKCS#1 v1.5) of the body with
+                               private_key_pem (Dyte) */
+} wh_sign_scheme;
+
 typedef struct wh_endpoint_options {
     size_t struct_size;          /* set by wh_endpoint_options_init() */
     const char *id;              /* stable id; default "ep-<handle>" */
@@ -359,6 +389,34 @@ typedef struct wh_endpoint_options {
     uint32_t retry_max_ms;       /* cap, default 300,000 (5 min) */
     uint32_t retry_multiplier;   /* default 2 */
     uint32_t max_in_flight;      /* concurrent requests, default 30 */
+
+    /* ---- since 0.2: batching, bodies, header names, signing schemes ---- */
+    wh_mode mode;                /* WH_MODE_SINGLE (default) or WH_MODE_BATCH */
+    uint32_t batch_max_events;   /* events per request, default 1,000 */
+    uint32_t batch_max_bytes;    /* body bytes per request, default 1 MiB */
+    uint32_t batch_linger_ms;    /* wait for more events, default 50 */
+    wh_body body;                /* body of each event, default WH_BODY_RAW */
+    /* Header names and signing scheme come from a preset, whose names the
+     * fields below override one by one (NULL keeps the preset's name, ""
+     * sends no such header):
+     *   preset    id            timestamp         attempt           signature           api key      signing
+     *   standard  webhook-id    webhook-timestamp webhook-attempt   webhook-signature   -            STANDARD
+     *   svix      svix-id       svix-timestamp    svix-attempt      svix-signature      -            STANDARD
+     *   stream    X-WEBHOOK-ID  -                 X-WEBHOOK-ATTEMPT X-SIGNATURE         X-API-KEY    HMAC_HEX
+     *   dyte      dyte-uuid     -                 -                 dyte-signature      -            RSA_SHA256
+     *   pusher    -             -                 -                 X-Pusher-Signature  X-Pusher-Key HMAC_HEX
+     *   sendbird  -             -                 -                 x-sendbird-signature -           HMAC_HEX
+     * NULL selects "standard".  A scheme that needs keys signs only when
+     * they are given (secrets, or private_key_pem for RSA). */
+    const char *preset;
+    const char *id_header;       /* delivery id, identical on retries */
+    const char *timestamp_header;/* Unix seconds of the attempt */
+    const char *attempt_header;  /* attempt number, from 1 */
+    const char *signature_header;
+    const char *api_key_header;
+    const char *api_key;         /* value sent in api_key_header (NULL: none) */
+    wh_sign_scheme signing;      /* WH_SIGN_DEFAULT: the preset's scheme */
+    const char *private_key_pem; /* WH_SIGN_RSA_SHA256: PEM private key */
 } wh_endpoint_options;
 
 WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
@@ -469,6 +527,20 @@ WH_EXTERN int wh_verify_standard(const char *const *secrets, size_t n_secrets,
                                  const char *body, size_t body_len,
                                  const char *signature_header, int64_t now_s,
                                  int64_t tolerance_s);
+
+/* Verify a lowercase- or uppercase-hex HMAC-SHA256 of `body` keyed with
+ * `secret` (used as raw bytes, or base64-decoded after "whsec_"), as sent by
+ * WH_SIGN_HMAC_HEX.  Constant time.  Returns WH_OK, WH_E_SIGNATURE,
+ * WH_E_SECRET or WH_E_INVAL. */
+WH_EXTERN int wh_verify_hmac_hex(const char *secret, const char *body,
+                                 size_t body_len, const char *signature_hex);
+
+/* Verify a base64 RSA-SHA256 (PKCS#1 v1.5) signature of `body`, as sent by
+ * WH_SIGN_RSA_SHA256, with a PEM public key.  Returns WH_OK,
+ * WH_E_SIGNATURE, WH_E_SECRET (unusable key) or WH_E_INVAL. */
+WH_EXTERN int wh_verify_rsa_sha256(const char *public_key_pem,
+                                   const char *body, size_t body_len,
+                                   const char *signature_b64);
 
 #ifdef __cplusplus
 }

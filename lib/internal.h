@@ -63,6 +63,24 @@ int wh__sign_standard_keyed(wh__hmac *const *keys, size_t n, const char *id,
                             int64_t timestamp_s, const char *body,
                             size_t body_len, char *out, size_t out_size);
 
+/* A request signer for one endpoint: a scheme plus its keys, prepared once
+ * (HMAC keyed state per secret, parsed RSA key). */
+typedef struct wh__signer wh__signer;
+/* scheme is never WH_SIGN_DEFAULT here.  WH_E_SECRET / WH_E_INVAL with *why
+ * set on bad keys (no secret for an HMAC scheme, unparsable PEM, not an RSA
+ * key). */
+int wh__signer_new(wh_sign_scheme scheme, const char *const *secrets,
+                   size_t n_secrets, const char *private_key_pem,
+                   wh__signer **out, const char **why);
+void wh__signer_free(wh__signer *s);   /* zeroes key material; NULL ok */
+/* Upper bound of the header value length (without NUL). */
+size_t wh__signer_max_len(const wh__signer *s);
+/* Signature header value for one request, NUL-terminated in out.
+ * Standard: over id "." ts "." body; the other schemes over the body. */
+int wh__signer_sign(wh__signer *s, const char *id, int64_t timestamp_s,
+                    const char *body, size_t body_len, char *out,
+                    size_t out_size);
+
 /* ---- randomness & ids (lib/ids.c) ----------------------------------------- */
 typedef struct wh__rng { uint64_t s[4]; } wh__rng;
 void wh__rng_seed(wh__rng *r, uint64_t seed);   /* seed 0 = from the OS */
