@@ -234,6 +234,9 @@ typedef struct wh_queue {
     void (*ack)(void *user, wh_job *job);
     /* The attempt failed: count it and make the job due at `due_ms`. */
     void (*retry)(void *user, wh_job *job, int64_t due_ms);
+    /* Give a claimed job back untouched (not an attempt): it is due again
+     * as before and keeps its place, ahead of jobs enqueued after it. */
+    void (*release)(void *user, wh_job *job);
     /* Earliest due time of an unclaimed job of `slot`, INT64_MAX if none. */
     int64_t (*next_due)(void *user, uint32_t slot);
     /* Unclaimed plus claimed jobs currently stored (all endpoints). */

@@ -21,6 +21,12 @@ void wh_endpoint_options_init_sized(wh_endpoint_options *o, size_t size)
     d.retry_max_ms = 300000;
     d.retry_multiplier = 2;
     d.max_in_flight = 30;
+    d.mode = WH_MODE_SINGLE;
+    d.batch_max_events = 1000;
+    d.batch_max_bytes = 1u << 20;
+    d.batch_linger_ms = 50;
+    d.body = WH_BODY_RAW;
+    d.signing = WH_SIGN_DEFAULT;
     memcpy(o, &d, d.struct_size);
 }
 
@@ -35,6 +41,54 @@ static int normalize(const wh_endpoint_options *in, wh_endpoint_options *o)
     memcpy(o, in, n);
     o->struct_size = sizeof *o;
     return WH_OK;
+}
+
+/* Header names and signing scheme of each preset (NULL: not sent). */
+typedef struct preset {
+    const char *name, *id, *ts, *attempt, *sig, *apikey;
+    wh_sign_scheme sign;
+} preset;
+
+static const preset presets[] = {
+    {"standard", "webhook-id", "webhook-timestamp", "webhook-attempt",
+     "webhook-signature", NULL, WH_SIGN_STANDARD},
+    {"svix", "svix-id", "svix-timestamp", "svix-attempt", "svix-signature", NULL,
+     WH_SIGN_STANDARD},
+    {"stream", "X-WEBHOOK-ID", NULL, "X-WEBHOOK-ATTEMPT", "X-SIGNATURE", "X-API-KEY",
+     WH_SIGN_HMAC_HEX},
+    {"dyte", "dyte-uuid", NULL, NULL, "dyte-signature", NULL, WH_SIGN_RSA_SHA256},
+    {"pusher", NULL, NULL, NULL, "X-Pusher-Signature", "X-Pusher-Key",
+     WH_SIGN_HMAC_HEX},
+    {"sendbird", NULL, NULL, NULL, "x-sendbird-signature", NULL, WH_SIGN_HMAC_HEX},
+};
+
+static const preset *find_preset(const char *name)
+{
+    if (!name) return &presets[0];
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (strcmp(presets[i].name, name) == 0) return &presets[i];
+    return NULL;
+}
+
+/* The name to send: the override when given ("" = none), else the preset's. */
+static const char *pick(const char *override, const char *preset_name)
+{
+    if (override) return *override ? override : NULL;
+    return preset_name;
+}
+
+/* The scheme actually used: NONE when the needed keys are absent. */
+static wh_sign_scheme effective_scheme(const wh_endpoint_options *o, const preset *p,
+                                       int *explicit_scheme)
+{
+    wh_sign_scheme s = o->signing == WH_SIGN_DEFAULT ? p->sign : o->signing;
+    *explicit_scheme = o->signing != WH_SIGN_DEFAULT;
+    if (!*explicit_scheme) {
+        if (s == WH_SIGN_RSA_SHA256 && !o->private_key_pem) s = WH_SIGN_NONE;
+        if ((s == WH_SIGN_STANDARD || s == WH_SIGN_HMAC_HEX) && !o->n_secrets)
+            s = WH_SIGN_NONE;
+    }
+    return s;
 }
 
 static int find_by_id(const wh_engine *e, const char *id)
@@ -78,22 +132,53 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (o.n_secrets && !o.secrets)
         return wh__fail(e, WH_E_INVAL, "%s.secrets: NULL with count %zu", where,
                         o.n_secrets);
-    for (size_t i = 0; i < o.n_secrets; i++) {
-        wh__hmac *h = NULL;
-        int rc = o.secrets[i] ? wh__hmac_new(o.secrets[i], &h) : WH_E_SECRET;
-        wh__hmac_free(h);
-        if (rc == WH_E_NOMEM) return wh__fail(e, rc, "%s: out of memory", where);
-        if (rc != WH_OK)
-            return wh__fail(e, WH_E_SECRET,
-                            "%s.secrets[%zu]: not a valid secret (expected "
-                            "whsec_<base64> or a non-empty string)", where, i);
-    }
+    for (size_t i = 0; i < o.n_secrets; i++)
+        if (!o.secrets[i])
+            return wh__fail(e, WH_E_SECRET, "%s.secrets[%zu]: NULL", where, i);
     if (o.n_headers && !o.headers)
         return wh__fail(e, WH_E_INVAL, "%s.headers: NULL with count %zu", where,
                         o.n_headers);
     for (size_t i = 0; i < o.n_headers; i++)
         if (wh__header_valid(o.headers[i], &why) != WH_OK)
             return wh__fail(e, WH_E_HEADER, "%s.headers[%zu]: %s", where, i, why);
+    const preset *p = find_preset(o.preset);
+    if (!p)
+        return wh__fail(e, WH_E_INVAL, "%s.preset: unknown preset \"%s\" (standard, "
+                        "svix, stream, dyte, pusher, sendbird)", where, o.preset);
+    const char *hnames[] = {o.id_header, o.timestamp_header, o.attempt_header,
+                            o.signature_header, o.api_key_header};
+    static const char *const hfields[] = {"id_header", "timestamp_header",
+                                          "attempt_header", "signature_header",
+                                          "api_key_header"};
+    for (size_t i = 0; i < 5; i++)
+        if (hnames[i] && *hnames[i] &&
+            wh__header_pair_valid(hnames[i], "x", &why) != WH_OK)
+            return wh__fail(e, WH_E_HEADER, "%s.%s: %s", where, hfields[i], why);
+    if (o.api_key && wh__header_pair_valid("X", o.api_key, &why) != WH_OK)
+        return wh__fail(e, WH_E_HEADER, "%s.api_key: %s", where, why);
+    if (o.mode != WH_MODE_SINGLE && o.mode != WH_MODE_BATCH)
+        return wh__fail(e, WH_E_INVAL, "%s.mode: unknown mode %d", where, (int)o.mode);
+    if (o.body != WH_BODY_RAW && o.body != WH_BODY_STANDARD && o.body != WH_BODY_PUSHER)
+        return wh__fail(e, WH_E_INVAL, "%s.body: unknown body %d", where, (int)o.body);
+    if (o.mode == WH_MODE_BATCH && (o.batch_max_events == 0 || o.batch_max_bytes == 0))
+        return wh__fail(e, WH_E_INVAL,
+                        "%s.batch_max_events/batch_max_bytes: must be positive", where);
+    if (o.signing < WH_SIGN_DEFAULT || o.signing > WH_SIGN_RSA_SHA256)
+        return wh__fail(e, WH_E_INVAL, "%s.signing: unknown scheme %d", where,
+                        (int)o.signing);
+    int explicit_scheme;
+    wh_sign_scheme scheme = effective_scheme(&o, p, &explicit_scheme);
+    if (scheme != WH_SIGN_NONE) {
+        wh__signer *sg = NULL;
+        int rc = wh__signer_new(scheme, o.secrets, o.n_secrets, o.private_key_pem, &sg,
+                                &why);
+        wh__signer_free(sg);
+        if (rc == WH_E_NOMEM) return wh__fail(e, rc, "%s: out of memory", where);
+        if (rc != WH_OK)
+            return wh__fail(e, rc == WH_E_INVAL ? WH_E_SECRET : rc, "%s.%s: %s", where,
+                            scheme == WH_SIGN_RSA_SHA256 ? "private_key_pem" : "secrets",
+                            why ? why : wh_strerror(rc));
+    }
     if (o.timeout_ms == 0)
         return wh__fail(e, WH_E_INVAL, "%s.timeout_ms: must be positive", where);
     if (o.max_attempts == 0)
@@ -118,8 +203,16 @@ void wh__ep_free(wh_ep *ep)
     free(ep->types);
     free(ep->ch_prefix);
     free(ep->ch_suffix);
-    for (size_t i = 0; i < ep->n_keys; i++) wh__hmac_free(ep->keys[i]);
-    free(ep->keys);
+    wh__signer_free(ep->signer);
+    free(ep->h_id);
+    free(ep->h_ts);
+    free(ep->h_attempt);
+    free(ep->h_sig);
+    free(ep->h_apikey);
+    if (ep->api_key) {
+        memset(ep->api_key, 0, strlen(ep->api_key));
+        free(ep->api_key);
+    }
     for (size_t i = 0; i < ep->n_headers; i++) free(ep->headers[i]);
     free(ep->headers);
     free(ep);
@@ -162,14 +255,26 @@ static wh_ep *ep_build(const wh_engine *e, const wh_endpoint_options *o, int han
         if (!(ep->ch_suffix = wh__strdup(o->channel_suffix))) goto fail;
         ep->ch_suffix_len = strlen(ep->ch_suffix);
     }
-    if (o->n_secrets) {
-        ep->keys = wh__calloc(o->n_secrets, sizeof *ep->keys);
-        if (!ep->keys) goto fail;
-        for (size_t i = 0; i < o->n_secrets; i++) {
-            if (wh__hmac_new(o->secrets[i], &ep->keys[i]) != WH_OK) goto fail;
-            ep->n_keys++;
-        }
-    }
+    const preset *p = find_preset(o->preset);
+    int explicit_scheme;
+    wh_sign_scheme scheme = effective_scheme(o, p, &explicit_scheme);
+    if (scheme != WH_SIGN_NONE &&
+        wh__signer_new(scheme, o->secrets, o->n_secrets, o->private_key_pem,
+                       &ep->signer, NULL) != WH_OK)
+        goto fail;
+    const char *names[5] = {pick(o->id_header, p->id), pick(o->timestamp_header, p->ts),
+                            pick(o->attempt_header, p->attempt),
+                            pick(o->signature_header, p->sig),
+                            pick(o->api_key_header, p->apikey)};
+    char **dst[5] = {&ep->h_id, &ep->h_ts, &ep->h_attempt, &ep->h_sig, &ep->h_apikey};
+    for (size_t i = 0; i < 5; i++)
+        if (names[i] && !(*dst[i] = wh__strdup(names[i]))) goto fail;
+    if (o->api_key && !(ep->api_key = wh__strdup(o->api_key))) goto fail;
+    ep->mode = o->mode;
+    ep->body = o->body;
+    ep->batch_max_events = o->batch_max_events;
+    ep->batch_max_bytes = o->batch_max_bytes;
+    ep->batch_linger_ms = o->batch_linger_ms;
     if (o->n_headers) {
         ep->headers = wh__calloc(o->n_headers, sizeof *ep->headers);
         if (!ep->headers) goto fail;
@@ -179,10 +284,6 @@ static wh_ep *ep_build(const wh_engine *e, const wh_endpoint_options *o, int han
             ep->headers_bytes += strlen(o->headers[i]);
         }
     }
-    ep->names.id = "webhook-id";
-    ep->names.timestamp = "webhook-timestamp";
-    ep->names.signature = "webhook-signature";
-    ep->names.attempt = "webhook-attempt";
     ep->timeout_ms = o->timeout_ms;
     ep->connect_timeout_ms = o->connect_timeout_ms && o->connect_timeout_ms < o->timeout_ms
                                  ? o->connect_timeout_ms

@@ -208,7 +208,8 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     if (rc == WH_OK) {
         if (o.queue) {
             if (o.queue->version < 1 || !o.queue->enqueue || !o.queue->claim ||
-                !o.queue->ack || !o.queue->retry || !o.queue->next_due ||
+                !o.queue->ack || !o.queue->retry || !o.queue->release ||
+                !o.queue->next_due ||
                 !o.queue->size)
                 rc = WH_E_VERSION;
             e->queue = o.queue;
@@ -242,48 +243,6 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
 void wh_transport_free(wh_transport *t)
 {
     if (t && t->destroy) t->destroy(t->user);
-}
-
-/* Report every job of ep (in flight or queued) as cancelled and forget it. */
-void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
-{
-    wh__ep_unschedule(e, ep);
-    wh_flight *f = e->flights;
-    while (f) {
-        wh_flight *next = f->next;
-        if (f->ep == ep) {
-            e->transport->cancel(e->transport->user, f);
-            if (f->prev) f->prev->next = f->next;
-            else e->flights = f->next;
-            if (f->next) f->next->prev = f->prev;
-            ep->in_flight--;
-            e->st.in_flight--;
-            wh_outcome o;
-            outcome_init(&o, WH_DEAD, ep, &f->job);
-            o.attempt = f->job.attempts + 1;
-            o.error = WH_E_CANCELLED;
-            o.error_msg = "cancelled while in flight";
-            report(e, &o);
-            e->queue->ack(e->queue->user, &f->job);
-            e->st.dead++;
-            free(f);
-        }
-        f = next;
-    }
-    size_t n;
-    while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
-                                e->claim_cap)) > 0) {
-        for (size_t i = 0; i < n; i++) {
-            wh_outcome o;
-            outcome_init(&o, WH_DEAD, ep, &e->claim_buf[i]);
-            o.attempt = e->claim_buf[i].attempts;
-            o.error = WH_E_CANCELLED;
-            o.error_msg = "cancelled before delivery";
-            report(e, &o);
-            e->queue->ack(e->queue->user, &e->claim_buf[i]);
-            e->st.dead++;
-        }
-    }
 }
 
 void wh_engine_free(wh_engine *e)
@@ -378,12 +337,18 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     e->st.enqueued += n;
     for (size_t i = 0; i < n; i++) {
         wh_ep *ep = e->eps[e->route_buf[i]];
-        if (ep->heap_idx == SIZE_MAX || ep->wake > now) wh__ep_schedule(e, ep, now);
+        ep->fresh++;
+        ep->fresh_bytes += len;
+        int64_t when = now;
+        if (ep->mode == WH_MODE_BATCH && ep->fresh < ep->batch_max_events &&
+            ep->fresh_bytes < ep->batch_max_bytes && !e->flushing)
+            when = now + ep->batch_linger_ms;
+        if (ep->heap_idx == SIZE_MAX || ep->wake > when) wh__ep_schedule(e, ep, when);
     }
     return (int)n;
 }
 
-/* ---- requests ---------------------------------------------------------------------- */
+/* ---- deliveries ---------------------------------------------------------------- */
 static void on_done(void *user, void *token, const wh_response *res);
 
 static int64_t backoff_ms(const wh_ep *ep, uint32_t attempt)
@@ -397,76 +362,151 @@ static int64_t backoff_ms(const wh_ep *ep, uint32_t attempt)
     return d > ep->retry_max_ms ? ep->retry_max_ms : d;
 }
 
-static void start(wh_engine *e, wh_ep *ep, const wh_job *job, int64_t now)
+static size_t name_len(const char *n) { return n ? strlen(n) + 2 : 0; }
+
+/* Make a delivery of n claimed jobs: body built once (unless it is the raw
+ * payload itself), id, and room for every attempt's headers. */
+static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n)
 {
-    uint32_t attempt = job->attempts + 1;
-    const wh__header_names *nm = &ep->names;
-    size_t id_len = strlen(job->ev.id);
-    size_t n_hdr = 5 + (ep->n_keys ? 1 : 0) + ep->n_headers;
-    size_t text = strlen(nm->id) + 2 + id_len + 1 + strlen(nm->timestamp) + 2 + 21 +
-                  strlen(nm->attempt) + 2 + 11 +
-                  (ep->n_keys ? strlen(nm->signature) + 2 + 50 * ep->n_keys + 1 : 0);
-    wh_flight *f = malloc(sizeof *f + n_hdr * sizeof(char *) + text);
-    if (!f) {
-        /* Out of memory: the job goes back to the queue as a failed attempt
-         * (never lost), due again in a second. */
-        wh_job j = *job;
-        if (j.first_attempt_ms < 0) j.first_attempt_ms = now;
-        wh__log(e, WH_LOG_ERROR, "out of memory building a request for %s", ep->id);
-        e->queue->retry(e->queue->user, &j, now + 1000);
-        return;
+    int batch = ep->mode == WH_MODE_BATCH;
+    const char *id = batch ? NULL : jobs[0].ev.id;
+    size_t id_len = batch ? 36 : strlen(id);
+    size_t n_hdr = 7 + ep->n_headers;
+    size_t text = name_len(ep->h_id) + id_len + 1 + name_len(ep->h_ts) + 21 +
+                  name_len(ep->h_attempt) + 11 +
+                  (ep->h_apikey && ep->api_key ? name_len(ep->h_apikey) + strlen(ep->api_key) + 1 : 0) +
+                  (ep->h_sig && ep->signer ? name_len(ep->h_sig) + wh__signer_max_len(ep->signer) + 1
+                                           : 0);
+    wh_delivery *d = malloc(sizeof *d + n * sizeof(wh_job) + n_hdr * sizeof(char *) + text);
+    if (!d) return NULL;
+    memset(d, 0, sizeof *d);
+    d->ep = ep;
+    d->n_jobs = n;
+    memcpy(d->jobs, jobs, n * sizeof *jobs);
+    d->hdrs = (const char **)(d->jobs + n);
+    d->text = (char *)(d->hdrs + n_hdr);
+    d->text_size = text;
+    d->attempts = jobs[0].attempts;
+    d->first_attempt = jobs[0].first_attempt_ms;
+    if (batch) {
+        wh__uuid7(&e->rng, e->clock.wall_ms(e->clock.user), d->id_buf);
+        d->id = d->id_buf;
+    } else {
+        d->id = id;
     }
-    memset(f, 0, sizeof *f);
-    f->e = e;
-    f->ep = ep;
-    f->job = *job;
-    if (f->job.first_attempt_ms < 0) f->job.first_attempt_ms = now;
-    f->started = now;
-    f->hdrs = (const char **)(f + 1);
-    f->text = (char *)(f->hdrs + n_hdr);
-    char *p = f->text;
+    if (!batch && ep->body == WH_BODY_RAW) {
+        d->body = jobs[0].ev.data;
+        d->body_len = jobs[0].ev.data_len;
+    } else {
+        d->body_buf = malloc(wh__body_max(ep, jobs, n) + 1);
+        if (!d->body_buf) {
+            free(d);
+            return NULL;
+        }
+        d->body_len = wh__body_build(ep, jobs, n, e->clock.wall_ms(e->clock.user),
+                                     d->body_buf);
+        d->body = d->body_buf;
+    }
+    return d;
+}
+
+static void delivery_free(wh_delivery *d)
+{
+    if (!d) return;
+    free(d->body_buf);
+    free(d);
+}
+
+static void list_push(wh_delivery **head, wh_delivery *d)
+{
+    d->prev = NULL;
+    d->next = *head;
+    if (*head) (*head)->prev = d;
+    *head = d;
+}
+
+static void list_unlink(wh_delivery **head, wh_delivery *d)
+{
+    if (d->prev) d->prev->next = d->next;
+    else *head = d->next;
+    if (d->next) d->next->prev = d->prev;
+    d->prev = d->next = NULL;
+}
+
+static void report_jobs(wh_engine *e, wh_delivery *d, wh_outcome *o)
+{
+    for (size_t i = 0; i < d->n_jobs; i++) {
+        o->ev = d->jobs[i].ev;
+        report(e, o);
+    }
+}
+
+/* Attempt d now: headers for this attempt, signature, submit. */
+static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
+{
+    wh_ep *ep = d->ep;
+    uint32_t attempt = d->attempts + 1;
+    if (d->first_attempt < 0) d->first_attempt = now;
+    d->started = now;
+    char *p = d->text;
     size_t h = 0;
-    f->hdrs[h++] = "Content-Type: application/json";
-    f->hdrs[h++] = "User-Agent: " WH_USER_AGENT;
+    d->hdrs[h++] = "Content-Type: application/json";
+    d->hdrs[h++] = "User-Agent: " WH_USER_AGENT;
     int64_t ts = e->clock.wall_ms(e->clock.user) / 1000;
-    f->hdrs[h++] = p;
-    p += sprintf(p, "%s: %s", nm->id, job->ev.id) + 1;
-    f->hdrs[h++] = p;
-    p += sprintf(p, "%s: %" PRId64, nm->timestamp, ts) + 1;
-    f->hdrs[h++] = p;
-    p += sprintf(p, "%s: %" PRIu32, nm->attempt, attempt) + 1;
-    if (ep->n_keys) {
-        f->hdrs[h++] = p;
-        p += sprintf(p, "%s: ", nm->signature);
-        size_t room = text - (size_t)(p - f->text);
-        if (wh__sign_standard_keyed(ep->keys, ep->n_keys, job->ev.id, ts,
-                                    job->ev.data, job->ev.data_len, p, room) != WH_OK) {
-            /* cannot happen with the sizes above; fail the attempt loudly */
-            wh__log(e, WH_LOG_ERROR, "signing failed for endpoint %s", ep->id);
-            *p = '\0';
+    if (ep->h_id) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %s", ep->h_id, d->id) + 1;
+    }
+    if (ep->h_ts) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %" PRId64, ep->h_ts, ts) + 1;
+    }
+    if (ep->h_attempt) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %" PRIu32, ep->h_attempt, attempt) + 1;
+    }
+    if (ep->h_apikey && ep->api_key) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %s", ep->h_apikey, ep->api_key) + 1;
+    }
+    if (ep->h_sig && ep->signer) {
+        char *line = p;
+        p += sprintf(p, "%s: ", ep->h_sig);
+        size_t room = d->text_size - (size_t)(p - d->text);
+        int rc = wh__signer_sign(ep->signer, d->id, ts, d->body, d->body_len, p, room);
+        if (rc == WH_OK) {
+            d->hdrs[h++] = line;
+            p += strlen(p) + 1;
+        } else {
+            /* never send an unsigned request in place of a signed one */
+            wh__log(e, WH_LOG_ERROR, "endpoint %s: signing failed: %s", ep->id,
+                    wh_strerror(rc));
+            list_push(&e->flights, d);
+            ep->in_flight++;
+            e->st.in_flight++;
+            wh_response r = {0, WH_E_TRANSPORT, "signing failed", NULL, NULL, 0};
+            on_done(e, d, &r);
+            return;
         }
     }
-    for (size_t i = 0; i < ep->n_headers; i++) f->hdrs[h++] = ep->headers[i];
-    f->req.url = ep->url;
-    f->req.headers = f->hdrs;
-    f->req.n_headers = h;
-    f->req.body = job->ev.data;
-    f->req.body_len = job->ev.data_len;
-    f->req.timeout_ms = ep->timeout_ms;
-    f->req.connect_timeout_ms = ep->connect_timeout_ms;
-    f->req.token = f;
-    f->prev = NULL;
-    f->next = e->flights;
-    if (e->flights) e->flights->prev = f;
-    e->flights = f;
+    for (size_t i = 0; i < ep->n_headers; i++) d->hdrs[h++] = ep->headers[i];
+    d->req.url = ep->url;
+    d->req.headers = d->hdrs;
+    d->req.n_headers = h;
+    d->req.body = d->body;
+    d->req.body_len = d->body_len;
+    d->req.timeout_ms = ep->timeout_ms;
+    d->req.connect_timeout_ms = ep->connect_timeout_ms;
+    d->req.token = d;
+    list_push(&e->flights, d);
     ep->in_flight++;
     e->st.in_flight++;
     e->st.requests++;
-    e->st.bytes_sent += job->ev.data_len;
-    int rc = e->transport->submit(e->transport->user, &f->req);
+    e->st.bytes_sent += d->body_len;
+    int rc = e->transport->submit(e->transport->user, &d->req);
     if (rc != WH_OK) {
         wh_response r = {0, WH_E_TRANSPORT, wh_strerror(rc), NULL, NULL, 0};
-        on_done(e, f, &r);
+        on_done(e, d, &r);
     }
 }
 
@@ -476,30 +516,51 @@ static int retryable(const wh_response *res)
     return res->status == 408 || res->status == 429 || res->status >= 500;
 }
 
+static int64_t held_min_due(const wh_ep *ep)
+{
+    int64_t t = INT64_MAX;
+    for (const wh_delivery *d = ep->held; d; d = d->next)
+        if (d->due < t) t = d->due;
+    return t;
+}
+
+/* When ep next has something to do. */
+static int64_t ep_next_wake(wh_engine *e, wh_ep *ep)
+{
+    int64_t t = held_min_due(ep);
+    int64_t q = e->queue->next_due(e->queue->user, ep->slot);
+    if (q != INT64_MAX) {
+        if (ep->mode == WH_MODE_BATCH && !e->flushing && ep->fresh < ep->batch_max_events &&
+            ep->fresh_bytes < ep->batch_max_bytes)
+            q += ep->batch_linger_ms;
+        if (q < t) t = q;
+    }
+    return t;
+}
+
 static void on_done(void *user, void *token, const wh_response *res)
 {
     wh_engine *e = user;
-    wh_flight *f = token;
-    wh_ep *ep = f->ep;
+    wh_delivery *d = token;
+    wh_ep *ep = d->ep;
     int64_t now = e->clock.now_ms(e->clock.user);
-    if (f->prev) f->prev->next = f->next;
-    else e->flights = f->next;
-    if (f->next) f->next->prev = f->prev;
+    list_unlink(&e->flights, d);
     ep->in_flight--;
     e->st.in_flight--;
 
-    uint32_t attempt = f->job.attempts + 1;
+    uint32_t attempt = d->attempts + 1;
     wh_outcome o;
     char msg[160];
     int ok = res->error == WH_OK && res->status >= 200 && res->status < 300;
+    int held = 0;
     if (ok) {
-        outcome_init(&o, WH_DELIVERED, ep, &f->job);
+        outcome_init(&o, WH_DELIVERED, ep, &d->jobs[0]);
         o.attempt = attempt;
         o.http_status = res->status;
-        o.latency_ms = now - f->started;
-        e->st.delivered++;
-        report(e, &o);
-        e->queue->ack(e->queue->user, &f->job);
+        o.latency_ms = now - d->started;
+        e->st.delivered += d->n_jobs;
+        report_jobs(e, d, &o);
+        for (size_t i = 0; i < d->n_jobs; i++) e->queue->ack(e->queue->user, &d->jobs[i]);
     } else {
         int err = res->error != WH_OK ? res->error : WH_E_HTTP_STATUS;
         if (res->error != WH_OK)
@@ -509,30 +570,142 @@ static void on_done(void *user, void *token, const wh_response *res)
         else
             snprintf(msg, sizeof msg, "HTTP %d", res->status);
         int again = retryable(res) && attempt < ep->max_attempts;
-        outcome_init(&o, again ? WH_RETRY : WH_DEAD, ep, &f->job);
+        outcome_init(&o, again ? WH_RETRY : WH_DEAD, ep, &d->jobs[0]);
         o.attempt = attempt;
         o.http_status = res->status;
         o.error = err;
         o.error_msg = msg;
-        o.latency_ms = now - f->started;
+        o.latency_ms = now - d->started;
         if (again) {
             int64_t delay = backoff_ms(ep, attempt);
             o.retry_in_ms = delay;
-            e->st.retries++;
-            report(e, &o);
-            e->queue->retry(e->queue->user, &f->job, now + delay);
+            e->st.retries += d->n_jobs;
+            report_jobs(e, d, &o);
+            if (ep->mode == WH_MODE_BATCH) {
+                /* the batch stays whole: same id, same body, same jobs */
+                d->attempts = attempt;
+                d->due = now + delay;
+                list_push(&ep->held, d);
+                held = 1;
+            } else {
+                d->jobs[0].first_attempt_ms = d->first_attempt;
+                e->queue->retry(e->queue->user, &d->jobs[0], now + delay);
+            }
             wh__log(e, WH_LOG_DEBUG, "endpoint %s: %s, attempt %" PRIu32
                     " failed, retry in %" PRId64 " ms", ep->id, msg, attempt, delay);
         } else {
-            e->st.dead++;
-            report(e, &o);
-            e->queue->ack(e->queue->user, &f->job);
-            wh__log(e, WH_LOG_WARN, "endpoint %s: event %s dead after %" PRIu32
-                    " attempt(s): %s", ep->id, o.ev.id ? o.ev.id : "?", attempt, msg);
+            e->st.dead += d->n_jobs;
+            report_jobs(e, d, &o);
+            for (size_t i = 0; i < d->n_jobs; i++)
+                e->queue->ack(e->queue->user, &d->jobs[i]);
+            wh__log(e, WH_LOG_WARN, "endpoint %s: delivery %s (%zu event(s)) dead after %"
+                    PRIu32 " attempt(s): %s", ep->id, d->id, d->n_jobs, attempt, msg);
         }
     }
-    free(f);
-    wh__ep_schedule(e, ep, e->queue->next_due(e->queue->user, ep->slot));
+    if (!held) delivery_free(d);
+    wh__ep_schedule(e, ep, ep_next_wake(e, ep));
+}
+
+static void count_claimed(wh_ep *ep, const wh_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].attempts != 0) continue;
+        if (ep->fresh) ep->fresh--;
+        ep->fresh_bytes -= ep->fresh_bytes < jobs[i].ev.data_len ? ep->fresh_bytes
+                                                                  : jobs[i].ev.data_len;
+    }
+}
+
+static int grow_claim_buf(wh_engine *e, size_t want)
+{
+    if (want <= e->claim_cap) return WH_OK;
+    wh_job *b = realloc(e->claim_buf, want * sizeof *b);
+    if (!b) return WH_E_NOMEM;
+    e->claim_buf = b;
+    e->claim_cap = want;
+    return WH_OK;
+}
+
+/* Claim the next batch of ep's due jobs: up to batch_max_events, and up to
+ * batch_max_bytes of payload (a single larger event still goes alone).
+ * Returns how many are in e->claim_buf. */
+static size_t claim_batch(wh_engine *e, wh_ep *ep, int64_t now)
+{
+    size_t max = ep->batch_max_events;
+    if (grow_claim_buf(e, max) != WH_OK) max = e->claim_cap;
+    size_t n = 0;
+    uint64_t bytes = 0;
+    while (n < max) {
+        size_t want = max - n < CLAIM_BATCH ? max - n : CLAIM_BATCH;
+        size_t got = e->queue->claim(e->queue->user, ep->slot, now, e->claim_buf + n, want);
+        if (got == 0) break;
+        size_t keep = 0;
+        while (keep < got && (n + keep == 0 ||
+                              bytes + e->claim_buf[n + keep].ev.data_len <= ep->batch_max_bytes)) {
+            bytes += e->claim_buf[n + keep].ev.data_len;
+            keep++;
+        }
+        /* give back what does not fit, last first so the order holds */
+        for (size_t k = got; k-- > keep;) e->queue->release(e->queue->user, &e->claim_buf[n + k]);
+        n += keep;
+        if (keep < got || got < want) break;
+    }
+    return n;
+}
+
+/* Start what ep may start now. */
+static void service(wh_engine *e, wh_ep *ep, int64_t now)
+{
+    while (ep->in_flight < ep->max_in_flight) {
+        if (ep->mode == WH_MODE_SINGLE) {
+            uint32_t room = ep->max_in_flight - ep->in_flight;
+            size_t n = e->queue->claim(e->queue->user, ep->slot, now, e->claim_buf,
+                                       room < CLAIM_BATCH ? room : CLAIM_BATCH);
+            if (n == 0) return;
+            count_claimed(ep, e->claim_buf, n);
+            /* send() may report outcomes (emit from a callback reuses no
+             * buffer of ours, but keep a private copy anyway) */
+            wh_job jobs[CLAIM_BATCH];
+            memcpy(jobs, e->claim_buf, n * sizeof *jobs);
+            for (size_t i = 0; i < n; i++) {
+                wh_delivery *d = delivery_new(e, ep, &jobs[i], 1);
+                if (!d) {
+                    /* out of memory: back to the queue as a failed attempt,
+                     * due in a second; never lost */
+                    wh__log(e, WH_LOG_ERROR, "out of memory building a request for %s",
+                            ep->id);
+                    if (jobs[i].first_attempt_ms < 0) jobs[i].first_attempt_ms = now;
+                    e->queue->retry(e->queue->user, &jobs[i], now + 1000);
+                    continue;
+                }
+                send_delivery(e, d, now);
+            }
+            continue;
+        }
+        /* batch mode: a held batch whose retry is due goes first */
+        wh_delivery *due = NULL;
+        for (wh_delivery *d = ep->held; d; d = d->next)
+            if (d->due <= now && (!due || d->due < due->due)) due = d;
+        if (due) {
+            list_unlink(&ep->held, due);
+            send_delivery(e, due, now);
+            continue;
+        }
+        int64_t q = e->queue->next_due(e->queue->user, ep->slot);
+        if (q > now) return;
+        int full = ep->fresh >= ep->batch_max_events || ep->fresh_bytes >= ep->batch_max_bytes;
+        if (!full && !e->flushing && q + ep->batch_linger_ms > now) return;
+        size_t n = claim_batch(e, ep, now);
+        if (n == 0) return;
+        count_claimed(ep, e->claim_buf, n);
+        wh_delivery *d = delivery_new(e, ep, e->claim_buf, n);
+        if (!d) {
+            wh__log(e, WH_LOG_ERROR, "out of memory building a batch for %s", ep->id);
+            for (size_t k = n; k-- > 0;) e->queue->release(e->queue->user, &e->claim_buf[k]);
+            return;
+        }
+        send_delivery(e, d, now);
+    }
 }
 
 /* Start requests for every endpoint whose wake time has come. */
@@ -541,17 +714,61 @@ static void run_due(wh_engine *e, int64_t now)
     while (e->heap_n && e->heap[0]->wake <= now) {
         wh_ep *ep = e->heap[0];
         wh__ep_unschedule(e, ep);
-        uint32_t room = ep->max_in_flight - ep->in_flight;
-        size_t n = e->queue->claim(e->queue->user, ep->slot, now, e->claim_buf,
-                                   room < e->claim_cap ? room : e->claim_cap);
-        /* start() may report outcomes and reschedule ep; copy the jobs first
-         * since claim_buf is reused by nested calls. */
-        wh_job jobs[CLAIM_BATCH];
-        memcpy(jobs, e->claim_buf, n * sizeof *jobs);
-        for (size_t i = 0; i < n; i++) start(e, ep, &jobs[i], now);
-        if (ep->heap_idx == SIZE_MAX)
-            wh__ep_schedule(e, ep, e->queue->next_due(e->queue->user, ep->slot));
+        service(e, ep, now);
+        if (ep->heap_idx == SIZE_MAX) wh__ep_schedule(e, ep, ep_next_wake(e, ep));
     }
+}
+
+static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
+{
+    wh_outcome o;
+    outcome_init(&o, WH_DEAD, d->ep, &d->jobs[0]);
+    o.attempt = d->attempts;
+    o.error = WH_E_CANCELLED;
+    o.error_msg = why;
+    e->st.dead += d->n_jobs;
+    report_jobs(e, d, &o);
+    for (size_t i = 0; i < d->n_jobs; i++) e->queue->ack(e->queue->user, &d->jobs[i]);
+    delivery_free(d);
+}
+
+/* Report every job of ep (in flight, held or queued) as cancelled and forget
+ * it. */
+void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
+{
+    wh__ep_unschedule(e, ep);
+    wh_delivery *d = e->flights;
+    while (d) {
+        wh_delivery *next = d->next;
+        if (d->ep == ep) {
+            e->transport->cancel(e->transport->user, d);
+            list_unlink(&e->flights, d);
+            ep->in_flight--;
+            e->st.in_flight--;
+            d->attempts++; /* the attempt in flight counts */
+            cancel_delivery(e, d, "cancelled while in flight");
+        }
+        d = next;
+    }
+    while ((d = ep->held)) {
+        list_unlink(&ep->held, d);
+        cancel_delivery(e, d, "cancelled while waiting for a retry");
+    }
+    size_t n;
+    while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
+                                e->claim_cap)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            wh_outcome o;
+            outcome_init(&o, WH_DEAD, ep, &e->claim_buf[i]);
+            o.attempt = e->claim_buf[i].attempts;
+            o.error = WH_E_CANCELLED;
+            o.error_msg = "cancelled before delivery";
+            report(e, &o);
+            e->queue->ack(e->queue->user, &e->claim_buf[i]);
+            e->st.dead++;
+        }
+    }
+    ep->fresh = ep->fresh_bytes = 0;
 }
 
 static void finish_call(wh_engine *e)
@@ -612,14 +829,29 @@ int wh_flush(wh_engine *e, int64_t timeout_ms)
     if (e->in_callback)
         return wh__fail(e, WH_E_RECURSIVE, "wh_flush: called from a callback");
     int64_t deadline = e->clock.now_ms(e->clock.user) + (timeout_ms < 0 ? 0 : timeout_ms);
-    for (;;) {
-        if (e->queue->size(e->queue->user) == 0 && e->st.in_flight == 0) return WH_OK;
-        int64_t now = e->clock.now_ms(e->clock.user);
-        if (now >= deadline) break;
-        int64_t left = deadline - now;
-        int rc = wh_poll(e, left > 100 ? 100 : (int)left);
-        if (rc < 0) return rc;
+    /* partial batches leave now instead of lingering */
+    e->flushing = 1;
+    for (size_t i = 0; i < e->n_slots; i++) {
+        wh_ep *ep = e->eps[i];
+        if (ep && ep->mode == WH_MODE_BATCH) wh__ep_schedule(e, ep, ep_next_wake(e, ep));
     }
+    int rc = WH_OK;
+    for (;;) {
+        if (e->queue->size(e->queue->user) == 0 && e->st.in_flight == 0) break;
+        int64_t now = e->clock.now_ms(e->clock.user);
+        if (now >= deadline) {
+            rc = WH_E_TIMEOUT;
+            break;
+        }
+        int64_t left = deadline - now;
+        int prc = wh_poll(e, left > 100 ? 100 : (int)left);
+        if (prc < 0) {
+            e->flushing = 0;
+            return prc;
+        }
+    }
+    e->flushing = 0;
+    if (rc == WH_OK) return WH_OK;
     return wh__fail(e, WH_E_TIMEOUT, "wh_flush: %zu job(s) still pending at the deadline",
                     e->queue->size(e->queue->user));
 }

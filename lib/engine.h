@@ -5,14 +5,7 @@
 
 #include "internal.h"
 
-/* Header names an endpoint sends (configurable per scheme in a later
- * version; Standard Webhooks names by default). */
-typedef struct wh__header_names {
-    const char *id;        /* "webhook-id" */
-    const char *timestamp; /* "webhook-timestamp" */
-    const char *signature; /* "webhook-signature" */
-    const char *attempt;   /* "webhook-attempt" */
-} wh__header_names;
+typedef struct wh_delivery wh_delivery;
 
 typedef struct wh_ep {
     int handle;
@@ -24,33 +17,53 @@ typedef struct wh_ep {
     size_t n_types;
     char *ch_prefix, *ch_suffix;
     size_t ch_prefix_len, ch_suffix_len;
-    wh__hmac **keys;
-    size_t n_keys;
     char **headers;         /* custom "Name: value" */
     size_t n_headers;
     size_t headers_bytes;   /* sum of strlen(headers[i]) */
-    wh__header_names names;
+    /* header names (NULL: not sent) and the API key value */
+    char *h_id, *h_ts, *h_attempt, *h_sig, *h_apikey;
+    char *api_key;
+    wh__signer *signer;     /* NULL: unsigned */
+    wh_mode mode;
+    wh_body body;
+    uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t timeout_ms, connect_timeout_ms;
     uint32_t max_attempts;
     uint32_t retry_initial_ms, retry_max_ms, retry_multiplier;
     uint32_t max_in_flight;
     uint32_t in_flight;
+    /* jobs enqueued and not yet claimed (batch readiness; approximate for a
+     * queue that already held jobs when the engine started) */
+    uint64_t fresh, fresh_bytes;
+    wh_delivery *held;      /* batches waiting for their retry time */
     /* scheduling: position in the engine's wake heap */
     int64_t wake;           /* INT64_MAX: not scheduled */
     size_t heap_idx;        /* SIZE_MAX: not in the heap */
 } wh_ep;
 
-/* A request in flight. */
-typedef struct wh_flight {
-    struct wh_flight *prev, *next; /* engine's in-flight list */
-    wh_engine *e;
+/* One request's worth of jobs: a single event, or a batch.  In single mode
+ * it lives for one attempt (retries go back to the queue); a batch lives
+ * until it is delivered or dead, keeping its id, body and jobs across
+ * retries (held on its endpoint between attempts). */
+struct wh_delivery {
+    wh_delivery *prev, *next; /* engine's in-flight list, or ep->held */
     wh_ep *ep;
-    wh_job job;
+    const char *id;           /* event id (single) or id_buf (batch) */
+    char id_buf[40];
+    uint32_t attempts;        /* attempts made before the current one */
+    int64_t first_attempt;
+    int64_t due;              /* held: when to retry */
     int64_t started;
+    const char *body;         /* payload (single raw) or body_buf */
+    size_t body_len;
+    char *body_buf;           /* owned, or NULL */
     wh_request req;
-    const char **hdrs;     /* points into the same allocation */
-    char *text;            /* header text storage */
-} wh_flight;
+    const char **hdrs;        /* n_hdr_max pointers, same allocation */
+    char *text;               /* header text storage, text_size bytes */
+    size_t text_size;
+    size_t n_jobs;
+    wh_job jobs[];
+};
 
 typedef struct wh__router {
     wh_ep **eps;           /* active endpoints, in insertion order */
@@ -79,7 +92,8 @@ struct wh_engine {
     wh_ep **heap;          /* endpoints by wake time */
     size_t heap_n, heap_cap;
 
-    wh_flight *flights;    /* in-flight list head */
+    wh_delivery *flights;  /* in-flight list head */
+    int flushing;          /* wh_flush: batches leave without lingering */
     wh_job *claim_buf;
     size_t claim_cap;
     uint32_t *route_buf;
@@ -103,6 +117,12 @@ void wh__router_free(wh__router *r);
 size_t wh__router_match(const wh__router *r, const char *type,
                         const char *channel, uint32_t *out, const char **ids,
                         size_t cap);
+
+/* body.c: upper bound of the body of these jobs, and the body itself
+ * (NUL-terminated; returns its length). */
+size_t wh__body_max(const wh_ep *ep, const wh_job *jobs, size_t n);
+size_t wh__body_build(const wh_ep *ep, const wh_job *jobs, size_t n, int64_t wall_ms,
+                      char *out);
 
 /* endpoint.c */
 void wh__ep_free(wh_ep *ep);

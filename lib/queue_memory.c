@@ -236,6 +236,32 @@ static void mq_retry(void *user, wh_job *job, int64_t due)
     job->ref = NULL;
 }
 
+static void mq_release(void *user, wh_job *job)
+{
+    mq *q = user;
+    mq_job *j = job->ref;
+    mq_ep *ep = &q->eps[j->slot];
+    job->ref = NULL;
+    if (j->attempts == 0) {
+        /* back to the front of the FIFO; callers release in reverse claim
+         * order, which restores the original order */
+        j->next = ep->head;
+        ep->head = j;
+        if (!ep->tail) ep->tail = j;
+        return;
+    }
+    /* a retried job: back into the heap (room is there: it came from it, or
+     * the FIFO fallback of mq_retry) */
+    if (ep->heap_n == ep->heap_cap) {
+        j->next = ep->head;
+        ep->head = j;
+        if (!ep->tail) ep->tail = j;
+        return;
+    }
+    ep->heap[ep->heap_n++] = j;
+    heap_up(ep, ep->heap_n - 1);
+}
+
 static int64_t mq_next_due(void *user, uint32_t slot)
 {
     mq *q = user;
@@ -276,6 +302,7 @@ int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out)
     q->vt.claim = mq_claim;
     q->vt.ack = mq_ack;
     q->vt.retry = mq_retry;
+    q->vt.release = mq_release;
     q->vt.next_due = mq_next_due;
     q->vt.size = mq_size;
     q->vt.commit = NULL;

@@ -339,3 +339,247 @@ int wh_verify_standard(const char *const *secrets, size_t n_secrets,
     }
     return matched ? WH_OK : WH_E_SIGNATURE;
 }
+
+/* ---- request signers (one per endpoint) ------------------------------------ */
+
+#include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/sha256.h>
+
+struct wh__signer {
+    wh_sign_scheme scheme;
+    wh__hmac **keys;           /* STANDARD, HMAC_HEX */
+    size_t n_keys;
+    mbedtls_pk_context pk;     /* RSA_SHA256 */
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg; /* RSA blinding */
+    int has_pk;
+};
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex_digits[in[i] >> 4];
+        out[2 * i + 1] = hex_digits[in[i] & 15];
+    }
+}
+
+void wh__signer_free(wh__signer *s)
+{
+    if (!s) return;
+    if (s->keys) keys_free(s->keys, s->n_keys);
+    if (s->has_pk) {
+        mbedtls_pk_free(&s->pk);          /* zeroes the key */
+        mbedtls_ctr_drbg_free(&s->drbg);
+        mbedtls_entropy_free(&s->entropy);
+    }
+    mbedtls_platform_zeroize(s, sizeof *s);
+    free(s);
+}
+
+/* Parse a PEM (or DER) key.  PEM parsing in Mbed TLS needs the terminating
+ * NUL counted in the length. */
+static int parse_pem(mbedtls_pk_context *pk, const char *pem, int private_key)
+{
+    size_t len = strlen(pem) + 1;
+    int rc = private_key
+                 ? mbedtls_pk_parse_key(pk, (const unsigned char *)pem, len, NULL, 0)
+                 : mbedtls_pk_parse_public_key(pk, (const unsigned char *)pem, len);
+    if (rc != 0) return WH_E_SECRET;
+    if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_RSA)) return WH_E_SECRET;
+    return WH_OK;
+}
+
+int wh__signer_new(wh_sign_scheme scheme, const char *const *secrets,
+                   size_t n_secrets, const char *private_key_pem,
+                   wh__signer **out, const char **why)
+{
+    const char *dummy;
+    if (!why) why = &dummy;
+    *why = NULL;
+    if (!out) return WH_E_INVAL;
+    *out = NULL;
+    wh__signer *s = calloc(1, sizeof *s);
+    if (!s) return WH_E_NOMEM;
+    s->scheme = scheme;
+    int rc = WH_OK;
+    switch (scheme) {
+    case WH_SIGN_STANDARD:
+    case WH_SIGN_HMAC_HEX:
+        if (!secrets || n_secrets == 0) {
+            *why = "the signing scheme needs at least one secret";
+            rc = WH_E_SECRET;
+            break;
+        }
+        /* HMAC_HEX signs with the first secret only. */
+        s->n_keys = scheme == WH_SIGN_STANDARD ? n_secrets : 1;
+        s->keys = wh__calloc(s->n_keys, sizeof *s->keys);
+        if (!s->keys) { rc = WH_E_NOMEM; break; }
+        rc = keys_new(secrets, s->n_keys, s->keys);
+        if (rc != WH_OK) {
+            free(s->keys);
+            s->keys = NULL;
+            *why = "a secret is empty or not valid base64 after \"whsec_\"";
+        }
+        break;
+    case WH_SIGN_RSA_SHA256: {
+        if (!private_key_pem) {
+            *why = "rsa-sha256 needs a private key (PEM)";
+            rc = WH_E_SECRET;
+            break;
+        }
+        mbedtls_pk_init(&s->pk);
+        mbedtls_entropy_init(&s->entropy);
+        mbedtls_ctr_drbg_init(&s->drbg);
+        s->has_pk = 1;
+        rc = parse_pem(&s->pk, private_key_pem, 1);
+        if (rc != WH_OK) {
+            *why = "the private key is not a PEM RSA private key";
+            break;
+        }
+        static const unsigned char pers[] = "libwebhook-rsa";
+        if (mbedtls_ctr_drbg_seed(&s->drbg, mbedtls_entropy_func, &s->entropy,
+                                  pers, sizeof pers - 1) != 0) {
+            *why = "cannot seed the random generator";
+            rc = WH_E_INVAL;
+        }
+        break;
+    }
+    default:
+        *why = "unknown signing scheme";
+        rc = WH_E_INVAL;
+        break;
+    }
+    if (rc != WH_OK) {
+        wh__signer_free(s);
+        return rc;
+    }
+    *out = s;
+    return WH_OK;
+}
+
+size_t wh__signer_max_len(const wh__signer *s)
+{
+    if (!s) return 0;
+    switch (s->scheme) {
+    case WH_SIGN_STANDARD: return s->n_keys * (WH__SIG_ENTRY_LEN + 1);
+    case WH_SIGN_HMAC_HEX: return 2 * WH__MAC_LEN;
+    case WH_SIGN_RSA_SHA256: {
+        size_t n = mbedtls_pk_get_len(&s->pk);
+        return 4 * ((n + 2) / 3);
+    }
+    default: return 0;
+    }
+}
+
+int wh__signer_sign(wh__signer *s, const char *id, int64_t timestamp_s,
+                    const char *body, size_t body_len, char *out,
+                    size_t out_size)
+{
+    if (!s || !out || (!body && body_len)) return WH_E_INVAL;
+    if (out_size < wh__signer_max_len(s) + 1) {
+        if (out_size) out[0] = '\0';
+        return WH_E_TOO_LARGE;
+    }
+    switch (s->scheme) {
+    case WH_SIGN_STANDARD:
+        return wh__sign_standard_keyed(s->keys, s->n_keys, id, timestamp_s,
+                                       body, body_len, out, out_size);
+    case WH_SIGN_HMAC_HEX: {
+        uint8_t mac[WH__MAC_LEN];
+        const wh__iov part = {body, body_len};
+        int rc = wh__hmac_sha256(s->keys[0], &part, 1, mac);
+        if (rc == WH_OK) {
+            hex_encode(mac, sizeof mac, out);
+            out[2 * WH__MAC_LEN] = '\0';
+        } else {
+            out[0] = '\0';
+        }
+        mbedtls_platform_zeroize(mac, sizeof mac);
+        return rc;
+    }
+    case WH_SIGN_RSA_SHA256: {
+        uint8_t hash[32];
+        uint8_t sig[MBEDTLS_MPI_MAX_SIZE];
+        size_t sig_len = 0;
+        out[0] = '\0';
+        if (mbedtls_sha256_ret((const unsigned char *)body, body_len, hash, 0) != 0)
+            return WH_E_INVAL;
+        if (mbedtls_pk_sign(&s->pk, MBEDTLS_MD_SHA256, hash, sizeof hash, sig,
+                            &sig_len, mbedtls_ctr_drbg_random, &s->drbg) != 0)
+            return WH_E_INVAL;
+        size_t n = wh__base64_encode(sig, sig_len, out);
+        out[n] = '\0';
+        return WH_OK;
+    }
+    default:
+        out[0] = '\0';
+        return WH_E_INVAL;
+    }
+}
+
+/* ---- receiver-side helpers for the other schemes --------------------------- */
+
+static int hex_nibble(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int wh_verify_hmac_hex(const char *secret, const char *body, size_t body_len,
+                       const char *signature_hex)
+{
+    if (!secret || (!body && body_len) || !signature_hex) return WH_E_INVAL;
+    wh__hmac *key = NULL;
+    int rc = wh__hmac_new(secret, &key);
+    if (rc != WH_OK) return rc;
+    uint8_t mac[WH__MAC_LEN];
+    const wh__iov part = {body, body_len};
+    rc = wh__hmac_sha256(key, &part, 1, mac);
+    wh__hmac_free(key);
+    if (rc != WH_OK) return rc;
+    int ok = strlen(signature_hex) == 2 * WH__MAC_LEN;
+    volatile unsigned diff = 0;
+    if (ok) {
+        for (size_t i = 0; i < WH__MAC_LEN; i++) {
+            int hi = hex_nibble((unsigned char)signature_hex[2 * i]);
+            int lo = hex_nibble((unsigned char)signature_hex[2 * i + 1]);
+            diff |= (unsigned)(hi < 0) | (unsigned)(lo < 0);
+            diff |= (unsigned)(((hi & 15) << 4 | (lo & 15)) ^ mac[i]);
+        }
+    }
+    mbedtls_platform_zeroize(mac, sizeof mac);
+    return ok && diff == 0 ? WH_OK : WH_E_SIGNATURE;
+}
+
+int wh_verify_rsa_sha256(const char *public_key_pem, const char *body,
+                         size_t body_len, const char *signature_b64)
+{
+    if (!public_key_pem || (!body && body_len) || !signature_b64)
+        return WH_E_INVAL;
+    size_t blen = strlen(signature_b64);
+    if (blen == 0 || blen > 4 * ((MBEDTLS_MPI_MAX_SIZE + 2) / 3))
+        return WH_E_SIGNATURE;
+    uint8_t sig[MBEDTLS_MPI_MAX_SIZE + 3];
+    long n = b64_decode(signature_b64, blen, sig);
+    if (n <= 0) return WH_E_SIGNATURE;
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int rc = parse_pem(&pk, public_key_pem, 0);
+    if (rc == WH_OK) {
+        uint8_t hash[32];
+        if (mbedtls_sha256_ret((const unsigned char *)body, body_len, hash, 0) != 0)
+            rc = WH_E_INVAL;
+        else if (mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, sizeof hash, sig,
+                                   (size_t)n) != 0)
+            rc = WH_E_SIGNATURE;
+    }
+    mbedtls_pk_free(&pk);
+    return rc;
+}
