@@ -247,6 +247,11 @@ typedef struct wh_queue {
     /* Release everything.  Called by wh_engine_free() only for the queue the
      * engine created itself. */
     void (*destroy)(void *user);
+    /* An endpoint was added: `slot` now names the endpoint whose stable id
+     * is `endpoint_id`.  A persistent backend maps its stored jobs for that
+     * id to the slot (jobs of a previous run become claimable).  May be
+     * NULL. */
+    int (*bind)(void *user, uint32_t slot, const char *endpoint_id);
 } wh_queue;
 
 /* ---- outcomes ------------------------------------------------------------ */

@@ -327,7 +327,18 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
         wh__ep_free(ep);
         return wh__fail(e, WH_E_NOMEM, "out of memory");
     }
+    if (e->queue->bind) {
+        rc = e->queue->bind(e->queue->user, ep->slot, ep->id);
+        if (rc != WH_OK) {
+            wh__router_remove(&e->router, ep);
+            wh__ep_free(ep);
+            return wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", o.id ? o.id : o.url);
+        }
+    }
     e->eps[e->n_slots++] = ep;
+    /* a persistent queue may already hold jobs for this endpoint */
+    int64_t due = e->queue->next_due(e->queue->user, ep->slot);
+    if (due != INT64_MAX) wh__ep_schedule(e, ep, due);
     wh__log(e, WH_LOG_DEBUG, "endpoint %d \"%s\" added", handle, ep->id);
     return handle;
 }

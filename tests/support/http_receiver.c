@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -35,6 +36,7 @@ struct th_recv {
     int port;
     char url[64];
     atomic_int stopping;
+    atomic_int rt_status, rt_hang, rt_delay; /* th_recv_set */
     pthread_mutex_t mu;
     th_recv_req *reqs;           /* mu */
     size_t n, cap;
@@ -42,6 +44,53 @@ struct th_recv {
     id_count *ids;               /* mu */
     size_t n_ids, cap_ids;
 };
+
+typedef struct hdr_acc {
+    char *buf;
+    size_t len, cap;
+} hdr_acc;
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *value)
+{
+    hdr_acc *a = cls;
+    size_t need = strlen(key) + 2 + (value ? strlen(value) : 0) + 1;
+    if (a->len + need + 1 > a->cap) return MHD_NO; /* keep whole lines only */
+    a->len += (size_t)snprintf(a->buf + a->len, a->cap - a->len, "%s: %s\n", key,
+                               value ? value : "");
+    return MHD_YES;
+}
+
+int th_recv_header(const th_recv_req *q, const char *name, char *out,
+                   size_t size)
+{
+    size_t nl = strlen(name);
+    const char *p = q->headers;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        if (!eol) break;
+        if ((size_t)(eol - p) > nl + 1 && strncasecmp(p, name, nl) == 0 &&
+            p[nl] == ':' && p[nl + 1] == ' ') {
+            size_t vl = (size_t)(eol - p) - nl - 2;
+            if (size) {
+                if (vl >= size) vl = size - 1;
+                memcpy(out, p + nl + 2, vl);
+                out[vl] = '\0';
+            }
+            return 1;
+        }
+        p = eol + 1;
+    }
+    if (size) out[0] = '\0';
+    return 0;
+}
+
+void th_recv_set(th_recv *r, int status, int hang, int delay_ms)
+{
+    atomic_store(&r->rt_status, status > 0 ? status : 200);
+    atomic_store(&r->rt_hang, hang);
+    atomic_store(&r->rt_delay, delay_ms);
+}
 
 /* Per-request state (MHD's con_cls). */
 typedef struct conn_req {
@@ -174,12 +223,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     copy_field(rec.user_agent, sizeof rec.user_agent,
                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            "User-Agent"));
+    hdr_acc acc = {rec.headers, 0, sizeof rec.headers};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header, &acc);
     rec.body = cr->body;
     rec.body_len = cr->len;
     rec.answered = 0;
     rec.verified = verify(r, id, ts, sig, cr->body, cr->len);
 
-    int status = r->opts.status;
+    int status = atomic_load(&r->rt_status);
+    int hang = atomic_load(&r->rt_hang), delay = atomic_load(&r->rt_delay);
     pthread_mutex_lock(&r->mu);
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 64;
@@ -203,12 +255,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         leave_handler(r, cr);
         return MHD_NO;
     }
-    if (r->opts.hang) {
+    if (hang) {
         while (!atomic_load(&r->stopping)) sleep_ms(10);
         leave_handler(r, cr);
         return MHD_NO;
     }
-    if (r->opts.delay_ms > 0) sleep_unless_stopping(r, r->opts.delay_ms);
+    if (delay > 0) sleep_unless_stopping(r, delay);
 
     char text[64];
     int tl = snprintf(text, sizeof text, "th_recv answered %d\n", status);
@@ -255,6 +307,9 @@ th_recv *th_recv_start(const th_recv_opts *opts)
     r->opts.retry_after = NULL;
     r->opts.secret = NULL;
     atomic_init(&r->stopping, 0);
+    atomic_init(&r->rt_status, r->opts.status);
+    atomic_init(&r->rt_hang, r->opts.hang);
+    atomic_init(&r->rt_delay, r->opts.delay_ms);
     if ((opts && opts->retry_after && !(r->retry_after = strdup(opts->retry_after))) ||
         (opts && opts->secret && !(r->secret = strdup(opts->secret))) ||
         pthread_mutex_init(&r->mu, NULL) != 0) {

@@ -38,7 +38,14 @@ typedef struct th_recv_req {
     size_t body_len;
     int answered;          /* status sent, 0 if dropped/hung */
     int verified;          /* 1 ok, 0 bad, -1 not checked */
+    char headers[2048];    /* every request header, "name: value\n" each
+                              (truncated at a line boundary) */
 } th_recv_req;
+
+/* Value of header `name` (case-insensitive) of a recorded request, copied
+ * into out.  Returns 1 when present, 0 when not. */
+int th_recv_header(const th_recv_req *q, const char *name, char *out,
+                   size_t size);
 
 /* Start a receiver; opts may be NULL.  Returns NULL on failure. */
 th_recv *th_recv_start(const th_recv_opts *opts);
@@ -54,6 +61,9 @@ int th_recv_get(th_recv *r, size_t i, th_recv_req *out);
 int th_recv_max_concurrent(th_recv *r);
 /* Wait (really, up to timeout_ms) until count >= n. Returns count. */
 size_t th_recv_wait(th_recv *r, size_t n, int timeout_ms);
+/* Change the answer while running (applies to requests that arrive after
+ * the call): status for successful answers, hang 0/1, delay in ms. */
+void th_recv_set(th_recv *r, int status, int hang, int delay_ms);
 /* Stop the server, release everything. */
 void th_recv_stop(th_recv *r);
 
