@@ -78,7 +78,7 @@ $(DEPS_OK): Makefile
 	@mkdir -p $(B) && touch $@
 
 # ---- library ----------------------------------------------------------------
-$(B)/lib/%.o: lib/%.c lib/internal.h include/webhook.h include/webhook_test.h | $(DEPS_OK)
+$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h include/webhook.h include/webhook_test.h | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 

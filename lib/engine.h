@@ -65,9 +65,16 @@ struct wh_delivery {
     wh_job jobs[];
 };
 
+/* The routing index (router.c). */
+typedef struct wh__map wh__map;
 typedef struct wh__router {
-    wh_ep **eps;           /* active endpoints, in insertion order */
-    size_t n, cap;
+    wh__map *by_type;      /* type -> endpoints listing it */
+    wh__map *by_prefix;    /* channel prefix -> all-type endpoints */
+    struct { size_t len, count; } *plen; /* distinct prefix lengths */
+    size_t n_plen, cap_plen;
+    wh_ep **any;           /* all-type endpoints without a prefix filter */
+    size_t n_any, cap_any;
+    size_t n;              /* endpoints indexed */
 } wh__router;
 
 struct wh_engine {

@@ -1,52 +1,230 @@
-/* Routing: which endpoints an event goes to.
+/* Routing: which endpoints an event goes to, through an index.
  *
- * First cut: a linear scan over the active endpoints, matching event type
- * (exact name or "*") and the channel prefix/suffix filters.  The interface
- * is what an index (by event type, with a wildcard list) will implement. */
+ * Every active endpoint is in exactly one of three places:
+ *   - by_type:   endpoints with an event-type list, once under each of
+ *                their types (a hash map type -> endpoints);
+ *   - by_prefix: endpoints taking every type ("*" or no list) with a channel
+ *                prefix filter (a hash map prefix -> endpoints, plus the set
+ *                of distinct prefix lengths);
+ *   - any:       endpoints taking every type without a prefix filter.
+ * A match looks up the event's type once, the channel's prefixes once per
+ * distinct prefix length, and scans `any`; each candidate's remaining
+ * filters (prefix, suffix) are then checked.  So an emit costs the same with
+ * 1 or 10,000 endpoints configured when only one of them matches, as long
+ * as they differ by type or by channel prefix.  Results come in endpoint
+ * insertion order.
+ *
+ * Keys are copied into the map and never removed (an emptied bucket stays,
+ * ready for the next endpoint with that key): the map only grows with the
+ * number of distinct types and prefixes ever configured. */
 #include "engine.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int wh__router_add(wh__router *r, wh_ep *ep)
+typedef struct wh__bucket {
+    char *key;
+    size_t key_len;
+    uint64_t hash;
+    wh_ep **eps;            /* insertion (slot) order */
+    size_t n, cap;
+} wh__bucket;
+
+struct wh__map {
+    wh__bucket *b;          /* open addressing, linear probing */
+    size_t cap, used;       /* cap: power of two */
+};
+
+static uint64_t hash_bytes(const char *s, size_t n)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        wh_ep **p = realloc(r->eps, cap * sizeof *p);
-        if (!p) return WH_E_NOMEM;
-        r->eps = p;
-        r->cap = cap;
+    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
     }
-    r->eps[r->n++] = ep;
+    return h ^ (h >> 29);
+}
+
+static wh__bucket *map_find(const wh__map *m, const char *key, size_t len,
+                            uint64_t h)
+{
+    if (!m || !m->cap) return NULL;
+    for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        wh__bucket *b = &m->b[i];
+        if (!b->key) return NULL;
+        if (b->hash == h && b->key_len == len && memcmp(b->key, key, len) == 0)
+            return b;
+    }
+}
+
+static int map_grow(wh__map *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 16;
+    wh__bucket *nb = wh__calloc(cap, sizeof *nb);
+    if (!nb) return WH_E_NOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->b[i].key) continue;
+        size_t j = m->b[i].hash & (cap - 1);
+        while (nb[j].key) j = (j + 1) & (cap - 1);
+        nb[j] = m->b[i];
+    }
+    free(m->b);
+    m->b = nb;
+    m->cap = cap;
     return WH_OK;
 }
 
-void wh__router_remove(wh__router *r, wh_ep *ep)
+static wh__bucket *map_get_or_add(wh__map *m, const char *key)
 {
-    for (size_t i = 0; i < r->n; i++)
-        if (r->eps[i] == ep) {
-            memmove(&r->eps[i], &r->eps[i + 1], (r->n - i - 1) * sizeof *r->eps);
-            r->n--;
+    size_t len = strlen(key);
+    uint64_t h = hash_bytes(key, len);
+    wh__bucket *b = map_find(m, key, len, h);
+    if (b) return b;
+    if ((m->used + 1) * 4 > m->cap * 3 && map_grow(m) != WH_OK) return NULL;
+    char *k = wh__strndup(key, len);
+    if (!k) return NULL;
+    size_t i = h & (m->cap - 1);
+    while (m->b[i].key) i = (i + 1) & (m->cap - 1);
+    b = &m->b[i];
+    b->key = k;
+    b->key_len = len;
+    b->hash = h;
+    m->used++;
+    return b;
+}
+
+static void map_free(wh__map *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->cap; i++) {
+        free(m->b[i].key);
+        free(m->b[i].eps);
+    }
+    free(m->b);
+    free(m);
+}
+
+/* Append ep to a list kept in slot order (endpoints are added with
+ * increasing slots, so appending keeps the order).  A list already ending
+ * with ep (a type named twice) is left alone. */
+static int list_add(wh_ep ***eps, size_t *n, size_t *cap, wh_ep *ep)
+{
+    if (*n && (*eps)[*n - 1] == ep) return WH_OK;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        wh_ep **p = realloc(*eps, nc * sizeof *p);
+        if (!p) return WH_E_NOMEM;
+        *eps = p;
+        *cap = nc;
+    }
+    (*eps)[(*n)++] = ep;
+    return WH_OK;
+}
+
+static void list_del(wh_ep **eps, size_t *n, const wh_ep *ep)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (eps[i] == ep) {
+            memmove(&eps[i], &eps[i + 1], (*n - i - 1) * sizeof *eps);
+            (*n)--;
             return;
         }
 }
 
-void wh__router_free(wh__router *r)
+static int bucket_add(wh__map **mp, const char *key, wh_ep *ep)
 {
-    free(r->eps);
-    r->eps = NULL;
-    r->n = r->cap = 0;
+    if (!*mp && !(*mp = calloc(1, sizeof **mp))) return WH_E_NOMEM;
+    wh__bucket *b = map_get_or_add(*mp, key);
+    if (!b) return WH_E_NOMEM;
+    return list_add(&b->eps, &b->n, &b->cap, ep);
 }
 
-static int ep_matches(const wh_ep *ep, const char *type, const char *channel,
-                      size_t ch_len)
+static void bucket_del(wh__map *m, const char *key, const wh_ep *ep)
+{
+    size_t len = strlen(key);
+    wh__bucket *b = map_find(m, key, len, hash_bytes(key, len));
+    if (b) list_del(b->eps, &b->n, ep);
+}
+
+static int prefix_len_add(wh__router *r, size_t len)
+{
+    for (size_t i = 0; i < r->n_plen; i++)
+        if (r->plen[i].len == len) {
+            r->plen[i].count++;
+            return WH_OK;
+        }
+    if (r->n_plen == r->cap_plen) {
+        size_t nc = r->cap_plen ? r->cap_plen * 2 : 4;
+        void *p = realloc(r->plen, nc * sizeof *r->plen);
+        if (!p) return WH_E_NOMEM;
+        r->plen = p;
+        r->cap_plen = nc;
+    }
+    r->plen[r->n_plen].len = len;
+    r->plen[r->n_plen].count = 1;
+    r->n_plen++;
+    return WH_OK;
+}
+
+static void prefix_len_del(wh__router *r, size_t len)
+{
+    for (size_t i = 0; i < r->n_plen; i++)
+        if (r->plen[i].len == len) {
+            if (--r->plen[i].count == 0) r->plen[i] = r->plen[--r->n_plen];
+            return;
+        }
+}
+
+void wh__router_remove(wh__router *r, wh_ep *ep)
 {
     if (!ep->all_types) {
-        size_t i;
-        for (i = 0; i < ep->n_types; i++)
-            if (strcmp(ep->types[i], type) == 0) break;
-        if (i == ep->n_types) return 0;
+        for (size_t i = 0; i < ep->n_types; i++)
+            bucket_del(r->by_type, ep->types[i], ep);
+    } else if (ep->ch_prefix) {
+        size_t before = 0, after = 0;
+        wh__bucket *b = map_find(r->by_prefix, ep->ch_prefix, ep->ch_prefix_len,
+                                 hash_bytes(ep->ch_prefix, ep->ch_prefix_len));
+        if (b) {
+            before = b->n;
+            list_del(b->eps, &b->n, ep);
+            after = b->n;
+        }
+        if (after < before) prefix_len_del(r, ep->ch_prefix_len);
+    } else {
+        list_del(r->any, &r->n_any, ep);
     }
+    r->n--;
+}
+
+int wh__router_add(wh__router *r, wh_ep *ep)
+{
+    int rc = WH_OK;
+    if (!ep->all_types) {
+        for (size_t i = 0; i < ep->n_types && rc == WH_OK; i++)
+            rc = bucket_add(&r->by_type, ep->types[i], ep);
+    } else if (ep->ch_prefix) {
+        rc = bucket_add(&r->by_prefix, ep->ch_prefix, ep);
+        if (rc == WH_OK) rc = prefix_len_add(r, ep->ch_prefix_len);
+        if (rc != WH_OK) bucket_del(r->by_prefix, ep->ch_prefix, ep);
+    } else {
+        rc = list_add(&r->any, &r->n_any, &r->cap_any, ep);
+    }
+    r->n++;
+    if (rc != WH_OK) wh__router_remove(r, ep); /* undo a partial add */
+    return rc;
+}
+
+void wh__router_free(wh__router *r)
+{
+    map_free(r->by_type);
+    map_free(r->by_prefix);
+    free(r->any);
+    free(r->plen);
+    memset(r, 0, sizeof *r);
+}
+
+static int ep_filters_hold(const wh_ep *ep, const char *channel, size_t ch_len)
+{
     if (ep->ch_prefix) {
         if (!channel || ch_len < ep->ch_prefix_len ||
             memcmp(channel, ep->ch_prefix, ep->ch_prefix_len) != 0)
@@ -61,19 +239,68 @@ static int ep_matches(const wh_ep *ep, const char *type, const char *channel,
     return 1;
 }
 
+/* Candidate lists merged for one match: the type bucket, `any`, and one
+ * prefix bucket per distinct prefix length (beyond WH__MAX_SOURCES distinct
+ * lengths, the remaining prefix buckets are appended after the merge). */
+#define WH__MAX_SOURCES 32
+
+typedef struct src {
+    wh_ep *const *eps;
+    size_t n, pos;
+} src;
+
+static void emit_one(const wh_ep *ep, const char *channel, size_t ch_len,
+                     uint32_t *out, const char **ids, size_t cap, size_t *n)
+{
+    if (!ep_filters_hold(ep, channel, ch_len)) return;
+    if (*n < cap) {
+        out[*n] = ep->slot;
+        ids[*n] = ep->id;
+    }
+    (*n)++;
+}
+
 size_t wh__router_match(const wh__router *r, const char *type,
                         const char *channel, uint32_t *out, const char **ids,
                         size_t cap)
 {
-    size_t n = 0, ch_len = channel ? strlen(channel) : 0;
-    for (size_t i = 0; i < r->n; i++) {
-        const wh_ep *ep = r->eps[i];
-        if (!ep_matches(ep, type, channel, ch_len)) continue;
-        if (n < cap) {
-            out[n] = ep->slot;
-            ids[n] = ep->id;
+    size_t ch_len = channel ? strlen(channel) : 0;
+    src srcs[WH__MAX_SOURCES];
+    size_t ns = 0, n = 0, next_plen = 0;
+    if (r->by_type) {
+        size_t tl = strlen(type);
+        const wh__bucket *b = map_find(r->by_type, type, tl, hash_bytes(type, tl));
+        if (b && b->n) srcs[ns++] = (src){b->eps, b->n, 0};
+    }
+    if (r->n_any) srcs[ns++] = (src){r->any, r->n_any, 0};
+    if (channel && r->by_prefix) {
+        for (; next_plen < r->n_plen && ns < WH__MAX_SOURCES; next_plen++) {
+            size_t L = r->plen[next_plen].len;
+            if (L > ch_len) continue;
+            const wh__bucket *b = map_find(r->by_prefix, channel, L,
+                                           hash_bytes(channel, L));
+            if (b && b->n) srcs[ns++] = (src){b->eps, b->n, 0};
         }
-        n++;
+    }
+    /* k-way merge by slot (insertion order); usually one or two sources. */
+    for (;;) {
+        size_t best = SIZE_MAX;
+        uint32_t best_slot = UINT32_MAX;
+        for (size_t s = 0; s < ns; s++)
+            if (srcs[s].pos < srcs[s].n && srcs[s].eps[srcs[s].pos]->slot < best_slot) {
+                best = s;
+                best_slot = srcs[s].eps[srcs[s].pos]->slot;
+            }
+        if (best == SIZE_MAX) break;
+        emit_one(srcs[best].eps[srcs[best].pos++], channel, ch_len, out, ids, cap, &n);
+    }
+    /* prefix lengths that did not fit in srcs[] (unusual configurations) */
+    for (; channel && next_plen < r->n_plen; next_plen++) {
+        size_t L = r->plen[next_plen].len;
+        if (L > ch_len) continue;
+        const wh__bucket *b = map_find(r->by_prefix, channel, L, hash_bytes(channel, L));
+        for (size_t k = 0; b && k < b->n; k++)
+            emit_one(b->eps[k], channel, ch_len, out, ids, cap, &n);
     }
     return n;
 }
