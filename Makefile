@@ -4,6 +4,7 @@
 #   make            library, examples, tests
 #   make check      build everything and run every test
 #   make demo       chat-server demo delivering signed webhooks to a receiver
+#   make bench      benchmarks against a local nginx; writes bench/RESULTS.md
 #   make deps       install the Debian packages the build needs (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -32,6 +33,10 @@ EXAMPLES  := whsend receiver chat_demo minimal
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3
 PKGS     := libcurl libcjson
+# HMAC-SHA256 backend: mbedtls (default) or openssl (libcrypto, which libcurl
+# already loads; SHA-NI where the CPU has it).  Mbed TLS stays linked either
+# way (RSA signing, and the other backend's tests).
+WH_HMAC  ?= mbedtls
 TEST_PKGS := libmicrohttpd
 
 WARNINGS := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \
@@ -40,6 +45,10 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SAN) -Iinclude
 LIB_CFLAGS  = $(BASE_CFLAGS) -DBUILDING_WH -fPIC -fvisibility=hidden \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIB_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto
+ifeq ($(WH_HMAC),openssl)
+LIB_CFLAGS += -DWH_HMAC_OPENSSL
+LIB_LIBS   += -lcrypto
+endif
 MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
@@ -50,7 +59,7 @@ TEST_BINS := $(addprefix $(B)/tests/,$(TEST_NAMES))
 EXAMPLE_BINS := $(addprefix $(B)/examples/,$(EXAMPLES))
 DEPS_OK  := $(B)/.deps-ok
 
-.PHONY: all check demo deps install uninstall clean lib examples tests
+.PHONY: all check demo deps install uninstall clean lib examples tests bench bench-deps
 all: lib examples tests
 lib: $(STATIC) $(SHARED) $(B)/libwebhook.pc
 examples: $(EXAMPLE_BINS)
@@ -111,6 +120,45 @@ check: all
 
 demo: $(B)/examples/receiver $(B)/examples/chat_demo
 	@sh examples/demo.sh $(B)/examples
+
+# ---- benchmarks (bench/) ---------------------------------------------------------
+# nginx + wrk from the distribution; the same install-or-print rule as deps.
+BENCH_PKGS := nginx wrk python3 libssl-dev
+BENCH_BINS := $(B)/bench/whbench $(B)/bench/ref_curl $(B)/bench/whbench-openssl
+
+bench-deps:
+	@missing=""; \
+	for p in $(BENCH_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "bench-deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	else \
+	  echo "bench-deps: missing packages:$$missing"; \
+	  echo "bench-deps: run:  sudo apt-get install -y$$missing"; exit 1; \
+	fi
+
+$(B)/bench/whbench: bench/whbench.c $(STATIC) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) -lm
+
+# the same benchmark against a library built with WH_HMAC=openssl
+$(B)/hmac-openssl/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h include/webhook.h
+	@$(MAKE) --no-print-directory B=$(B)/hmac-openssl WH_HMAC=openssl $(B)/hmac-openssl/libwebhook.a
+
+$(B)/bench/whbench-openssl: bench/whbench.c $(B)/hmac-openssl/libwebhook.a | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $< -o $@ $(B)/hmac-openssl/libwebhook.a $(LIB_LIBS) -lcrypto -lm
+
+$(B)/bench/ref_curl: bench/ref_curl.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $< -o $@ $(shell pkg-config --libs libcurl 2>/dev/null) -lmbedcrypto
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	python3 bench/run.py $(B)
 
 # ---- install ------------------------------------------------------------------
 install: lib $(B)/examples/whsend

@@ -1,0 +1,405 @@
+/* whbench — libwebhook's benchmarks (driven by bench/run.py, `make bench`).
+ *
+ *   whbench payload                      print the 300-byte JSON payload
+ *   whbench single URL N INFLIGHT        N signed events, single mode
+ *   whbench batch URL N                  N signed events in batches of 1000
+ *   whbench emit                         ns per wh_emit (1 / 10,000 / fan-out 10)
+ *   whbench memory                       bytes per queued event
+ *   whbench idle                         ns per idle wh_poll(e, 0)
+ *   whbench latency URL RATE SECONDS     emit -> 2xx latency at a fixed rate
+ *
+ * Every measurement prints one line "RESULT <name> key=value ..." that
+ * run.py parses; runs are repeated by run.py (or inside, for the
+ * micro-benchmarks) and the median is reported.  Nothing here is hard-coded
+ * into a result: each figure is measured. */
+#include <webhook.h>
+
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAYLOAD_LEN 300
+#define TYPE "message.created"
+#define CHANNEL "room-42"
+/* "whsec_" + base64 of 32 bytes */
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8T9zbBjnQE4="
+
+static char payload[PAYLOAD_LEN + 1];
+
+static void make_payload(void)
+{
+    int n = snprintf(payload, sizeof payload,
+                     "{\"room\":\"room-42\",\"user\":{\"id\":\"u-1234567\",\"name\":"
+                     "\"Ada\"},\"seq\":1234567,\"sent_at\":\"2024-05-17T20:56:59Z\","
+                     "\"text\":\"");
+    while (n < PAYLOAD_LEN - 2) {
+        payload[n] = (char)('a' + n % 26);
+        n++;
+    }
+    payload[n++] = '"';
+    payload[n++] = '}';
+    payload[n] = '\0';
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "whbench: %s: %s\n", what, wh_strerror(rc));
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- delivery runs ---------------------------------------------------------- */
+typedef struct counts {
+    uint64_t delivered, failed;
+} counts;
+
+static void count_outcome(void *user, const wh_outcome *o)
+{
+    counts *c = user;
+    if (o->kind == WH_DELIVERED) c->delivered++;
+    else c->failed++;
+}
+
+static wh_engine *engine_for(counts *c, size_t max_queued)
+{
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_outcome = count_outcome;
+    eo.outcome_user = c;
+    eo.max_queued_events = max_queued;
+    int err;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    if (!e) die("wh_engine_new", err);
+    return e;
+}
+
+static void add_endpoint(wh_engine *e, const char *url, wh_mode mode, uint32_t inflight)
+{
+    static const char *secrets[] = {SECRET};
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = url;
+    ep.secrets = secrets;
+    ep.n_secrets = 1;
+    ep.mode = mode;
+    ep.max_in_flight = inflight;
+    ep.max_attempts = 1;          /* a failure must show, not be retried */
+    if (mode == WH_MODE_BATCH) {
+        ep.batch_max_events = 1000;
+        ep.batch_max_bytes = 4u << 20;
+    }
+    int h = wh_endpoint_add(e, &ep);
+    if (h < 0) {
+        fprintf(stderr, "whbench: wh_endpoint_add: %s\n", wh_last_error(e));
+        exit(1);
+    }
+}
+
+/* Emit n events while polling, keeping at most `backlog` undelivered, until
+ * all are reported.  The host loop of a busy server. */
+static void drive(wh_engine *e, counts *c, uint64_t n, uint64_t backlog, uint64_t chunk)
+{
+    uint64_t emitted = 0;
+    while (c->delivered + c->failed < n) {
+        if (emitted < n && emitted - (c->delivered + c->failed) < backlog) {
+            uint64_t k = n - emitted < chunk ? n - emitted : chunk;
+            for (uint64_t i = 0; i < k; i++) {
+                int rc = wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+                if (rc == WH_E_FULL) break;
+                if (rc != 1) die("wh_emit", rc);
+                emitted++;
+            }
+            wh_poll(e, 0);
+        } else {
+            wh_poll(e, 10);
+        }
+    }
+}
+
+static void run_delivery(const char *name, const char *url, uint64_t n, wh_mode mode,
+                         uint32_t inflight)
+{
+    counts c = {0, 0};
+    wh_engine *e = engine_for(&c, 8u << 20);
+    add_endpoint(e, url, mode, inflight);
+    /* warm the connections up (not timed) */
+    for (uint32_t i = 0; i < inflight * 4 + 1; i++)
+        wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+    if (wh_flush(e, 10000) != WH_OK || c.failed) die("warm-up", WH_E_TRANSPORT);
+    c.delivered = 0;
+    double t0 = mono_s(), c0 = cpu_s();
+    if (mode == WH_MODE_BATCH) drive(e, &c, n, 400000, 1000);
+    else drive(e, &c, n, 4 * (uint64_t)inflight + 256, 64);
+    double t1 = mono_s(), c1 = cpu_s();
+    wh_stats st;
+    wh_stats_get(e, &st);
+    if (c.failed) {
+        fprintf(stderr, "whbench: %" PRIu64 " deliveries failed\n", c.failed);
+        exit(1);
+    }
+    printf("RESULT %s inflight=%u events=%" PRIu64 " seconds=%.4f eps=%.0f "
+           "cpu_ns_per_event=%.0f requests=%" PRIu64 "\n",
+           name, inflight, n, t1 - t0, (double)n / (t1 - t0), (c1 - c0) * 1e9 / (double)n,
+           st.requests);
+    wh_engine_free(e);
+}
+
+/* ---- wh_emit cost ------------------------------------------------------------ */
+/* Median ns per call over blocks of `block` calls. */
+static double emit_cost(int n_other, int n_match, int validate, size_t blocks, size_t block)
+{
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.max_queued_events = blocks * block + 16;
+    eo.max_queued_bytes = (size_t)8 << 30;
+    eo.validate_json = validate;
+    int err;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    if (!e) die("wh_engine_new", err);
+    static const char *secrets[] = {SECRET};
+    char type[64];
+    const char *types[1] = {type};
+    wh_endpoint_options ep;
+    for (int i = 0; i < n_other + n_match; i++) {
+        wh_endpoint_options_init(&ep);
+        /* never contacted: the engine is not polled */
+        ep.url = "http://127.0.0.1:9/hook";
+        ep.secrets = secrets;
+        ep.n_secrets = 1;
+        if (i < n_other) snprintf(type, sizeof type, "other.type-%d", i);
+        else snprintf(type, sizeof type, "%s", TYPE);
+        ep.event_types = types;
+        ep.n_event_types = 1;
+        if (wh_endpoint_add(e, &ep) < 0) die("wh_endpoint_add", WH_E_INVAL);
+    }
+    double *v = malloc(blocks * sizeof *v);
+    for (size_t b = 0; b < blocks; b++) {
+        double t0 = mono_s();
+        for (size_t i = 0; i < block; i++) {
+            int rc = wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+            if (rc != n_match) die("wh_emit", rc < 0 ? rc : WH_E_INVAL);
+        }
+        v[b] = (mono_s() - t0) * 1e9 / (double)block;
+    }
+    double m = median(v, blocks);
+    free(v);
+    wh_engine_free(e);
+    return m;
+}
+
+static void run_emit(void)
+{
+    const size_t blocks = 200, block = 1000;
+    printf("RESULT emit endpoints=1 matching=1 validate=1 ns=%.1f\n",
+           emit_cost(0, 1, 1, blocks, block));
+    printf("RESULT emit endpoints=10000 matching=1 validate=1 ns=%.1f\n",
+           emit_cost(9999, 1, 1, blocks, block));
+    printf("RESULT emit endpoints=10 matching=10 validate=1 ns=%.1f\n",
+           emit_cost(0, 10, 1, blocks / 2, block));
+    printf("RESULT emit endpoints=1 matching=1 validate=0 ns=%.1f\n",
+           emit_cost(0, 1, 0, blocks, block));
+}
+
+/* ---- memory ----------------------------------------------------------------- */
+static long rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &rss) != 2) rss = 0;
+        fclose(f);
+    }
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+static size_t heap_used(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static void run_memory(int n_eps, size_t n)
+{
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.max_queued_events = n + 16;
+    eo.max_queued_bytes = (size_t)8 << 30;
+    int err;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    if (!e) die("wh_engine_new", err);
+    for (int i = 0; i < n_eps; i++) {
+        wh_endpoint_options ep;
+        wh_endpoint_options_init(&ep);
+        ep.url = "http://127.0.0.1:9/hook"; /* paused: never polled */
+        if (wh_endpoint_add(e, &ep) < 0) die("wh_endpoint_add", WH_E_INVAL);
+    }
+    /* one event first so that lazily made structures are not counted */
+    wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+    size_t h0 = heap_used();
+    long r0 = rss_bytes();
+    for (size_t i = 0; i < n; i++) {
+        int rc = wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+        if (rc != n_eps) die("wh_emit", rc < 0 ? rc : WH_E_INVAL);
+    }
+    size_t h1 = heap_used();
+    long r1 = rss_bytes();
+    double per = (double)(h1 - h0) / (double)n;
+    printf("RESULT memory endpoints=%d events=%zu payload=%d heap_bytes_per_event=%.1f "
+           "overhead_per_event=%.1f overhead_per_job=%.1f rss_bytes_per_event=%.1f\n",
+           n_eps, n, PAYLOAD_LEN, per, per - PAYLOAD_LEN, (per - PAYLOAD_LEN) / n_eps,
+           (double)(r1 - r0) / (double)n);
+    wh_engine_free(e);
+}
+
+/* ---- idle poll -------------------------------------------------------------- */
+static void run_idle(void)
+{
+    int err;
+    wh_engine *e = wh_engine_new(NULL, &err);
+    if (!e) die("wh_engine_new", err);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = "http://127.0.0.1:9/hook";
+    if (wh_endpoint_add(e, &ep) < 0) die("wh_endpoint_add", WH_E_INVAL);
+    const size_t blocks = 200, block = 10000;
+    double v[200];
+    for (size_t b = 0; b < blocks; b++) {
+        double t0 = mono_s();
+        for (size_t i = 0; i < block; i++) wh_poll(e, 0);
+        v[b] = (mono_s() - t0) * 1e9 / (double)block;
+    }
+    printf("RESULT idle ns=%.1f\n", median(v, blocks));
+    wh_engine_free(e);
+}
+
+/* ---- latency ---------------------------------------------------------------- */
+typedef struct lat {
+    double *emitted_at;   /* by event index */
+    double *lat;
+    size_t n_lat;
+    uint64_t failed;
+} lat;
+
+static void lat_outcome(void *user, const wh_outcome *o)
+{
+    lat *l = user;
+    if (o->kind != WH_DELIVERED) {
+        l->failed++;
+        return;
+    }
+    size_t i = (size_t)strtoull(o->ev.id + 2, NULL, 10);
+    l->lat[l->n_lat++] = mono_s() - l->emitted_at[i];
+}
+
+static void run_latency(const char *url, double rate, double seconds)
+{
+    size_t n = (size_t)(rate * seconds);
+    if (n < 1000) n = 1000;
+    lat l = {calloc(n, sizeof(double)), calloc(n, sizeof(double)), 0, 0};
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_outcome = lat_outcome;
+    eo.outcome_user = &l;
+    int err;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    if (!e) die("wh_engine_new", err);
+    add_endpoint(e, url, WH_MODE_SINGLE, 32);
+    /* warm-up */
+    for (int i = 0; i < 64; i++) wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+    wh_flush(e, 10000);
+    l.n_lat = 0;
+    l.failed = 0;
+    double t0 = mono_s();
+    size_t sent = 0;
+    char id[32];
+    while (l.n_lat + l.failed < n) {
+        double now = mono_s();
+        size_t due = (size_t)((now - t0) * rate);
+        if (due > n) due = n;
+        while (sent < due) {
+            snprintf(id, sizeof id, "b-%zu", sent);
+            l.emitted_at[sent] = mono_s();
+            int rc = wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, id);
+            if (rc != 1) die("wh_emit", rc);
+            sent++;
+        }
+        wh_poll(e, 0);
+        if (now - t0 > seconds * 4 + 10) break;
+    }
+    double t1 = mono_s();
+    qsort(l.lat, l.n_lat, sizeof(double), cmp_double);
+    double p50 = l.n_lat ? l.lat[l.n_lat / 2] : 0;
+    double p99 = l.n_lat ? l.lat[(size_t)((double)l.n_lat * 0.99)] : 0;
+    double mx = l.n_lat ? l.lat[l.n_lat - 1] : 0;
+    printf("RESULT latency rate=%.0f achieved=%.0f events=%zu failed=%" PRIu64
+           " p50_us=%.1f p99_us=%.1f max_us=%.1f\n",
+           rate, (double)l.n_lat / (t1 - t0), l.n_lat, l.failed, p50 * 1e6, p99 * 1e6,
+           mx * 1e6);
+    wh_engine_free(e);
+    free(l.emitted_at);
+    free(l.lat);
+}
+
+int main(int argc, char **argv)
+{
+    make_payload();
+    if (strlen(payload) != PAYLOAD_LEN) {
+        fprintf(stderr, "whbench: payload length %zu\n", strlen(payload));
+        return 1;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (!strcmp(cmd, "payload")) {
+        fputs(payload, stdout);
+    } else if (!strcmp(cmd, "single") && argc == 5) {
+        run_delivery("single", argv[2], strtoull(argv[3], NULL, 10), WH_MODE_SINGLE,
+                     (uint32_t)atoi(argv[4]));
+    } else if (!strcmp(cmd, "batch") && argc == 4) {
+        run_delivery("batch", argv[2], strtoull(argv[3], NULL, 10), WH_MODE_BATCH, 8);
+    } else if (!strcmp(cmd, "emit")) {
+        run_emit();
+    } else if (!strcmp(cmd, "memory")) {
+        run_memory(1, 1000000);
+        run_memory(10, 1000000);
+    } else if (!strcmp(cmd, "idle")) {
+        run_idle();
+    } else if (!strcmp(cmd, "latency") && argc == 5) {
+        run_latency(argv[2], atof(argv[3]), atof(argv[4]));
+    } else {
+        fprintf(stderr, "usage: whbench payload | single URL N INFLIGHT | batch URL N |"
+                        " emit | memory | idle | latency URL RATE SECONDS\n");
+        return 2;
+    }
+    return 0;
+}
