@@ -3,7 +3,7 @@
  *   whbench payload                      print the 300-byte JSON payload
  *   whbench single URL N INFLIGHT        N signed events, single mode
  *   whbench batch URL N                  N signed events in batches of 1000
- *   whbench emit                         ns per wh_emit (1 / 10,000 / fan-out 10)
+ *   whbench emit [warm|cold]             ns per wh_emit (1 / 10,000 / fan-out 10)
  *   whbench memory                       bytes per queued event
  *   whbench idle                         ns per idle wh_poll(e, 0)
  *   whbench latency URL RATE SECONDS     emit -> 2xx latency at a fixed rate
@@ -176,9 +176,21 @@ static void run_delivery(const char *name, const char *url, uint64_t n, wh_mode 
 }
 
 /* ---- wh_emit cost ------------------------------------------------------------ */
-/* Median ns per call over blocks of `block` calls. */
-static double emit_cost(int n_other, int n_match, int validate, size_t blocks, size_t block)
+/* Median ns per call over blocks of `block` calls.  warm: the engine's
+ * queue memory was used before (freed chunks reused, pages already mapped),
+ * as in a server whose queue drains; cold: every event lands on pages the
+ * kernel maps and zeroes on first touch (a queue growing into new memory). */
+static double emit_cost(int n_other, int n_match, int validate, size_t blocks, size_t block,
+                        int warm)
 {
+    if (warm) {
+        /* keep freed memory in the allocator instead of returning it */
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        mallopt(M_MMAP_THRESHOLD, 1 << 30);
+        mallopt(M_TOP_PAD, 0);
+        double cold = emit_cost(n_other, n_match, validate, blocks, block, 0);
+        (void)cold;
+    }
     wh_engine_options eo;
     wh_engine_options_init(&eo);
     eo.max_queued_events = blocks * block + 16;
@@ -218,17 +230,19 @@ static double emit_cost(int n_other, int n_match, int validate, size_t blocks, s
     return m;
 }
 
-static void run_emit(void)
+static void run_emit(const char *which)
 {
     const size_t blocks = 200, block = 1000;
-    printf("RESULT emit endpoints=1 matching=1 validate=1 ns=%.1f\n",
-           emit_cost(0, 1, 1, blocks, block));
-    printf("RESULT emit endpoints=10000 matching=1 validate=1 ns=%.1f\n",
-           emit_cost(9999, 1, 1, blocks, block));
-    printf("RESULT emit endpoints=10 matching=10 validate=1 ns=%.1f\n",
-           emit_cost(0, 10, 1, blocks / 2, block));
-    printf("RESULT emit endpoints=1 matching=1 validate=0 ns=%.1f\n",
-           emit_cost(0, 1, 0, blocks, block));
+    int warm = strcmp(which, "cold") != 0;
+    const char *w = warm ? "warm" : "cold";
+    printf("RESULT emit mem=%s endpoints=1 matching=1 validate=1 ns=%.1f\n", w,
+           emit_cost(0, 1, 1, blocks, block, warm));
+    printf("RESULT emit mem=%s endpoints=10000 matching=1 validate=1 ns=%.1f\n", w,
+           emit_cost(9999, 1, 1, blocks, block, warm));
+    printf("RESULT emit mem=%s endpoints=10 matching=10 validate=1 ns=%.1f\n", w,
+           emit_cost(0, 10, 1, blocks / 2, block, warm));
+    printf("RESULT emit mem=%s endpoints=1 matching=1 validate=0 ns=%.1f\n", w,
+           emit_cost(0, 1, 0, blocks, block, warm));
 }
 
 /* ---- memory ----------------------------------------------------------------- */
@@ -388,7 +402,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "batch") && argc == 4) {
         run_delivery("batch", argv[2], strtoull(argv[3], NULL, 10), WH_MODE_BATCH, 8);
     } else if (!strcmp(cmd, "emit")) {
-        run_emit();
+        run_emit(argc > 2 ? argv[2] : "warm");
     } else if (!strcmp(cmd, "memory")) {
         run_memory(1, 1000000);
         run_memory(10, 1000000);

@@ -3,6 +3,9 @@
 #include "internal.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
 #include <strings.h>
 
 /* ---- URL ------------------------------------------------------------------- */
@@ -128,7 +131,7 @@ typedef struct jp {
     const unsigned char *s, *p, *end;
 } jp;
 
-static void ws(jp *j)
+static inline void ws(jp *j)
 {
     while (j->p < j->end &&
            (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
@@ -169,40 +172,80 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-static int string(jp *j)
+/* Nonzero when one of the 8 bytes in x is < 0x20, '"', '\\' or >= 0x80,
+ * i.e. needs a closer look (may also be nonzero for a byte just above such
+ * a byte: that only sends the word to the byte-wise path). */
+static uint64_t special8(uint64_t x)
 {
-    j->p++; /* opening quote */
-    while (j->p < j->end) {
-        unsigned char c = *j->p;
-        if (c == '"') {
-            j->p++;
-            return 1;
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & high;
+}
+
+static inline int string(jp *j)
+{
+    const unsigned char *p = j->p + 1, *end = j->end; /* after the quote */
+    int ok = 0;
+    while (p < end) {
+        /* fast path: plain characters, 16 or 8 at a time (the common case) */
+#if defined(__SSE2__)
+        if (end - p >= 16) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            const __m128i m = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                /* signed: catches < 0x20 and >= 0x80 */
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            int bits = _mm_movemask_epi8(m);
+            if (!bits) {
+                p += 16;
+                continue;
+            }
+            p += __builtin_ctz((unsigned)bits); /* plain bytes before it */
         }
-        if (c < 0x20) return 0;
+#endif
+        uint64_t w;
+        if (end - p >= 8) {
+            memcpy(&w, p, 8);
+            if (!special8(w)) {
+                p += 8;
+                continue;
+            }
+        }
+        unsigned char c = *p;
+        if (c == '"') {
+            p++;
+            ok = 1;
+            break;
+        }
+        if (c < 0x20) break;
         if (c == '\\') {
-            if (++j->p >= j->end) return 0;
-            c = *j->p;
+            if (++p >= end) break;
+            c = *p;
             if (c == 'u') {
-                if (j->end - j->p < 5) return 0;
-                for (int i = 1; i <= 4; i++)
-                    if (!hexd(j->p[i])) return 0;
-                j->p += 5;
+                if (end - p < 5) break;
+                int i;
+                for (i = 1; i <= 4; i++)
+                    if (!hexd(p[i])) break;
+                if (i <= 4) break;
+                p += 5;
             } else if (strchr("\"\\/bfnrt", c) && c) {
-                j->p++;
+                p++;
             } else {
-                return 0;
+                break;
             }
             continue;
         }
         if (c < 0x80) {
-            j->p++;
+            p++;
             continue;
         }
-        size_t n = utf8_len(j->p, j->end);
-        if (!n) return 0;
-        j->p += n;
+        size_t n = utf8_len(p, end);
+        if (!n) break;
+        p += n;
     }
-    return 0;
+    j->p = p;
+    return ok;
 }
 
 static int digits(jp *j)
