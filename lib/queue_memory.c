@@ -1,42 +1,169 @@
-/* The default queue: bounded, in memory.
+/* The default queue: bounded, in memory, compact.
  *
- * An event is stored once (one allocation holding the payload and its
- * strings) with a reference count; each endpoint it fans out to gets a small
- * job node.  Per endpoint, fresh jobs wait in a FIFO list (O(1) enqueue, due
- * times never decrease) and retried jobs in a min-heap keyed by due time.
- * Claimed jobs are owned by the caller until ack or retry. */
+ * An event is one allocation, shared by every endpoint it fans out to:
+ *
+ *     [header 56 bytes][job x n, 16 bytes each][payload NUL][id NUL]
+ *
+ * The header holds the creation and due times, the event type and channel
+ * (interned: one reference-counted copy of each distinct string, so "chat.
+ * message" is not stored a million times), the payload length, a reference
+ * count and, for the UUIDs the engine generates, the id as 16 binary bytes
+ * (other ids follow the payload as a string).  Each job is a FIFO link and
+ * its index, from which the event is found.  So a queued event costs its
+ * payload plus about 56 + 16 per endpoint + allocator rounding.
+ *
+ * Per endpoint, fresh jobs wait in a FIFO list (O(1) enqueue; due times
+ * never decrease).  A claimed job gets a claim record (the caller's
+ * wh_job.ref) that holds what a job only needs once it has been tried: the
+ * attempt count, the first attempt time, its due time and the id as text.
+ * Retried jobs wait, as their claim records, in a per-endpoint min-heap on
+ * due time; room in that heap is reserved at claim time, so retry and
+ * release never allocate and never fail. */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct mq_job;
-typedef struct mq_event {
+/* ---- interned strings (event types, channels) -------------------------------- */
+typedef struct mq_str {
     uint32_t refs;
-    uint32_t id_len;
+    uint32_t len;
+    uint64_t hash;
+    char s[];
+} mq_str;
+
+typedef struct strtab {
+    mq_str **slots;   /* open addressing, linear probing; cap a power of 2 */
+    size_t cap, n;
+} strtab;
+
+static uint64_t str_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 32);
+}
+
+static int strtab_grow(strtab *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    mq_str **slots = wh__calloc(cap, sizeof *slots);
+    if (!slots) return WH_E_NOMEM;
+    for (size_t i = 0; i < t->cap; i++) {
+        mq_str *x = t->slots[i];
+        if (!x) continue;
+        size_t j = x->hash & (cap - 1);
+        while (slots[j]) j = (j + 1) & (cap - 1);
+        slots[j] = x;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    return WH_OK;
+}
+
+/* A new reference to the interned copy of s[0..len), or NULL (out of
+ * memory). */
+static mq_str *strtab_get(strtab *t, const char *s, size_t len)
+{
+    uint64_t h = str_hash(s, len);
+    if (t->cap) {
+        for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+            mq_str *x = t->slots[i];
+            if (!x) break;
+            if (x->hash == h && x->len == len && memcmp(x->s, s, len) == 0) {
+                x->refs++;
+                return x;
+            }
+        }
+    }
+    if ((t->n + 1) * 2 > t->cap && strtab_grow(t) != WH_OK) return NULL;
+    if (len > UINT32_MAX) return NULL;
+    mq_str *x = malloc(sizeof *x + len + 1);
+    if (!x) return NULL;
+    x->refs = 1;
+    x->len = (uint32_t)len;
+    x->hash = h;
+    memcpy(x->s, s, len);
+    x->s[len] = '\0';
+    size_t i = h & (t->cap - 1);
+    while (t->slots[i]) i = (i + 1) & (t->cap - 1);
+    t->slots[i] = x;
+    t->n++;
+    return x;
+}
+
+/* Remove x from the table (backward-shift deletion) and free it. */
+static void strtab_del(strtab *t, mq_str *x)
+{
+    size_t mask = t->cap - 1, i = x->hash & mask;
+    while (t->slots[i] != x) i = (i + 1) & mask;
+    t->slots[i] = NULL;
+    for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        size_t k = t->slots[j]->hash & mask; /* home of the entry at j */
+        /* it may move to the hole at i unless its home is in (i, j] */
+        int stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
+        if (stays) continue;
+        t->slots[i] = t->slots[j];
+        t->slots[j] = NULL;
+        i = j;
+    }
+    t->n--;
+    free(x);
+}
+
+/* ---- events, jobs, claims ------------------------------------------------------ */
+typedef struct mq_job {
+    struct mq_job *next;  /* endpoint FIFO */
+    uint32_t idx;         /* this job's index in the event */
+    uint32_t n;           /* the event's number of jobs */
+} mq_job;
+
+typedef struct mq_event {
     int64_t created;
-    size_t data_len;
-    const char *type;
-    const char *channel;
-    char *id;
-    struct mq_job *jobs_block; /* the event's jobs: one allocation */
-    char data[]; /* data NUL id NUL type NUL [channel NUL] */
+    int64_t due;          /* when its fresh jobs are due */
+    mq_str *type;
+    mq_str *channel;      /* NULL: none */
+    unsigned data_len : 31;
+    unsigned id_bin : 1;  /* id is uuid[] (canonical lowercase UUID) */
+    uint32_t refs;        /* jobs not yet acknowledged */
+    uint8_t uuid[16];
+    mq_job jobs[];        /* then: data NUL [id NUL] */
 } mq_event;
 
-typedef struct mq_job {
-    mq_event *ev;
-    struct mq_job *next;
-    int64_t due;
+#define MQ_MAX_DATA (((size_t)1 << 31) - 1)
+
+static mq_event *job_event(const mq_job *j)
+{
+    return (mq_event *)(void *)((char *)(j - j->idx) - offsetof(mq_event, jobs));
+}
+
+static char *job_data(const mq_job *j)
+{
+    return (char *)(j - j->idx + j->n);
+}
+
+typedef struct mq_claim {
+    mq_job *job;
+    struct mq_claim *next_free;
+    int64_t due;           /* due time while in the retry heap */
     int64_t first_attempt;
     uint32_t attempts;
     uint32_t slot;
-} mq_job;
+    char id[37];           /* the id as text when the event keeps it binary */
+} mq_claim;
 
 typedef struct mq_ep {
-    mq_job *head, *tail; /* fresh jobs, FIFO */
-    mq_job **heap;       /* retries, min-heap on due */
+    mq_job *head, *tail;   /* fresh jobs, FIFO */
+    mq_claim **heap;       /* retries, min-heap on due */
     size_t heap_n, heap_cap;
+    size_t out;            /* claimed, not yet acked/retried/released */
 } mq_ep;
+
+#define MQ_FREE_CLAIMS_MAX 4096
 
 typedef struct mq {
     wh_queue vt;
@@ -44,6 +171,10 @@ typedef struct mq {
     size_t n_eps;
     size_t jobs, events, bytes;
     size_t max_events, max_bytes;
+    strtab strs;
+    mq_str *last_type, *last_channel; /* one-entry caches over strs */
+    mq_claim *free_claims;
+    size_t n_free_claims;
 } mq;
 
 static int ensure_slot(mq *q, uint32_t slot)
@@ -59,6 +190,67 @@ static int ensure_slot(mq *q, uint32_t slot)
     return WH_OK;
 }
 
+static mq_str *intern(mq *q, mq_str **cache, const char *s)
+{
+    size_t len = strlen(s);
+    mq_str *c = *cache;
+    if (c && c->len == len && memcmp(c->s, s, len) == 0) {
+        c->refs++;
+        return c;
+    }
+    c = strtab_get(&q->strs, s, len);
+    if (c) *cache = c;
+    return c;
+}
+
+static void unintern(mq *q, mq_str *x)
+{
+    if (!x || --x->refs) return;
+    if (q->last_type == x) q->last_type = NULL;
+    if (q->last_channel == x) q->last_channel = NULL;
+    strtab_del(&q->strs, x);
+}
+
+/* ---- UUIDs: 36-character canonical lowercase text <-> 16 bytes ----------------- */
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+static int uuid_parse(const char *s, uint8_t out[16])
+{
+    size_t o = 0;
+    for (size_t i = 0; i < 36;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') return 0;
+            i++;
+            continue;
+        }
+        int hi = hexval((unsigned char)s[i]);
+        if (hi < 0) return 0; /* also stops at the NUL of a shorter id */
+        int lo = hexval((unsigned char)s[i + 1]);
+        if (lo < 0) return 0;
+        out[o++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return s[36] == '\0';
+}
+
+static void uuid_format(const uint8_t b[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+}
+
+/* ---- enqueue ------------------------------------------------------------------ */
 static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
                       const char *const *ids, size_t n, int64_t due)
 {
@@ -67,47 +259,37 @@ static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     if (n == 0) return WH_OK;
     if (q->events >= q->max_events || ev->data_len > q->max_bytes - q->bytes)
         return WH_E_FULL;
+    if (ev->data_len > MQ_MAX_DATA || n > UINT32_MAX) return WH_E_TOO_LARGE;
     for (size_t i = 0; i < n; i++)
         if (ensure_slot(q, slots[i]) != WH_OK) return WH_E_NOMEM;
-    size_t id_len = strlen(ev->id), type_len = strlen(ev->type);
-    size_t ch_len = ev->channel ? strlen(ev->channel) + 1 : 0;
-    mq_event *e = malloc(sizeof *e + ev->data_len + 1 + id_len + 1 + type_len +
-                         1 + ch_len);
-    mq_job *jobs = malloc(n * sizeof *jobs);
-    if (!e || !jobs) {
+    uint8_t uuid[16];
+    int id_bin = uuid_parse(ev->id, uuid);
+    size_t id_size = id_bin ? 0 : strlen(ev->id) + 1;
+    mq_event *e = malloc(sizeof *e + n * sizeof(mq_job) + ev->data_len + 1 + id_size);
+    mq_str *type = e ? intern(q, &q->last_type, ev->type) : NULL;
+    mq_str *channel = type && ev->channel ? intern(q, &q->last_channel, ev->channel) : NULL;
+    if (!e || !type || (ev->channel && !channel)) {
+        unintern(q, type);
         free(e);
-        free(jobs);
         return WH_E_NOMEM;
     }
-    /* The jobs of one event are one allocation, freed with the event. */
-    e->jobs_block = jobs;
-    e->refs = (uint32_t)n;
     e->created = ev->created_ms;
-    e->data_len = ev->data_len;
-    char *p = e->data;
-    memcpy(p, ev->data, ev->data_len);
-    p[ev->data_len] = '\0';
-    p += ev->data_len + 1;
-    e->id = p;
-    e->id_len = (uint32_t)id_len;
-    memcpy(p, ev->id, id_len + 1);
-    p += id_len + 1;
-    e->type = p;
-    memcpy(p, ev->type, type_len + 1);
-    p += type_len + 1;
-    e->channel = NULL;
-    if (ev->channel) {
-        e->channel = p;
-        memcpy(p, ev->channel, ch_len);
-    }
+    e->due = due;
+    e->type = type;
+    e->channel = channel;
+    e->data_len = (unsigned)ev->data_len;
+    e->id_bin = (unsigned)id_bin;
+    e->refs = (uint32_t)n;
+    char *data = (char *)(e->jobs + n);
+    memcpy(data, ev->data, ev->data_len);
+    data[ev->data_len] = '\0';
+    if (id_bin) memcpy(e->uuid, uuid, sizeof uuid);
+    else memcpy(data + ev->data_len + 1, ev->id, id_size);
     for (size_t i = 0; i < n; i++) {
-        mq_job *j = &jobs[i];
-        j->ev = e;
+        mq_job *j = &e->jobs[i];
         j->next = NULL;
-        j->due = due;
-        j->first_attempt = -1;
-        j->attempts = 0;
-        j->slot = slots[i];
+        j->idx = (uint32_t)i;
+        j->n = (uint32_t)n;
         mq_ep *ep = &q->eps[slots[i]];
         if (ep->tail) ep->tail->next = j;
         else ep->head = j;
@@ -119,36 +301,36 @@ static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     return WH_OK;
 }
 
-/* ---- heap of retried jobs --------------------------------------------------- */
+/* ---- heap of retried jobs (claim records) --------------------------------------- */
 static void heap_up(mq_ep *ep, size_t i)
 {
-    mq_job *j = ep->heap[i];
+    mq_claim *c = ep->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (ep->heap[parent]->due <= j->due) break;
+        if (ep->heap[parent]->due <= c->due) break;
         ep->heap[i] = ep->heap[parent];
         i = parent;
     }
-    ep->heap[i] = j;
+    ep->heap[i] = c;
 }
 
 static void heap_down(mq_ep *ep, size_t i)
 {
-    mq_job *j = ep->heap[i];
+    mq_claim *c = ep->heap[i];
     for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= ep->heap_n) break;
-        if (c + 1 < ep->heap_n && ep->heap[c + 1]->due < ep->heap[c]->due) c++;
-        if (ep->heap[c]->due >= j->due) break;
-        ep->heap[i] = ep->heap[c];
-        i = c;
+        size_t k = 2 * i + 1;
+        if (k >= ep->heap_n) break;
+        if (k + 1 < ep->heap_n && ep->heap[k + 1]->due < ep->heap[k]->due) k++;
+        if (ep->heap[k]->due >= c->due) break;
+        ep->heap[i] = ep->heap[k];
+        i = k;
     }
-    ep->heap[i] = j;
+    ep->heap[i] = c;
 }
 
-static mq_job *heap_pop(mq_ep *ep)
+static mq_claim *heap_pop(mq_ep *ep)
 {
-    mq_job *top = ep->heap[0];
+    mq_claim *top = ep->heap[0];
     if (--ep->heap_n) {
         ep->heap[0] = ep->heap[ep->heap_n];
         heap_down(ep, 0);
@@ -156,38 +338,94 @@ static mq_job *heap_pop(mq_ep *ep)
     return top;
 }
 
-static size_t mq_claim(void *user, uint32_t slot, int64_t now, wh_job *out,
-                       size_t max)
+/* Room was reserved when the job was claimed. */
+static void heap_push(mq_ep *ep, mq_claim *c)
+{
+    ep->heap[ep->heap_n++] = c;
+    heap_up(ep, ep->heap_n - 1);
+}
+
+/* Make sure every claimed job of ep could go back to its heap. */
+static int heap_reserve(mq_ep *ep)
+{
+    size_t want = ep->heap_n + ep->out + 1;
+    if (want <= ep->heap_cap) return WH_OK;
+    size_t cap = ep->heap_cap ? ep->heap_cap * 2 : 16;
+    while (cap < want) cap *= 2;
+    mq_claim **h = realloc(ep->heap, cap * sizeof *h);
+    if (!h) return WH_E_NOMEM;
+    ep->heap = h;
+    ep->heap_cap = cap;
+    return WH_OK;
+}
+
+static mq_claim *claim_new(mq *q)
+{
+    mq_claim *c = q->free_claims;
+    if (c) {
+        q->free_claims = c->next_free;
+        q->n_free_claims--;
+        return c;
+    }
+    return malloc(sizeof *c);
+}
+
+static void claim_free(mq *q, mq_claim *c)
+{
+    if (q->n_free_claims >= MQ_FREE_CLAIMS_MAX) {
+        free(c);
+        return;
+    }
+    c->next_free = q->free_claims;
+    q->free_claims = c;
+    q->n_free_claims++;
+}
+
+/* ---- claim / ack / retry / release ------------------------------------------------ */
+static size_t mq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
+                            size_t max)
 {
     mq *q = user;
     if (slot >= q->n_eps) return 0;
     mq_ep *ep = &q->eps[slot];
     size_t n = 0;
     while (n < max) {
-        mq_job *h = ep->heap_n ? ep->heap[0] : NULL;
+        mq_claim *h = ep->heap_n ? ep->heap[0] : NULL;
         mq_job *f = ep->head;
-        mq_job *j;
-        if (h && h->due <= now && (!f || h->due <= f->due)) {
-            j = heap_pop(ep);
-        } else if (f && f->due <= now) {
-            j = f;
+        int64_t f_due = f ? job_event(f)->due : INT64_MAX;
+        mq_claim *c;
+        if (h && h->due <= now && (!f || h->due <= f_due)) {
+            c = heap_pop(ep);
+        } else if (f && f_due <= now) {
+            if (heap_reserve(ep) != WH_OK || !(c = claim_new(q))) break;
             ep->head = f->next;
             if (!ep->head) ep->tail = NULL;
+            f->next = NULL;
+            mq_event *e = job_event(f);
+            c->job = f;
+            c->due = e->due;
+            c->first_attempt = -1;
+            c->attempts = 0;
+            c->slot = slot;
+            if (e->id_bin) uuid_format(e->uuid, c->id);
         } else {
             break;
         }
-        j->next = NULL;
+        ep->out++;
+        mq_job *j = c->job;
+        mq_event *e = job_event(j);
+        const char *data = job_data(j);
         wh_job *o = &out[n++];
-        o->ref = j;
+        o->ref = c;
         o->endpoint = slot;
-        o->attempts = j->attempts;
-        o->first_attempt_ms = j->first_attempt;
-        o->ev.id = j->ev->id;
-        o->ev.type = j->ev->type;
-        o->ev.channel = j->ev->channel;
-        o->ev.data = j->ev->data;
-        o->ev.data_len = j->ev->data_len;
-        o->ev.created_ms = j->ev->created;
+        o->attempts = c->attempts;
+        o->first_attempt_ms = c->first_attempt;
+        o->ev.id = e->id_bin ? c->id : data + e->data_len + 1;
+        o->ev.type = e->type->s;
+        o->ev.channel = e->channel ? e->channel->s : NULL;
+        o->ev.data = data;
+        o->ev.data_len = e->data_len;
+        o->ev.created_ms = e->created;
     }
     return n;
 }
@@ -195,13 +433,17 @@ static size_t mq_claim(void *user, uint32_t slot, int64_t now, wh_job *out,
 static void mq_ack(void *user, wh_job *job)
 {
     mq *q = user;
-    mq_job *j = job->ref;
-    mq_event *e = j->ev;
+    mq_claim *c = job->ref;
+    mq_job *j = c->job;
+    mq_event *e = job_event(j);
+    q->eps[c->slot].out--;
+    claim_free(q, c);
     q->jobs--;
     if (--e->refs == 0) {
         q->events--;
         q->bytes -= e->data_len;
-        free(e->jobs_block);
+        unintern(q, e->type);
+        unintern(q, e->channel);
         free(e);
     }
     job->ref = NULL;
@@ -210,56 +452,34 @@ static void mq_ack(void *user, wh_job *job)
 static void mq_retry(void *user, wh_job *job, int64_t due)
 {
     mq *q = user;
-    mq_job *j = job->ref;
-    mq_ep *ep = &q->eps[j->slot];
-    j->attempts++;
-    j->first_attempt = job->first_attempt_ms;
-    j->due = due;
-    if (ep->heap_n == ep->heap_cap) {
-        size_t cap = ep->heap_cap ? ep->heap_cap * 2 : 8;
-        mq_job **h = realloc(ep->heap, cap * sizeof *h);
-        if (!h) {
-            /* Cannot grow the heap: keep the job due now at the FIFO head
-             * rather than lose it. */
-            j->next = ep->head;
-            ep->head = j;
-            if (!ep->tail) ep->tail = j;
-            j->due = due;
-            job->ref = NULL;
-            return;
-        }
-        ep->heap = h;
-        ep->heap_cap = cap;
-    }
-    ep->heap[ep->heap_n++] = j;
-    heap_up(ep, ep->heap_n - 1);
+    mq_claim *c = job->ref;
+    mq_ep *ep = &q->eps[c->slot];
+    c->attempts++;
+    c->first_attempt = job->first_attempt_ms;
+    c->due = due;
+    ep->out--;
+    heap_push(ep, c);
     job->ref = NULL;
 }
 
 static void mq_release(void *user, wh_job *job)
 {
     mq *q = user;
-    mq_job *j = job->ref;
-    mq_ep *ep = &q->eps[j->slot];
+    mq_claim *c = job->ref;
+    mq_ep *ep = &q->eps[c->slot];
     job->ref = NULL;
-    if (j->attempts == 0) {
+    ep->out--;
+    if (c->attempts == 0) {
         /* back to the front of the FIFO; callers release in reverse claim
          * order, which restores the original order */
+        mq_job *j = c->job;
         j->next = ep->head;
         ep->head = j;
         if (!ep->tail) ep->tail = j;
+        claim_free(q, c);
         return;
     }
-    /* a retried job: back into the heap (room is there: it came from it, or
-     * the FIFO fallback of mq_retry) */
-    if (ep->heap_n == ep->heap_cap) {
-        j->next = ep->head;
-        ep->head = j;
-        if (!ep->tail) ep->tail = j;
-        return;
-    }
-    ep->heap[ep->heap_n++] = j;
-    heap_up(ep, ep->heap_n - 1);
+    heap_push(ep, c); /* a retried job: due as before */
 }
 
 static int64_t mq_next_due(void *user, uint32_t slot)
@@ -268,7 +488,7 @@ static int64_t mq_next_due(void *user, uint32_t slot)
     if (slot >= q->n_eps) return INT64_MAX;
     mq_ep *ep = &q->eps[slot];
     int64_t t = INT64_MAX;
-    if (ep->head) t = ep->head->due;
+    if (ep->head) t = job_event(ep->head)->due;
     if (ep->heap_n && ep->heap[0]->due < t) t = ep->heap[0]->due;
     return t;
 }
@@ -282,11 +502,18 @@ static void mq_destroy(void *user)
     wh_job tmp[64];
     for (uint32_t s = 0; s < q->n_eps; s++) {
         size_t n;
-        while ((n = mq_claim(q, s, INT64_MAX, tmp, 64)) > 0)
+        while ((n = mq_claim_jobs(q, s, INT64_MAX, tmp, 64)) > 0)
             for (size_t i = 0; i < n; i++) mq_ack(q, &tmp[i]);
         free(q->eps[s].heap);
     }
     free(q->eps);
+    for (size_t i = 0; i < q->strs.cap; i++) free(q->strs.slots[i]);
+    free(q->strs.slots);
+    mq_claim *c;
+    while ((c = q->free_claims)) {
+        q->free_claims = c->next_free;
+        free(c);
+    }
     free(q);
 }
 
@@ -299,7 +526,7 @@ int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out)
     q->vt.version = WH_QUEUE_VERSION;
     q->vt.user = q;
     q->vt.enqueue = mq_enqueue;
-    q->vt.claim = mq_claim;
+    q->vt.claim = mq_claim_jobs;
     q->vt.ack = mq_ack;
     q->vt.retry = mq_retry;
     q->vt.release = mq_release;
