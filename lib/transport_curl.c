@@ -35,7 +35,16 @@ typedef struct creq creq;
 struct creq {
     creq *prev, *next;           /* in one list: running, finished or free */
     CURL *easy;
-    struct curl_slist *headers;
+    /* The header list handed to libcurl: nodes owned here, pointing at the
+     * request's own header strings (valid until completion), so building
+     * it allocates nothing. */
+    struct curl_slist *hdr_nodes;
+    size_t hdr_cap;
+    /* Options as last set on `easy`: a reused handle only gets what
+     * changed (the handle is never reset; every per-request option is set
+     * for every request). */
+    char *url;                   /* copy of the URL last set */
+    long timeout_ms, connect_timeout_ms;
     void *token;
     req_state state;
     CURLcode result;             /* set when finished */
@@ -96,7 +105,8 @@ static void req_free(creq *r)
 {
     if (!r) return;
     if (r->easy) curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
+    free(r->hdr_nodes);
+    free(r->url);
     free(r->body);
     free(r);
 }
@@ -104,8 +114,6 @@ static void req_free(creq *r)
 /* Put a request that is no longer in the multi handle back in the pool. */
 static void req_recycle(wh_curl *c, creq *r)
 {
-    curl_slist_free_all(r->headers);
-    r->headers = NULL;
     r->token = NULL;
     r->state = REQ_FREE;
     if (c->idle.n >= WH_CURL_POOL_MAX) {
@@ -115,12 +123,23 @@ static void req_recycle(wh_curl *c, creq *r)
     list_push(&c->idle, r);
 }
 
-static creq *req_get(wh_curl *c)
+static int req_init_options(wh_curl *c, creq *r);
+
+/* An idle handle, preferably one last used for `url` (its options then
+ * mostly stand), or a new one. */
+static creq *req_get(wh_curl *c, const char *url)
 {
-    creq *r = c->idle.head;
+    creq *r = c->idle.tail; /* most recently recycled */
+    if (r && (!r->url || strcmp(r->url, url) != 0)) {
+        int tries = 0;
+        for (creq *x = c->idle.tail; x && tries < 8; x = x->prev, tries++)
+            if (x->url && strcmp(x->url, url) == 0) {
+                r = x;
+                break;
+            }
+    }
     if (r) {
         list_unlink(&c->idle, r);
-        curl_easy_reset(r->easy);
         return r;
     }
     r = wh__calloc(1, sizeof *r);
@@ -128,7 +147,7 @@ static creq *req_get(wh_curl *c)
     r->body_cap = c->opts.max_response_bytes;
     r->body = malloc(r->body_cap + 1);
     r->easy = curl_easy_init();
-    if (!r->body || !r->easy) {
+    if (!r->body || !r->easy || req_init_options(c, r) != WH_OK) {
         req_free(r);
         return NULL;
     }
@@ -186,25 +205,66 @@ static int has_header(const wh_request *req, const char *name)
     return 0;
 }
 
+/* Options that are the same for every request: set once per handle. */
+static int req_init_options(wh_curl *c, creq *r)
+{
+    CURL *h = r->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                          \
+    do {                                                                       \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                \
+    } while (0)
+    SET(CURLOPT_PRIVATE, (void *)r);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_USERAGENT, WH_USER_AGENT);
+    SET(CURLOPT_SSL_VERIFYPEER, c->opts.verify_tls ? 1L : 0L);
+    SET(CURLOPT_SSL_VERIFYHOST, c->opts.verify_tls ? 2L : 0L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, (void *)r);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)r);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+#undef SET
+    if (rc == CURLE_OUT_OF_MEMORY) return WH_E_NOMEM;
+    if (rc != CURLE_OK) return WH_E_TRANSPORT;
+    /* Refused by a libcurl built without HTTP/2: then HTTP/1.1 it is. */
+    (void)curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                           c->opts.http2 ? (long)CURL_HTTP_VERSION_2TLS
+                                         : (long)CURL_HTTP_VERSION_1_1);
+    r->timeout_ms = r->connect_timeout_ms = -1;
+    return WH_OK;
+}
+
 /* Configure r->easy for req.  Returns WH_OK or a status. */
 static int req_setup(wh_curl *c, creq *r, const wh_request *req)
 {
     CURL *h = r->easy;
-    struct curl_slist *sl = NULL, *t;
+    static char content_type[] = "Content-Type: application/json";
+    static char no_expect[] = "Expect:";
 
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (!req->headers[i]) continue;
-        if (!(t = curl_slist_append(sl, req->headers[i]))) goto nomem;
-        sl = t;
+    /* header list: the request's lines, a default Content-Type, no
+     * "Expect: 100-continue" */
+    size_t want = req->n_headers + 2;
+    if (want > r->hdr_cap) {
+        struct curl_slist *nodes = realloc(r->hdr_nodes, want * sizeof *nodes);
+        if (!nodes) return WH_E_NOMEM;
+        r->hdr_nodes = nodes;
+        r->hdr_cap = want;
     }
-    if (!has_header(req, "Content-Type")) {
-        if (!(t = curl_slist_append(sl, "Content-Type: application/json")))
-            goto nomem;
-        sl = t;
-    }
-    if (!(t = curl_slist_append(sl, "Expect:"))) goto nomem;
-    sl = t;
-    r->headers = sl;
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i]) r->hdr_nodes[n++].data = (char *)req->headers[i];
+    if (!has_header(req, "Content-Type")) r->hdr_nodes[n++].data = content_type;
+    r->hdr_nodes[n++].data = no_expect;
+    for (size_t i = 0; i < n; i++)
+        r->hdr_nodes[i].next = i + 1 < n ? &r->hdr_nodes[i + 1] : NULL;
 
     r->token = req->token;
     r->result = CURLE_OK;
@@ -219,45 +279,35 @@ static int req_setup(wh_curl *c, creq *r, const wh_request *req)
     do {                                                                       \
         if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                \
     } while (0)
-    SET(CURLOPT_PRIVATE, (void *)r);
-    SET(CURLOPT_URL, req->url);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    SET(CURLOPT_POST, 1L);
+    if (!r->url || strcmp(r->url, req->url) != 0) {
+        char *copy = wh__strdup(req->url);
+        if (!copy) return WH_E_NOMEM;
+        free(r->url);
+        r->url = NULL;
+        SET(CURLOPT_URL, req->url);
+        /* Wait for a connection that may multiplex (HTTP/2 is only
+         * negotiated over TLS here).  On http:// it would only make every
+         * transfer to a host wait for the first response. */
+        SET(CURLOPT_PIPEWAIT,
+            c->opts.http2 && strncasecmp(req->url, "https://", 8) == 0 ? 1L : 0L);
+        if (rc == CURLE_OK) r->url = copy;
+        else free(copy);
+    }
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
-    SET(CURLOPT_HTTPHEADER, r->headers);
-    SET(CURLOPT_USERAGENT, WH_USER_AGENT);
-    SET(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
-    SET(CURLOPT_SSL_VERIFYPEER, c->opts.verify_tls ? 1L : 0L);
-    SET(CURLOPT_SSL_VERIFYHOST, c->opts.verify_tls ? 2L : 0L);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, (void *)r);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, (void *)r);
-    SET(CURLOPT_ERRORBUFFER, r->errbuf);
-    /* Wait for a connection that may multiplex (HTTP/2 is only negotiated
-     * over TLS here).  On http:// it would only make every transfer to a
-     * host wait for the first response, so it is not set there. */
-    if (c->opts.http2 && strncasecmp(req->url, "https://", 8) == 0)
-        SET(CURLOPT_PIPEWAIT, 1L);
+    SET(CURLOPT_HTTPHEADER, r->hdr_nodes);
+    if (r->timeout_ms != (long)req->timeout_ms) {
+        SET(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+        r->timeout_ms = rc == CURLE_OK ? (long)req->timeout_ms : -1;
+    }
+    if (r->connect_timeout_ms != (long)req->connect_timeout_ms) {
+        SET(CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+        r->connect_timeout_ms = rc == CURLE_OK ? (long)req->connect_timeout_ms : -1;
+    }
 #undef SET
     if (rc == CURLE_OUT_OF_MEMORY) return WH_E_NOMEM;
     if (rc != CURLE_OK) return WH_E_TRANSPORT;
-    /* Refused by a libcurl built without HTTP/2: then HTTP/1.1 it is. */
-    (void)curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-                           c->opts.http2 ? (long)CURL_HTTP_VERSION_2TLS
-                                         : (long)CURL_HTTP_VERSION_1_1);
     return WH_OK;
-nomem:
-    curl_slist_free_all(sl);
-    return WH_E_NOMEM;
 }
 
 /* ---- vtable ------------------------------------------------------------------ */
@@ -268,7 +318,7 @@ static int tc_submit(void *user, const wh_request *req)
         (req->n_headers && !req->headers))
         return WH_E_INVAL;
     if (c->destroy_pending) return WH_E_INVAL;
-    creq *r = req_get(c);
+    creq *r = req_get(c, req->url);
     if (!r) return WH_E_NOMEM;
     int rc = req_setup(c, r, req);
     if (rc == WH_OK) {
