@@ -4,7 +4,8 @@
  *   whbench single URL N INFLIGHT        N signed events, single mode
  *   whbench batch URL N                  N signed events in batches of 1000
  *   whbench emit [warm|cold]             ns per wh_emit (1 / 10,000 / fan-out 10)
- *   whbench memory                       bytes per queued event
+ *   whbench memory [ENDPOINTS]           bytes per queued event
+ *   whbench backend                      HMAC backend of the library linked
  *   whbench idle                         ns per idle wh_poll(e, 0)
  *   whbench latency URL RATE SECONDS     emit -> 2xx latency at a fixed rate
  *
@@ -22,6 +23,10 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef WH_BENCH_HMAC
+#define WH_BENCH_HMAC "?"
+#endif
 
 #define PAYLOAD_LEN 300
 #define TYPE "message.created"
@@ -404,8 +409,10 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "emit")) {
         run_emit(argc > 2 ? argv[2] : "warm");
     } else if (!strcmp(cmd, "memory")) {
-        run_memory(1, 1000000);
-        run_memory(10, 1000000);
+        int n_eps = argc > 2 ? atoi(argv[2]) : 1;
+        run_memory(n_eps > 0 ? n_eps : 1, 1000000);
+    } else if (!strcmp(cmd, "backend")) {
+        puts(WH_BENCH_HMAC);
     } else if (!strcmp(cmd, "idle")) {
         run_idle();
     } else if (!strcmp(cmd, "latency") && argc == 5) {

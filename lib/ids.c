@@ -46,9 +46,21 @@ uint64_t wh__rng_next(wh__rng *r)
     return result;
 }
 
+/* Two lowercase hex digits per byte value. */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37])
 {
-    static const char hex[] = "0123456789abcdef";
+    /* output offset of each byte's two digits (dashes at 8, 13, 18, 23) */
+    static const uint8_t pos[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
     uint8_t b[16];
     uint64_t ms = (uint64_t)wall_ms;
     uint64_t a = wh__rng_next(r), c = wh__rng_next(r);
@@ -57,13 +69,9 @@ void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37])
     memcpy(b + 8, &c, 8);
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
-        *o++ = hex[b[i] >> 4];
-        *o++ = hex[b[i] & 15];
-    }
-    *o = '\0';
+    for (int i = 0; i < 16; i++) memcpy(out + pos[i], hex_pairs + 2 * b[i], 2);
+    out[8] = out[13] = out[18] = out[23] = '-';
+    out[36] = '\0';
 }
 
 int wh__id_valid(const char *id)

@@ -212,30 +212,29 @@ static void unintern(mq *q, mq_str *x)
 }
 
 /* ---- UUIDs: 36-character canonical lowercase text <-> 16 bytes ----------------- */
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
+/* Lowercase hex digit values, -1 for anything else: a table, because the
+ * digits of random ids would make a digit-or-letter branch a coin toss. */
+static const signed char hexval[256] = {
+    ['0'] = 0 + 1, ['1'] = 1 + 1, ['2'] = 2 + 1, ['3'] = 3 + 1, ['4'] = 4 + 1,
+    ['5'] = 5 + 1, ['6'] = 6 + 1, ['7'] = 7 + 1, ['8'] = 8 + 1, ['9'] = 9 + 1,
+    ['a'] = 10 + 1, ['b'] = 11 + 1, ['c'] = 12 + 1, ['d'] = 13 + 1,
+    ['e'] = 14 + 1, ['f'] = 15 + 1,
+}; /* stored + 1, so that the zero default means "not a digit" */
 
 static int uuid_parse(const char *s, uint8_t out[16])
 {
-    size_t o = 0;
-    for (size_t i = 0; i < 36;) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') return 0;
-            i++;
-            continue;
-        }
-        int hi = hexval((unsigned char)s[i]);
-        if (hi < 0) return 0; /* also stops at the NUL of a shorter id */
-        int lo = hexval((unsigned char)s[i + 1]);
-        if (lo < 0) return 0;
-        out[o++] = (uint8_t)(hi << 4 | lo);
-        i += 2;
+    static const uint8_t pos[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    const unsigned char *u = (const unsigned char *)s;
+    /* the length first (no read past a shorter id's NUL), then the dashes */
+    if (strnlen(s, 37) != 36) return 0;
+    if (u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-') return 0;
+    int bad = 0;
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval[u[pos[i]]], lo = hexval[u[pos[i] + 1]];
+        bad |= (hi == 0) | (lo == 0);
+        out[i] = (uint8_t)(((unsigned)(hi - 1) & 15u) << 4 | ((unsigned)(lo - 1) & 15u));
     }
-    return s[36] == '\0';
+    return !bad;
 }
 
 static void uuid_format(const uint8_t b[16], char out[37])
