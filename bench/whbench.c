@@ -132,23 +132,26 @@ static void add_endpoint(wh_engine *e, const char *url, wh_mode mode, uint32_t i
 }
 
 /* Emit n events while polling, keeping at most `backlog` undelivered, until
- * all are reported.  The host loop of a busy server. */
+ * all are reported: the loop of a busy server, which emits what happened
+ * since its last turn (up to `chunk` events), then waits in wh_poll for the
+ * network. */
 static void drive(wh_engine *e, counts *c, uint64_t n, uint64_t backlog, uint64_t chunk)
 {
     uint64_t emitted = 0;
     while (c->delivered + c->failed < n) {
-        if (emitted < n && emitted - (c->delivered + c->failed) < backlog) {
-            uint64_t k = n - emitted < chunk ? n - emitted : chunk;
+        uint64_t pending = emitted - (c->delivered + c->failed);
+        if (emitted < n && pending + chunk <= backlog) {
+            uint64_t k = backlog - pending;
+            if (k > chunk) k = chunk;
+            if (k > n - emitted) k = n - emitted;
             for (uint64_t i = 0; i < k; i++) {
                 int rc = wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
                 if (rc == WH_E_FULL) break;
                 if (rc != 1) die("wh_emit", rc);
                 emitted++;
             }
-            wh_poll(e, 0);
-        } else {
-            wh_poll(e, 10);
         }
+        wh_poll(e, 10);
     }
 }
 
@@ -164,8 +167,8 @@ static void run_delivery(const char *name, const char *url, uint64_t n, wh_mode 
     if (wh_flush(e, 10000) != WH_OK || c.failed) die("warm-up", WH_E_TRANSPORT);
     c.delivered = 0;
     double t0 = mono_s(), c0 = cpu_s();
-    if (mode == WH_MODE_BATCH) drive(e, &c, n, 400000, 1000);
-    else drive(e, &c, n, 4 * (uint64_t)inflight + 256, 64);
+    if (mode == WH_MODE_BATCH) drive(e, &c, n, 100000, 4000);
+    else drive(e, &c, n, 4 * (uint64_t)inflight + 64, 2 * (uint64_t)inflight + 32);
     double t1 = mono_s(), c1 = cpu_s();
     wh_stats st;
     wh_stats_get(e, &st);
