@@ -294,6 +294,10 @@ def main():
             rows += parse_result(run([whb, "latency", url, f"{rate:.0f}", "2" if quick else "3"]), "latency")
         R["latency"] = {k: med(rows, k) for k in ("rate", "achieved", "p50_us", "p99_us", "max_us")}
         log(f"latency: {R['latency']}")
+        # the machine's own scheduling jitter, measured right after
+        rows = parse_result(run([whb, "jitter", "5000"]), "jitter")
+        R["jitter"] = rows[0]
+        log(f"jitter: {R['jitter']}")
     finally:
         ng.stop()
         log("nginx stopped")
@@ -431,6 +435,11 @@ def write_results(R, path, n_single, n_batch):
     L.append("## 7. Latency emit → 2xx at half the single-mode maximum\n")
     L.append(f"Rate {lat['rate']:,.0f} events/s (achieved {lat['achieved']:,.0f}), 32 in flight:"
              f" p50 {lat['p50_us'] / 1000:.3f} ms, p99 {lat['p99_us'] / 1000:.3f} ms, max {lat['max_us'] / 1000:.3f} ms.\n")
+    j = R["jitter"]
+    L.append(f"The machine's scheduling jitter right after (how late a 200 µs nanosleep wakes up,"
+             f" {j['samples']:.0f} samples, nothing to do with libwebhook): p50 {j['p50_us']:.0f} µs,"
+             f" p99 {j['p99_us']:.0f} µs, max {j['max_us']:.0f} µs.  The client, nginx and everything"
+             f" else running share 2 cores.\n")
 
     notes = os.path.join(HERE, "NOTES.md")
     if os.path.exists(notes):

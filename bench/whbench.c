@@ -8,6 +8,7 @@
  *   whbench backend                      HMAC backend of the library linked
  *   whbench idle                         ns per idle wh_poll(e, 0)
  *   whbench latency URL RATE SECONDS     emit -> 2xx latency at a fixed rate
+ *   whbench jitter [N]                   how late a 200 us sleep wakes up
  *
  * Every measurement prints one line "RESULT <name> key=value ..." that
  * run.py parses; runs are repeated by run.py (or inside, for the
@@ -376,6 +377,7 @@ static void run_latency(const char *url, double rate, double seconds)
             if (rc != 1) die("wh_emit", rc);
             sent++;
         }
+        /* a game-loop host: poll every turn without blocking */
         wh_poll(e, 0);
         if (now - t0 > seconds * 4 + 10) break;
     }
@@ -391,6 +393,25 @@ static void run_latency(const char *url, double rate, double seconds)
     wh_engine_free(e);
     free(l.emitted_at);
     free(l.lat);
+}
+
+/* ---- scheduling jitter of the machine ------------------------------------- */
+/* How late a 200 us sleep wakes up: what any process on this machine gets
+ * from the scheduler right now, independent of libwebhook (context for the
+ * latency tail). */
+static void run_jitter(size_t n)
+{
+    double *late = calloc(n, sizeof *late);
+    struct timespec req = {0, 200000};
+    for (size_t i = 0; i < n; i++) {
+        double t0 = mono_s();
+        nanosleep(&req, NULL);
+        late[i] = mono_s() - t0 - 200e-6;
+    }
+    qsort(late, n, sizeof *late, cmp_double);
+    printf("RESULT jitter samples=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f\n", n,
+           late[n / 2] * 1e6, late[(size_t)((double)n * 0.99)] * 1e6, late[n - 1] * 1e6);
+    free(late);
 }
 
 int main(int argc, char **argv)
@@ -416,6 +437,8 @@ int main(int argc, char **argv)
         run_memory(n_eps > 0 ? n_eps : 1, 1000000);
     } else if (!strcmp(cmd, "backend")) {
         puts(WH_BENCH_HMAC);
+    } else if (!strcmp(cmd, "jitter")) {
+        run_jitter(argc > 2 ? (size_t)atol(argv[2]) : 5000);
     } else if (!strcmp(cmd, "idle")) {
         run_idle();
     } else if (!strcmp(cmd, "latency") && argc == 5) {
