@@ -25,6 +25,9 @@ typedef struct cfg_ep {
     const char **secrets;
     char **headers;
     size_t n_headers;
+    char *key_pem;          /* private_key_file contents (wiped on free) */
+    size_t key_pem_cap;
+    char where[40];         /* "endpoints[2]" or "webhooks[0]" */
 } cfg_ep;
 
 typedef struct cfg {
@@ -188,7 +191,7 @@ static int parse_secret(wh_engine *e, const char *where, const cJSON *item,
         c->secrets[0] = item->valuestring;
         c->o.secrets = c->secrets;
         c->o.n_secrets = 1;
-        return check_secret(e, where, item->valuestring, "secret");
+        return check_secret(e, where, item->valuestring, item->string);
     }
     if (!cJSON_IsArray(item))
         return wh__fail(e, WH_E_CONFIG, "%s.secret: expected a string or an "
@@ -199,12 +202,12 @@ static int parse_secret(wh_engine *e, const char *where, const cJSON *item,
     size_t i = 0;
     for (const cJSON *s = item->child; s; s = s->next, i++) {
         if (!cJSON_IsString(s) || !s->valuestring)
-            return wh__fail(e, WH_E_CONFIG, "%s.secret[%zu]: expected a string",
-                            where, i);
+            return wh__fail(e, WH_E_CONFIG, "%s.%s[%zu]: expected a string",
+                            where, item->string, i);
         c->secrets[i] = s->valuestring;
         c->o.n_secrets = i + 1; /* so the caller wipes what was seen */
         char key[40];
-        snprintf(key, sizeof key, "secret[%zu]", i);
+        snprintf(key, sizeof key, "%s[%zu]", item->string, i);
         int rc = check_secret(e, where, s->valuestring, key);
         if (rc != WH_OK) return rc;
     }
@@ -315,19 +318,177 @@ static int parse_retry(wh_engine *e, const char *where, const cJSON *item,
     return rc;
 }
 
+/* A string from a fixed list; its index, or -1 after reporting. */
+static int want_choice(wh_engine *e, const char *where, const cJSON *item,
+                       const char *const *names, const int *values, size_t n,
+                       int *out)
+{
+    const char *s = NULL;
+    if (want_string(e, where, item, &s) != WH_OK) return WH_E_CONFIG;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = values[i];
+            return WH_OK;
+        }
+    char q[96], list[256];
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < sizeof list; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s\"%s\"", i ? ", " : "",
+                              names[i]);
+    return wh__fail(e, WH_E_CONFIG, "%s.%s: unknown value %s (expected one of %s)",
+                    where, item->string, quote(q, sizeof q, s), list);
+}
+
+static int parse_mode(wh_engine *e, const char *where, const cJSON *item, cfg_ep *c)
+{
+    static const char *const names[] = {"single", "batch"};
+    static const int values[] = {WH_MODE_SINGLE, WH_MODE_BATCH};
+    int v;
+    int rc = want_choice(e, where, item, names, values, 2, &v);
+    if (rc == WH_OK) c->o.mode = (wh_mode)v;
+    return rc;
+}
+
+static int parse_body(wh_engine *e, const char *where, const cJSON *item, cfg_ep *c)
+{
+    static const char *const names[] = {"raw", "standard", "pusher", "array"};
+    static const int values[] = {WH_BODY_RAW, WH_BODY_STANDARD, WH_BODY_PUSHER,
+                                 WH_BODY_RAW};
+    int v;
+    int rc = want_choice(e, where, item, names, values, 4, &v);
+    if (rc == WH_OK) c->o.body = (wh_body)v;
+    return rc;
+}
+
+static int parse_signing(wh_engine *e, const char *where, const cJSON *item,
+                         cfg_ep *c)
+{
+    static const char *const names[] = {"none", "standard", "pusher",
+                                        "hmac-sha256-hex", "rsa-sha256"};
+    static const int values[] = {WH_SIGN_NONE, WH_SIGN_STANDARD, WH_SIGN_HMAC_HEX,
+                                 WH_SIGN_HMAC_HEX, WH_SIGN_RSA_SHA256};
+    int v;
+    int rc = want_choice(e, where, item, names, values, 5, &v);
+    if (rc == WH_OK) c->o.signing = (wh_sign_scheme)v;
+    return rc;
+}
+
+static int parse_batch(wh_engine *e, const char *where, const cJSON *item,
+                       cfg_ep *c)
+{
+    static const char *const keys[] = {"max_events", "max_bytes", "linger_ms"};
+    char path[64];
+    snprintf(path, sizeof path, "%s.batch", where);
+    if (!cJSON_IsObject(item))
+        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *b = item->child; rc == WH_OK && b; b = b->next) {
+        switch (key_index(e, path, b, keys, 3, &seen)) {
+        case 0: rc = want_u32(e, path, b, &c->o.batch_max_events); break;
+        case 1: rc = want_u32(e, path, b, &c->o.batch_max_bytes); break;
+        case 2: {
+            /* 0 is allowed: send as soon as polled */
+            double d = b->valuedouble;
+            if (!cJSON_IsNumber(b) || !isfinite(d) || d < 0 || d > 4294967295.0 ||
+                floor(d) != d)
+                rc = wh__fail(e, WH_E_CONFIG, "%s.linger_ms: expected an integer "
+                              "from 0 to 4294967295", path);
+            else
+                c->o.batch_linger_ms = (uint32_t)d;
+            break;
+        }
+        default: rc = WH_E_CONFIG; break;
+        }
+    }
+    if (rc == WH_OK) c->o.mode = WH_MODE_BATCH; /* "batch": {...} implies batch mode */
+    return rc;
+}
+
+static int parse_header_names(wh_engine *e, const char *where, const cJSON *item,
+                              cfg_ep *c)
+{
+    static const char *const keys[] = {"id", "timestamp", "attempt", "signature",
+                                       "api_key"};
+    char path[64];
+    snprintf(path, sizeof path, "%s.header_names", where);
+    if (!cJSON_IsObject(item))
+        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *h = item->child; rc == WH_OK && h; h = h->next) {
+        switch (key_index(e, path, h, keys, 5, &seen)) {
+        case 0: rc = want_string(e, path, h, &c->o.id_header); break;
+        case 1: rc = want_string(e, path, h, &c->o.timestamp_header); break;
+        case 2: rc = want_string(e, path, h, &c->o.attempt_header); break;
+        case 3: rc = want_string(e, path, h, &c->o.signature_header); break;
+        case 4: rc = want_string(e, path, h, &c->o.api_key_header); break;
+        default: rc = WH_E_CONFIG; break;
+        }
+    }
+    return rc;
+}
+
+/* private_key_file: read the PEM into memory owned by the cfg_ep. */
+static int parse_private_key_file(wh_engine *e, const char *where,
+                                  const cJSON *item, cfg_ep *c)
+{
+    const char *path = NULL;
+    if (want_string(e, where, item, &path) != WH_OK) return WH_E_CONFIG;
+    char q[96];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return wh__fail(e, WH_E_CONFIG, "%s.private_key_file: cannot open %s: %s",
+                        where, quote(q, sizeof q, path), strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    int rc = buf ? WH_OK : wh__fail(e, WH_E_NOMEM, "out of memory");
+    while (rc == WH_OK) {
+        if (n + 1 >= cap) {
+            if (cap >= ((size_t)1 << 20)) {
+                rc = wh__fail(e, WH_E_CONFIG, "%s.private_key_file: %s is larger "
+                              "than 1 MiB", where, quote(q, sizeof q, path));
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { rc = wh__fail(e, WH_E_NOMEM, "out of memory"); break; }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (rc == WH_OK && ferror(f))
+        rc = wh__fail(e, WH_E_CONFIG, "%s.private_key_file: cannot read %s", where,
+                      quote(q, sizeof q, path));
+    fclose(f);
+    if (rc != WH_OK) {
+        if (buf) { wipe(buf, cap); free(buf); }
+        return rc;
+    }
+    buf[n] = '\0';
+    c->key_pem = buf;
+    c->key_pem_cap = cap;
+    c->o.private_key_pem = buf;
+    return WH_OK;
+}
+
 enum {
     K_ID, K_URL, K_EVENT_TYPES, K_SECRET, K_HEADERS, K_FILTER, K_TIMEOUT,
-    K_CONNECT_TIMEOUT, K_MAX_ATTEMPTS, K_MAX_IN_FLIGHT, K_RETRY, K_COUNT_
+    K_CONNECT_TIMEOUT, K_MAX_ATTEMPTS, K_MAX_IN_FLIGHT, K_RETRY,
+    K_SECRETS, K_MODE, K_BATCH, K_BODY, K_PRESET, K_HEADER_NAMES, K_API_KEY,
+    K_SIGNING, K_PRIVATE_KEY, K_PRIVATE_KEY_FILE, K_COUNT_
 };
 static const char *const endpoint_keys[K_COUNT_] = {
     "id", "url", "event_types", "secret", "headers", "filter", "timeout_ms",
-    "connect_timeout_ms", "max_attempts", "max_in_flight", "retry"};
+    "connect_timeout_ms", "max_attempts", "max_in_flight", "retry",
+    "secrets", "mode", "batch", "body", "preset", "header_names", "api_key",
+    "signing", "private_key", "private_key_file"};
 
-static int parse_endpoint(wh_engine *e, size_t index, const cJSON *obj,
-                          cfg_ep *c)
+static int parse_endpoint(wh_engine *e, const cJSON *obj, cfg_ep *c)
 {
-    char where[40];
-    snprintf(where, sizeof where, "endpoints[%zu]", index);
+    const char *where = c->where;
     if (!cJSON_IsObject(obj))
         return wh__fail(e, WH_E_CONFIG, "%s: expected an object", where);
     uint32_t seen = 0;
@@ -349,6 +510,37 @@ static int parse_endpoint(wh_engine *e, size_t index, const cJSON *obj,
             rc = want_u32(e, where, it, &c->o.max_in_flight);
             break;
         case K_RETRY: rc = parse_retry(e, where, it, c); break;
+        case K_SECRETS:
+            if (seen & (UINT32_C(1) << K_SECRET)) {
+                rc = wh__fail(e, WH_E_CONFIG, "%s: give \"secret\" or "
+                              "\"secrets\", not both", where);
+                break;
+            }
+            rc = parse_secret(e, where, it, c);
+            break;
+        case K_MODE: rc = parse_mode(e, where, it, c); break;
+        case K_BATCH: rc = parse_batch(e, where, it, c); break;
+        case K_BODY: rc = parse_body(e, where, it, c); break;
+        case K_PRESET: rc = want_string(e, where, it, &c->o.preset); break;
+        case K_HEADER_NAMES: rc = parse_header_names(e, where, it, c); break;
+        case K_API_KEY: rc = want_string(e, where, it, &c->o.api_key); break;
+        case K_SIGNING: rc = parse_signing(e, where, it, c); break;
+        case K_PRIVATE_KEY:
+            if (seen & (UINT32_C(1) << K_PRIVATE_KEY_FILE)) {
+                rc = wh__fail(e, WH_E_CONFIG, "%s: give \"private_key\" or "
+                              "\"private_key_file\", not both", where);
+                break;
+            }
+            rc = want_string(e, where, it, &c->o.private_key_pem);
+            break;
+        case K_PRIVATE_KEY_FILE:
+            if (seen & (UINT32_C(1) << K_PRIVATE_KEY)) {
+                rc = wh__fail(e, WH_E_CONFIG, "%s: give \"private_key\" or "
+                              "\"private_key_file\", not both", where);
+                break;
+            }
+            rc = parse_private_key_file(e, where, it, c);
+            break;
         default: rc = WH_E_CONFIG; break;
         }
         if (rc != WH_OK) return rc;
@@ -429,6 +621,10 @@ static void cfg_free(cfg *c)
                 wipe((char *)p->secrets[j], strlen(p->secrets[j]));
         for (size_t j = 0; j < p->n_headers; j++) free(p->headers[j]);
         free(p->headers);
+        if (p->key_pem) {
+            wipe(p->key_pem, p->key_pem_cap);
+            free(p->key_pem);
+        }
         free(p->secrets);
         free(p->types);
     }
@@ -508,6 +704,7 @@ int wh_config_load(wh_engine *e, const char *json, size_t len)
     cfg c = {e, NULL, 0};
     int rc = WH_OK;
     int *handles = NULL;
+    const char *app_secret = NULL; /* the root "secret", wiped at the end */
     const cJSON *eps = NULL;
     size_t nul_at;
     if (find_escaped_nul(json, len, &nul_at)) {
@@ -520,38 +717,100 @@ int wh_config_load(wh_engine *e, const char *json, size_t len)
                       "\"endpoints\"");
         goto done;
     }
-    static const char *const root_keys[] = {"endpoints"};
+    /* "endpoints": this library's endpoint objects.  "webhooks": entries of
+     * a Soketi app's webhooks array, verbatim (url, event_types, filter,
+     * headers, plus any endpoint key), sent as Pusher webhooks: Pusher body,
+     * X-Pusher-Key / X-Pusher-Signature from the app's "key" and "secret";
+     * "batching" {"enabled", "duration_ms"} mirrors Soketi's
+     * WEBHOOKS_BATCHING / WEBHOOKS_BATCHING_DURATION (default 50 ms). */
+    enum { R_ENDPOINTS, R_WEBHOOKS, R_BATCHING, R_KEY, R_SECRET, R_COUNT_ };
+    static const char *const root_keys[R_COUNT_] = {"endpoints", "webhooks",
+                                                    "batching", "key", "secret"};
+    const cJSON *hooks = NULL;
+    const char *app_key = NULL;
+    int batching = 0;
+    uint32_t batching_ms = 50;
     uint32_t seen = 0;
     for (const cJSON *it = root->child; it; it = it->next) {
-        if (key_index(e, "config", it, root_keys, 1, &seen) != 0) {
-            rc = WH_E_CONFIG;
-            goto done;
+        rc = WH_OK;
+        switch (key_index(e, "config", it, root_keys, R_COUNT_, &seen)) {
+        case R_ENDPOINTS: eps = it; break;
+        case R_WEBHOOKS: hooks = it; break;
+        case R_KEY: rc = want_string(e, "config", it, &app_key); break;
+        case R_SECRET:
+            rc = want_string(e, "config", it, &app_secret);
+            if (rc == WH_OK) rc = check_secret(e, "config", app_secret, "secret");
+            break;
+        case R_BATCHING: {
+            static const char *const bkeys[] = {"enabled", "duration_ms"};
+            uint32_t bseen = 0;
+            if (!cJSON_IsObject(it)) {
+                rc = wh__fail(e, WH_E_CONFIG, "config.batching: expected an object");
+                break;
+            }
+            for (const cJSON *b = it->child; rc == WH_OK && b; b = b->next) {
+                switch (key_index(e, "config.batching", b, bkeys, 2, &bseen)) {
+                case 0:
+                    if (!cJSON_IsBool(b))
+                        rc = wh__fail(e, WH_E_CONFIG, "config.batching.enabled: "
+                                      "expected true or false");
+                    else
+                        batching = cJSON_IsTrue(b);
+                    break;
+                case 1: rc = want_u32(e, "config.batching", b, &batching_ms); break;
+                default: rc = WH_E_CONFIG; break;
+                }
+            }
+            break;
         }
-        eps = it;
+        default: rc = WH_E_CONFIG; break;
+        }
+        if (rc != WH_OK) goto done;
     }
-    if (!eps) {
+    if (!eps && !hooks) {
         rc = wh__fail(e, WH_E_CONFIG, "config: missing required key "
-                      "\"endpoints\"");
+                      "\"endpoints\" (or \"webhooks\")");
         goto done;
     }
-    if (!cJSON_IsArray(eps)) {
-        rc = wh__fail(e, WH_E_CONFIG, "endpoints: expected an array of "
-                      "endpoint objects");
+    if ((eps && !cJSON_IsArray(eps)) || (hooks && !cJSON_IsArray(hooks))) {
+        rc = wh__fail(e, WH_E_CONFIG, "%s: expected an array of endpoint objects",
+                      eps && !cJSON_IsArray(eps) ? "endpoints" : "webhooks");
         goto done;
     }
 
-    size_t n = (size_t)cJSON_GetArraySize(eps);
-    c.eps = wh__calloc(n, sizeof *c.eps);
-    handles = wh__calloc(n, sizeof *handles);
+    size_t n = (size_t)(eps ? cJSON_GetArraySize(eps) : 0) +
+               (size_t)(hooks ? cJSON_GetArraySize(hooks) : 0);
+    c.eps = wh__calloc(n ? n : 1, sizeof *c.eps);
+    handles = wh__calloc(n ? n : 1, sizeof *handles);
     if (!c.eps || !handles) {
         rc = wh__fail(e, WH_E_NOMEM, "out of memory");
         goto done;
     }
     /* Pass 1: build and check every endpoint. */
-    for (const cJSON *it = eps->child; it; it = it->next) {
-        cfg_ep *p = &c.eps[c.n++];
-        wh_endpoint_options_init(&p->o);
-        if ((rc = parse_endpoint(e, c.n - 1, it, p)) != WH_OK) goto done;
+    const char *secret_list[1] = {app_secret};
+    for (int list = 0; list < 2; list++) {
+        const cJSON *arr = list == 0 ? eps : hooks;
+        size_t i = 0;
+        for (const cJSON *it = arr ? arr->child : NULL; it; it = it->next, i++) {
+            cfg_ep *p = &c.eps[c.n++];
+            wh_endpoint_options_init(&p->o);
+            snprintf(p->where, sizeof p->where, "%s[%zu]",
+                     list == 0 ? "endpoints" : "webhooks", i);
+            if (list == 1) { /* Soketi defaults; the entry's keys override */
+                p->o.preset = "pusher";
+                p->o.body = WH_BODY_PUSHER;
+                p->o.api_key = app_key;
+                if (app_secret) {
+                    p->o.secrets = secret_list;
+                    p->o.n_secrets = 1;
+                }
+                if (batching) {
+                    p->o.mode = WH_MODE_BATCH;
+                    p->o.batch_linger_ms = batching_ms;
+                }
+            }
+            if ((rc = parse_endpoint(e, it, p)) != WH_OK) goto done;
+        }
     }
     if ((rc = check_duplicate_ids(&c)) != WH_OK) goto done;
 
@@ -562,13 +821,14 @@ int wh_config_load(wh_engine *e, const char *json, size_t len)
             char msg[512];
             last_detail(e, h, msg, sizeof msg);
             rollback(e, handles, i);
-            rc = wh__fail(e, h, "endpoints[%zu]: %s", i, msg);
+            rc = wh__fail(e, h, "%s: %s", c.eps[i].where, msg);
             goto done;
         }
         handles[i] = h;
     }
     rc = WH_OK;
 done:
+    if (app_secret) wipe((char *)app_secret, strlen(app_secret));
     free(handles);
     cfg_free(&c);
     cJSON_Delete(root);
