@@ -505,7 +505,7 @@ typedef struct wh_stats {
     uint64_t delivered;   /* jobs delivered (2xx) */
     uint64_t retries;     /* attempts that failed and were rescheduled */
     uint64_t dead;        /* jobs dead-lettered (cancelled included) */
-    uint64_t queued;      /* jobs waiting now (not in flight) */
+    uint64_t queued;      /* jobs waiting now (not in a running request) */
     uint64_t in_flight;   /* requests running now */
     uint64_t bytes_sent;  /* request body bytes */
 } wh_stats;

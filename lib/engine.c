@@ -860,7 +860,8 @@ int wh_stats_get(const wh_engine *e, wh_stats *out)
 {
     if (!e || !out) return WH_E_INVAL;
     *out = e->st;
-    size_t size = e->queue->size(e->queue->user);
-    out->queued = size > e->st.in_flight ? size - e->st.in_flight : 0;
+    size_t size = e->queue->size(e->queue->user), jobs_in_flight = 0;
+    for (const wh_delivery *d = e->flights; d; d = d->next) jobs_in_flight += d->n_jobs;
+    out->queued = size > jobs_in_flight ? size - jobs_in_flight : 0;
     return WH_OK;
 }
