@@ -30,7 +30,7 @@ EXAMPLES  := whsend receiver chat_demo minimal
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
-            libcjson-dev libmicrohttpd-dev meson ninja-build python3
+            libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl
 PKGS     := libcurl libcjson
 TEST_PKGS := libmicrohttpd
 
