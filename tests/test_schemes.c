@@ -538,6 +538,58 @@ static void test_verify_helpers_bad_input(void)
     fx_done(&f);
 }
 
+/* Every JSON block of the README's seed section is a valid document (the
+ * Dyte key path is pointed at a generated key). */
+static void test_readme_examples_load(void)
+{
+    const char *src = getenv("WH_SOURCE_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/README.md", src && *src ? src : ".");
+    FILE *fp = fopen(path, "rb");
+    CHECK(fp);
+    char *readme = th_slurp(fp);
+    fclose(fp);
+    mktmp();
+    make_rsa_keys();
+    char keypath[128];
+    snprintf(keypath, sizeof keypath, "%s/private.pem", tmpdir);
+    const char *section = strstr(readme, "## The seed services, as configuration");
+    CHECK(section);
+    int blocks = 0;
+    for (const char *p = section; (p = strstr(p, "```json\n")) && blocks < 20;) {
+        p += 8;
+        const char *end = strstr(p, "```");
+        CHECK(end);
+        const char *next_section = strstr(section + 3, "\n## ");
+        if (next_section && p > next_section) break;
+        /* the document, with the example key path replaced */
+        size_t n = (size_t)(end - p);
+        char *doc = malloc(n + 256);
+        CHECK(doc);
+        memcpy(doc, p, n);
+        doc[n] = '\0';
+        char *k = strstr(doc, "/etc/myapp/dyte-webhooks.pem");
+        if (k) {
+            char rest[4096];
+            snprintf(rest, sizeof rest, "%s", k + strlen("/etc/myapp/dyte-webhooks.pem"));
+            snprintf(k, 256 + n - (size_t)(k - doc), "%s%s", keypath, rest);
+        }
+        fx f;
+        fx_init(&f);
+        int rc = wh_config_load(f.e, doc, strlen(doc));
+        if (rc != WH_OK)
+            th_fail(__FILE__, __LINE__, "README block %d: %s", blocks + 1,
+                    wh_last_error(f.e));
+        fx_done(&f);
+        free(doc);
+        blocks++;
+        p = end + 3;
+    }
+    CHECK_EQ(blocks, 5); /* one per seed service */
+    free(readme);
+    rmtmp();
+}
+
 TH_MAIN(TH_CASE(test_preset_standard_default),
         TH_CASE(test_preset_svix),
         TH_CASE(test_preset_stream_hex_hmac),
@@ -549,4 +601,5 @@ TH_MAIN(TH_CASE(test_preset_standard_default),
         TH_CASE(test_bad_options_refused_at_add),
         TH_CASE(test_bad_options_refused_in_config),
         TH_CASE(test_config_keys_applied),
-        TH_CASE(test_verify_helpers_bad_input))
+        TH_CASE(test_verify_helpers_bad_input),
+        TH_CASE(test_readme_examples_load))
