@@ -51,6 +51,21 @@ static void add(fx *f, const wh_endpoint_options *ep)
     if (h < 0) th_fail(__FILE__, __LINE__, "add: %s", wh_last_error(f->e));
 }
 
+/* An endpoint with a preset, at most one secret and an optional API key. */
+static void add_preset(fx *f, const char *preset, const char *secret,
+                       const char *api_key)
+{
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    const char *secrets[] = {secret};
+    ep.url = URL;
+    ep.preset = preset;
+    ep.secrets = secret ? secrets : NULL;
+    ep.n_secrets = secret ? 1 : 0;
+    ep.api_key = api_key;
+    add(f, &ep);
+}
+
 static void send_one(fx *f, const char *data)
 {
     CHECK_EQ(wh_emit(f->e, "call.ended", NULL, data, strlen(data), "evt_42"), 1);
@@ -129,13 +144,8 @@ static void test_preset_standard_default(void)
 {
     fx f;
     fx_init(&f);
-    wh_endpoint_options ep;
-    wh_endpoint_options_init(&ep);
+    add_preset(&f, NULL, SECRET1, NULL);
     const char *secrets[] = {SECRET1};
-    ep.url = URL;
-    ep.secrets = secrets;
-    ep.n_secrets = 1;
-    add(&f, &ep);
     send_one(&f, "{\"a\":1}");
     CHECK_STR(hdr(&f, "webhook-id"), "evt_42");
     CHECK_STR(hdr(&f, "webhook-timestamp"), "1700000000");
@@ -150,14 +160,8 @@ static void test_preset_svix(void)
 {
     fx f;
     fx_init(&f);
-    wh_endpoint_options ep;
-    wh_endpoint_options_init(&ep);
+    add_preset(&f, "svix", SECRET1, NULL);
     const char *secrets[] = {SECRET1};
-    ep.url = URL;
-    ep.preset = "svix";
-    ep.secrets = secrets;
-    ep.n_secrets = 1;
-    add(&f, &ep);
     send_one(&f, "{\"a\":1}");
     CHECK_STR(hdr(&f, "svix-id"), "evt_42");
     CHECK_STR(hdr(&f, "svix-timestamp"), "1700000000");
@@ -175,15 +179,7 @@ static void test_preset_stream_hex_hmac(void)
     fx f;
     fx_init(&f);
     mktmp();
-    wh_endpoint_options ep;
-    wh_endpoint_options_init(&ep);
-    const char *secrets[] = {HEX_SECRET};
-    ep.url = URL;
-    ep.preset = "stream";
-    ep.secrets = secrets;
-    ep.n_secrets = 1;
-    ep.api_key = "stream-api-key-1";
-    add(&f, &ep);
+    add_preset(&f, "stream", HEX_SECRET, "stream-api-key-1");
     const char *body = "{\"type\":\"call.ended\",\"call_cid\":\"default:123\"}";
     send_one(&f, body);
     CHECK_STR(hdr(&f, "X-WEBHOOK-ID"), "evt_42");
@@ -519,14 +515,7 @@ static void test_verify_helpers_bad_input(void)
     /* upper-case hex is accepted */
     fx f;
     fx_init(&f);
-    wh_endpoint_options ep;
-    wh_endpoint_options_init(&ep);
-    const char *secrets[] = {HEX_SECRET};
-    ep.url = URL;
-    ep.preset = "sendbird";
-    ep.secrets = secrets;
-    ep.n_secrets = 1;
-    add(&f, &ep);
+    add_preset(&f, "sendbird", HEX_SECRET, NULL);
     send_one(&f, "{}");
     char up[65];
     snprintf(up, sizeof up, "%s", hdr(&f, "x-sendbird-signature"));
