@@ -572,6 +572,16 @@ WH_EXTERN int wh_endpoint_state(wh_engine *e, int endpoint);
  *                   "max_attempts": 8, "max_in_flight": 30,
  *                   "retry": {"initial_ms": 2000, "max_ms": 300000,
  *                             "multiplier": 2}}]}
+ * "retry" may also be a preset name ("retry": "stream", see
+ * wh_endpoint_options_retry_preset) or an object with "preset" plus any of
+ * "jitter" ("none"|"full"|"equal"|"percent"), "jitter_percent",
+ * "schedule_ms" [..], "max_attempts_status", "max_attempts_network",
+ * "max_attempts_timeout", "budget_ms", "retry_3xx", "retry_4xx",
+ * "statuses" [..], "retry_after" (booleans for the flags); explicit keys
+ * override the preset.  "limits": {"rate", "period_ms", "burst",
+ * "ordered"} and "health": {"disable_on_410", "breaker_failures",
+ * "breaker_cooldown_ms", "disable_after_ms"} set the fields of the same
+ * names in wh_endpoint_options.
  * All or nothing: the document is fully validated before any endpoint is
  * added.  Unknown keys, wrong types and invalid values are WH_E_CONFIG (or
  * WH_E_JSON for unparsable text) and wh_last_error() names the key and the
