@@ -364,7 +364,6 @@ void wh__policy_took(wh_ep *ep, int64_t now)
 
 uint32_t wh__policy_allowance(wh_engine *e, wh_ep *ep, int64_t now)
 {
-    (void)e;
     if (ep->state == WH_EP_DISABLED) return 0;
     if (ep->state == WH_EP_PAUSED) {
         if (now < ep->paused_until) return 0;
@@ -387,6 +386,8 @@ int64_t wh__policy_gate(const wh_ep *ep, int64_t when)
     if (ep->state == WH_EP_DISABLED) return INT64_MAX;
     if (ep->state == WH_EP_PAUSED && when < ep->paused_until) when = ep->paused_until;
     if (ep->rate) {
+        /* the bucket is known from its last change on, not before */
+        if (when < ep->tokens_at) when = ep->tokens_at;
         int64_t have = tokens_at(ep, when);
         if (have < ep->rate_period)
             when += (ep->rate_period - have + ep->rate - 1) / ep->rate;
