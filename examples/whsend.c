@@ -1,6 +1,7 @@
 /* whsend — deliver webhooks for events read as NDJSON, one per line.
  *
- *   whsend -c CONFIG.json [-q] [--drain-timeout MS] [EVENTS.ndjson|-]
+ *   whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]
+ *          [EVENTS.ndjson|-]
  *
  * Each line is {"event": "...", "channel": "...", "data": <any JSON>,
  * "id": "..."} ("event" and "data" required).  Endpoints come from CONFIG
@@ -10,6 +11,11 @@
  *
  *   {"emitted":N,"delivered":N,"dead":N,"rejected":N,"requests":N,
  *    "retries":N,"elapsed_ms":N}
+ *
+ * With --dead-letter, every dead-lettered delivery (policy exhausted, or
+ * still pending at exit) is appended to FILE as an input line
+ * {"event":...,"channel":...,"data":...,"id":...}, so the file can be fed
+ * back to whsend unchanged (same delivery id: receivers can deduplicate).
  *
  * Exit status: 0 everything delivered, 1 something was rejected or
  * dead-lettered, 2 usage or configuration error.
@@ -45,6 +51,9 @@ typedef struct app {
     int64_t last_progress;
     uint64_t emitted, delivered, dead, rejected;
     uint64_t dead_shown;
+    FILE *dead_letter;          /* --dead-letter, or NULL */
+    const char *dead_letter_path;
+    int dead_letter_failed;
 } app;
 
 static volatile sig_atomic_t interrupted;
@@ -102,6 +111,42 @@ static void progress(app *a, int force)
     a->progress_visible = 1;
 }
 
+/* A JSON string literal for s. */
+static void put_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+        else if (*c == '\n') fputs("\\n", f);
+        else if (*c == '\r') fputs("\\r", f);
+        else if (*c == '\t') fputs("\\t", f);
+        else if (*c < 0x20 || *c == 0x7f) fprintf(f, "\\u%04x", *c);
+        else fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+/* One dead event as an input line whsend reads back unchanged. */
+static void dead_letter(app *a, const wh_outcome *o)
+{
+    FILE *f = a->dead_letter;
+    fputs("{\"event\":", f);
+    put_json_string(f, o->ev.type);
+    if (o->ev.channel) {
+        fputs(",\"channel\":", f);
+        put_json_string(f, o->ev.channel);
+    }
+    fputs(",\"data\":", f);
+    fwrite(o->ev.data, 1, o->ev.data_len, f);
+    fputs(",\"id\":", f);
+    put_json_string(f, o->ev.id);
+    fputs("}\n", f);
+    if (fflush(f) != 0 && !a->dead_letter_failed) {
+        a->dead_letter_failed = 1;
+        say(a, "%s: cannot write: %s", a->dead_letter_path, strerror(errno));
+    }
+}
+
 static void on_outcome(void *user, const wh_outcome *o)
 {
     app *a = user;
@@ -109,6 +154,7 @@ static void on_outcome(void *user, const wh_outcome *o)
         a->delivered++;
     } else if (o->kind == WH_DEAD) {
         a->dead++;
+        if (a->dead_letter) dead_letter(a, o);
         if (a->dead_shown < MAX_DEAD_SHOWN)
             say(a, "dead: event %s (%s) to %s after %" PRIu32 " attempt%s: %s",
                 o->ev.id, o->ev.type, o->endpoint_id, o->attempt,
@@ -378,7 +424,8 @@ static int read_events(app *a, int fd, const char *name)
 
 static void usage(FILE *to)
 {
-    fputs("usage: whsend -c CONFIG.json [-q] [--drain-timeout MS] [EVENTS.ndjson|-]\n"
+    fputs("usage: whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]\n"
+          "              [EVENTS.ndjson|-]\n"
           "\n"
           "Delivers one webhook event per input line (default: standard input):\n"
           "  {\"event\": \"message.created\", \"channel\": \"room-1\", \"data\": {...}, \"id\": \"...\"}\n"
@@ -388,6 +435,8 @@ static void usage(FILE *to)
           "  -q                   quiet: no progress line on a terminal\n"
           "  --drain-timeout MS   at end of input, wait at most MS ms for pending\n"
           "                       deliveries (default 900000; 0 = no limit)\n"
+          "  --dead-letter FILE   append every dead-lettered event to FILE as an input\n"
+          "                       line (replay it with whsend unchanged)\n"
           "  -h, --help           show this help\n"
           "\n"
           "Prints one JSON summary line on standard output.  Exit status: 0 all\n"
@@ -410,11 +459,12 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"drain-timeout", required_argument, NULL, 'd'},
+        {"dead-letter", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int64_t t0 = mono_ms();
-    const char *config = NULL, *input = "-";
+    const char *config = NULL, *input = "-", *dead_path = NULL;
     int quiet = 0, c;
     int64_t drain_ms = DEFAULT_DRAIN_MS;
 
@@ -430,6 +480,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'D': dead_path = optarg; break;
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "whsend: option %s needs a value\n", argv[optind - 1]);
@@ -462,6 +513,15 @@ int main(int argc, char **argv)
     app a;
     memset(&a, 0, sizeof a);
     a.show_progress = !quiet && isatty(2);
+    if (dead_path) {
+        a.dead_letter = fopen(dead_path, "a");
+        if (!a.dead_letter) {
+            fprintf(stderr, "whsend: %s: %s\n", dead_path, strerror(errno));
+            if (fd > 0) close(fd);
+            return 2;
+        }
+        a.dead_letter_path = dead_path;
+    }
     wh_engine_options eo;
     wh_engine_options_init(&eo);
     eo.on_outcome = on_outcome;
@@ -471,12 +531,14 @@ int main(int argc, char **argv)
     if (!a.e) {
         fprintf(stderr, "whsend: cannot start the engine: %s\n", wh_strerror(err));
         if (fd > 0) close(fd);
+        if (a.dead_letter) fclose(a.dead_letter);
         return 2;
     }
     if (wh_config_load_file(a.e, config) != WH_OK) {
         fprintf(stderr, "whsend: %s\n", wh_last_error(a.e));
         wh_engine_free(a.e);
         if (fd > 0) close(fd);
+        if (a.dead_letter) fclose(a.dead_letter);
         return 2;
     }
 
@@ -526,5 +588,10 @@ int main(int argc, char **argv)
            a.emitted, a.delivered, a.dead, a.rejected, st.requests, st.retries,
            mono_ms() - t0);
     fflush(stdout);
+    if (a.dead_letter && fclose(a.dead_letter) != 0 && !a.dead_letter_failed) {
+        fprintf(stderr, "whsend: %s: cannot write: %s\n", dead_path, strerror(errno));
+        a.dead_letter_failed = 1;
+    }
+    if (a.dead_letter_failed) return 2;
     return a.dead || a.rejected || input_failed ? 1 : 0;
 }

@@ -275,7 +275,10 @@ typedef struct wh_outcome {
                                  WH_E_CANCELLED (endpoint removed or engine
                                  freed with work pending) */
     const char *error_msg;    /* human-readable detail, never NULL */
-    int64_t retry_in_ms;      /* WH_RETRY: delay until the next attempt */
+    int64_t retry_in_ms;      /* WH_RETRY: delay until the next attempt
+                                 (later if the endpoint is paused then);
+                                 -1 when the endpoint was disabled: the job
+                                 waits for wh_endpoint_enable */
     int64_t latency_ms;       /* duration of the attempt */
 } wh_outcome;
 
@@ -291,6 +294,37 @@ typedef enum wh_log_level {
 /* Log callback: the library never prints; diagnostics come here.  Secrets
  * are never logged. */
 typedef void (*wh_log_fn)(void *user, wh_log_level level, const char *msg);
+
+/* ---- endpoint health ----------------------------------------------------- */
+typedef enum wh_ep_state {
+    WH_EP_ACTIVE = 0,    /* sending */
+    WH_EP_PAUSED = 1,    /* circuit breaker open: nothing sent until the
+                            cool-down ends */
+    WH_EP_PROBING = 2,   /* cool-down over: one probe request at a time;
+                            a success resumes, a failure pauses again */
+    WH_EP_DISABLED = 3   /* nothing sent until wh_endpoint_enable */
+} wh_ep_state;
+
+/* A change of an endpoint's state, reported through on_health: to PAUSED
+ * (breaker opened or probe failed), ACTIVE (a success after a pause, or
+ * wh_endpoint_enable) and DISABLED (HTTP 410, disable_after_ms, or
+ * wh_endpoint_enable(.., 0)).  Valid only during the call. */
+typedef struct wh_health {
+    int endpoint;
+    const char *endpoint_id;
+    const char *url;
+    wh_ep_state state;        /* the new state */
+    wh_ep_state previous;
+    int http_status;          /* the answer that caused it, 0 if none */
+    int error;                /* its error (WH_OK for an answer or a host
+                                 call) */
+    const char *reason;       /* human-readable, never NULL */
+    uint32_t consecutive_failures;
+    int64_t resume_at_ms;     /* PAUSED: monotonic time of the probe; else -1 */
+} wh_health;
+
+/* Health callback: same rules as the outcome callback. */
+typedef void (*wh_health_fn)(void *user, const wh_health *h);
 
 /* ---- engine -------------------------------------------------------------- */
 typedef struct wh_engine_options {
@@ -316,6 +350,9 @@ typedef struct wh_engine_options {
     wh_log_level log_level;      /* default WH_LOG_INFO */
     /* Randomness for delivery ids and jitter: 0 = seed from the OS. */
     uint64_t seed;
+    /* ---- since 0.3 ---- */
+    wh_health_fn on_health;      /* endpoint state changes; may be NULL */
+    void *health_user;
 } wh_engine_options;
 
 WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
@@ -369,6 +406,15 @@ typedef enum wh_sign_scheme {
     WH_SIGN_RSA_SHA256 = 4  /* base64 RSA-SHA256 (PKCS#1 v1.5) of the body with
                                private_key_pem (Dyte) */
 } wh_sign_scheme;
+
+/* Randomisation of retry delays (the engine's seeded generator draws it,
+ * so wh_engine_options.seed makes it reproducible). */
+typedef enum wh_jitter {
+    WH_JITTER_NONE = 0,    /* the delay as computed */
+    WH_JITTER_FULL = 1,    /* uniform in [0, delay] */
+    WH_JITTER_EQUAL = 2,   /* delay/2 + uniform in [0, delay/2] */
+    WH_JITTER_PERCENT = 3  /* uniform in delay * (1 +- retry_jitter_percent %) */
+} wh_jitter;
 
 typedef struct wh_endpoint_options {
     size_t struct_size;          /* set by wh_endpoint_options_init() */
@@ -425,6 +471,56 @@ typedef struct wh_endpoint_options {
     const char *api_key;         /* value sent in api_key_header (NULL: none) */
     wh_sign_scheme signing;      /* WH_SIGN_DEFAULT: the preset's scheme */
     const char *private_key_pem; /* WH_SIGN_RSA_SHA256: PEM private key */
+
+    /* ---- since 0.3: retry policy, limits and endpoint health -----------
+     * README "Retry policy, limits and endpoint health" explains each knob;
+     * wh_endpoint_options_retry_preset() fills them from a named preset.
+     * A failed attempt is retried when its failure is retryable (network
+     * error, timeout, HTTP 408, 429, 5xx, plus the 3xx/4xx chosen below),
+     * fewer than the applicable maximum attempts were made and the retry
+     * starts inside the budget.  Otherwise the delivery is WH_DEAD. */
+    wh_jitter retry_jitter;      /* randomise each delay; default NONE */
+    uint32_t retry_jitter_percent; /* WH_JITTER_PERCENT: +-this %, default 20 */
+    /* Explicit retry delays instead of the formula: entry i is the wait
+     * after failed attempt i+1 (so at most n + 1 attempts).  Not capped by
+     * retry_max_ms.  NULL: initial * multiplier^n, capped. */
+    const uint32_t *retry_schedule_ms;
+    size_t n_retry_schedule;
+    /* Maximum attempts by the class of the latest failure (Stream's rule):
+     * after a failure of that class, no further attempt is made once this
+     * many attempts were made in all.  0: only max_attempts applies. */
+    uint32_t max_attempts_status;  /* a retryable HTTP status */
+    uint32_t max_attempts_network; /* connection or other network error */
+    uint32_t max_attempts_timeout; /* the attempt timed out */
+    /* Total time budget from the start of the first attempt: no attempt
+     * starts at or after it, and a later attempt's timeout is shortened so
+     * it ends by then.  0 (default): no budget. */
+    uint32_t retry_budget_ms;
+    int retry_3xx;               /* 1: retry 3xx answers (default 0: dead) */
+    int retry_4xx;               /* 1: retry every 4xx (default 0: 408, 429
+                                    and retry_statuses only) */
+    const int *retry_statuses;   /* further statuses retried, e.g. 409 */
+    size_t n_retry_statuses;
+    /* 1 (default): a Retry-After (seconds or HTTP date) on a 429 or 503
+     * answer sets the next delay instead of the formula, capped by
+     * retry_max_ms; beyond the budget the delivery is dead. */
+    int honor_retry_after;
+    /* Token-bucket request rate: at most rate_limit requests per
+     * rate_period_ms on average, bursts of up to rate_burst (0: rate_limit).
+     * rate_limit 0 (default): no limit.  A batch counts as one request. */
+    uint32_t rate_limit;
+    uint32_t rate_period_ms;     /* default 1,000; at most 86,400,000 */
+    uint32_t rate_burst;
+    /* 1: strict FIFO per endpoint: one request at a time, and a failing
+     * event (or batch) blocks the endpoint until it is delivered or dead. */
+    int ordered;
+    /* Health.  Events for a paused or disabled endpoint stay queued. */
+    int disable_on_410;          /* 1 (default): HTTP 410 disables at once */
+    uint32_t breaker_failures;   /* consecutive failed attempts that pause
+                                    the endpoint; 0 (default): no breaker */
+    uint32_t breaker_cooldown_ms; /* pause before one probe; default 30,000 */
+    uint32_t disable_after_ms;   /* failing without a success for this long
+                                    disables it; 0 (default): never */
 } wh_endpoint_options;
 
 WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
@@ -446,6 +542,26 @@ WH_EXTERN int wh_endpoint_remove(wh_engine *e, int endpoint);
 /* Handle of the endpoint with stable id `id`, or WH_E_NOT_FOUND. */
 WH_EXTERN int wh_endpoint_find(wh_engine *e, const char *id);
 
+/* Fill the retry policy of `o` (timeouts, attempts, backoff, jitter,
+ * schedule, budget, which statuses retry, Retry-After; and max_in_flight
+ * for "realtime") from a named preset reproducing a service's published
+ * rules; set fields afterwards to adjust it.  Fields of other kinds are
+ * left alone.  Presets: "default" (the library defaults), "realtime",
+ * "sendbird", "dyte", "stream", "svix", "pusher" (README lists each
+ * value and its source).  Returns WH_OK, WH_E_INVAL (NULL) or
+ * WH_E_NOT_FOUND (unknown name). */
+WH_EXTERN int wh_endpoint_options_retry_preset(wh_endpoint_options *o,
+                                               const char *name);
+
+/* Enable (1) or disable (0) an endpoint.  Enabling also resets its circuit
+ * breaker and failure streak and sends what is queued; disabling keeps its
+ * events queued (requests in flight finish).  Reported through on_health.
+ * Returns WH_OK, WH_E_NOT_FOUND or WH_E_RECURSIVE. */
+WH_EXTERN int wh_endpoint_enable(wh_engine *e, int endpoint, int enable);
+
+/* The endpoint's wh_ep_state (>= 0), or WH_E_NOT_FOUND. */
+WH_EXTERN int wh_endpoint_state(wh_engine *e, int endpoint);
+
 /* Add every endpoint described by a JSON document:
  *   {"endpoints": [{"id": "...", "url": "...", "event_types": ["*"],
  *                   "secret": "whsec_..." | ["whsec_...", ...],
@@ -456,6 +572,16 @@ WH_EXTERN int wh_endpoint_find(wh_engine *e, const char *id);
  *                   "max_attempts": 8, "max_in_flight": 30,
  *                   "retry": {"initial_ms": 2000, "max_ms": 300000,
  *                             "multiplier": 2}}]}
+ * "retry" may also be a preset name ("retry": "stream", see
+ * wh_endpoint_options_retry_preset) or an object with "preset" plus any of
+ * "jitter" ("none"|"full"|"equal"|"percent"), "jitter_percent",
+ * "schedule_ms" [..], "max_attempts_status", "max_attempts_network",
+ * "max_attempts_timeout", "budget_ms", "retry_3xx", "retry_4xx",
+ * "statuses" [..], "retry_after" (booleans for the flags); explicit keys
+ * override the preset.  "limits": {"rate", "period_ms", "burst",
+ * "ordered"} and "health": {"disable_on_410", "breaker_failures",
+ * "breaker_cooldown_ms", "disable_after_ms"} set the fields of the same
+ * names in wh_endpoint_options.
  * All or nothing: the document is fully validated before any endpoint is
  * added.  Unknown keys, wrong types and invalid values are WH_E_CONFIG (or
  * WH_E_JSON for unparsable text) and wh_last_error() names the key and the

@@ -28,6 +28,8 @@ typedef struct cfg_ep {
     char *key_pem;          /* private_key_file contents (wiped on free) */
     size_t key_pem_cap;
     char where[40];         /* "endpoints[2]" or "webhooks[0]" */
+    uint32_t *schedule;     /* retry.schedule_ms */
+    int *statuses;          /* retry.statuses */
 } cfg_ep;
 
 typedef struct cfg {
@@ -297,21 +299,189 @@ static int parse_filter(wh_engine *e, const char *where, const cJSON *item,
     return rc;
 }
 
+/* ---- retry policy, limits, health ------------------------------------------ */
+
+/* A non-negative integer that fits uint32 (0 .. 4294967295). */
+static int want_u32_0(wh_engine *e, const char *where, const cJSON *item,
+                      uint32_t *out)
+{
+    double d = item->valuedouble;
+    if (!cJSON_IsNumber(item) || !isfinite(d) || d < 0 || d > 4294967295.0 ||
+        floor(d) != d)
+        return wh__fail(e, WH_E_CONFIG, "%s.%s: expected an integer from 0 to "
+                        "4294967295", where, item->string);
+    *out = (uint32_t)d;
+    return WH_OK;
+}
+
+static int want_bool(wh_engine *e, const char *where, const cJSON *item, int *out)
+{
+    if (!cJSON_IsBool(item))
+        return wh__fail(e, WH_E_CONFIG, "%s.%s: expected true or false", where,
+                        item->string);
+    *out = cJSON_IsTrue(item);
+    return WH_OK;
+}
+
+/* "retry": "<preset>" or {"preset": "<preset>", ...}: the preset is applied
+ * before any other key of the endpoint, so explicit keys override it
+ * whatever their order. */
+static int apply_retry_preset(wh_engine *e, const char *where, const cJSON *obj,
+                              cfg_ep *c)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(obj, "retry");
+    const cJSON *name = NULL;
+    if (cJSON_IsString(r)) name = r;
+    else if (cJSON_IsObject(r)) name = cJSON_GetObjectItemCaseSensitive(r, "preset");
+    if (!name) return WH_OK;
+    char q[96];
+    if (!cJSON_IsString(name) || !name->valuestring)
+        return wh__fail(e, WH_E_CONFIG, "%s.retry.preset: expected a string", where);
+    if (wh_endpoint_options_retry_preset(&c->o, name->valuestring) != WH_OK)
+        return wh__fail(e, WH_E_CONFIG, "%s.retry%s: unknown retry preset %s (default, "
+                        "realtime, sendbird, dyte, stream, svix, pusher)", where,
+                        name == r ? "" : ".preset",
+                        quote(q, sizeof q, name->valuestring));
+    return WH_OK;
+}
+
+static int parse_schedule(wh_engine *e, const char *path, const cJSON *item, cfg_ep *c)
+{
+    int n = cJSON_GetArraySize(item);
+    if (!cJSON_IsArray(item) || n == 0)
+        return wh__fail(e, WH_E_CONFIG, "%s.schedule_ms: expected a non-empty array of "
+                        "delays in milliseconds", path);
+    c->schedule = wh__calloc((size_t)n, sizeof *c->schedule);
+    if (!c->schedule) return wh__fail(e, WH_E_NOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *t = item->child; t; t = t->next, i++) {
+        double d = t->valuedouble;
+        if (!cJSON_IsNumber(t) || !isfinite(d) || d < 0 || d > 4294967295.0 || floor(d) != d)
+            return wh__fail(e, WH_E_CONFIG, "%s.schedule_ms[%zu]: expected an integer "
+                            "from 0 to 4294967295", path, i);
+        c->schedule[i] = (uint32_t)d;
+    }
+    c->o.retry_schedule_ms = c->schedule;
+    c->o.n_retry_schedule = i;
+    return WH_OK;
+}
+
+static int parse_statuses(wh_engine *e, const char *path, const cJSON *item, cfg_ep *c)
+{
+    int n = cJSON_GetArraySize(item);
+    if (!cJSON_IsArray(item))
+        return wh__fail(e, WH_E_CONFIG, "%s.statuses: expected an array of HTTP statuses",
+                        path);
+    c->statuses = wh__calloc(n ? (size_t)n : 1, sizeof *c->statuses);
+    if (!c->statuses) return wh__fail(e, WH_E_NOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *t = item->child; t; t = t->next, i++) {
+        double d = t->valuedouble;
+        if (!cJSON_IsNumber(t) || !isfinite(d) || d < 300 || d > 599 || floor(d) != d)
+            return wh__fail(e, WH_E_CONFIG, "%s.statuses[%zu]: expected an HTTP status "
+                            "from 300 to 599", path, i);
+        c->statuses[i] = (int)d;
+    }
+    c->o.retry_statuses = c->statuses;
+    c->o.n_retry_statuses = i;
+    return WH_OK;
+}
+
+static int parse_jitter(wh_engine *e, const char *path, const cJSON *item, cfg_ep *c)
+{
+    static const char *const names[] = {"none", "full", "equal", "percent"};
+    if (cJSON_IsString(item) && item->valuestring)
+        for (int i = 0; i < 4; i++)
+            if (strcmp(item->valuestring, names[i]) == 0) {
+                c->o.retry_jitter = (wh_jitter)i;
+                return WH_OK;
+            }
+    return wh__fail(e, WH_E_CONFIG, "%s.jitter: expected \"none\", \"full\", \"equal\" "
+                    "or \"percent\"", path);
+}
+
 static int parse_retry(wh_engine *e, const char *where, const cJSON *item,
                        cfg_ep *c)
 {
-    static const char *const keys[] = {"initial_ms", "max_ms", "multiplier"};
+    static const char *const keys[] = {
+        "preset", "initial_ms", "max_ms", "multiplier", "jitter", "jitter_percent",
+        "schedule_ms", "max_attempts_status", "max_attempts_network",
+        "max_attempts_timeout", "budget_ms", "retry_3xx", "retry_4xx", "statuses",
+        "retry_after"};
     char path[64];
     snprintf(path, sizeof path, "%s.retry", where);
+    if (cJSON_IsString(item)) return WH_OK; /* a preset: apply_retry_preset */
+    if (!cJSON_IsObject(item))
+        return wh__fail(e, WH_E_CONFIG, "%s: expected a preset name or an object", path);
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *r = item->child; rc == WH_OK && r; r = r->next) {
+        switch (key_index(e, path, r, keys, sizeof keys / sizeof keys[0], &seen)) {
+        case 0: break; /* applied first by apply_retry_preset */
+        case 1: rc = want_u32_0(e, path, r, &c->o.retry_initial_ms); break;
+        case 2: rc = want_u32_0(e, path, r, &c->o.retry_max_ms); break;
+        case 3: rc = want_u32(e, path, r, &c->o.retry_multiplier); break;
+        case 4: rc = parse_jitter(e, path, r, c); break;
+        case 5:
+            rc = want_u32_0(e, path, r, &c->o.retry_jitter_percent);
+            if (rc == WH_OK && c->o.retry_jitter_percent > 100)
+                rc = wh__fail(e, WH_E_CONFIG, "%s.jitter_percent: at most 100", path);
+            break;
+        case 6: rc = parse_schedule(e, path, r, c); break;
+        case 7: rc = want_u32_0(e, path, r, &c->o.max_attempts_status); break;
+        case 8: rc = want_u32_0(e, path, r, &c->o.max_attempts_network); break;
+        case 9: rc = want_u32_0(e, path, r, &c->o.max_attempts_timeout); break;
+        case 10: rc = want_u32_0(e, path, r, &c->o.retry_budget_ms); break;
+        case 11: rc = want_bool(e, path, r, &c->o.retry_3xx); break;
+        case 12: rc = want_bool(e, path, r, &c->o.retry_4xx); break;
+        case 13: rc = parse_statuses(e, path, r, c); break;
+        case 14: rc = want_bool(e, path, r, &c->o.honor_retry_after); break;
+        default: rc = WH_E_CONFIG; break;
+        }
+    }
+    return rc;
+}
+
+/* "limits": {"rate": N, "period_ms": N, "burst": N, "ordered": bool} */
+static int parse_limits(wh_engine *e, const char *where, const cJSON *item, cfg_ep *c)
+{
+    static const char *const keys[] = {"rate", "period_ms", "burst", "ordered"};
+    char path[64];
+    snprintf(path, sizeof path, "%s.limits", where);
     if (!cJSON_IsObject(item))
         return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
     uint32_t seen = 0;
     int rc = WH_OK;
     for (const cJSON *r = item->child; rc == WH_OK && r; r = r->next) {
-        switch (key_index(e, path, r, keys, 3, &seen)) {
-        case 0: rc = want_u32(e, path, r, &c->o.retry_initial_ms); break;
-        case 1: rc = want_u32(e, path, r, &c->o.retry_max_ms); break;
-        case 2: rc = want_u32(e, path, r, &c->o.retry_multiplier); break;
+        switch (key_index(e, path, r, keys, 4, &seen)) {
+        case 0: rc = want_u32_0(e, path, r, &c->o.rate_limit); break;
+        case 1: rc = want_u32(e, path, r, &c->o.rate_period_ms); break;
+        case 2: rc = want_u32_0(e, path, r, &c->o.rate_burst); break;
+        case 3: rc = want_bool(e, path, r, &c->o.ordered); break;
+        default: rc = WH_E_CONFIG; break;
+        }
+    }
+    return rc;
+}
+
+/* "health": {"disable_on_410": bool, "breaker_failures": N,
+ *            "breaker_cooldown_ms": N, "disable_after_ms": N} */
+static int parse_health(wh_engine *e, const char *where, const cJSON *item, cfg_ep *c)
+{
+    static const char *const keys[] = {"disable_on_410", "breaker_failures",
+                                       "breaker_cooldown_ms", "disable_after_ms"};
+    char path[64];
+    snprintf(path, sizeof path, "%s.health", where);
+    if (!cJSON_IsObject(item))
+        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *r = item->child; rc == WH_OK && r; r = r->next) {
+        switch (key_index(e, path, r, keys, 4, &seen)) {
+        case 0: rc = want_bool(e, path, r, &c->o.disable_on_410); break;
+        case 1: rc = want_u32_0(e, path, r, &c->o.breaker_failures); break;
+        case 2: rc = want_u32(e, path, r, &c->o.breaker_cooldown_ms); break;
+        case 3: rc = want_u32_0(e, path, r, &c->o.disable_after_ms); break;
         default: rc = WH_E_CONFIG; break;
         }
     }
@@ -476,15 +646,15 @@ static int parse_private_key_file(wh_engine *e, const char *where,
 
 enum {
     K_ID, K_URL, K_EVENT_TYPES, K_SECRET, K_HEADERS, K_FILTER, K_TIMEOUT,
-    K_CONNECT_TIMEOUT, K_MAX_ATTEMPTS, K_MAX_IN_FLIGHT, K_RETRY,
-    K_SECRETS, K_MODE, K_BATCH, K_BODY, K_PRESET, K_HEADER_NAMES, K_API_KEY,
-    K_SIGNING, K_PRIVATE_KEY, K_PRIVATE_KEY_FILE, K_COUNT_
+    K_CONNECT_TIMEOUT, K_MAX_ATTEMPTS, K_MAX_IN_FLIGHT, K_RETRY, K_LIMITS,
+    K_HEALTH, K_SECRETS, K_MODE, K_BATCH, K_BODY, K_PRESET, K_HEADER_NAMES,
+    K_API_KEY, K_SIGNING, K_PRIVATE_KEY, K_PRIVATE_KEY_FILE, K_COUNT_
 };
 static const char *const endpoint_keys[K_COUNT_] = {
     "id", "url", "event_types", "secret", "headers", "filter", "timeout_ms",
-    "connect_timeout_ms", "max_attempts", "max_in_flight", "retry",
-    "secrets", "mode", "batch", "body", "preset", "header_names", "api_key",
-    "signing", "private_key", "private_key_file"};
+    "connect_timeout_ms", "max_attempts", "max_in_flight", "retry", "limits",
+    "health", "secrets", "mode", "batch", "body", "preset", "header_names",
+    "api_key", "signing", "private_key", "private_key_file"};
 
 static int parse_endpoint(wh_engine *e, const cJSON *obj, cfg_ep *c)
 {
@@ -492,7 +662,8 @@ static int parse_endpoint(wh_engine *e, const cJSON *obj, cfg_ep *c)
     if (!cJSON_IsObject(obj))
         return wh__fail(e, WH_E_CONFIG, "%s: expected an object", where);
     uint32_t seen = 0;
-    int rc = WH_OK;
+    int rc = apply_retry_preset(e, where, obj, c);
+    if (rc != WH_OK) return rc;
     for (const cJSON *it = obj->child; it; it = it->next) {
         switch (key_index(e, where, it, endpoint_keys, K_COUNT_, &seen)) {
         case K_ID: rc = want_string(e, where, it, &c->o.id); break;
@@ -541,6 +712,8 @@ static int parse_endpoint(wh_engine *e, const cJSON *obj, cfg_ep *c)
             }
             rc = parse_private_key_file(e, where, it, c);
             break;
+        case K_LIMITS: rc = parse_limits(e, where, it, c); break;
+        case K_HEALTH: rc = parse_health(e, where, it, c); break;
         default: rc = WH_E_CONFIG; break;
         }
         if (rc != WH_OK) return rc;
@@ -627,6 +800,8 @@ static void cfg_free(cfg *c)
         }
         free(p->secrets);
         free(p->types);
+        free(p->schedule);
+        free(p->statuses);
     }
     free(c->eps);
 }
