@@ -32,7 +32,7 @@ EXAMPLES  := whsend receiver chat_demo minimal
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3 \
             libsqlite3-dev libhiredis-dev redis-server
-PKGS     := libcurl libcjson sqlite3
+PKGS     := libcurl libcjson sqlite3 hiredis
 TEST_PKGS := libmicrohttpd
 
 WARNINGS := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \

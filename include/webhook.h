@@ -389,9 +389,15 @@ typedef struct wh_redis_options {
 WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
 #define wh_redis_options_init(o) wh_redis_options_init_sized((o), sizeof *(o))
 
-/* Connect the Redis Streams queue.  Jobs go to stream "<prefix>:jobs",
- * read through one consumer group ("<prefix>:workers") shared by every
- * process; retried jobs wait in sorted set "<prefix>:retry".  When Redis is
+/* Connect the Redis Streams queue.  Jobs go to one stream per endpoint,
+ * "<prefix>:s:<endpoint id>", read through the consumer group "workers"
+ * that every delivering process joins; retried jobs wait in the sorted set
+ * "<prefix>:r:<endpoint id>" (score: due time) and move back into the
+ * stream when due.  A job stays pending on the consumer that claimed it
+ * until XACK; one not finished within lease_ms (its process died) is taken
+ * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
+ * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
+ * survive a restart of Redis itself.  When Redis is
  * unreachable, wh_emit keeps accepting into a bounded local buffer that is
  * written when the connection returns, and wh_poll never waits longer than
  * timeout_ms on Redis.  An unreachable server at creation is not an error

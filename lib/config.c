@@ -721,9 +721,7 @@ static int q_parse(const cJSON *q, qcfg *c, char *err, size_t size)
 {
     memset(c, 0, sizeof *c);
     wh_sqlite_options_init(&c->sqlite);
-#ifdef WH_HAVE_REDIS
     wh_redis_options_init(&c->redis);
-#endif
     if (!cJSON_IsObject(q))
         return qfail(err, size, WH_E_CONFIG, "queue: expected an object with a \"type\"");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(q, "type");
@@ -842,14 +840,10 @@ int wh_config_queue_new(const char *json, size_t len, wh_log_fn on_log, void *lo
                 qfail(err, err_size, rc, "queue.path: cannot open %.200s: %s", c.path,
                       wh_strerror(rc));
         } else {
-#ifdef WH_HAVE_REDIS
             c.redis.on_log = on_log;
             c.redis.log_user = log_user;
             rc = wh_queue_redis_new(&c.redis, out);
             if (rc != WH_OK) qfail(err, err_size, rc, "queue: %s", wh_strerror(rc));
-#else
-            rc = qfail(err, err_size, WH_E_CONFIG, "queue.type: redis is not built yet");
-#endif
         }
     }
     cJSON_Delete(root);

@@ -16,9 +16,7 @@ int wh_queue_info_get(wh_queue *q, wh_queue_info *out)
     info.struct_size = out->struct_size < sizeof info ? out->struct_size : sizeof info;
     int rc = wh__queue_memory_info(q, &info);
     if (rc == WH_E_INVAL) rc = wh__queue_sqlite_info(q, &info);
-#ifdef WH_HAVE_REDIS
     if (rc == WH_E_INVAL) rc = wh__queue_redis_info(q, &info);
-#endif
     if (rc == WH_E_INVAL) return rc;
     memcpy(out, &info, info.struct_size);
     return rc;
