@@ -30,8 +30,9 @@ EXAMPLES  := whsend receiver chat_demo minimal
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
-            libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl
-PKGS     := libcurl libcjson
+            libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
+            libsqlite3-dev libhiredis-dev redis-server
+PKGS     := libcurl libcjson sqlite3 hiredis
 TEST_PKGS := libmicrohttpd
 
 WARNINGS := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \

@@ -218,7 +218,7 @@ typedef struct wh_job {
  * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
  * named by a small integer slot the engine assigns, and by their stable
  * string id for backends that persist jobs. */
-#define WH_QUEUE_VERSION 1
+#define WH_QUEUE_VERSION 2
 typedef struct wh_queue {
     int version;                 /* WH_QUEUE_VERSION */
     void *user;
@@ -252,7 +252,23 @@ typedef struct wh_queue {
      * id to the slot (jobs of a previous run become claimable).  May be
      * NULL. */
     int (*bind)(void *user, uint32_t slot, const char *endpoint_id);
+
+    /* ---- version 2 (read only when version >= 2) ---- */
+    /* WH_QUEUE_DURABLE: jobs outlive the engine.  wh_engine_free() then
+     * leaves queued jobs in the queue and gives claimed ones back with
+     * release(), instead of reporting them cancelled. */
+    unsigned flags;
+    /* Shared queues: other processes enqueue jobs and the leases of dead
+     * claimers expire, so jobs appear that this engine did not enqueue.
+     * Called at the end of every wh_poll round.  Returns 1 when jobs may
+     * have become claimable (the engine then schedules every endpoint at its
+     * next_due, or at *next_ms at the latest), 0 when there is nothing new,
+     * or a negative status (logged).  *next_ms receives the engine time by
+     * which poll() wants to run again.  May be NULL. */
+    int (*poll)(void *user, int64_t now_ms, int64_t *next_ms);
 } wh_queue;
+
+#define WH_QUEUE_DURABLE 1u
 
 /* ---- outcomes ------------------------------------------------------------ */
 typedef enum wh_outcome_kind {
@@ -325,6 +341,142 @@ typedef struct wh_health {
 
 /* Health callback: same rules as the outcome callback. */
 typedef void (*wh_health_fn)(void *user, const wh_health *h);
+
+/* ---- durable and shared queues -------------------------------------------- */
+/* Both backends below keep every accepted job until it is delivered or
+ * dead-lettered, across crashes and restarts (at-least-once: a job whose
+ * attempt was in flight when its process died is attempted again, with the
+ * same delivery id).  Jobs name their endpoint by its stable id
+ * (wh_endpoint_options.id, which should therefore be set explicitly); jobs
+ * of an endpoint this process has not configured are kept, counted in
+ * wh_queue_info.unbound_jobs and logged, never dropped.  Hand the queue to
+ * wh_engine_options.queue (queue_owned = 1 lets the engine free it). */
+
+/* Options of the SQLite queue. */
+typedef struct wh_sqlite_options {
+    size_t struct_size;          /* set by wh_sqlite_options_init() */
+    uint64_t max_jobs;           /* stored jobs (all endpoints); above ->
+                                    wh_emit returns WH_E_FULL; default 10M */
+    uint64_t max_bytes;          /* stored payload bytes; default 4 GiB */
+    uint32_t lease_ms;           /* a claim not renewed for this long is
+                                    taken back (its process died); renewed
+                                    while the request runs; default 30,000 */
+    uint32_t poll_interval_ms;   /* how often to look for jobs other
+                                    processes wrote and leases that expired;
+                                    default 100 */
+    uint32_t busy_timeout_ms;    /* wait for another process's write lock;
+                                    default 5,000 */
+    int synchronous_full;        /* 0 (default): WAL with synchronous=NORMAL,
+                                    survives a crash of the process; 1:
+                                    synchronous=FULL, survives power loss */
+    int producer_only;           /* 1: enqueue only, never claim (a process
+                                    that emits while others deliver) */
+    const wh_clock *clock;       /* default wh_clock_system(); must be the
+                                    engine's clock */
+    wh_log_fn on_log;            /* diagnostics (unbound jobs, I/O errors) */
+    void *log_user;
+} wh_sqlite_options;
+WH_EXTERN void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size);
+#define wh_sqlite_options_init(o) wh_sqlite_options_init_sized((o), sizeof *(o))
+
+/* Open (or create) the SQLite queue in file `path`: one file in WAL mode.
+ * wh_emit only buffers the job in memory; the jobs of a wh_poll round are
+ * written in one transaction at its end (group commit), so an event is
+ * durable once the wh_poll() after its wh_emit() returns.  Several
+ * processes on one machine may share the file (producers and workers).
+ * opts may be NULL.  Returns WH_OK, WH_E_INVAL, WH_E_VERSION, WH_E_NOMEM or
+ * WH_E_IO (cannot open or initialise the file; the message goes to
+ * opts->on_log). */
+WH_EXTERN int wh_queue_sqlite_new(const char *path,
+                                  const wh_sqlite_options *opts,
+                                  wh_queue **out);
+
+/* Options of the Redis Streams queue. */
+typedef struct wh_redis_options {
+    size_t struct_size;          /* set by wh_redis_options_init() */
+    const char *host;            /* default "127.0.0.1" */
+    int port;                    /* default 6379 */
+    const char *prefix;          /* key prefix, default "wh"; every process
+                                    sharing the work uses the same prefix */
+    const char *consumer;        /* this process's consumer name; default
+                                    "<hostname>-<pid>-<random>" */
+    uint32_t lease_ms;           /* jobs claimed by a consumer that has not
+                                    finished them within this time are
+                                    reclaimed by the others; renewed while
+                                    the request runs; default 30,000 */
+    uint32_t poll_interval_ms;   /* how often to look for new jobs; default
+                                    50 */
+    uint32_t timeout_ms;         /* bound of one exchange with Redis inside
+                                    wh_poll; default 50 */
+    uint32_t reconnect_ms;       /* delay between reconnection attempts;
+                                    default 500 */
+    uint64_t max_buffered;       /* accepted events held in memory while
+                                    Redis is unreachable; above -> WH_E_FULL;
+                                    default 1,000,000 */
+    uint64_t max_jobs;           /* stream length bound (approximate across
+                                    processes) -> WH_E_FULL; default 10M */
+    int producer_only;           /* 1: enqueue only, never claim */
+    const wh_clock *clock;       /* default wh_clock_system() */
+    wh_log_fn on_log;
+    void *log_user;
+} wh_redis_options;
+WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
+#define wh_redis_options_init(o) wh_redis_options_init_sized((o), sizeof *(o))
+
+/* Connect the Redis Streams queue.  Jobs go to one stream per endpoint,
+ * "<prefix>:s:<endpoint id>", read through the consumer group "workers"
+ * that every delivering process joins; retried jobs wait in the sorted set
+ * "<prefix>:r:<endpoint id>" (score: due time) and move back into the
+ * stream when due.  A job stays pending on the consumer that claimed it
+ * until XACK; one not finished within lease_ms (its process died) is taken
+ * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
+ * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
+ * survive a restart of Redis itself.  When Redis is
+ * unreachable, wh_emit keeps accepting into a bounded local buffer that is
+ * written when the connection returns, and wh_poll never waits longer than
+ * timeout_ms on Redis.  An unreachable server at creation is not an error
+ * (the queue keeps trying).  opts may be NULL.  Returns WH_OK, WH_E_INVAL,
+ * WH_E_VERSION or WH_E_NOMEM. */
+WH_EXTERN int wh_queue_redis_new(const wh_redis_options *opts, wh_queue **out);
+
+/* What a queue created by the library holds. */
+typedef struct wh_queue_info {
+    size_t struct_size;          /* set by the caller: sizeof(wh_queue_info) */
+    uint64_t jobs;               /* jobs stored (all endpoints, all
+                                    processes; as of the last check) */
+    uint64_t unbound_jobs;       /* jobs of endpoints this process has not
+                                    configured (kept, not delivered here) */
+    uint64_t pending;            /* accepted here, not yet written */
+    uint64_t claimed;            /* claimed by this process now */
+    int connected;               /* Redis: 1 when connected; others: 1 */
+} wh_queue_info;
+/* Fill *out (set out->struct_size first).  Returns WH_OK, WH_E_INVAL (not a
+ * queue of this library) or WH_E_QUEUE (the store could not be read). */
+WH_EXTERN int wh_queue_info_get(wh_queue *q, wh_queue_info *out);
+
+/* Destroy a queue created by the library (memory, SQLite, Redis) that was
+ * not handed to an engine with queue_owned = 1.  Durable queues write what
+ * is pending first.  Safe with NULL. */
+WH_EXTERN void wh_queue_free(wh_queue *q);
+
+/* Create the queue described by the "queue" member of a configuration
+ * document (the wh_config_load format; other members are ignored):
+ *   "queue": {"type": "memory", "max_events": N, "max_bytes": N}
+ *   "queue": {"type": "sqlite", "path": "/var/lib/app/webhooks.db",
+ *             "max_jobs": N, "max_bytes": N, "lease_ms": N,
+ *             "poll_interval_ms": N, "synchronous": "normal" | "full",
+ *             "producer_only": false}
+ *   "queue": {"type": "redis", "url": "redis://HOST:PORT", "prefix": "wh",
+ *             "consumer": "...", "lease_ms": N, "poll_interval_ms": N,
+ *             "timeout_ms": N, "max_buffered": N, "max_jobs": N,
+ *             "producer_only": false}
+ * No "queue" member: *out = NULL (use the engine's default queue).  Errors
+ * are WH_E_JSON, WH_E_CONFIG (the message, naming the key, goes to err:
+ * "queue.lease_ms: expected a positive integer"), WH_E_IO, WH_E_NOMEM.
+ * err may be NULL. */
+WH_EXTERN int wh_config_queue_new(const char *json, size_t len,
+                                  wh_log_fn on_log, void *log_user,
+                                  wh_queue **out, char *err, size_t err_size);
 
 /* ---- engine -------------------------------------------------------------- */
 typedef struct wh_engine_options {

@@ -848,6 +848,8 @@ static void rollback(wh_engine *e, const int *handles, size_t n)
     while (n--) wh_endpoint_remove(e, handles[n]);
 }
 
+static int config_queue_check(wh_engine *e, const cJSON *item);
+
 int wh_config_load(wh_engine *e, const char *json, size_t len)
 {
     if (!e) return WH_E_INVAL;
@@ -898,9 +900,10 @@ int wh_config_load(wh_engine *e, const char *json, size_t len)
      * X-Pusher-Key / X-Pusher-Signature from the app's "key" and "secret";
      * "batching" {"enabled", "duration_ms"} mirrors Soketi's
      * WEBHOOKS_BATCHING / WEBHOOKS_BATCHING_DURATION (default 50 ms). */
-    enum { R_ENDPOINTS, R_WEBHOOKS, R_BATCHING, R_KEY, R_SECRET, R_COUNT_ };
+    enum { R_ENDPOINTS, R_WEBHOOKS, R_BATCHING, R_KEY, R_SECRET, R_QUEUE, R_COUNT_ };
     static const char *const root_keys[R_COUNT_] = {"endpoints", "webhooks",
-                                                    "batching", "key", "secret"};
+                                                    "batching", "key", "secret",
+                                                    "queue"};
     const cJSON *hooks = NULL;
     const char *app_key = NULL;
     int batching = 0;
@@ -911,6 +914,9 @@ int wh_config_load(wh_engine *e, const char *json, size_t len)
         switch (key_index(e, "config", it, root_keys, R_COUNT_, &seen)) {
         case R_ENDPOINTS: eps = it; break;
         case R_WEBHOOKS: hooks = it; break;
+        case R_QUEUE: /* used by wh_config_queue_new(); checked here too */
+            rc = config_queue_check(e, it);
+            break;
         case R_KEY: rc = want_string(e, "config", it, &app_key); break;
         case R_SECRET:
             rc = want_string(e, "config", it, &app_secret);
@@ -1064,5 +1070,216 @@ int wh_config_load_file(wh_engine *e, const char *path)
         wipe(buf, len); /* the file may hold secrets */
         free(buf);
     }
+    return rc;
+}
+
+/* ---- "queue": the queue backend (wh_config_queue_new) ----------------------- */
+
+typedef struct qcfg {
+    int type;                    /* 0 memory, 1 sqlite, 2 redis */
+    wh_sqlite_options sqlite;
+    wh_redis_options redis;
+    const char *path;
+    char host[256];
+    uint64_t mem_events, mem_bytes;
+} qcfg;
+
+static int qfail(char *err, size_t size, int status, const char *fmt, ...)
+    WH_PRINTF(4, 5);
+static int qfail(char *err, size_t size, int status, const char *fmt, ...)
+{
+    if (err && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, size, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+static int q_u64(const cJSON *it, uint64_t max, uint64_t *out, char *err, size_t size)
+{
+    double d = it->valuedouble;
+    if (!cJSON_IsNumber(it) || !isfinite(d) || d < 1 || d > (double)max || floor(d) != d)
+        return qfail(err, size, WH_E_CONFIG, "queue.%s: expected a positive integer "
+                     "(1 to %llu)", it->string, (unsigned long long)max);
+    *out = (uint64_t)d;
+    return WH_OK;
+}
+
+static int q_str(const cJSON *it, const char **out, char *err, size_t size)
+{
+    if (!cJSON_IsString(it) || !it->valuestring || !*it->valuestring)
+        return qfail(err, size, WH_E_CONFIG, "queue.%s: expected a non-empty string",
+                     it->string);
+    *out = it->valuestring;
+    return WH_OK;
+}
+
+/* "redis://HOST[:PORT][/]" */
+static int q_redis_url(const char *url, qcfg *c, char *err, size_t size)
+{
+    static const char scheme[] = "redis://";
+    if (strncmp(url, scheme, sizeof scheme - 1) != 0)
+        return qfail(err, size, WH_E_CONFIG, "queue.url: expected redis://HOST:PORT");
+    const char *h = url + sizeof scheme - 1;
+    const char *colon = strrchr(h, ':');
+    const char *end = h + strlen(h);
+    if (end > h && end[-1] == '/') end--;
+    const char *hend = colon && colon < end ? colon : end;
+    if (hend == h || (size_t)(hend - h) >= sizeof c->host || memchr(h, '/', (size_t)(hend - h)) ||
+        memchr(h, '@', (size_t)(hend - h)))
+        return qfail(err, size, WH_E_CONFIG, "queue.url: expected redis://HOST:PORT");
+    memcpy(c->host, h, (size_t)(hend - h));
+    c->host[hend - h] = '\0';
+    c->redis.host = c->host;
+    if (colon && colon < end) {
+        long port = 0;
+        const char *p = colon + 1;
+        if (p == end) return qfail(err, size, WH_E_CONFIG, "queue.url: missing port");
+        for (; p < end; p++) {
+            if (*p < '0' || *p > '9' || port > 65535)
+                return qfail(err, size, WH_E_CONFIG, "queue.url: bad port");
+            port = port * 10 + (*p - '0');
+        }
+        if (port < 1 || port > 65535)
+            return qfail(err, size, WH_E_CONFIG, "queue.url: bad port");
+        c->redis.port = (int)port;
+    }
+    return WH_OK;
+}
+
+/* Parse and check the "queue" object into c (strings point into the
+ * tree). */
+static int q_parse(const cJSON *q, qcfg *c, char *err, size_t size)
+{
+    memset(c, 0, sizeof *c);
+    wh_sqlite_options_init(&c->sqlite);
+    wh_redis_options_init(&c->redis);
+    if (!cJSON_IsObject(q))
+        return qfail(err, size, WH_E_CONFIG, "queue: expected an object with a \"type\"");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(q, "type");
+    if (!type || !cJSON_IsString(type) || !type->valuestring)
+        return qfail(err, size, WH_E_CONFIG, "queue.type: expected \"memory\", \"sqlite\" "
+                     "or \"redis\"");
+    if (strcmp(type->valuestring, "memory") == 0) c->type = 0;
+    else if (strcmp(type->valuestring, "sqlite") == 0) c->type = 1;
+    else if (strcmp(type->valuestring, "redis") == 0) c->type = 2;
+    else
+        return qfail(err, size, WH_E_CONFIG, "queue.type: expected \"memory\", \"sqlite\" "
+                     "or \"redis\"");
+    static const char *const keys[3][12] = {
+        {"type", "max_events", "max_bytes"},
+        {"type", "path", "max_jobs", "max_bytes", "lease_ms", "poll_interval_ms",
+         "synchronous", "producer_only", "busy_timeout_ms"},
+        {"type", "url", "prefix", "consumer", "lease_ms", "poll_interval_ms", "timeout_ms",
+         "max_buffered", "max_jobs", "producer_only", "reconnect_ms"},
+    };
+    uint32_t seen = 0;
+    int rc = WH_OK;
+    for (const cJSON *it = q->child; it && rc == WH_OK; it = it->next) {
+        int k = -1;
+        for (int i = 0; i < 12 && keys[c->type][i]; i++)
+            if (strcmp(it->string, keys[c->type][i]) == 0) k = i;
+        if (k < 0)
+            return qfail(err, size, WH_E_CONFIG, "queue: unknown key \"%.60s\" for type "
+                         "\"%s\"", it->string, type->valuestring);
+        if (seen & (UINT32_C(1) << k))
+            return qfail(err, size, WH_E_CONFIG, "queue: duplicate key \"%s\"", it->string);
+        seen |= UINT32_C(1) << k;
+        const char *key = it->string;
+        uint64_t v = 0;
+        if (strcmp(key, "type") == 0) continue;
+        if (strcmp(key, "producer_only") == 0) {
+            if (!cJSON_IsBool(it))
+                return qfail(err, size, WH_E_CONFIG, "queue.producer_only: expected true "
+                             "or false");
+            c->sqlite.producer_only = c->redis.producer_only = cJSON_IsTrue(it);
+        } else if (strcmp(key, "synchronous") == 0) {
+            if (!cJSON_IsString(it) || (strcmp(it->valuestring, "normal") != 0 &&
+                                        strcmp(it->valuestring, "full") != 0))
+                return qfail(err, size, WH_E_CONFIG, "queue.synchronous: expected "
+                             "\"normal\" or \"full\"");
+            c->sqlite.synchronous_full = strcmp(it->valuestring, "full") == 0;
+        } else if (strcmp(key, "path") == 0) {
+            rc = q_str(it, &c->path, err, size);
+        } else if (strcmp(key, "url") == 0) {
+            const char *url = NULL;
+            rc = q_str(it, &url, err, size);
+            if (rc == WH_OK) rc = q_redis_url(url, c, err, size);
+        } else if (strcmp(key, "prefix") == 0) {
+            rc = q_str(it, &c->redis.prefix, err, size);
+        } else if (strcmp(key, "consumer") == 0) {
+            rc = q_str(it, &c->redis.consumer, err, size);
+        } else if (strcmp(key, "max_events") == 0) {
+            rc = q_u64(it, SIZE_MAX > UINT32_MAX ? UINT64_C(1) << 52 : UINT32_MAX,
+                       &c->mem_events, err, size);
+        } else if (strcmp(key, "max_bytes") == 0) {
+            rc = q_u64(it, UINT64_C(1) << 52, &v, err, size);
+            c->mem_bytes = c->sqlite.max_bytes = v;
+        } else if (strcmp(key, "max_jobs") == 0) {
+            rc = q_u64(it, UINT64_C(1) << 52, &v, err, size);
+            c->sqlite.max_jobs = c->redis.max_jobs = v;
+        } else if (strcmp(key, "max_buffered") == 0) {
+            rc = q_u64(it, UINT64_C(1) << 52, &c->redis.max_buffered, err, size);
+        } else { /* the uint32 millisecond keys */
+            rc = q_u64(it, UINT32_MAX, &v, err, size);
+            uint32_t ms = (uint32_t)v;
+            if (strcmp(key, "lease_ms") == 0) c->sqlite.lease_ms = c->redis.lease_ms = ms;
+            else if (strcmp(key, "poll_interval_ms") == 0)
+                c->sqlite.poll_interval_ms = c->redis.poll_interval_ms = ms;
+            else if (strcmp(key, "busy_timeout_ms") == 0) c->sqlite.busy_timeout_ms = ms;
+            else if (strcmp(key, "timeout_ms") == 0) c->redis.timeout_ms = ms;
+            else if (strcmp(key, "reconnect_ms") == 0) c->redis.reconnect_ms = ms;
+        }
+    }
+    if (rc != WH_OK) return rc;
+    if (c->type == 1 && !c->path)
+        return qfail(err, size, WH_E_CONFIG, "queue.path: required for type \"sqlite\"");
+    return WH_OK;
+}
+
+static int config_queue_check(wh_engine *e, const cJSON *item)
+{
+    qcfg c;
+    char msg[256];
+    int rc = q_parse(item, &c, msg, sizeof msg);
+    if (rc != WH_OK) return wh__fail(e, rc, "%s", msg);
+    return WH_OK;
+}
+
+int wh_config_queue_new(const char *json, size_t len, wh_log_fn on_log, void *log_user,
+                        wh_queue **out, char *err, size_t err_size)
+{
+    if (err && err_size) err[0] = '\0';
+    if (!out) return qfail(err, err_size, WH_E_INVAL, "wh_config_queue_new: out is NULL");
+    *out = NULL;
+    if (!json) return qfail(err, err_size, WH_E_INVAL, "wh_config_queue_new: json is NULL");
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) return qfail(err, err_size, WH_E_JSON, "config: malformed JSON");
+    const cJSON *q = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "queue")
+                                          : NULL;
+    int rc = WH_OK;
+    qcfg c;
+    if (q && (rc = q_parse(q, &c, err, err_size)) == WH_OK) {
+        if (c.type == 0) {
+            rc = wh__queue_memory_new(c.mem_events ? (size_t)c.mem_events : 1000000,
+                                      c.mem_bytes ? (size_t)c.mem_bytes : ((size_t)1 << 30),
+                                      out);
+        } else if (c.type == 1) {
+            c.sqlite.on_log = on_log;
+            c.sqlite.log_user = log_user;
+            rc = wh_queue_sqlite_new(c.path, &c.sqlite, out);
+            if (rc != WH_OK)
+                qfail(err, err_size, rc, "queue.path: cannot open %.200s: %s", c.path,
+                      wh_strerror(rc));
+        } else {
+            c.redis.on_log = on_log;
+            c.redis.log_user = log_user;
+            rc = wh_queue_redis_new(&c.redis, out);
+            if (rc != WH_OK) qfail(err, err_size, rc, "queue: %s", wh_strerror(rc));
+        }
+    }
+    cJSON_Delete(root);
     return rc;
 }

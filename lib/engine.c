@@ -250,6 +250,9 @@ void wh_transport_free(wh_transport *t)
     if (t && t->destroy) t->destroy(t->user);
 }
 
+static int queue_durable(const wh_engine *e);
+static void leave_durable_queue(wh_engine *e);
+
 void wh_engine_free(wh_engine *e)
 {
     if (!e) return;
@@ -258,7 +261,9 @@ void wh_engine_free(wh_engine *e)
         return;
     }
     e->in_callback++; /* no re-entry while tearing down */
-    if (e->queue && e->claim_buf)
+    if (e->queue && e->claim_buf && queue_durable(e))
+        leave_durable_queue(e);
+    else if (e->queue && e->claim_buf)
         for (size_t i = 0; i < e->n_slots; i++)
             if (e->eps[i]) wh__cancel_endpoint(e, e->eps[i]);
     for (size_t i = 0; i < e->n_slots; i++) wh__ep_free(e->eps[i]);
@@ -796,6 +801,55 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
     ep->fresh = ep->fresh_bytes = 0;
 }
 
+/* ---- durable and shared queues (WH_QUEUE_VERSION 2 members) ------------------ */
+static int queue_durable(const wh_engine *e)
+{
+    return e->queue->version >= 2 && (e->queue->flags & WH_QUEUE_DURABLE);
+}
+
+/* Engine going away over a durable queue: stop the requests in flight and
+ * give their jobs (and held batches' jobs) back; queued jobs stay stored
+ * for the next run.  Nothing is reported: nothing was lost. */
+static void leave_durable_queue(wh_engine *e)
+{
+    wh_delivery *d;
+    while ((d = e->flights)) {
+        e->transport->cancel(e->transport->user, d);
+        e->flights = d->next;
+        for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
+        delivery_free(d);
+    }
+    for (size_t s = 0; s < e->n_slots; s++) {
+        wh_ep *ep = e->eps[s];
+        while (ep && (d = ep->held)) {
+            ep->held = d->next;
+            for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
+            delivery_free(d);
+        }
+    }
+    if (e->queue->commit) e->queue->commit(e->queue->user);
+}
+
+/* Shared queue: let it look for jobs other processes wrote; when it found
+ * some (or leases expired), wake every endpoint at its next due job, and at
+ * the queue's next look at the latest so that wh_timeout_ms() stays finite. */
+static void queue_poll(wh_engine *e, int64_t now)
+{
+    wh_queue *q = e->queue;
+    if (q->version < 2 || !q->poll) return;
+    int64_t next = INT64_MAX;
+    int rc = q->poll(q->user, now, &next);
+    if (rc < 0) wh__log(e, WH_LOG_ERROR, "queue poll failed: %s", wh_strerror(rc));
+    if (rc <= 0) return;
+    for (size_t i = 0; i < e->n_slots; i++) {
+        wh_ep *ep = e->eps[i];
+        if (!ep) continue;
+        int64_t when = ep_next_wake(e, ep);
+        if (next < when) when = next;
+        if (ep->heap_idx == SIZE_MAX || ep->wake > when) wh__ep_schedule(e, ep, when);
+    }
+}
+
 static void finish_call(wh_engine *e)
 {
     if (e->free_pending && !e->in_callback) {
@@ -825,6 +879,7 @@ int wh_poll(wh_engine *e, int max_wait_ms)
     e->in_callback--;
     now = e->clock.now_ms(e->clock.user);
     run_due(e, now);
+    queue_poll(e, now);
     if (e->queue->commit) {
         int rc = e->queue->commit(e->queue->user);
         if (rc != WH_OK) wh__log(e, WH_LOG_ERROR, "queue commit failed: %s", wh_strerror(rc));
