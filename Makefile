@@ -31,8 +31,9 @@ EXAMPLES  := whsend receiver chat_demo minimal
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
-            libcjson-dev libmicrohttpd-dev meson ninja-build python3
-PKGS     := libcurl libcjson
+            libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
+            libsqlite3-dev libhiredis-dev redis-server
+PKGS     := libcurl libcjson sqlite3 hiredis
 # HMAC-SHA256 backend: openssl (libcrypto, which libcurl already loads; its
 # SHA-256 uses the CPU's SHA extensions: 2-4x faster signing, see
 # bench/RESULTS.md) when its headers are installed (libssl-dev), else mbedtls.

@@ -1,8 +1,19 @@
-/* receiver — a small Standard Webhooks receiver (libmicrohttpd + libwebhook's
- * wh_verify_standard).  Copy it as the starting point of your own.
+/* receiver — a small webhook receiver (libmicrohttpd + libwebhook's
+ * wh_verify_* helpers).  Copy it as the starting point of your own.
  *
- *   receiver --port N [--secret whsec_...] [--expect N] [--quiet]
- *            [--fail-percent P]
+ *   receiver --port N [--preset NAME] [--secret S] [--public-key FILE]
+ *            [--expect N] [--quiet] [--fail-percent P]
+ *
+ * --preset names the sender's preset and so the headers and the signature
+ * scheme to check (default "standard"):
+ *   standard, svix   {webhook,svix}-id/-timestamp/-signature, wh_verify_standard
+ *                    (secret whsec_..., timestamp within 5 minutes)
+ *   stream           X-WEBHOOK-ID, X-SIGNATURE: hex HMAC, wh_verify_hmac_hex
+ *   pusher           X-Pusher-Signature: hex HMAC, wh_verify_hmac_hex
+ *   sendbird         x-sendbird-signature: hex HMAC, wh_verify_hmac_hex
+ *   dyte             dyte-uuid, dyte-signature: RSA-SHA256 checked with the
+ *                    PEM public key of --public-key, wh_verify_rsa_sha256
+ * Without --secret (or --public-key for dyte) nothing is verified.
  *
  * Listens on 127.0.0.1:N (N = 0 picks a free port) and prints
  * "listening 127.0.0.1:PORT" on stdout.  Every POST is an event: when a
@@ -11,7 +22,8 @@
  * are missing or malformed); without a secret every POST gets 204.
  *
  * On SIGINT or SIGTERM -- or, with --expect N, 200 ms after N distinct
- * webhook-ids were accepted -- it prints one JSON line on stdout and exits 0:
+ * ids were accepted or rejected (requests, for presets without an id
+ * header) -- it prints one JSON line on stdout and exits 0:
  *   {"received":N,"verified":N,"bad_signature":N,"distinct_ids":N}
  * Unless --quiet, one line per event goes to stderr.
  *
@@ -100,8 +112,27 @@ static void set_free(str_set *set)
 
 /* ---- receiver state ------------------------------------------------------------ */
 
+typedef enum scheme { SCHEME_STANDARD, SCHEME_HMAC_HEX, SCHEME_RSA } scheme;
+
+typedef struct preset {
+    const char *name;
+    scheme scheme;
+    const char *id, *ts, *sig;  /* header names (ts NULL: none) */
+} preset;
+
+static const preset presets[] = {
+    {"standard", SCHEME_STANDARD, "webhook-id", "webhook-timestamp", "webhook-signature"},
+    {"svix", SCHEME_STANDARD, "svix-id", "svix-timestamp", "svix-signature"},
+    {"stream", SCHEME_HMAC_HEX, "X-WEBHOOK-ID", NULL, "X-SIGNATURE"},
+    {"pusher", SCHEME_HMAC_HEX, NULL, NULL, "X-Pusher-Signature"},
+    {"sendbird", SCHEME_HMAC_HEX, NULL, NULL, "x-sendbird-signature"},
+    {"dyte", SCHEME_RSA, "dyte-uuid", NULL, "dyte-signature"},
+};
+
 typedef struct receiver {
-    const char *secret;     /* NULL: no verification */
+    const preset *p;
+    const char *secret;     /* NULL: no verification (HMAC schemes) */
+    char *public_key;       /* PEM (RSA), NULL: no verification */
     int quiet;
     long fail_percent;      /* 503 to the first attempt of ~P% of the ids */
     pthread_mutex_t mu;     /* guards everything below */
@@ -151,19 +182,24 @@ static int append(request *rq, const char *data, size_t n)
 static unsigned handle_event(receiver *r, struct MHD_Connection *c,
                              const request *rq)
 {
-    const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-id");
-    const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 "webhook-timestamp");
-    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  "webhook-signature");
+    const preset *p = r->p;
+    const char *id = p->id ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, p->id) : NULL;
+    const char *ts = p->ts ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, p->ts) : NULL;
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, p->sig);
+    const char *body = rq->body ? rq->body : "";
     int vrc = WH_OK;
-    if (r->secret) {
+    int checking = p->scheme == SCHEME_RSA ? r->public_key != NULL : r->secret != NULL;
+    if (checking) {
         const char *secrets[] = {r->secret};
-        if (!id || !ts || !sig)
+        if (!sig || (p->id && !id) || (p->ts && !ts))
             vrc = WH_E_INVAL;
+        else if (p->scheme == SCHEME_STANDARD)
+            vrc = wh_verify_standard(secrets, 1, id, ts, body, rq->len, sig,
+                                     (int64_t)time(NULL), 0);
+        else if (p->scheme == SCHEME_HMAC_HEX)
+            vrc = wh_verify_hmac_hex(r->secret, body, rq->len, sig);
         else
-            vrc = wh_verify_standard(secrets, 1, id, ts, rq->body ? rq->body : "",
-                                     rq->len, sig, (int64_t)time(NULL), 0);
+            vrc = wh_verify_rsa_sha256(r->public_key, body, rq->len, sig);
     }
     unsigned status = vrc == WH_OK ? MHD_HTTP_NO_CONTENT
                       : vrc == WH_E_INVAL ? MHD_HTTP_BAD_REQUEST
@@ -178,7 +214,7 @@ static unsigned handle_event(receiver *r, struct MHD_Connection *c,
         if (!r->quiet) fprintf(stderr, "503 %s (on purpose: first attempt)\n", id);
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     }
-    if (r->secret && vrc == WH_OK) r->verified++;
+    if (checking && vrc == WH_OK) r->verified++;
     if (vrc != WH_OK) r->bad_signature++;
     if (vrc == WH_OK && id && set_add(&r->ids, id) < 0)
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -186,8 +222,8 @@ static unsigned handle_event(receiver *r, struct MHD_Connection *c,
 
     if (!r->quiet) {
         const char *why = vrc == WH_OK ? ""
-                          : !id || !ts || !sig ? ": missing webhook-* header"
-                                               : ": ";
+                          : vrc == WH_E_INVAL ? ": missing id/timestamp/signature header"
+                                              : ": ";
         fprintf(stderr, "%u %s %zu bytes%s%s\n", status, id ? id : "-", rq->len,
                 why, strcmp(why, ": ") == 0 ? wh_strerror(vrc) : "");
     }
@@ -232,7 +268,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: receiver --port N [--secret whsec_...] "
+    fprintf(stderr, "usage: receiver --port N [--preset standard|svix|stream|"
+                    "pusher|sendbird|dyte] [--secret S] [--public-key FILE] "
                     "[--expect N] [--quiet] [--fail-percent P]\n");
     exit(2);
 }
@@ -254,6 +291,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     long port = -1, expect = 0;
+    const char *key_file = NULL, *preset_name = "standard";
     receiver r;
     memset(&r, 0, sizeof r);
     for (int i = 1; i < argc; i++) {
@@ -261,12 +299,33 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--port") == 0) port = parse_num(next, 65535), i++;
         else if (strcmp(argv[i], "--expect") == 0) expect = parse_num(next, 1L << 30), i++;
         else if (strcmp(argv[i], "--secret") == 0 && next) r.secret = next, i++;
+        else if (strcmp(argv[i], "--public-key") == 0 && next) key_file = next, i++;
+        else if (strcmp(argv[i], "--preset") == 0 && next) preset_name = next, i++;
         else if (strcmp(argv[i], "--quiet") == 0) r.quiet = 1;
         else if (strcmp(argv[i], "--fail-percent") == 0) r.fail_percent = parse_num(next, 100), i++;
         else usage();
     }
     if (port < 0) usage();
-    if (r.secret) { /* refuse a malformed secret now, not on every request */
+    for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++)
+        if (strcmp(presets[k].name, preset_name) == 0) r.p = &presets[k];
+    if (!r.p) {
+        fprintf(stderr, "receiver: unknown preset \"%s\"\n", preset_name);
+        return 2;
+    }
+    if (key_file) {
+        FILE *f = fopen(key_file, "rb");
+        static char pem[16384];
+        size_t n = f ? fread(pem, 1, sizeof pem - 1, f) : 0;
+        if (f) fclose(f);
+        pem[n] = '\0';
+        /* an unusable key is refused now, not on every request */
+        if (!n || wh_verify_rsa_sha256(pem, "", 0, "AAAA") == WH_E_SECRET) {
+            fprintf(stderr, "receiver: %s is not a PEM RSA public key\n", key_file);
+            return 2;
+        }
+        r.public_key = pem;
+    }
+    if (r.secret && r.p->scheme == SCHEME_STANDARD) { /* refuse a malformed secret now, not on every request */
         const char *s[] = {r.secret};
         char sig[64];
         if (wh_sign_standard(s, 1, "check", 0, "", 0, sig, sizeof sig) != WH_OK) {
@@ -315,7 +374,10 @@ int main(int argc, char **argv)
         if (sig == SIGINT || sig == SIGTERM) break;
         if (expect > 0) {
             pthread_mutex_lock(&r.mu);
-            size_t n = r.ids.n;
+            /* presets without an id header count requests; rejected
+             * requests count too (a sender does not retry a 401) */
+            size_t n = (r.p->id ? r.ids.n : r.received - r.bad_signature) +
+                       r.bad_signature;
             pthread_mutex_unlock(&r.mu);
             if (n >= (size_t)expect) {
                 struct timespec grace = {0, 200 * 1000000L};

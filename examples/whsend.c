@@ -1,6 +1,8 @@
 /* whsend — deliver webhooks for events read as NDJSON, one per line.
  *
- *   whsend -c CONFIG.json [-q] [--drain-timeout MS] [EVENTS.ndjson|-]
+ *   whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]
+ *          [--queue SPEC] [--producer | --worker [--idle-exit MS]]
+ *          [EVENTS.ndjson|-]
  *
  * Each line is {"event": "...", "channel": "...", "data": <any JSON>,
  * "id": "..."} ("event" and "data" required).  Endpoints come from CONFIG
@@ -11,8 +13,19 @@
  *   {"emitted":N,"delivered":N,"dead":N,"rejected":N,"requests":N,
  *    "retries":N,"elapsed_ms":N}
  *
+ * With --dead-letter, every dead-lettered delivery (policy exhausted, or
+ * still pending at exit) is appended to FILE as an input line
+ * {"event":...,"channel":...,"data":...,"id":...}, so the file can be fed
+ * back to whsend unchanged (same delivery id: receivers can deduplicate).
+ *
  * Exit status: 0 everything delivered, 1 something was rejected or
  * dead-lettered, 2 usage or configuration error.
+ *
+ * Durable and shared queues (--queue sqlite:PATH | redis://HOST:PORT, or the
+ * "queue" member of CONFIG): --producer only stores the events (another
+ * process delivers them), --worker reads no input and delivers what is in
+ * the shared queue until SIGINT/SIGTERM (or --idle-exit MS with nothing to
+ * do).  Jobs still pending when whsend stops stay in the queue.
  *
  * Uses the public API only (webhook.h); cJSON parses the input lines. */
 #include "webhook.h"
@@ -40,11 +53,16 @@
 
 typedef struct app {
     wh_engine *e;
+    wh_queue *q;                /* created here (durable/shared), or NULL */
+    int durable;
     int show_progress;          /* stderr is a terminal and not -q */
     int progress_visible;       /* a progress line is on screen */
     int64_t last_progress;
     uint64_t emitted, delivered, dead, rejected;
     uint64_t dead_shown;
+    FILE *dead_letter;          /* --dead-letter, or NULL */
+    const char *dead_letter_path;
+    int dead_letter_failed;
 } app;
 
 static volatile sig_atomic_t interrupted;
@@ -102,6 +120,42 @@ static void progress(app *a, int force)
     a->progress_visible = 1;
 }
 
+/* A JSON string literal for s. */
+static void put_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+        else if (*c == '\n') fputs("\\n", f);
+        else if (*c == '\r') fputs("\\r", f);
+        else if (*c == '\t') fputs("\\t", f);
+        else if (*c < 0x20 || *c == 0x7f) fprintf(f, "\\u%04x", *c);
+        else fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+/* One dead event as an input line whsend reads back unchanged. */
+static void dead_letter(app *a, const wh_outcome *o)
+{
+    FILE *f = a->dead_letter;
+    fputs("{\"event\":", f);
+    put_json_string(f, o->ev.type);
+    if (o->ev.channel) {
+        fputs(",\"channel\":", f);
+        put_json_string(f, o->ev.channel);
+    }
+    fputs(",\"data\":", f);
+    fwrite(o->ev.data, 1, o->ev.data_len, f);
+    fputs(",\"id\":", f);
+    put_json_string(f, o->ev.id);
+    fputs("}\n", f);
+    if (fflush(f) != 0 && !a->dead_letter_failed) {
+        a->dead_letter_failed = 1;
+        say(a, "%s: cannot write: %s", a->dead_letter_path, strerror(errno));
+    }
+}
+
 static void on_outcome(void *user, const wh_outcome *o)
 {
     app *a = user;
@@ -109,6 +163,7 @@ static void on_outcome(void *user, const wh_outcome *o)
         a->delivered++;
     } else if (o->kind == WH_DEAD) {
         a->dead++;
+        if (a->dead_letter) dead_letter(a, o);
         if (a->dead_shown < MAX_DEAD_SHOWN)
             say(a, "dead: event %s (%s) to %s after %" PRIu32 " attempt%s: %s",
                 o->ev.id, o->ev.type, o->endpoint_id, o->attempt,
@@ -374,11 +429,130 @@ static int read_events(app *a, int fd, const char *name)
     return rc;
 }
 
+/* ---- queues ---------------------------------------------------------------------- */
+
+static void on_log(void *user, wh_log_level level, const char *msg)
+{
+    if (level <= WH_LOG_WARN) say(user, "%s", msg);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* The queue from --queue SPEC, else from the configuration's "queue"
+ * member; *out stays NULL for the default in-memory queue.  Returns 0, or
+ * -1 after reporting the error. */
+static int make_queue(app *a, const char *spec, const char *config, int producer,
+                      wh_queue **out)
+{
+    *out = NULL;
+    int rc = WH_OK;
+    if (spec && strncmp(spec, "sqlite:", 7) == 0 && spec[7]) {
+        wh_sqlite_options o;
+        wh_sqlite_options_init(&o);
+        o.producer_only = producer;
+        o.on_log = on_log;
+        o.log_user = a;
+        rc = wh_queue_sqlite_new(spec + 7, &o, out);
+        if (rc != WH_OK) say(a, "--queue %s: %s", spec, wh_strerror(rc));
+    } else if (spec && strcmp(spec, "memory") == 0) {
+        return 0;
+    } else if (spec && strncmp(spec, "redis://", 8) == 0) {
+        /* through the config parser, which knows the URL form */
+        char json[600];
+        snprintf(json, sizeof json, "{\"queue\":{\"type\":\"redis\",\"url\":\"%.500s\","
+                 "\"producer_only\":%s}}", spec, producer ? "true" : "false");
+        char err[256];
+        rc = wh_config_queue_new(json, strlen(json), on_log, a, out, err, sizeof err);
+        if (rc != WH_OK) say(a, "--queue %s: %s", spec, err);
+    } else if (spec) {
+        say(a, "--queue: expected memory, sqlite:PATH or redis://HOST:PORT, got \"%s\"", spec);
+        return -1;
+    } else {
+        size_t len = 0;
+        char *text = read_file(config, &len);
+        if (!text) return 0; /* wh_config_load_file reports it */
+        cJSON *root = cJSON_ParseWithLength(text, len);
+        cJSON *qn = root ? cJSON_GetObjectItemCaseSensitive(root, "queue") : NULL;
+        if (qn && producer && cJSON_IsObject(qn)) {
+            /* --producer overrides the document */
+            cJSON_DeleteItemFromObjectCaseSensitive(qn, "producer_only");
+            cJSON_AddTrueToObject(qn, "producer_only");
+        }
+        char *doc = qn ? cJSON_PrintUnformatted(root) : NULL;
+        if (doc) {
+            char err[256];
+            rc = wh_config_queue_new(doc, strlen(doc), on_log, a, out, err, sizeof err);
+            if (rc != WH_OK) say(a, "%s: %s", config, err);
+            cJSON_free(doc);
+        }
+        cJSON_Delete(root);
+        free(text);
+    }
+    return rc == WH_OK ? 0 : -1;
+}
+
+/* --worker: deliver what the shared queue holds until a signal, or until
+ * nothing was queued or in flight for idle_ms (0: never). */
+static void run_worker(app *a, int64_t idle_ms)
+{
+    int64_t idle_since = -1;
+    while (!interrupted) {
+        wh_poll(a->e, 50);
+        progress(a, 0);
+        if (idle_ms <= 0) continue;
+        wh_stats st;
+        wh_stats_get(a->e, &st);
+        int64_t now = mono_ms();
+        if (st.queued || st.in_flight) idle_since = -1;
+        else if (idle_since < 0) idle_since = now;
+        else if (now - idle_since >= idle_ms) break;
+    }
+}
+
+/* --producer: make sure everything accepted is written before exiting. */
+static int producer_finish(app *a)
+{
+    wh_queue_info info;
+    for (int i = 0; i < 100; i++) {
+        wh_poll(a->e, 0);
+        memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        if (wh_queue_info_get(a->q, &info) == WH_OK && info.pending == 0) return 0;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    say(a, "%" PRIu64 " accepted event job(s) could not be written to the queue",
+        info.pending);
+    return -1;
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static void usage(FILE *to)
 {
-    fputs("usage: whsend -c CONFIG.json [-q] [--drain-timeout MS] [EVENTS.ndjson|-]\n"
+    fputs("usage: whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]\n"
+          "              [EVENTS.ndjson|-]\n"
           "\n"
           "Delivers one webhook event per input line (default: standard input):\n"
           "  {\"event\": \"message.created\", \"channel\": \"room-1\", \"data\": {...}, \"id\": \"...\"}\n"
@@ -388,6 +562,14 @@ static void usage(FILE *to)
           "  -q                   quiet: no progress line on a terminal\n"
           "  --drain-timeout MS   at end of input, wait at most MS ms for pending\n"
           "                       deliveries (default 900000; 0 = no limit)\n"
+          "  --dead-letter FILE   append every dead-lettered event to FILE as an input\n"
+          "                       line (replay it with whsend unchanged)\n"
+          "  --queue SPEC         memory, sqlite:PATH or redis://HOST:PORT (default:\n"
+          "                       the configuration's \"queue\", else memory)\n"
+          "  --producer           only store the events in the (durable) queue\n"
+          "  --worker             read no input: deliver what the shared queue holds\n"
+          "                       until SIGINT/SIGTERM\n"
+          "  --idle-exit MS       with --worker: stop after MS ms with nothing to do\n"
           "  -h, --help           show this help\n"
           "\n"
           "Prints one JSON summary line on standard output.  Exit status: 0 all\n"
@@ -410,13 +592,21 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"drain-timeout", required_argument, NULL, 'd'},
+        {"dead-letter", required_argument, NULL, 'D'},
+        {"queue", required_argument, NULL, 'Q'},
+        {"producer", no_argument, NULL, 'P'},
+        {"worker", no_argument, NULL, 'W'},
+        {"idle-exit", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int64_t t0 = mono_ms();
-    const char *config = NULL, *input = "-";
+    const char *config = NULL, *input = "-", *dead_path = NULL;
     int quiet = 0, c;
     int64_t drain_ms = DEFAULT_DRAIN_MS;
+    const char *queue_spec = NULL;
+    int producer = 0, worker = 0;
+    int64_t idle_ms = 0;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:qh", longopts, NULL)) != -1) {
@@ -426,6 +616,17 @@ int main(int argc, char **argv)
         case 'd':
             if (parse_ms(optarg, &drain_ms) != 0) {
                 fprintf(stderr, "whsend: --drain-timeout: expected milliseconds, got \"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'D': dead_path = optarg; break;
+        case 'Q': queue_spec = optarg; break;
+        case 'P': producer = 1; break;
+        case 'W': worker = 1; break;
+        case 'I':
+            if (parse_ms(optarg, &idle_ms) != 0) {
+                fprintf(stderr, "whsend: --idle-exit: expected milliseconds, got \"%s\"\n",
                         optarg);
                 return 2;
             }
@@ -446,7 +647,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (optind < argc) input = argv[optind++];
+    if (producer && worker) {
+        fprintf(stderr, "whsend: --producer and --worker exclude each other\n");
+        return 2;
+    }
+    if (!worker && optind < argc) input = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "whsend: unexpected argument %s\n", argv[optind]);
         usage(stderr);
@@ -454,7 +659,7 @@ int main(int argc, char **argv)
     }
 
     int fd = 0;
-    if (strcmp(input, "-") != 0 && (fd = open(input, O_RDONLY | O_CLOEXEC)) < 0) {
+    if (!worker && strcmp(input, "-") != 0 && (fd = open(input, O_RDONLY | O_CLOEXEC)) < 0) {
         fprintf(stderr, "whsend: %s: %s\n", input, strerror(errno));
         return 2;
     }
@@ -462,21 +667,50 @@ int main(int argc, char **argv)
     app a;
     memset(&a, 0, sizeof a);
     a.show_progress = !quiet && isatty(2);
+    if (dead_path) {
+        a.dead_letter = fopen(dead_path, "a");
+        if (!a.dead_letter) {
+            fprintf(stderr, "whsend: %s: %s\n", dead_path, strerror(errno));
+            if (fd > 0) close(fd);
+            return 2;
+        }
+        a.dead_letter_path = dead_path;
+    }
     wh_engine_options eo;
     wh_engine_options_init(&eo);
     eo.on_outcome = on_outcome;
     eo.outcome_user = &a;
+    eo.on_log = on_log;
+    eo.log_user = &a;
+    eo.log_level = WH_LOG_WARN;
+    if (make_queue(&a, queue_spec, config, producer, &a.q) != 0) {
+        if (fd > 0) close(fd);
+        return 2;
+    }
+    a.durable = a.q && a.q->version >= 2 && (a.q->flags & WH_QUEUE_DURABLE);
+    if (!a.q) eo.on_log = NULL; /* the default queue: dead letters are shown above */
+    if ((producer || worker) && !a.durable) {
+        fprintf(stderr, "whsend: --%s needs a durable queue (--queue sqlite:PATH or "
+                "redis://HOST:PORT)\n", producer ? "producer" : "worker");
+        wh_queue_free(a.q);
+        if (fd > 0) close(fd);
+        return 2;
+    }
+    eo.queue = a.q;
+    eo.queue_owned = 1;
     int err = 0;
     a.e = wh_engine_new(&eo, &err);
     if (!a.e) {
         fprintf(stderr, "whsend: cannot start the engine: %s\n", wh_strerror(err));
         if (fd > 0) close(fd);
+        if (a.dead_letter) fclose(a.dead_letter);
         return 2;
     }
     if (wh_config_load_file(a.e, config) != WH_OK) {
         fprintf(stderr, "whsend: %s\n", wh_last_error(a.e));
         wh_engine_free(a.e);
         if (fd > 0) close(fd);
+        if (a.dead_letter) fclose(a.dead_letter);
         return 2;
     }
 
@@ -488,14 +722,22 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int input_failed = read_events(&a, fd, strcmp(input, "-") ? input : "stdin") != 0;
-    if (fd > 0) close(fd);
-    if (interrupted) say(&a, "interrupted: not reading further input");
+    int input_failed = 0;
+    if (worker) {
+        run_worker(&a, idle_ms);
+    } else {
+        input_failed = read_events(&a, fd, strcmp(input, "-") ? input : "stdin") != 0;
+        if (fd > 0) close(fd);
+        if (interrupted) say(&a, "interrupted: not reading further input");
+    }
+    if (producer && producer_finish(&a) != 0) input_failed = 1;
+    if (a.durable && !worker && !interrupted)
+        say(&a, "input done: %" PRIu64 " event(s) accepted and stored in the queue", a.emitted);
 
     /* Drain, in slices so the progress line moves and a signal stops it. */
     int64_t deadline = drain_ms > 0 ? mono_ms() + drain_ms : INT64_MAX;
     int drained = 0;
-    while (!interrupted) {
+    while (!interrupted && !producer && !worker) {
         int64_t left = deadline - mono_ms();
         if (left <= 0) break;
         int rc = wh_flush(a.e, left > PROGRESS_EVERY_MS ? PROGRESS_EVERY_MS : left);
@@ -511,13 +753,17 @@ int main(int argc, char **argv)
     }
     wh_stats st;
     wh_stats_get(a.e, &st);
-    if (!drained) {
+    if (!drained && a.durable && !producer) {
+        say(&a, "%s with %" PRIu64 " deliveries pending; they stay in the queue",
+            interrupted ? "interrupted" : worker ? "stopping" : "drain timeout reached",
+            st.queued + st.in_flight);
+    } else if (!drained && !a.durable) {
         say(&a, "%s with %" PRIu64 " deliveries pending; they are dead-lettered",
             interrupted ? "interrupted" : "drain timeout reached",
             st.queued + st.in_flight);
     }
     progress_clear(&a);
-    wh_engine_free(a.e); /* reports anything left as dead (cancelled) */
+    wh_engine_free(a.e); /* in-memory queue: reports anything left as dead (cancelled) */
     progress_clear(&a);
 
     printf("{\"emitted\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"dead\":%" PRIu64
@@ -526,5 +772,10 @@ int main(int argc, char **argv)
            a.emitted, a.delivered, a.dead, a.rejected, st.requests, st.retries,
            mono_ms() - t0);
     fflush(stdout);
+    if (a.dead_letter && fclose(a.dead_letter) != 0 && !a.dead_letter_failed) {
+        fprintf(stderr, "whsend: %s: cannot write: %s\n", dead_path, strerror(errno));
+        a.dead_letter_failed = 1;
+    }
+    if (a.dead_letter_failed) return 2;
     return a.dead || a.rejected || input_failed ? 1 : 0;
 }

@@ -218,7 +218,7 @@ typedef struct wh_job {
  * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
  * named by a small integer slot the engine assigns, and by their stable
  * string id for backends that persist jobs. */
-#define WH_QUEUE_VERSION 1
+#define WH_QUEUE_VERSION 2
 typedef struct wh_queue {
     int version;                 /* WH_QUEUE_VERSION */
     void *user;
@@ -252,7 +252,23 @@ typedef struct wh_queue {
      * id to the slot (jobs of a previous run become claimable).  May be
      * NULL. */
     int (*bind)(void *user, uint32_t slot, const char *endpoint_id);
+
+    /* ---- version 2 (read only when version >= 2) ---- */
+    /* WH_QUEUE_DURABLE: jobs outlive the engine.  wh_engine_free() then
+     * leaves queued jobs in the queue and gives claimed ones back with
+     * release(), instead of reporting them cancelled. */
+    unsigned flags;
+    /* Shared queues: other processes enqueue jobs and the leases of dead
+     * claimers expire, so jobs appear that this engine did not enqueue.
+     * Called at the end of every wh_poll round.  Returns 1 when jobs may
+     * have become claimable (the engine then schedules every endpoint at its
+     * next_due, or at *next_ms at the latest), 0 when there is nothing new,
+     * or a negative status (logged).  *next_ms receives the engine time by
+     * which poll() wants to run again.  May be NULL. */
+    int (*poll)(void *user, int64_t now_ms, int64_t *next_ms);
 } wh_queue;
+
+#define WH_QUEUE_DURABLE 1u
 
 /* ---- outcomes ------------------------------------------------------------ */
 typedef enum wh_outcome_kind {
@@ -275,7 +291,10 @@ typedef struct wh_outcome {
                                  WH_E_CANCELLED (endpoint removed or engine
                                  freed with work pending) */
     const char *error_msg;    /* human-readable detail, never NULL */
-    int64_t retry_in_ms;      /* WH_RETRY: delay until the next attempt */
+    int64_t retry_in_ms;      /* WH_RETRY: delay until the next attempt
+                                 (later if the endpoint is paused then);
+                                 -1 when the endpoint was disabled: the job
+                                 waits for wh_endpoint_enable */
     int64_t latency_ms;       /* duration of the attempt */
 } wh_outcome;
 
@@ -291,6 +310,173 @@ typedef enum wh_log_level {
 /* Log callback: the library never prints; diagnostics come here.  Secrets
  * are never logged. */
 typedef void (*wh_log_fn)(void *user, wh_log_level level, const char *msg);
+
+/* ---- endpoint health ----------------------------------------------------- */
+typedef enum wh_ep_state {
+    WH_EP_ACTIVE = 0,    /* sending */
+    WH_EP_PAUSED = 1,    /* circuit breaker open: nothing sent until the
+                            cool-down ends */
+    WH_EP_PROBING = 2,   /* cool-down over: one probe request at a time;
+                            a success resumes, a failure pauses again */
+    WH_EP_DISABLED = 3   /* nothing sent until wh_endpoint_enable */
+} wh_ep_state;
+
+/* A change of an endpoint's state, reported through on_health: to PAUSED
+ * (breaker opened or probe failed), ACTIVE (a success after a pause, or
+ * wh_endpoint_enable) and DISABLED (HTTP 410, disable_after_ms, or
+ * wh_endpoint_enable(.., 0)).  Valid only during the call. */
+typedef struct wh_health {
+    int endpoint;
+    const char *endpoint_id;
+    const char *url;
+    wh_ep_state state;        /* the new state */
+    wh_ep_state previous;
+    int http_status;          /* the answer that caused it, 0 if none */
+    int error;                /* its error (WH_OK for an answer or a host
+                                 call) */
+    const char *reason;       /* human-readable, never NULL */
+    uint32_t consecutive_failures;
+    int64_t resume_at_ms;     /* PAUSED: monotonic time of the probe; else -1 */
+} wh_health;
+
+/* Health callback: same rules as the outcome callback. */
+typedef void (*wh_health_fn)(void *user, const wh_health *h);
+
+/* ---- durable and shared queues -------------------------------------------- */
+/* Both backends below keep every accepted job until it is delivered or
+ * dead-lettered, across crashes and restarts (at-least-once: a job whose
+ * attempt was in flight when its process died is attempted again, with the
+ * same delivery id).  Jobs name their endpoint by its stable id
+ * (wh_endpoint_options.id, which should therefore be set explicitly); jobs
+ * of an endpoint this process has not configured are kept, counted in
+ * wh_queue_info.unbound_jobs and logged, never dropped.  Hand the queue to
+ * wh_engine_options.queue (queue_owned = 1 lets the engine free it). */
+
+/* Options of the SQLite queue. */
+typedef struct wh_sqlite_options {
+    size_t struct_size;          /* set by wh_sqlite_options_init() */
+    uint64_t max_jobs;           /* stored jobs (all endpoints); above ->
+                                    wh_emit returns WH_E_FULL; default 10M */
+    uint64_t max_bytes;          /* stored payload bytes; default 4 GiB */
+    uint32_t lease_ms;           /* a claim not renewed for this long is
+                                    taken back (its process died); renewed
+                                    while the request runs; default 30,000 */
+    uint32_t poll_interval_ms;   /* how often to look for jobs other
+                                    processes wrote and leases that expired;
+                                    default 100 */
+    uint32_t busy_timeout_ms;    /* wait for another process's write lock;
+                                    default 5,000 */
+    int synchronous_full;        /* 0 (default): WAL with synchronous=NORMAL,
+                                    survives a crash of the process; 1:
+                                    synchronous=FULL, survives power loss */
+    int producer_only;           /* 1: enqueue only, never claim (a process
+                                    that emits while others deliver) */
+    const wh_clock *clock;       /* default wh_clock_system(); must be the
+                                    engine's clock */
+    wh_log_fn on_log;            /* diagnostics (unbound jobs, I/O errors) */
+    void *log_user;
+} wh_sqlite_options;
+WH_EXTERN void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size);
+#define wh_sqlite_options_init(o) wh_sqlite_options_init_sized((o), sizeof *(o))
+
+/* Open (or create) the SQLite queue in file `path`: one file in WAL mode.
+ * wh_emit only buffers the job in memory; the jobs of a wh_poll round are
+ * written in one transaction at its end (group commit), so an event is
+ * durable once the wh_poll() after its wh_emit() returns.  Several
+ * processes on one machine may share the file (producers and workers).
+ * opts may be NULL.  Returns WH_OK, WH_E_INVAL, WH_E_VERSION, WH_E_NOMEM or
+ * WH_E_IO (cannot open or initialise the file; the message goes to
+ * opts->on_log). */
+WH_EXTERN int wh_queue_sqlite_new(const char *path,
+                                  const wh_sqlite_options *opts,
+                                  wh_queue **out);
+
+/* Options of the Redis Streams queue. */
+typedef struct wh_redis_options {
+    size_t struct_size;          /* set by wh_redis_options_init() */
+    const char *host;            /* default "127.0.0.1" */
+    int port;                    /* default 6379 */
+    const char *prefix;          /* key prefix, default "wh"; every process
+                                    sharing the work uses the same prefix */
+    const char *consumer;        /* this process's consumer name; default
+                                    "<hostname>-<pid>-<random>" */
+    uint32_t lease_ms;           /* jobs claimed by a consumer that has not
+                                    finished them within this time are
+                                    reclaimed by the others; renewed while
+                                    the request runs; default 30,000 */
+    uint32_t poll_interval_ms;   /* how often to look for new jobs; default
+                                    50 */
+    uint32_t timeout_ms;         /* bound of one exchange with Redis inside
+                                    wh_poll; default 50 */
+    uint32_t reconnect_ms;       /* delay between reconnection attempts;
+                                    default 500 */
+    uint64_t max_buffered;       /* accepted events held in memory while
+                                    Redis is unreachable; above -> WH_E_FULL;
+                                    default 1,000,000 */
+    uint64_t max_jobs;           /* stream length bound (approximate across
+                                    processes) -> WH_E_FULL; default 10M */
+    int producer_only;           /* 1: enqueue only, never claim */
+    const wh_clock *clock;       /* default wh_clock_system() */
+    wh_log_fn on_log;
+    void *log_user;
+} wh_redis_options;
+WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
+#define wh_redis_options_init(o) wh_redis_options_init_sized((o), sizeof *(o))
+
+/* Connect the Redis Streams queue.  Jobs go to one stream per endpoint,
+ * "<prefix>:s:<endpoint id>", read through the consumer group "workers"
+ * that every delivering process joins; retried jobs wait in the sorted set
+ * "<prefix>:r:<endpoint id>" (score: due time) and move back into the
+ * stream when due.  A job stays pending on the consumer that claimed it
+ * until XACK; one not finished within lease_ms (its process died) is taken
+ * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
+ * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
+ * survive a restart of Redis itself.  When Redis is
+ * unreachable, wh_emit keeps accepting into a bounded local buffer that is
+ * written when the connection returns, and wh_poll never waits longer than
+ * timeout_ms on Redis.  An unreachable server at creation is not an error
+ * (the queue keeps trying).  opts may be NULL.  Returns WH_OK, WH_E_INVAL,
+ * WH_E_VERSION or WH_E_NOMEM. */
+WH_EXTERN int wh_queue_redis_new(const wh_redis_options *opts, wh_queue **out);
+
+/* What a queue created by the library holds. */
+typedef struct wh_queue_info {
+    size_t struct_size;          /* set by the caller: sizeof(wh_queue_info) */
+    uint64_t jobs;               /* jobs stored (all endpoints, all
+                                    processes; as of the last check) */
+    uint64_t unbound_jobs;       /* jobs of endpoints this process has not
+                                    configured (kept, not delivered here) */
+    uint64_t pending;            /* accepted here, not yet written */
+    uint64_t claimed;            /* claimed by this process now */
+    int connected;               /* Redis: 1 when connected; others: 1 */
+} wh_queue_info;
+/* Fill *out (set out->struct_size first).  Returns WH_OK, WH_E_INVAL (not a
+ * queue of this library) or WH_E_QUEUE (the store could not be read). */
+WH_EXTERN int wh_queue_info_get(wh_queue *q, wh_queue_info *out);
+
+/* Destroy a queue created by the library (memory, SQLite, Redis) that was
+ * not handed to an engine with queue_owned = 1.  Durable queues write what
+ * is pending first.  Safe with NULL. */
+WH_EXTERN void wh_queue_free(wh_queue *q);
+
+/* Create the queue described by the "queue" member of a configuration
+ * document (the wh_config_load format; other members are ignored):
+ *   "queue": {"type": "memory", "max_events": N, "max_bytes": N}
+ *   "queue": {"type": "sqlite", "path": "/var/lib/app/webhooks.db",
+ *             "max_jobs": N, "max_bytes": N, "lease_ms": N,
+ *             "poll_interval_ms": N, "synchronous": "normal" | "full",
+ *             "producer_only": false}
+ *   "queue": {"type": "redis", "url": "redis://HOST:PORT", "prefix": "wh",
+ *             "consumer": "...", "lease_ms": N, "poll_interval_ms": N,
+ *             "timeout_ms": N, "max_buffered": N, "max_jobs": N,
+ *             "producer_only": false}
+ * No "queue" member: *out = NULL (use the engine's default queue).  Errors
+ * are WH_E_JSON, WH_E_CONFIG (the message, naming the key, goes to err:
+ * "queue.lease_ms: expected a positive integer"), WH_E_IO, WH_E_NOMEM.
+ * err may be NULL. */
+WH_EXTERN int wh_config_queue_new(const char *json, size_t len,
+                                  wh_log_fn on_log, void *log_user,
+                                  wh_queue **out, char *err, size_t err_size);
 
 /* ---- engine -------------------------------------------------------------- */
 typedef struct wh_engine_options {
@@ -316,6 +502,9 @@ typedef struct wh_engine_options {
     wh_log_level log_level;      /* default WH_LOG_INFO */
     /* Randomness for delivery ids and jitter: 0 = seed from the OS. */
     uint64_t seed;
+    /* ---- since 0.3 ---- */
+    wh_health_fn on_health;      /* endpoint state changes; may be NULL */
+    void *health_user;
 } wh_engine_options;
 
 WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
@@ -369,6 +558,15 @@ typedef enum wh_sign_scheme {
     WH_SIGN_RSA_SHA256 = 4  /* base64 RSA-SHA256 (PKCS#1 v1.5) of the body with
                                private_key_pem (Dyte) */
 } wh_sign_scheme;
+
+/* Randomisation of retry delays (the engine's seeded generator draws it,
+ * so wh_engine_options.seed makes it reproducible). */
+typedef enum wh_jitter {
+    WH_JITTER_NONE = 0,    /* the delay as computed */
+    WH_JITTER_FULL = 1,    /* uniform in [0, delay] */
+    WH_JITTER_EQUAL = 2,   /* delay/2 + uniform in [0, delay/2] */
+    WH_JITTER_PERCENT = 3  /* uniform in delay * (1 +- retry_jitter_percent %) */
+} wh_jitter;
 
 typedef struct wh_endpoint_options {
     size_t struct_size;          /* set by wh_endpoint_options_init() */
@@ -425,6 +623,56 @@ typedef struct wh_endpoint_options {
     const char *api_key;         /* value sent in api_key_header (NULL: none) */
     wh_sign_scheme signing;      /* WH_SIGN_DEFAULT: the preset's scheme */
     const char *private_key_pem; /* WH_SIGN_RSA_SHA256: PEM private key */
+
+    /* ---- since 0.3: retry policy, limits and endpoint health -----------
+     * README "Retry policy, limits and endpoint health" explains each knob;
+     * wh_endpoint_options_retry_preset() fills them from a named preset.
+     * A failed attempt is retried when its failure is retryable (network
+     * error, timeout, HTTP 408, 429, 5xx, plus the 3xx/4xx chosen below),
+     * fewer than the applicable maximum attempts were made and the retry
+     * starts inside the budget.  Otherwise the delivery is WH_DEAD. */
+    wh_jitter retry_jitter;      /* randomise each delay; default NONE */
+    uint32_t retry_jitter_percent; /* WH_JITTER_PERCENT: +-this %, default 20 */
+    /* Explicit retry delays instead of the formula: entry i is the wait
+     * after failed attempt i+1 (so at most n + 1 attempts).  Not capped by
+     * retry_max_ms.  NULL: initial * multiplier^n, capped. */
+    const uint32_t *retry_schedule_ms;
+    size_t n_retry_schedule;
+    /* Maximum attempts by the class of the latest failure (Stream's rule):
+     * after a failure of that class, no further attempt is made once this
+     * many attempts were made in all.  0: only max_attempts applies. */
+    uint32_t max_attempts_status;  /* a retryable HTTP status */
+    uint32_t max_attempts_network; /* connection or other network error */
+    uint32_t max_attempts_timeout; /* the attempt timed out */
+    /* Total time budget from the start of the first attempt: no attempt
+     * starts at or after it, and a later attempt's timeout is shortened so
+     * it ends by then.  0 (default): no budget. */
+    uint32_t retry_budget_ms;
+    int retry_3xx;               /* 1: retry 3xx answers (default 0: dead) */
+    int retry_4xx;               /* 1: retry every 4xx (default 0: 408, 429
+                                    and retry_statuses only) */
+    const int *retry_statuses;   /* further statuses retried, e.g. 409 */
+    size_t n_retry_statuses;
+    /* 1 (default): a Retry-After (seconds or HTTP date) on a 429 or 503
+     * answer sets the next delay instead of the formula, capped by
+     * retry_max_ms; beyond the budget the delivery is dead. */
+    int honor_retry_after;
+    /* Token-bucket request rate: at most rate_limit requests per
+     * rate_period_ms on average, bursts of up to rate_burst (0: rate_limit).
+     * rate_limit 0 (default): no limit.  A batch counts as one request. */
+    uint32_t rate_limit;
+    uint32_t rate_period_ms;     /* default 1,000; at most 86,400,000 */
+    uint32_t rate_burst;
+    /* 1: strict FIFO per endpoint: one request at a time, and a failing
+     * event (or batch) blocks the endpoint until it is delivered or dead. */
+    int ordered;
+    /* Health.  Events for a paused or disabled endpoint stay queued. */
+    int disable_on_410;          /* 1 (default): HTTP 410 disables at once */
+    uint32_t breaker_failures;   /* consecutive failed attempts that pause
+                                    the endpoint; 0 (default): no breaker */
+    uint32_t breaker_cooldown_ms; /* pause before one probe; default 30,000 */
+    uint32_t disable_after_ms;   /* failing without a success for this long
+                                    disables it; 0 (default): never */
 } wh_endpoint_options;
 
 WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
@@ -446,6 +694,26 @@ WH_EXTERN int wh_endpoint_remove(wh_engine *e, int endpoint);
 /* Handle of the endpoint with stable id `id`, or WH_E_NOT_FOUND. */
 WH_EXTERN int wh_endpoint_find(wh_engine *e, const char *id);
 
+/* Fill the retry policy of `o` (timeouts, attempts, backoff, jitter,
+ * schedule, budget, which statuses retry, Retry-After; and max_in_flight
+ * for "realtime") from a named preset reproducing a service's published
+ * rules; set fields afterwards to adjust it.  Fields of other kinds are
+ * left alone.  Presets: "default" (the library defaults), "realtime",
+ * "sendbird", "dyte", "stream", "svix", "pusher" (README lists each
+ * value and its source).  Returns WH_OK, WH_E_INVAL (NULL) or
+ * WH_E_NOT_FOUND (unknown name). */
+WH_EXTERN int wh_endpoint_options_retry_preset(wh_endpoint_options *o,
+                                               const char *name);
+
+/* Enable (1) or disable (0) an endpoint.  Enabling also resets its circuit
+ * breaker and failure streak and sends what is queued; disabling keeps its
+ * events queued (requests in flight finish).  Reported through on_health.
+ * Returns WH_OK, WH_E_NOT_FOUND or WH_E_RECURSIVE. */
+WH_EXTERN int wh_endpoint_enable(wh_engine *e, int endpoint, int enable);
+
+/* The endpoint's wh_ep_state (>= 0), or WH_E_NOT_FOUND. */
+WH_EXTERN int wh_endpoint_state(wh_engine *e, int endpoint);
+
 /* Add every endpoint described by a JSON document:
  *   {"endpoints": [{"id": "...", "url": "...", "event_types": ["*"],
  *                   "secret": "whsec_..." | ["whsec_...", ...],
@@ -456,6 +724,16 @@ WH_EXTERN int wh_endpoint_find(wh_engine *e, const char *id);
  *                   "max_attempts": 8, "max_in_flight": 30,
  *                   "retry": {"initial_ms": 2000, "max_ms": 300000,
  *                             "multiplier": 2}}]}
+ * "retry" may also be a preset name ("retry": "stream", see
+ * wh_endpoint_options_retry_preset) or an object with "preset" plus any of
+ * "jitter" ("none"|"full"|"equal"|"percent"), "jitter_percent",
+ * "schedule_ms" [..], "max_attempts_status", "max_attempts_network",
+ * "max_attempts_timeout", "budget_ms", "retry_3xx", "retry_4xx",
+ * "statuses" [..], "retry_after" (booleans for the flags); explicit keys
+ * override the preset.  "limits": {"rate", "period_ms", "burst",
+ * "ordered"} and "health": {"disable_on_410", "breaker_failures",
+ * "breaker_cooldown_ms", "disable_after_ms"} set the fields of the same
+ * names in wh_endpoint_options.
  * All or nothing: the document is fully validated before any endpoint is
  * added.  Unknown keys, wrong types and invalid values are WH_E_CONFIG (or
  * WH_E_JSON for unparsable text) and wh_last_error() names the key and the
@@ -505,7 +783,7 @@ typedef struct wh_stats {
     uint64_t delivered;   /* jobs delivered (2xx) */
     uint64_t retries;     /* attempts that failed and were rescheduled */
     uint64_t dead;        /* jobs dead-lettered (cancelled included) */
-    uint64_t queued;      /* jobs waiting now (not in flight) */
+    uint64_t queued;      /* jobs waiting now (not in a running request) */
     uint64_t in_flight;   /* requests running now */
     uint64_t bytes_sent;  /* request body bytes */
 } wh_stats;

@@ -27,6 +27,12 @@ void wh_endpoint_options_init_sized(wh_endpoint_options *o, size_t size)
     d.batch_linger_ms = 50;
     d.body = WH_BODY_RAW;
     d.signing = WH_SIGN_DEFAULT;
+    d.retry_jitter = WH_JITTER_NONE;
+    d.retry_jitter_percent = 20;
+    d.honor_retry_after = 1;
+    d.rate_period_ms = 1000;
+    d.disable_on_410 = 1;
+    d.breaker_cooldown_ms = 30000;
     memcpy(o, &d, d.struct_size);
 }
 
@@ -191,7 +197,7 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (o.retry_max_ms < o.retry_initial_ms)
         return wh__fail(e, WH_E_INVAL,
                         "%s.retry_max_ms: smaller than retry_initial_ms", where);
-    return WH_OK;
+    return wh__policy_check(e, &o, where);
 }
 
 void wh__ep_free(wh_ep *ep)
@@ -204,6 +210,7 @@ void wh__ep_free(wh_ep *ep)
     free(ep->ch_prefix);
     free(ep->ch_suffix);
     wh__signer_free(ep->signer);
+    wh__policy_free(ep);
     free(ep->h_id);
     free(ep->h_ts);
     free(ep->h_attempt);
@@ -293,6 +300,7 @@ static wh_ep *ep_build(const wh_engine *e, const wh_endpoint_options *o, int han
     ep->retry_max_ms = o->retry_max_ms;
     ep->retry_multiplier = o->retry_multiplier;
     ep->max_in_flight = o->max_in_flight;
+    if (wh__policy_build(ep, o) != WH_OK) goto fail;
     return ep;
 fail:
     wh__ep_free(ep);

@@ -116,11 +116,14 @@ int wh__sched_reserve(wh_engine *e, size_t n)
     return WH_OK;
 }
 
-/* Make ep wake at `when` (INT64_MAX: not at all).  An endpoint with every
- * in-flight slot taken is left out: a completion reschedules it. */
+/* Make ep wake at `when` (INT64_MAX: not at all), or later when its state
+ * or rate limit says so.  An endpoint with every in-flight slot taken (one
+ * while probing) is left out: a completion reschedules it. */
 void wh__ep_schedule(wh_engine *e, wh_ep *ep, int64_t when)
 {
-    if (when == INT64_MAX || ep->in_flight >= ep->max_in_flight) {
+    uint32_t lim = ep->state == WH_EP_PROBING ? 1 : ep->max_in_flight;
+    when = wh__policy_gate(ep, when);
+    if (when == INT64_MAX || ep->in_flight >= lim) {
         wh__ep_unschedule(e, ep);
         return;
     }
@@ -193,6 +196,8 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     e->on_log = o.on_log;
     e->log_user = o.log_user;
     e->log_level = o.log_level;
+    e->on_health = o.on_health;
+    e->health_user = o.health_user;
     wh__rng_seed(&e->rng, o.seed);
     int rc = WH_OK;
     if (o.transport) {
@@ -245,6 +250,9 @@ void wh_transport_free(wh_transport *t)
     if (t && t->destroy) t->destroy(t->user);
 }
 
+static int queue_durable(const wh_engine *e);
+static void leave_durable_queue(wh_engine *e);
+
 void wh_engine_free(wh_engine *e)
 {
     if (!e) return;
@@ -253,7 +261,9 @@ void wh_engine_free(wh_engine *e)
         return;
     }
     e->in_callback++; /* no re-entry while tearing down */
-    if (e->queue && e->claim_buf)
+    if (e->queue && e->claim_buf && queue_durable(e))
+        leave_durable_queue(e);
+    else if (e->queue && e->claim_buf)
         for (size_t i = 0; i < e->n_slots; i++)
             if (e->eps[i]) wh__cancel_endpoint(e, e->eps[i]);
     for (size_t i = 0; i < e->n_slots; i++) wh__ep_free(e->eps[i]);
@@ -350,17 +360,6 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
 
 /* ---- deliveries ---------------------------------------------------------------- */
 static void on_done(void *user, void *token, const wh_response *res);
-
-static int64_t backoff_ms(const wh_ep *ep, uint32_t attempt)
-{
-    /* delay after attempt n (n >= 1): initial * multiplier^(n-1), capped */
-    int64_t d = ep->retry_initial_ms;
-    for (uint32_t i = 1; i < attempt && d < ep->retry_max_ms; i++) {
-        if (d > ep->retry_max_ms / ep->retry_multiplier) return ep->retry_max_ms;
-        d *= ep->retry_multiplier;
-    }
-    return d > ep->retry_max_ms ? ep->retry_max_ms : d;
-}
 
 static size_t name_len(const char *n) { return n ? strlen(n) + 2 : 0; }
 
@@ -495,8 +494,10 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
     d->req.n_headers = h;
     d->req.body = d->body;
     d->req.body_len = d->body_len;
-    d->req.timeout_ms = ep->timeout_ms;
-    d->req.connect_timeout_ms = ep->connect_timeout_ms;
+    d->req.timeout_ms = wh__policy_attempt_timeout(ep, d->first_attempt, now);
+    d->req.connect_timeout_ms = ep->connect_timeout_ms < d->req.timeout_ms
+                                    ? ep->connect_timeout_ms
+                                    : d->req.timeout_ms;
     d->req.token = d;
     list_push(&e->flights, d);
     ep->in_flight++;
@@ -508,12 +509,6 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
         wh_response r = {0, WH_E_TRANSPORT, wh_strerror(rc), NULL, NULL, 0};
         on_done(e, d, &r);
     }
-}
-
-static int retryable(const wh_response *res)
-{
-    if (res->error != WH_OK) return 1;
-    return res->status == 408 || res->status == 429 || res->status >= 500;
 }
 
 static int64_t held_min_due(const wh_ep *ep)
@@ -528,6 +523,7 @@ static int64_t held_min_due(const wh_ep *ep)
 static int64_t ep_next_wake(wh_engine *e, wh_ep *ep)
 {
     int64_t t = held_min_due(ep);
+    if (ep->ordered && ep->held) return t; /* the failing head blocks */
     int64_t q = e->queue->next_due(e->queue->user, ep->slot);
     if (q != INT64_MAX) {
         if (ep->mode == WH_MODE_BATCH && !e->flushing && ep->fresh < ep->batch_max_events &&
@@ -569,7 +565,14 @@ static void on_done(void *user, void *token, const wh_response *res)
                      res->error_msg ? res->error_msg : "");
         else
             snprintf(msg, sizeof msg, "HTTP %d", res->status);
-        int again = retryable(res) && attempt < ep->max_attempts;
+        /* HTTP 410 disables the endpoint: the delivery waits for it to be
+         * enabled again instead of being dead-lettered */
+        int gone = res->error == WH_OK && res->status == 410 && ep->disable_on_410;
+        const char *why = "";
+        int64_t delay = gone ? 0
+                             : wh__policy_next_delay(e, ep, res, attempt, d->first_attempt,
+                                                     now, &why);
+        int again = delay >= 0;
         outcome_init(&o, again ? WH_RETRY : WH_DEAD, ep, &d->jobs[0]);
         o.attempt = attempt;
         o.http_status = res->status;
@@ -577,12 +580,12 @@ static void on_done(void *user, void *token, const wh_response *res)
         o.error_msg = msg;
         o.latency_ms = now - d->started;
         if (again) {
-            int64_t delay = backoff_ms(ep, attempt);
-            o.retry_in_ms = delay;
+            o.retry_in_ms = gone ? -1 : delay;
             e->st.retries += d->n_jobs;
             report_jobs(e, d, &o);
-            if (ep->mode == WH_MODE_BATCH) {
-                /* the batch stays whole: same id, same body, same jobs */
+            if (ep->mode == WH_MODE_BATCH || ep->ordered) {
+                /* the batch stays whole: same id, same body, same jobs; an
+                 * ordered endpoint's head stays in front */
                 d->attempts = attempt;
                 d->due = now + delay;
                 list_push(&ep->held, d);
@@ -599,9 +602,11 @@ static void on_done(void *user, void *token, const wh_response *res)
             for (size_t i = 0; i < d->n_jobs; i++)
                 e->queue->ack(e->queue->user, &d->jobs[i]);
             wh__log(e, WH_LOG_WARN, "endpoint %s: delivery %s (%zu event(s)) dead after %"
-                    PRIu32 " attempt(s): %s", ep->id, d->id, d->n_jobs, attempt, msg);
+                    PRIu32 " attempt(s): %s (%s)", ep->id, d->id, d->n_jobs, attempt, msg,
+                    why);
         }
     }
+    wh__health_after(e, ep, res, ok, now);
     if (!held) delivery_free(d);
     wh__ep_schedule(e, ep, ep_next_wake(e, ep));
 }
@@ -653,12 +658,26 @@ static size_t claim_batch(wh_engine *e, wh_ep *ep, int64_t now)
     return n;
 }
 
-/* Start what ep may start now. */
+/* Start what ep may start now: no more than its allowance (in-flight room,
+ * health state, rate limit) says. */
 static void service(wh_engine *e, wh_ep *ep, int64_t now)
 {
-    while (ep->in_flight < ep->max_in_flight) {
+    uint32_t room;
+    while ((room = wh__policy_allowance(e, ep, now)) > 0) {
+        if (ep->held) {
+            /* a held batch (or ordered head) whose retry is due goes first */
+            wh_delivery *due = NULL;
+            for (wh_delivery *d = ep->held; d; d = d->next)
+                if (d->due <= now && (!due || d->due < due->due)) due = d;
+            if (due) {
+                list_unlink(&ep->held, due);
+                wh__policy_took(ep, now);
+                send_delivery(e, due, now);
+                continue;
+            }
+            if (ep->ordered) return; /* the failing head blocks the endpoint */
+        }
         if (ep->mode == WH_MODE_SINGLE) {
-            uint32_t room = ep->max_in_flight - ep->in_flight;
             size_t n = e->queue->claim(e->queue->user, ep->slot, now, e->claim_buf,
                                        room < CLAIM_BATCH ? room : CLAIM_BATCH);
             if (n == 0) return;
@@ -668,6 +687,18 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
             wh_job jobs[CLAIM_BATCH];
             memcpy(jobs, e->claim_buf, n * sizeof *jobs);
             for (size_t i = 0; i < n; i++) {
+                if (i > 0 && wh__policy_allowance(e, ep, now) == 0) {
+                    /* an outcome changed the endpoint's state (breaker):
+                     * give the rest back untouched, last first */
+                    for (size_t k = n; k-- > i;) {
+                        if (jobs[k].attempts == 0) {
+                            ep->fresh++;
+                            ep->fresh_bytes += jobs[k].ev.data_len;
+                        }
+                        e->queue->release(e->queue->user, &jobs[k]);
+                    }
+                    return;
+                }
                 wh_delivery *d = delivery_new(e, ep, &jobs[i], 1);
                 if (!d) {
                     /* out of memory: back to the queue as a failed attempt,
@@ -678,19 +709,12 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
                     e->queue->retry(e->queue->user, &jobs[i], now + 1000);
                     continue;
                 }
+                wh__policy_took(ep, now);
                 send_delivery(e, d, now);
             }
             continue;
         }
-        /* batch mode: a held batch whose retry is due goes first */
-        wh_delivery *due = NULL;
-        for (wh_delivery *d = ep->held; d; d = d->next)
-            if (d->due <= now && (!due || d->due < due->due)) due = d;
-        if (due) {
-            list_unlink(&ep->held, due);
-            send_delivery(e, due, now);
-            continue;
-        }
+        /* batch mode */
         int64_t q = e->queue->next_due(e->queue->user, ep->slot);
         if (q > now) return;
         int full = ep->fresh >= ep->batch_max_events || ep->fresh_bytes >= ep->batch_max_bytes;
@@ -704,8 +728,14 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
             for (size_t k = n; k-- > 0;) e->queue->release(e->queue->user, &e->claim_buf[k]);
             return;
         }
+        wh__policy_took(ep, now);
         send_delivery(e, d, now);
     }
+}
+
+void wh__ep_reschedule(wh_engine *e, wh_ep *ep)
+{
+    wh__ep_schedule(e, ep, ep_next_wake(e, ep));
 }
 
 /* Start requests for every endpoint whose wake time has come. */
@@ -771,6 +801,55 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
     ep->fresh = ep->fresh_bytes = 0;
 }
 
+/* ---- durable and shared queues (WH_QUEUE_VERSION 2 members) ------------------ */
+static int queue_durable(const wh_engine *e)
+{
+    return e->queue->version >= 2 && (e->queue->flags & WH_QUEUE_DURABLE);
+}
+
+/* Engine going away over a durable queue: stop the requests in flight and
+ * give their jobs (and held batches' jobs) back; queued jobs stay stored
+ * for the next run.  Nothing is reported: nothing was lost. */
+static void leave_durable_queue(wh_engine *e)
+{
+    wh_delivery *d;
+    while ((d = e->flights)) {
+        e->transport->cancel(e->transport->user, d);
+        e->flights = d->next;
+        for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
+        delivery_free(d);
+    }
+    for (size_t s = 0; s < e->n_slots; s++) {
+        wh_ep *ep = e->eps[s];
+        while (ep && (d = ep->held)) {
+            ep->held = d->next;
+            for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
+            delivery_free(d);
+        }
+    }
+    if (e->queue->commit) e->queue->commit(e->queue->user);
+}
+
+/* Shared queue: let it look for jobs other processes wrote; when it found
+ * some (or leases expired), wake every endpoint at its next due job, and at
+ * the queue's next look at the latest so that wh_timeout_ms() stays finite. */
+static void queue_poll(wh_engine *e, int64_t now)
+{
+    wh_queue *q = e->queue;
+    if (q->version < 2 || !q->poll) return;
+    int64_t next = INT64_MAX;
+    int rc = q->poll(q->user, now, &next);
+    if (rc < 0) wh__log(e, WH_LOG_ERROR, "queue poll failed: %s", wh_strerror(rc));
+    if (rc <= 0) return;
+    for (size_t i = 0; i < e->n_slots; i++) {
+        wh_ep *ep = e->eps[i];
+        if (!ep) continue;
+        int64_t when = ep_next_wake(e, ep);
+        if (next < when) when = next;
+        if (ep->heap_idx == SIZE_MAX || ep->wake > when) wh__ep_schedule(e, ep, when);
+    }
+}
+
 static void finish_call(wh_engine *e)
 {
     if (e->free_pending && !e->in_callback) {
@@ -800,6 +879,7 @@ int wh_poll(wh_engine *e, int max_wait_ms)
     e->in_callback--;
     now = e->clock.now_ms(e->clock.user);
     run_due(e, now);
+    queue_poll(e, now);
     if (e->queue->commit) {
         int rc = e->queue->commit(e->queue->user);
         if (rc != WH_OK) wh__log(e, WH_LOG_ERROR, "queue commit failed: %s", wh_strerror(rc));
@@ -860,7 +940,8 @@ int wh_stats_get(const wh_engine *e, wh_stats *out)
 {
     if (!e || !out) return WH_E_INVAL;
     *out = e->st;
-    size_t size = e->queue->size(e->queue->user);
-    out->queued = size > e->st.in_flight ? size - e->st.in_flight : 0;
+    size_t size = e->queue->size(e->queue->user), jobs_in_flight = 0;
+    for (const wh_delivery *d = e->flights; d; d = d->next) jobs_in_flight += d->n_jobs;
+    out->queued = size > jobs_in_flight ? size - jobs_in_flight : 0;
     return WH_OK;
 }

@@ -32,6 +32,26 @@ typedef struct wh_ep {
     uint32_t retry_initial_ms, retry_max_ms, retry_multiplier;
     uint32_t max_in_flight;
     uint32_t in_flight;
+    /* retry policy, limits, health (policy.c) */
+    wh_jitter jitter;
+    uint32_t jitter_pct;
+    uint32_t *schedule;     /* owned copy, or NULL */
+    size_t n_schedule;
+    uint32_t max_status, max_network, max_timeout;
+    uint32_t budget_ms;
+    int retry_3xx, retry_4xx, honor_retry_after;
+    int *retry_statuses;    /* owned copy */
+    size_t n_retry_statuses;
+    uint32_t rate, rate_period, rate_burst;
+    int64_t tokens;         /* rate bucket, in 1/rate_period units */
+    int64_t tokens_at;      /* time of the last refill, -1: full */
+    int ordered;
+    int disable_on_410;
+    uint32_t breaker_failures, breaker_cooldown_ms, disable_after_ms;
+    wh_ep_state state;
+    int64_t paused_until;
+    uint32_t consec_fail;
+    int64_t fail_since;     /* start of the failure streak, -1: none */
     /* jobs enqueued and not yet claimed (batch readiness; approximate for a
      * queue that already held jobs when the engine started) */
     uint64_t fresh, fresh_bytes;
@@ -90,6 +110,8 @@ struct wh_engine {
     wh_log_fn on_log;
     void *log_user;
     wh_log_level log_level;
+    wh_health_fn on_health;
+    void *health_user;
     wh__rng rng;
 
     wh_ep **eps;           /* by slot; NULL when removed */
@@ -134,10 +156,39 @@ size_t wh__body_build(const wh_ep *ep, const wh_job *jobs, size_t n, int64_t wal
 /* endpoint.c */
 void wh__ep_free(wh_ep *ep);
 
+/* policy.c: retry decisions, rate limit, health */
+/* Copy the policy fields of o into ep (allocates the lists). */
+int wh__policy_build(wh_ep *ep, const wh_endpoint_options *o);
+void wh__policy_free(wh_ep *ep);
+/* Check the policy fields; sets the last error prefixed with `where`. */
+int wh__policy_check(wh_engine *e, const wh_endpoint_options *o, const char *where);
+/* After a failed attempt number `attempt` (from 1) whose first attempt
+ * started at `first`: the delay before the next one, or -1 when none is
+ * made (*why says why). */
+int64_t wh__policy_next_delay(wh_engine *e, const wh_ep *ep, const wh_response *res,
+                              uint32_t attempt, int64_t first, int64_t now,
+                              const char **why);
+/* Timeout of an attempt starting now (the budget may shorten it). */
+uint32_t wh__policy_attempt_timeout(const wh_ep *ep, int64_t first, int64_t now);
+/* How many requests ep may start now (in-flight room, state, rate). */
+uint32_t wh__policy_allowance(wh_engine *e, wh_ep *ep, int64_t now);
+/* A request was started: take a token. */
+void wh__policy_took(wh_ep *ep, int64_t now);
+/* Earliest time `when` or later at which ep may start a request. */
+int64_t wh__policy_gate(const wh_ep *ep, int64_t when);
+/* Health bookkeeping after an attempt; returns 1 when the endpoint was
+ * disabled by this answer (HTTP 410). Reports through on_health. */
+int wh__health_after(wh_engine *e, wh_ep *ep, const wh_response *res, int ok,
+                     int64_t now);
+void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status,
+                    int error, const char *reason, int64_t now);
+
 /* engine.c: scheduling */
 int wh__sched_reserve(wh_engine *e, size_t n_endpoints);
 void wh__ep_schedule(wh_engine *e, wh_ep *ep, int64_t when);
 void wh__ep_unschedule(wh_engine *e, wh_ep *ep);
+/* Schedule ep for its next due work (after a state change). */
+void wh__ep_reschedule(wh_engine *e, wh_ep *ep);
 void wh__cancel_endpoint(wh_engine *e, wh_ep *ep);
 
 #endif

@@ -536,3 +536,15 @@ int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out)
     *out = &q->vt;
     return WH_OK;
 }
+
+int wh__queue_memory_info(wh_queue *vq, wh_queue_info *out)
+{
+    if (vq->destroy != mq_destroy) return WH_E_INVAL;
+    mq *q = vq->user;
+    out->jobs = q->jobs;
+    out->unbound_jobs = 0;
+    out->pending = 0;
+    out->claimed = 0;
+    out->connected = 1;
+    return WH_OK;
+}

@@ -218,7 +218,7 @@ typedef struct bad_case {
 
 static const bad_case bad_cases[] = {
     {"unknown top-level key", "{\"endpoints\": [" GOOD "{\"url\": \"http://x.example/\"}],"
-     " \"webhooks\": []}", WH_E_CONFIG, "unknown", "\"webhooks\""},
+     " \"webhook\": []}", WH_E_CONFIG, "unknown", "\"webhook\""},
     {"missing endpoints", "{}", WH_E_CONFIG, "\"endpoints\"", NULL},
     {"top level not an object", "[" GOOD "{}]", WH_E_CONFIG, "expected an object", NULL},
     {"endpoints not an array", "{\"endpoints\": {\"url\": \"http://x.example/\"}}",

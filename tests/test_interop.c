@@ -115,4 +115,67 @@ static void test_whsend_10000_to_independent_receiver(void)
     rmdir(tmp);
 }
 
-TH_MAIN(TH_CASE(test_whsend_10000_to_independent_receiver))
+/* The example receiver checks each scheme with the wh_verify_* helpers:
+ * whsend signs with a preset, the receiver (same preset) verifies every
+ * request; a receiver holding the wrong key rejects every one. */
+static void run_preset(const char *tmp, const char *preset, const char *sender_keys,
+                       const char *receiver_keys, int expect_verified)
+{
+    char cmd[2048], cfg[600], events[600];
+    snprintf(cmd, sizeof cmd, "%s/receiver --port 0 --quiet --preset %s %s --expect 20",
+             examples_dir(), preset, receiver_keys);
+    FILE *rp = popen(cmd, "r");
+    CHECK(rp);
+    char line[256] = "";
+    CHECK(fgets(line, sizeof line, rp) != NULL);
+    int port = 0;
+    CHECK(sscanf(line, "listening 127.0.0.1:%d", &port) == 1 && port > 0);
+    snprintf(cfg, sizeof cfg, "%s/%s.json", tmp, preset);
+    snprintf(events, sizeof events, "%s/events.ndjson", tmp);
+    FILE *f = fopen(cfg, "w");
+    CHECK(f);
+    fprintf(f, "{\"endpoints\":[{\"url\":\"http://127.0.0.1:%d/hook\","
+               "\"preset\":\"%s\",\"max_attempts\":1,%s}]}", port, preset, sender_keys);
+    fclose(f);
+    f = fopen(events, "w");
+    CHECK(f);
+    for (int i = 0; i < 20; i++)
+        fprintf(f, "{\"event\":\"call.ended\",\"data\":{\"seq\":%d}}\n", i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s/whsend -q -c %s %s >/dev/null 2>&1", examples_dir(), cfg,
+             events);
+    int st = system(cmd);
+    CHECK(WIFEXITED(st));
+    CHECK(fgets(line, sizeof line, rp) != NULL); /* the receiver's summary */
+    pclose(rp);
+    CHECK_EQ(extract(line, "received"), 20);
+    CHECK_EQ(extract(line, "verified"), expect_verified ? 20 : 0);
+    CHECK_EQ(extract(line, "bad_signature"), expect_verified ? 0 : 20);
+}
+
+static void test_example_receiver_verifies_each_scheme(void)
+{
+    char tmp[] = "/tmp/whschemesXXXXXX";
+    CHECK(mkdtemp(tmp));
+    char cmd[1024], keys[700], rkeys[700];
+    snprintf(cmd, sizeof cmd, "cd %s && openssl genpkey -algorithm RSA -pkeyopt "
+             "rsa_keygen_bits:2048 -out priv.pem 2>/dev/null && openssl pkey -in "
+             "priv.pem -pubout -out pub.pem && openssl genpkey -algorithm RSA -pkeyopt "
+             "rsa_keygen_bits:2048 -out other.pem 2>/dev/null && openssl pkey -in "
+             "other.pem -pubout -out otherpub.pem", tmp);
+    CHECK_EQ(system(cmd), 0);
+    snprintf(keys, sizeof keys, "\"private_key_file\":\"%s/priv.pem\"", tmp);
+    snprintf(rkeys, sizeof rkeys, "--public-key %s/pub.pem", tmp);
+    run_preset(tmp, "dyte", keys, rkeys, 1);
+    snprintf(rkeys, sizeof rkeys, "--public-key %s/otherpub.pem", tmp);
+    run_preset(tmp, "dyte", keys, rkeys, 0);
+    run_preset(tmp, "stream", "\"secret\":\"s3cr3t\",\"api_key\":\"k\"",
+               "--secret s3cr3t", 1);
+    run_preset(tmp, "stream", "\"secret\":\"s3cr3t\"", "--secret wrong", 0);
+    run_preset(tmp, "svix", "\"secret\":\"" SECRET "\"", "--secret " SECRET, 1);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    CHECK_EQ(system(cmd), 0);
+}
+
+TH_MAIN(TH_CASE(test_whsend_10000_to_independent_receiver),
+        TH_CASE(test_example_receiver_verifies_each_scheme))

@@ -1,0 +1,1029 @@
+/* The Redis Streams queue: jobs shared by every process that delivers.
+ *
+ * Keys (P = prefix): one stream per endpoint, "P:s:<endpoint id>", read
+ * through the consumer group "workers" that every process joins with its
+ * own consumer name; one sorted set per endpoint, "P:r:<endpoint id>", of
+ * jobs waiting for a retry (score: due wall-clock ms); the set
+ * "P:endpoints" of every endpoint id that has jobs.  Each stream entry
+ * holds one job in field "j": a short text header (nonce, attempts, first
+ * attempt, creation time, lengths) followed by the delivery id, type,
+ * channel and payload bytes.
+ *
+ * A job's life: XADD to its endpoint's stream; XREADGROUP claims it (it
+ * enters this consumer's pending list); delivered or dead: XACK + XDEL in
+ * one MULTI; failed: ZADD to the retry set + XACK + XDEL in one MULTI; due
+ * retries are moved back into the stream by a Lua script (atomic).  A
+ * consumer that dies leaves its claims pending; once idle for lease_ms,
+ * another consumer takes them with XAUTOCLAIM.  While a request runs, its
+ * entry's idle time is reset (XCLAIM JUSTID) every lease_ms / 3.
+ *
+ * Bounded time: one blocking hiredis connection with a socket timeout of
+ * timeout_ms.  Any failure or timeout drops the connection and no further
+ * Redis call is made until reconnect_ms later, so a wh_poll spends at most
+ * about two timeouts on Redis however long it is away.  Meanwhile wh_emit
+ * keeps accepting into the in-memory list of writes (bounded by
+ * max_buffered), written in order when Redis is back.  A write whose reply
+ * was lost is written again: at-least-once, a duplicate carries the same
+ * delivery id. */
+#include "internal.h"
+
+#include <hiredis/hiredis.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define RQ_GROUP "workers"
+#define RQ_MAX_FLUSH 4096       /* writes per round trip */
+#define RQ_AUTOCLAIM_COUNT 64
+#define RQ_MOVE_COUNT 256
+
+enum { RO_XADD, RO_ACK, RO_RETRY, RO_READD };
+typedef struct rq_op {
+    int kind;
+    uint32_t slot;
+    int64_t due;              /* RO_RETRY: wall ms */
+    char entry[48];           /* stream entry id (not RO_XADD) */
+    char *blob;               /* RO_XADD, RO_RETRY, RO_READD */
+    size_t blob_len;
+} rq_op;
+
+/* A job read from a stream: claimed by the engine, or waiting in its slot's
+ * ready list (reclaimed from a dead consumer, or released). */
+typedef struct rq_job {
+    struct rq_job *prev, *next;
+    uint32_t slot;
+    char entry[48];
+    uint64_t nonce;
+    uint32_t attempts;
+    int64_t first, created;   /* wall; first -1 when none */
+    const char *id, *type, *channel, *data;
+    size_t data_len;
+    char buf[];
+} rq_job;
+
+typedef struct rq_slot {
+    char *name;               /* endpoint id; NULL: not bound */
+    char *skey, *rkey;        /* stream and retry-set keys */
+    int ready_setup;          /* group created on this connection */
+    int more;                 /* the stream may hold unclaimed jobs */
+    rq_job *ready_head, *ready_tail;
+    uint64_t xlen, zcard;     /* as of the last look, plus our changes */
+    uint64_t pend;            /* buffered XADDs */
+    char cursor[48];          /* XAUTOCLAIM position */
+} rq_slot;
+
+typedef struct rq {
+    wh_queue vt;
+    redisContext *c;
+    wh_clock clock;
+    wh_log_fn on_log;
+    void *log_user;
+    char *host, *prefix, *consumer, *ekey;
+    int port;
+    int64_t lease_ms, poll_ms, timeout_ms, reconnect_ms;
+    uint64_t max_buffered, max_jobs;
+    int producer_only;
+    wh__rng rng;
+
+    rq_slot *slots;
+    size_t n_slots;
+    rq_op *ops;
+    size_t n_ops, cap_ops;
+    uint64_t pend_jobs;
+    rq_job *held;             /* claimed by the engine */
+    uint64_t n_held;
+
+    int64_t reconnect_at;     /* engine time */
+    int64_t next_check;
+    int64_t renew_at;
+    int down_logged;
+    int report_unbound;
+    uint64_t unbound_jobs;
+} rq;
+
+static void rq_log(rq *q, wh_log_level lvl, const char *fmt, ...) WH_PRINTF(3, 4);
+static void rq_log(rq *q, wh_log_level lvl, const char *fmt, ...)
+{
+    if (!q->on_log) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    q->on_log(q->log_user, lvl, buf);
+}
+
+static int64_t mono(rq *q) { return q->clock.now_ms(q->clock.user); }
+static int64_t wall(rq *q) { return q->clock.wall_ms(q->clock.user); }
+static int64_t wall_offset(rq *q) { return wall(q) - mono(q); }
+
+/* ---- job encoding ------------------------------------------------------------- */
+static char *encode(uint64_t nonce, uint32_t attempts, int64_t first, int64_t created,
+                    const char *id, const char *type, const char *channel, const char *data,
+                    size_t data_len, size_t *out_len)
+{
+    size_t il = strlen(id), tl = strlen(type), cl = channel ? strlen(channel) : 0;
+    char head[160];
+    int hl = snprintf(head, sizeof head, "W1 %016" PRIx64 " %" PRIu32 " %" PRId64 " %" PRId64
+                      " %zu %zu %lld\n", nonce, attempts, first, created, il, tl,
+                      channel ? (long long)cl : -1LL);
+    if (hl < 0 || (size_t)hl >= sizeof head) return NULL;
+    size_t n = (size_t)hl + il + tl + cl + data_len;
+    char *b = malloc(n ? n : 1);
+    if (!b) return NULL;
+    char *p = b;
+    memcpy(p, head, (size_t)hl);
+    p += hl;
+    memcpy(p, id, il);
+    p += il;
+    memcpy(p, type, tl);
+    p += tl;
+    if (cl) memcpy(p, channel, cl);
+    p += cl;
+    if (data_len) memcpy(p, data, data_len);
+    *out_len = n;
+    return b;
+}
+
+static rq_job *decode(const char *b, size_t n, uint32_t slot, const char *entry)
+{
+    const char *nl = memchr(b, '\n', n < 160 ? n : 160);
+    if (!nl || n < 3 || memcmp(b, "W1 ", 3) != 0) return NULL;
+    char head[160];
+    memcpy(head, b, (size_t)(nl - b));
+    head[nl - b] = '\0';
+    uint64_t nonce;
+    uint32_t attempts;
+    int64_t first, created;
+    size_t il, tl;
+    long long cl;
+    if (sscanf(head, "W1 %" SCNx64 " %" SCNu32 " %" SCNd64 " %" SCNd64 " %zu %zu %lld", &nonce,
+               &attempts, &first, &created, &il, &tl, &cl) != 7)
+        return NULL;
+    size_t body = n - (size_t)(nl + 1 - b);
+    size_t cll = cl < 0 ? 0 : (size_t)cl;
+    if (il == 0 || tl == 0 || il > body || tl > body - il || cll > body - il - tl) return NULL;
+    size_t dl = body - il - tl - cll;
+    rq_job *j = malloc(sizeof *j + il + 1 + tl + 1 + cll + 1 + dl + 1);
+    if (!j) return NULL;
+    memset(j, 0, sizeof *j);
+    const char *s = nl + 1;
+    char *p = j->buf;
+    j->slot = slot;
+    snprintf(j->entry, sizeof j->entry, "%s", entry);
+    j->nonce = nonce;
+    j->attempts = attempts;
+    j->first = first;
+    j->created = created;
+    j->id = p;
+    memcpy(p, s, il);
+    p[il] = '\0';
+    p += il + 1;
+    s += il;
+    j->type = p;
+    memcpy(p, s, tl);
+    p[tl] = '\0';
+    p += tl + 1;
+    s += tl;
+    j->channel = NULL;
+    if (cl >= 0) {
+        j->channel = p;
+        memcpy(p, s, cll);
+        p[cll] = '\0';
+        p += cll + 1;
+        s += cll;
+    }
+    j->data = p;
+    if (dl) memcpy(p, s, dl);
+    p[dl] = '\0';
+    j->data_len = dl;
+    return j;
+}
+
+/* ---- lists ------------------------------------------------------------------- */
+static void held_push(rq *q, rq_job *j)
+{
+    j->prev = NULL;
+    j->next = q->held;
+    if (q->held) q->held->prev = j;
+    q->held = j;
+    q->n_held++;
+}
+
+static void held_unlink(rq *q, rq_job *j)
+{
+    if (j->prev) j->prev->next = j->next;
+    else q->held = j->next;
+    if (j->next) j->next->prev = j->prev;
+    q->n_held--;
+}
+
+static void ready_push(rq_slot *s, rq_job *j, int front)
+{
+    j->prev = j->next = NULL;
+    if (!s->ready_head) {
+        s->ready_head = s->ready_tail = j;
+    } else if (front) {
+        j->next = s->ready_head;
+        s->ready_head->prev = j;
+        s->ready_head = j;
+    } else {
+        j->prev = s->ready_tail;
+        s->ready_tail->next = j;
+        s->ready_tail = j;
+    }
+}
+
+static rq_job *ready_pop(rq_slot *s)
+{
+    rq_job *j = s->ready_head;
+    if (!j) return NULL;
+    s->ready_head = j->next;
+    if (s->ready_head) s->ready_head->prev = NULL;
+    else s->ready_tail = NULL;
+    j->next = j->prev = NULL;
+    return j;
+}
+
+/* Is the entry already ours (claimed or ready)? */
+static int have_entry(rq *q, uint32_t slot, const char *entry)
+{
+    for (rq_job *j = q->held; j; j = j->next)
+        if (j->slot == slot && strcmp(j->entry, entry) == 0) return 1;
+    for (rq_job *j = q->slots[slot].ready_head; j; j = j->next)
+        if (strcmp(j->entry, entry) == 0) return 1;
+    return 0;
+}
+
+/* ---- connection -------------------------------------------------------------- */
+static void drop(rq *q, const char *what)
+{
+    if (!q->c) return;
+    rq_log(q, WH_LOG_ERROR, "redis queue: %s:%d: %s: %s; reconnecting (accepted events "
+           "are kept in memory meanwhile)", q->host, q->port, what,
+           q->c->errstr[0] ? q->c->errstr : "error");
+    redisFree(q->c);
+    q->c = NULL;
+    q->down_logged = 1;
+    q->reconnect_at = mono(q) + q->reconnect_ms;
+    for (size_t i = 0; i < q->n_slots; i++) q->slots[i].ready_setup = 0;
+}
+
+static redisReply *reply(rq *q, const char *what)
+{
+    void *r = NULL;
+    if (!q->c) return NULL;
+    if (redisGetReply(q->c, &r) != REDIS_OK || !r) {
+        drop(q, what);
+        return NULL;
+    }
+    return r;
+}
+
+static int is_err(const redisReply *r, const char *prefix)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->str &&
+           (!prefix || strncmp(r->str, prefix, strlen(prefix)) == 0);
+}
+
+/* Create the group of every bound slot not set up on this connection. */
+static int setup_slots(rq *q)
+{
+    size_t sent = 0;
+    for (size_t i = 0; i < q->n_slots; i++) {
+        rq_slot *s = &q->slots[i];
+        if (!s->name || s->ready_setup) continue;
+        const char *a1[] = {"XGROUP", "CREATE", s->skey, RQ_GROUP, "0", "MKSTREAM"};
+        const char *a2[] = {"SADD", q->ekey, s->name};
+        redisAppendCommandArgv(q->c, 6, a1, NULL);
+        redisAppendCommandArgv(q->c, 3, a2, NULL);
+        sent++;
+    }
+    int ok = 1;
+    for (size_t i = 0; i < q->n_slots && sent; i++) {
+        rq_slot *s = &q->slots[i];
+        if (!s->name || s->ready_setup) continue;
+        sent--;
+        redisReply *r1 = reply(q, "creating the consumer group");
+        redisReply *r2 = r1 ? reply(q, "registering an endpoint") : NULL;
+        if (!r1 || !r2) {
+            if (r1) freeReplyObject(r1);
+            return 0;
+        }
+        if (is_err(r1, "BUSYGROUP") || !is_err(r1, NULL)) {
+            s->ready_setup = 1;
+            s->more = 1;
+        } else {
+            if (is_err(r1, "LOADING")) {
+                /* restarting Redis: try again shortly */
+                freeReplyObject(r1);
+                freeReplyObject(r2);
+                drop(q, "server is loading its data");
+                return 0;
+            }
+            rq_log(q, WH_LOG_ERROR, "redis queue: XGROUP CREATE %s: %s", s->skey, r1->str);
+            ok = 0;
+        }
+        freeReplyObject(r1);
+        freeReplyObject(r2);
+    }
+    return ok;
+}
+
+/* Connected (connecting when it is time)?  Never waits more than
+ * timeout_ms. */
+static int connected(rq *q)
+{
+    if (q->c) return 1;
+    if (mono(q) < q->reconnect_at) return 0;
+    struct timeval tv = {(time_t)(q->timeout_ms / 1000), (suseconds_t)(q->timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(q->host, q->port, tv);
+    if (!c || c->err) {
+        if (!q->down_logged)
+            rq_log(q, WH_LOG_ERROR, "redis queue: cannot connect to %s:%d: %s; trying again "
+                   "every %" PRId64 " ms (accepted events are kept in memory meanwhile)",
+                   q->host, q->port, c ? c->errstr : "out of memory", q->reconnect_ms);
+        q->down_logged = 1;
+        if (c) redisFree(c);
+        q->reconnect_at = mono(q) + q->reconnect_ms;
+        return 0;
+    }
+    redisSetTimeout(c, tv);
+    q->c = c;
+    if (q->down_logged)
+        rq_log(q, WH_LOG_INFO, "redis queue: connected to %s:%d again; writing %" PRIu64
+               " buffered job(s)", q->host, q->port, q->pend_jobs);
+    q->down_logged = 0;
+    q->report_unbound = 1;
+    if (!setup_slots(q)) return q->c != NULL;
+    return 1;
+}
+
+/* ---- writes ------------------------------------------------------------------ */
+static void op_free(rq_op *o) { free(o->blob); }
+
+static int push_op(rq *q, const rq_op *o)
+{
+    if (q->n_ops == q->cap_ops) {
+        size_t cap = q->cap_ops ? q->cap_ops * 2 : 256;
+        rq_op *p = realloc(q->ops, cap * sizeof *p);
+        if (!p) return WH_E_NOMEM;
+        q->ops = p;
+        q->cap_ops = cap;
+    }
+    q->ops[q->n_ops++] = *o;
+    return WH_OK;
+}
+
+/* Send the buffered writes (up to RQ_MAX_FLUSH) in one round trip.  A write
+ * is forgotten only when its reply confirms it. */
+static void flush(rq *q)
+{
+    if (!q->n_ops || !connected(q)) return;
+    size_t n = q->n_ops < RQ_MAX_FLUSH ? q->n_ops : RQ_MAX_FLUSH;
+    for (size_t i = 0; i < n; i++) {
+        rq_op *o = &q->ops[i];
+        rq_slot *s = &q->slots[o->slot];
+        if (o->kind == RO_XADD) {
+            const char *a[] = {"XADD", s->skey, "*", "j", o->blob};
+            size_t l[] = {4, strlen(s->skey), 1, 1, o->blob_len};
+            redisAppendCommandArgv(q->c, 5, a, l);
+            continue;
+        }
+        const char *multi[] = {"MULTI"};
+        redisAppendCommandArgv(q->c, 1, multi, NULL);
+        if (o->kind == RO_RETRY) {
+            char due[32];
+            snprintf(due, sizeof due, "%" PRId64, o->due);
+            const char *a[] = {"ZADD", s->rkey, due, o->blob};
+            size_t l[] = {4, strlen(s->rkey), strlen(due), o->blob_len};
+            redisAppendCommandArgv(q->c, 4, a, l);
+        } else if (o->kind == RO_READD) {
+            const char *a[] = {"XADD", s->skey, "*", "j", o->blob};
+            size_t l[] = {4, strlen(s->skey), 1, 1, o->blob_len};
+            redisAppendCommandArgv(q->c, 5, a, l);
+        }
+        const char *ack[] = {"XACK", s->skey, RQ_GROUP, o->entry};
+        const char *del[] = {"XDEL", s->skey, o->entry};
+        const char *exec[] = {"EXEC"};
+        redisAppendCommandArgv(q->c, 4, ack, NULL);
+        redisAppendCommandArgv(q->c, 3, del, NULL);
+        redisAppendCommandArgv(q->c, 1, exec, NULL);
+    }
+    size_t kept = 0, failed = 0;
+    const char *first_err = NULL;
+    char errbuf[128] = "";
+    for (size_t i = 0; i < n; i++) {
+        rq_op *o = &q->ops[i];
+        rq_slot *s = &q->slots[o->slot];
+        int ok = 0;
+        if (q->c) {
+            size_t replies = o->kind == RO_XADD ? 1 : o->kind == RO_ACK ? 4 : 5;
+            for (size_t k = 0; k < replies; k++) {
+                redisReply *r = reply(q, "writing jobs");
+                if (!r) break;
+                if (k == replies - 1)
+                    ok = o->kind == RO_XADD ? r->type == REDIS_REPLY_STRING
+                                            : r->type == REDIS_REPLY_ARRAY;
+                if (is_err(r, NULL) && !first_err) {
+                    snprintf(errbuf, sizeof errbuf, "%s", r->str);
+                    first_err = errbuf;
+                }
+                freeReplyObject(r);
+            }
+        }
+        if (ok) {
+            if (o->kind == RO_XADD) {
+                s->xlen++;
+                if (s->pend) s->pend--;
+                if (q->pend_jobs) q->pend_jobs--;
+                s->more = 1;
+            } else if (o->kind == RO_ACK) {
+                if (s->xlen) s->xlen--;
+            } else if (o->kind == RO_RETRY) {
+                if (s->xlen) s->xlen--;
+                s->zcard++;
+            } else {
+                s->more = 1;
+            }
+            op_free(o);
+        } else {
+            q->ops[kept++] = *o;
+            failed++;
+        }
+    }
+    if (first_err)
+        rq_log(q, WH_LOG_ERROR, "redis queue: %zu write(s) refused, kept for later: %s",
+               failed, first_err);
+    memmove(q->ops + kept, q->ops + n, (q->n_ops - n) * sizeof *q->ops);
+    q->n_ops = kept + (q->n_ops - n);
+}
+
+/* ---- vtable ------------------------------------------------------------------ */
+static int ensure_slot(rq *q, uint32_t slot)
+{
+    if (slot < q->n_slots) return WH_OK;
+    size_t n = q->n_slots ? q->n_slots : 8;
+    while (n <= slot) n *= 2;
+    rq_slot *s = realloc(q->slots, n * sizeof *s);
+    if (!s) return WH_E_NOMEM;
+    memset(s + q->n_slots, 0, (n - q->n_slots) * sizeof *s);
+    q->slots = s;
+    q->n_slots = n;
+    return WH_OK;
+}
+
+static uint64_t stored(const rq *q)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < q->n_slots; i++) t += q->slots[i].xlen + q->slots[i].zcard;
+    return t;
+}
+
+static int rq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
+                      const char *const *ids, size_t n, int64_t due)
+{
+    rq *q = user;
+    (void)ids;
+    (void)due; /* a new job is due at once */
+    if (n == 0) return WH_OK;
+    for (size_t i = 0; i < n; i++)
+        if (slots[i] >= q->n_slots || !q->slots[slots[i]].name) return WH_E_INVAL;
+    if (q->pend_jobs + n > q->max_buffered ||
+        stored(q) + q->unbound_jobs + q->pend_jobs + n > q->max_jobs)
+        return WH_E_FULL;
+    size_t done = 0;
+    for (; done < n; done++) {
+        rq_op o;
+        memset(&o, 0, sizeof o);
+        o.kind = RO_XADD;
+        o.slot = slots[done];
+        o.blob = encode(wh__rng_next(&q->rng), 0, -1, ev->created_ms, ev->id, ev->type,
+                        ev->channel, ev->data, ev->data_len, &o.blob_len);
+        if (!o.blob || push_op(q, &o) != WH_OK) {
+            free(o.blob);
+            break;
+        }
+    }
+    if (done < n) { /* all or nothing */
+        q->n_ops -= done;
+        for (size_t i = 0; i < done; i++) op_free(&q->ops[q->n_ops + i]);
+        return WH_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) q->slots[slots[i]].pend++;
+    q->pend_jobs += n;
+    return WH_OK;
+}
+
+static void fill_job(rq *q, rq_job *j, wh_job *o)
+{
+    o->ref = j;
+    o->endpoint = j->slot;
+    o->attempts = j->attempts;
+    o->first_attempt_ms = j->first < 0 ? -1 : j->first - wall_offset(q);
+    o->ev.id = j->id;
+    o->ev.type = j->type;
+    o->ev.channel = j->channel;
+    o->ev.data = j->data;
+    o->ev.data_len = j->data_len;
+    o->ev.created_ms = j->created;
+}
+
+/* Entries of an XREADGROUP/XAUTOCLAIM reply into the slot's ready list;
+ * returns how many. */
+static size_t take_entries(rq *q, uint32_t slot, const redisReply *list)
+{
+    size_t got = 0;
+    if (!list || list->type != REDIS_REPLY_ARRAY) return 0;
+    for (size_t i = 0; i < list->elements; i++) {
+        const redisReply *e = list->element[i];
+        if (!e || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        const char *entry = e->element[0]->str;
+        const redisReply *f = e->element[1];
+        if (!f || f->type != REDIS_REPLY_ARRAY) continue; /* deleted meanwhile */
+        const redisReply *blob = NULL;
+        for (size_t k = 0; k + 1 < f->elements; k += 2)
+            if (f->element[k]->type == REDIS_REPLY_STRING && strcmp(f->element[k]->str, "j") == 0)
+                blob = f->element[k + 1];
+        if (have_entry(q, slot, entry)) continue;
+        rq_job *j = blob && blob->type == REDIS_REPLY_STRING
+                        ? decode(blob->str, blob->len, slot, entry)
+                        : NULL;
+        if (!j) {
+            rq_log(q, WH_LOG_ERROR, "redis queue: entry %s of %s is not a job; left pending",
+                   entry, q->slots[slot].skey);
+            continue;
+        }
+        ready_push(&q->slots[slot], j, 0);
+        got++;
+    }
+    return got;
+}
+
+static size_t rq_claim(void *user, uint32_t slot, int64_t now, wh_job *out, size_t max)
+{
+    rq *q = user;
+    if (q->producer_only || max == 0 || slot >= q->n_slots || !q->slots[slot].name) return 0;
+    rq_slot *s = &q->slots[slot];
+    size_t n = 0;
+    rq_job *j;
+    while (n < max && (j = ready_pop(s))) {
+        held_push(q, j);
+        fill_job(q, j, &out[n++]);
+    }
+    if (n < max && (s->more || s->pend) && connected(q)) {
+        flush(q); /* our own new jobs first, and the acks before new claims */
+        if (q->c && !s->ready_setup) setup_slots(q);
+        if (q->c && s->ready_setup) {
+            char count[24];
+            snprintf(count, sizeof count, "%zu", max - n);
+            const char *a[] = {"XREADGROUP", "GROUP", RQ_GROUP, q->consumer, "COUNT", count,
+                               "STREAMS", s->skey, ">"};
+            redisAppendCommandArgv(q->c, 9, a, NULL);
+            redisReply *r = reply(q, "claiming jobs");
+            size_t got = 0;
+            if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+                got = take_entries(q, slot, r->element[0]->element[1]);
+            else if (is_err(r, NULL))
+                rq_log(q, WH_LOG_ERROR, "redis queue: XREADGROUP %s: %s", s->skey, r->str);
+            if (r) s->more = got == max - n;
+            if (r) freeReplyObject(r);
+            while (n < max && (j = ready_pop(s))) {
+                held_push(q, j);
+                fill_job(q, j, &out[n++]);
+            }
+        }
+    }
+    if (n && q->renew_at == 0) q->renew_at = mono(q) + q->lease_ms / 3;
+    (void)now;
+    return n;
+}
+
+/* Record what happens to a claimed job; the claim is forgotten. */
+static void finish(rq *q, wh_job *job, int kind, int64_t due_engine)
+{
+    rq_job *j = job->ref;
+    if (!j) return;
+    held_unlink(q, j);
+    job->ref = NULL;
+    if (kind == -1) { /* release: ours still, first in line again */
+        ready_push(&q->slots[j->slot], j, 1);
+        return;
+    }
+    rq_op o;
+    memset(&o, 0, sizeof o);
+    o.kind = kind;
+    o.slot = j->slot;
+    snprintf(o.entry, sizeof o.entry, "%s", j->entry);
+    if (kind == RO_RETRY) {
+        int64_t first = job->first_attempt_ms < 0 ? -1 : job->first_attempt_ms + wall_offset(q);
+        o.due = due_engine + wall_offset(q);
+        o.blob = encode(j->nonce, job->attempts + 1, first, j->created, j->id, j->type,
+                        j->channel, j->data, j->data_len, &o.blob_len);
+    }
+    if (!(kind == RO_RETRY && !o.blob) && push_op(q, &o) != WH_OK) {
+        free(o.blob);
+        rq_log(q, WH_LOG_ERROR, "redis queue: out of memory recording a job's end; it will "
+               "be delivered again after its lease");
+    } else if (kind == RO_RETRY && !o.blob) {
+        rq_log(q, WH_LOG_ERROR, "redis queue: out of memory scheduling a retry; the job "
+               "will be delivered again after its lease");
+    }
+    free(j);
+}
+
+static void rq_ack(void *user, wh_job *job) { finish(user, job, RO_ACK, 0); }
+static void rq_retry(void *user, wh_job *job, int64_t due) { finish(user, job, RO_RETRY, due); }
+static void rq_release(void *user, wh_job *job) { finish(user, job, -1, 0); }
+
+static int64_t rq_next_due(void *user, uint32_t slot)
+{
+    rq *q = user;
+    if (q->producer_only || slot >= q->n_slots || !q->slots[slot].name) return INT64_MAX;
+    rq_slot *s = &q->slots[slot];
+    if (s->ready_head) return mono(q);
+    if ((s->pend || s->more) && (q->c || mono(q) >= q->reconnect_at)) return mono(q);
+    if (s->pend || s->more) return q->reconnect_at;
+    return INT64_MAX;
+}
+
+static size_t rq_size(void *user)
+{
+    rq *q = user;
+    return (size_t)(stored(q) + q->pend_jobs);
+}
+
+/* Renew the claims of every job we hold (claimed or ready). */
+static void renew(rq *q)
+{
+    for (size_t i = 0; i < q->n_slots && q->c; i++) {
+        rq_slot *s = &q->slots[i];
+        if (!s->name) continue;
+        size_t n = 0;
+        for (rq_job *j = q->held; j; j = j->next) n += j->slot == i;
+        for (rq_job *j = s->ready_head; j; j = j->next) n++;
+        if (!n) continue;
+        const char **a = malloc((n + 6) * sizeof *a);
+        if (!a) return;
+        size_t k = 0;
+        a[k++] = "XCLAIM";
+        a[k++] = s->skey;
+        a[k++] = RQ_GROUP;
+        a[k++] = q->consumer;
+        a[k++] = "0";
+        for (rq_job *j = q->held; j; j = j->next)
+            if (j->slot == i) a[k++] = j->entry;
+        for (rq_job *j = s->ready_head; j; j = j->next) a[k++] = j->entry;
+        a[k++] = "JUSTID";
+        redisAppendCommandArgv(q->c, (int)k, a, NULL);
+        free(a);
+        redisReply *r = reply(q, "renewing claims");
+        if (r) freeReplyObject(r);
+    }
+}
+
+static const char move_script[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, "
+    "tonumber(ARGV[2]))\n"
+    "for _, m in ipairs(due) do\n"
+    "  redis.call('XADD', KEYS[2], '*', 'j', m)\n"
+    "  redis.call('ZREM', KEYS[1], m)\n"
+    "end\n"
+    "return #due\n";
+
+/* Look at the shared state: move due retries into the streams, take over
+ * claims of dead consumers, refresh the counts. */
+static void look(rq *q)
+{
+    if (!q->c) return;
+    char now[32], lease[24];
+    snprintf(now, sizeof now, "%" PRId64, wall(q));
+    snprintf(lease, sizeof lease, "%" PRId64, q->lease_ms);
+    size_t sent = 0;
+    for (size_t i = 0; i < q->n_slots; i++) {
+        rq_slot *s = &q->slots[i];
+        if (!s->name || !s->ready_setup) continue;
+        const char *ev[] = {"EVAL", move_script, "2", s->rkey, s->skey, now, "256"};
+        redisAppendCommandArgv(q->c, 7, ev, NULL);
+        if (!q->producer_only) {
+            const char *ac[] = {"XAUTOCLAIM", s->skey, RQ_GROUP, q->consumer, lease,
+                                s->cursor[0] ? s->cursor : "0-0", "COUNT", "64"};
+            redisAppendCommandArgv(q->c, 8, ac, NULL);
+        }
+        const char *xl[] = {"XLEN", s->skey};
+        const char *zc[] = {"ZCARD", s->rkey};
+        redisAppendCommandArgv(q->c, 2, xl, NULL);
+        redisAppendCommandArgv(q->c, 2, zc, NULL);
+        sent++;
+    }
+    for (size_t i = 0; i < q->n_slots && sent; i++) {
+        rq_slot *s = &q->slots[i];
+        if (!s->name || !s->ready_setup) continue;
+        sent--;
+        redisReply *mv = reply(q, "moving due retries");
+        if (!mv) return;
+        if (mv->type == REDIS_REPLY_INTEGER && mv->integer > 0) s->more = 1;
+        else if (is_err(mv, NULL))
+            rq_log(q, WH_LOG_ERROR, "redis queue: moving retries of %s: %s", s->name, mv->str);
+        freeReplyObject(mv);
+        if (!q->producer_only) {
+            redisReply *ac = reply(q, "reclaiming jobs");
+            if (!ac) return;
+            if (ac->type == REDIS_REPLY_ARRAY && ac->elements >= 2) {
+                if (ac->element[0]->type == REDIS_REPLY_STRING)
+                    snprintf(s->cursor, sizeof s->cursor, "%s", ac->element[0]->str);
+                size_t got = take_entries(q, (uint32_t)i, ac->element[1]);
+                if (got)
+                    rq_log(q, WH_LOG_INFO, "redis queue: took over %zu job(s) of %s whose "
+                           "consumer stopped renewing its claim", got, s->name);
+            } else if (is_err(ac, NULL)) {
+                rq_log(q, WH_LOG_ERROR, "redis queue: XAUTOCLAIM %s: %s", s->skey, ac->str);
+            }
+            freeReplyObject(ac);
+        }
+        redisReply *xl = reply(q, "counting jobs");
+        redisReply *zc = xl ? reply(q, "counting retries") : NULL;
+        if (xl && xl->type == REDIS_REPLY_INTEGER) s->xlen = (uint64_t)xl->integer;
+        if (zc && zc->type == REDIS_REPLY_INTEGER) s->zcard = (uint64_t)zc->integer;
+        if (xl) freeReplyObject(xl);
+        if (zc) freeReplyObject(zc);
+        if (!zc) return;
+        s->more = 1;
+    }
+}
+
+static void report_unbound(rq *q)
+{
+    if (!q->c) return;
+    const char *a[] = {"SMEMBERS", q->ekey};
+    redisAppendCommandArgv(q->c, 2, a, NULL);
+    redisReply *r = reply(q, "listing endpoints");
+    if (!r) return;
+    q->report_unbound = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && q->c; i++) {
+        const char *name = r->element[i]->str;
+        if (!name) continue;
+        int bound = 0;
+        for (size_t k = 0; k < q->n_slots && !bound; k++)
+            bound = q->slots[k].name && strcmp(q->slots[k].name, name) == 0;
+        if (bound) continue;
+        size_t kl = strlen(q->prefix) + strlen(name) + 4;
+        char *sk = malloc(kl), *rk = malloc(kl);
+        if (!sk || !rk) {
+            free(sk);
+            free(rk);
+            break;
+        }
+        snprintf(sk, kl, "%s:s:%s", q->prefix, name);
+        snprintf(rk, kl, "%s:r:%s", q->prefix, name);
+        const char *x[] = {"XLEN", sk};
+        const char *z[] = {"ZCARD", rk};
+        redisAppendCommandArgv(q->c, 2, x, NULL);
+        redisAppendCommandArgv(q->c, 2, z, NULL);
+        free(sk);
+        free(rk);
+        redisReply *xr = reply(q, "counting jobs");
+        redisReply *zr = xr ? reply(q, "counting retries") : NULL;
+        uint64_t n = 0;
+        if (xr && xr->type == REDIS_REPLY_INTEGER) n += (uint64_t)xr->integer;
+        if (zr && zr->type == REDIS_REPLY_INTEGER) n += (uint64_t)zr->integer;
+        if (xr) freeReplyObject(xr);
+        if (zr) freeReplyObject(zr);
+        if (n)
+            rq_log(q, WH_LOG_WARN, "redis queue: %" PRIu64 " stored job(s) for endpoint \"%s\","
+                   " which is not configured in this process; they are kept", n, name);
+        total += n;
+    }
+    freeReplyObject(r);
+    q->unbound_jobs = total;
+}
+
+static int rq_commit(void *user)
+{
+    rq *q = user;
+    if (q->n_ops) flush(q);
+    if (q->c && q->renew_at && mono(q) >= q->renew_at) {
+        renew(q);
+        q->renew_at = q->n_held ? mono(q) + q->lease_ms / 3 : 0;
+    }
+    if (q->n_ops && !q->c) return WH_E_QUEUE;
+    return WH_OK;
+}
+
+static int rq_poll(void *user, int64_t now, int64_t *next)
+{
+    rq *q = user;
+    if (now < q->next_check) {
+        *next = q->next_check;
+        return 0;
+    }
+    q->next_check = now + q->poll_ms;
+    *next = q->producer_only ? INT64_MAX : q->next_check;
+    if (!connected(q)) return 0;
+    flush(q);
+    look(q);
+    if (q->report_unbound) report_unbound(q);
+    return q->producer_only ? 0 : 1;
+}
+
+static int rq_bind(void *user, uint32_t slot, const char *endpoint_id)
+{
+    rq *q = user;
+    if (!endpoint_id || !*endpoint_id) return WH_E_INVAL;
+    if (ensure_slot(q, slot) != WH_OK) return WH_E_NOMEM;
+    for (size_t i = 0; i < q->n_slots; i++) /* removed and added again */
+        if (q->slots[i].name && strcmp(q->slots[i].name, endpoint_id) == 0) {
+            free(q->slots[i].name);
+            free(q->slots[i].skey);
+            free(q->slots[i].rkey);
+            q->slots[i].name = q->slots[i].skey = q->slots[i].rkey = NULL;
+        }
+    rq_slot *s = &q->slots[slot];
+    size_t kl = strlen(q->prefix) + strlen(endpoint_id) + 4;
+    char *name = wh__strdup(endpoint_id), *sk = malloc(kl), *rk = malloc(kl);
+    if (!name || !sk || !rk) {
+        free(name);
+        free(sk);
+        free(rk);
+        return WH_E_NOMEM;
+    }
+    snprintf(sk, kl, "%s:s:%s", q->prefix, endpoint_id);
+    snprintf(rk, kl, "%s:r:%s", q->prefix, endpoint_id);
+    free(s->name);
+    free(s->skey);
+    free(s->rkey);
+    s->name = name;
+    s->skey = sk;
+    s->rkey = rk;
+    s->ready_setup = 0;
+    s->more = 1;
+    s->cursor[0] = '\0';
+    q->report_unbound = 1;
+    q->next_check = 0;
+    if (q->c) setup_slots(q); /* Redis away: done when it is back */
+    return WH_OK;
+}
+
+static void rq_destroy(void *user)
+{
+    rq *q = user;
+    if (!q) return;
+    /* jobs we hold go back to their stream, at its end, for the others */
+    rq_job *j;
+    while ((j = q->held)) {
+        held_unlink(q, j);
+        ready_push(&q->slots[j->slot], j, 0);
+    }
+    for (size_t i = 0; i < q->n_slots; i++) {
+        while ((j = ready_pop(&q->slots[i]))) {
+            rq_op o;
+            memset(&o, 0, sizeof o);
+            o.kind = RO_READD;
+            o.slot = (uint32_t)i;
+            snprintf(o.entry, sizeof o.entry, "%s", j->entry);
+            o.blob = encode(j->nonce, j->attempts, j->first, j->created, j->id, j->type,
+                            j->channel, j->data, j->data_len, &o.blob_len);
+            if (!o.blob || push_op(q, &o) != WH_OK) free(o.blob);
+            free(j);
+        }
+    }
+    while (q->n_ops && q->c) {
+        size_t before = q->n_ops;
+        flush(q);
+        if (q->n_ops == before) break;
+    }
+    if (q->n_ops)
+        rq_log(q, WH_LOG_ERROR, "redis queue: closing with %zu write(s) not done (%" PRIu64
+               " accepted job(s) lost; claims return to the others after the lease)",
+               q->n_ops, q->pend_jobs);
+    else if (q->c) /* nothing of ours is pending: leave the group tidy */
+        for (size_t i = 0; i < q->n_slots && q->c; i++) {
+            if (!q->slots[i].name || !q->slots[i].ready_setup) continue;
+            const char *a[] = {"XGROUP", "DELCONSUMER", q->slots[i].skey, RQ_GROUP, q->consumer};
+            redisAppendCommandArgv(q->c, 5, a, NULL);
+            redisReply *r = reply(q, "leaving the group");
+            if (r) freeReplyObject(r);
+        }
+    for (size_t i = 0; i < q->n_ops; i++) op_free(&q->ops[i]);
+    for (size_t i = 0; i < q->n_slots; i++) {
+        free(q->slots[i].name);
+        free(q->slots[i].skey);
+        free(q->slots[i].rkey);
+    }
+    if (q->c) redisFree(q->c);
+    free(q->slots);
+    free(q->ops);
+    free(q->host);
+    free(q->prefix);
+    free(q->consumer);
+    free(q->ekey);
+    free(q);
+}
+
+/* ---- public ---------------------------------------------------------------- */
+void wh_redis_options_init_sized(wh_redis_options *o, size_t size)
+{
+    if (!o || size < sizeof(size_t)) return;
+    wh_redis_options d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = size < sizeof d ? size : sizeof d;
+    d.host = "127.0.0.1";
+    d.port = 6379;
+    d.prefix = "wh";
+    d.lease_ms = 30000;
+    d.poll_interval_ms = 50;
+    d.timeout_ms = 50;
+    d.reconnect_ms = 500;
+    d.max_buffered = 1000000;
+    d.max_jobs = 10000000;
+    memcpy(o, &d, d.struct_size);
+}
+
+int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
+{
+    if (!out) return WH_E_INVAL;
+    *out = NULL;
+    wh_redis_options o;
+    wh_redis_options_init(&o);
+    if (in) {
+        if (in->struct_size < sizeof(size_t) || in->struct_size > sizeof o * 4)
+            return WH_E_VERSION;
+        memcpy(&o, in, in->struct_size < sizeof o ? in->struct_size : sizeof o);
+    }
+    if (!o.host || !*o.host || o.port <= 0 || o.port > 65535 || !o.prefix || !*o.prefix ||
+        (o.consumer && !*o.consumer))
+        return WH_E_INVAL;
+    rq *q = wh__calloc(1, sizeof *q);
+    if (!q) return WH_E_NOMEM;
+    const wh_clock *c = o.clock ? o.clock : wh_clock_system();
+    q->clock = *c;
+    q->on_log = o.on_log;
+    q->log_user = o.log_user;
+    q->port = o.port;
+    q->lease_ms = o.lease_ms ? o.lease_ms : 30000;
+    q->poll_ms = o.poll_interval_ms ? o.poll_interval_ms : 50;
+    q->timeout_ms = o.timeout_ms ? o.timeout_ms : 50;
+    q->reconnect_ms = o.reconnect_ms ? o.reconnect_ms : 500;
+    q->max_buffered = o.max_buffered ? o.max_buffered : 1000000;
+    q->max_jobs = o.max_jobs ? o.max_jobs : 10000000;
+    q->producer_only = o.producer_only;
+    wh__rng_seed(&q->rng, 0);
+    char consumer[160];
+    if (o.consumer) {
+        snprintf(consumer, sizeof consumer, "%s", o.consumer);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        snprintf(consumer, sizeof consumer, "%s-%ld-%08" PRIx64, host, (long)getpid(),
+                 wh__rng_next(&q->rng) & 0xffffffffu);
+    }
+    size_t el = strlen(o.prefix) + 16;
+    q->host = wh__strdup(o.host);
+    q->prefix = wh__strdup(o.prefix);
+    q->consumer = wh__strdup(consumer);
+    q->ekey = malloc(el);
+    if (!q->host || !q->prefix || !q->consumer || !q->ekey) {
+        rq_destroy(q);
+        return WH_E_NOMEM;
+    }
+    snprintf(q->ekey, el, "%s:endpoints", o.prefix);
+    q->vt.version = WH_QUEUE_VERSION;
+    q->vt.user = q;
+    q->vt.enqueue = rq_enqueue;
+    q->vt.claim = rq_claim;
+    q->vt.ack = rq_ack;
+    q->vt.retry = rq_retry;
+    q->vt.release = rq_release;
+    q->vt.next_due = rq_next_due;
+    q->vt.size = rq_size;
+    q->vt.commit = rq_commit;
+    q->vt.destroy = rq_destroy;
+    q->vt.bind = rq_bind;
+    q->vt.flags = WH_QUEUE_DURABLE;
+    q->vt.poll = rq_poll;
+    connected(q); /* a server that is away is not an error: retried later */
+    *out = &q->vt;
+    return WH_OK;
+}
+
+int wh__queue_redis_info(wh_queue *vq, wh_queue_info *out)
+{
+    if (vq->destroy != rq_destroy) return WH_E_INVAL;
+    rq *q = vq->user;
+    out->jobs = stored(q) + q->unbound_jobs + q->pend_jobs;
+    out->unbound_jobs = q->unbound_jobs;
+    out->pending = q->pend_jobs;
+    out->claimed = q->n_held;
+    out->connected = q->c != NULL;
+    return WH_OK;
+}
