@@ -7,7 +7,7 @@
  *   whbench memory [ENDPOINTS]           bytes per queued event
  *   whbench backend                      HMAC backend of the library linked
  *   whbench idle                         ns per idle wh_poll(e, 0)
- *   whbench latency URL RATE SECONDS     emit -> 2xx latency at a fixed rate
+ *   whbench latency URL RATE SECONDS [block]  emit -> 2xx latency at a fixed rate
  *   whbench jitter [N]                   how late a 200 us sleep wakes up
  *
  * Every measurement prints one line "RESULT <name> key=value ..." that
@@ -345,7 +345,7 @@ static void lat_outcome(void *user, const wh_outcome *o)
     l->lat[l->n_lat++] = mono_s() - l->emitted_at[i];
 }
 
-static void run_latency(const char *url, double rate, double seconds)
+static void run_latency(const char *url, double rate, double seconds, int block)
 {
     size_t n = (size_t)(rate * seconds);
     if (n < 1000) n = 1000;
@@ -377,8 +377,9 @@ static void run_latency(const char *url, double rate, double seconds)
             if (rc != 1) die("wh_emit", rc);
             sent++;
         }
-        /* a game-loop host: poll every turn without blocking */
-        wh_poll(e, 0);
+        /* a game-loop host polls every turn without blocking; an event-loop
+         * host sleeps in wh_poll until the network or its next event */
+        wh_poll(e, block ? 1 : 0);
         if (now - t0 > seconds * 4 + 10) break;
     }
     double t1 = mono_s();
@@ -386,9 +387,9 @@ static void run_latency(const char *url, double rate, double seconds)
     double p50 = l.n_lat ? l.lat[l.n_lat / 2] : 0;
     double p99 = l.n_lat ? l.lat[(size_t)((double)l.n_lat * 0.99)] : 0;
     double mx = l.n_lat ? l.lat[l.n_lat - 1] : 0;
-    printf("RESULT latency rate=%.0f achieved=%.0f events=%zu failed=%" PRIu64
+    printf("RESULT latency loop=%s rate=%.0f achieved=%.0f events=%zu failed=%" PRIu64
            " p50_us=%.1f p99_us=%.1f max_us=%.1f\n",
-           rate, (double)l.n_lat / (t1 - t0), l.n_lat, l.failed, p50 * 1e6, p99 * 1e6,
+           block ? "block" : "spin", rate, (double)l.n_lat / (t1 - t0), l.n_lat, l.failed, p50 * 1e6, p99 * 1e6,
            mx * 1e6);
     wh_engine_free(e);
     free(l.emitted_at);
@@ -396,9 +397,11 @@ static void run_latency(const char *url, double rate, double seconds)
 }
 
 /* ---- scheduling jitter of the machine ------------------------------------- */
-/* How late a 200 us sleep wakes up: what any process on this machine gets
- * from the scheduler right now, independent of libwebhook (context for the
- * latency tail). */
+/* What any process on this machine gets from the scheduler right now,
+ * independent of libwebhook (context for the latency tail): how late a
+ * 200 us sleep wakes up, and how much a process that never sleeps (like the
+ * latency benchmark's polling loop) is preempted: gaps between consecutive
+ * clock reads over 2 seconds. */
 static void run_jitter(size_t n)
 {
     double *late = calloc(n, sizeof *late);
@@ -409,8 +412,21 @@ static void run_jitter(size_t n)
         late[i] = mono_s() - t0 - 200e-6;
     }
     qsort(late, n, sizeof *late, cmp_double);
-    printf("RESULT jitter samples=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f\n", n,
-           late[n / 2] * 1e6, late[(size_t)((double)n * 0.99)] * 1e6, late[n - 1] * 1e6);
+    double t_end = mono_s() + 2.0, prev = mono_s(), stolen = 0, longest = 0;
+    size_t gaps_1ms = 0;
+    for (;;) {
+        double t = mono_s();
+        double gap = t - prev;
+        prev = t;
+        if (gap > 50e-6) stolen += gap;
+        if (gap > 1e-3) gaps_1ms++;
+        if (gap > longest) longest = gap;
+        if (t >= t_end) break;
+    }
+    printf("RESULT jitter samples=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f "
+           "spin_gaps_over_1ms=%zu spin_stolen_pct=%.2f spin_longest_us=%.1f\n", n,
+           late[n / 2] * 1e6, late[(size_t)((double)n * 0.99)] * 1e6, late[n - 1] * 1e6,
+           gaps_1ms, stolen / 2.0 * 100, longest * 1e6);
     free(late);
 }
 
@@ -441,8 +457,8 @@ int main(int argc, char **argv)
         run_jitter(argc > 2 ? (size_t)atol(argv[2]) : 5000);
     } else if (!strcmp(cmd, "idle")) {
         run_idle();
-    } else if (!strcmp(cmd, "latency") && argc == 5) {
-        run_latency(argv[2], atof(argv[3]), atof(argv[4]));
+    } else if (!strcmp(cmd, "latency") && (argc == 5 || argc == 6)) {
+        run_latency(argv[2], atof(argv[3]), atof(argv[4]), argc > 5 && !strcmp(argv[5], "block"));
     } else {
         fprintf(stderr, "usage: whbench payload | single URL N INFLIGHT | batch URL N |"
                         " emit | memory | idle | latency URL RATE SECONDS\n");
