@@ -151,6 +151,7 @@ $(B)/bench/whbench: bench/whbench.c $(STATIC) | $(DEPS_OK)
 	$(CC) $(BASE_CFLAGS) -DWH_BENCH_HMAC='"$(WH_HMAC)"' $< -o $@ $(STATIC) $(LIB_LIBS) -lm
 
 # the same benchmark against the library built with each HMAC backend
+.PRECIOUS: $(B)/hmac-%/libwebhook.a
 $(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h include/webhook.h
 	@$(MAKE) --no-print-directory B=$(B)/hmac-$* WH_HMAC=$* $@
 
