@@ -442,50 +442,62 @@ static int parse_retry(wh_engine *e, const char *where, const cJSON *item,
     return rc;
 }
 
-/* "limits": {"rate": N, "period_ms": N, "burst": N, "ordered": bool} */
-static int parse_limits(wh_engine *e, const char *where, const cJSON *item, cfg_ep *c)
+/* An object of plain fields of wh_endpoint_options: "<where>.<name>": {...}.
+ * Unknown and repeated keys, and values of the wrong kind, are errors naming
+ * the key. */
+typedef enum cfg_kind { F_U32, F_U32_0, F_BOOL, F_STR } cfg_kind;
+typedef struct cfg_field {
+    const char *key;
+    cfg_kind kind;
+    size_t offset;            /* in wh_endpoint_options */
+} cfg_field;
+#define FIELD(k, kind, member) {k, kind, offsetof(wh_endpoint_options, member)}
+
+static int parse_fields(wh_engine *e, const char *where, const char *name,
+                        const cJSON *item, const cfg_field *fields, size_t n,
+                        cfg_ep *c)
 {
-    static const char *const keys[] = {"rate", "period_ms", "burst", "ordered"};
+    const char *keys[8];
     char path[64];
-    snprintf(path, sizeof path, "%s.limits", where);
+    snprintf(path, sizeof path, "%s.%s", where, name);
     if (!cJSON_IsObject(item))
         return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
+    for (size_t i = 0; i < n && i < 8; i++) keys[i] = fields[i].key;
     uint32_t seen = 0;
     int rc = WH_OK;
-    for (const cJSON *r = item->child; rc == WH_OK && r; r = r->next) {
-        switch (key_index(e, path, r, keys, 4, &seen)) {
-        case 0: rc = want_u32_0(e, path, r, &c->o.rate_limit); break;
-        case 1: rc = want_u32(e, path, r, &c->o.rate_period_ms); break;
-        case 2: rc = want_u32_0(e, path, r, &c->o.rate_burst); break;
-        case 3: rc = want_bool(e, path, r, &c->o.ordered); break;
-        default: rc = WH_E_CONFIG; break;
+    for (const cJSON *f = item->child; rc == WH_OK && f; f = f->next) {
+        int k = key_index(e, path, f, keys, n, &seen);
+        if (k < 0) return WH_E_CONFIG;
+        char *dst = (char *)&c->o + fields[k].offset;
+        switch (fields[k].kind) {
+        case F_U32: rc = want_u32(e, path, f, (uint32_t *)(void *)dst); break;
+        case F_U32_0: rc = want_u32_0(e, path, f, (uint32_t *)(void *)dst); break;
+        case F_BOOL: rc = want_bool(e, path, f, (int *)(void *)dst); break;
+        case F_STR: rc = want_string(e, path, f, (const char **)(void *)dst); break;
         }
     }
     return rc;
+}
+
+/* "limits": {"rate": N, "period_ms": N, "burst": N, "ordered": bool} */
+static int parse_limits(wh_engine *e, const char *where, const cJSON *item, cfg_ep *c)
+{
+    static const cfg_field f[] = {
+        FIELD("rate", F_U32_0, rate_limit), FIELD("period_ms", F_U32, rate_period_ms),
+        FIELD("burst", F_U32_0, rate_burst), FIELD("ordered", F_BOOL, ordered)};
+    return parse_fields(e, where, "limits", item, f, 4, c);
 }
 
 /* "health": {"disable_on_410": bool, "breaker_failures": N,
  *            "breaker_cooldown_ms": N, "disable_after_ms": N} */
 static int parse_health(wh_engine *e, const char *where, const cJSON *item, cfg_ep *c)
 {
-    static const char *const keys[] = {"disable_on_410", "breaker_failures",
-                                       "breaker_cooldown_ms", "disable_after_ms"};
-    char path[64];
-    snprintf(path, sizeof path, "%s.health", where);
-    if (!cJSON_IsObject(item))
-        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
-    uint32_t seen = 0;
-    int rc = WH_OK;
-    for (const cJSON *r = item->child; rc == WH_OK && r; r = r->next) {
-        switch (key_index(e, path, r, keys, 4, &seen)) {
-        case 0: rc = want_bool(e, path, r, &c->o.disable_on_410); break;
-        case 1: rc = want_u32_0(e, path, r, &c->o.breaker_failures); break;
-        case 2: rc = want_u32(e, path, r, &c->o.breaker_cooldown_ms); break;
-        case 3: rc = want_u32_0(e, path, r, &c->o.disable_after_ms); break;
-        default: rc = WH_E_CONFIG; break;
-        }
-    }
-    return rc;
+    static const cfg_field f[] = {
+        FIELD("disable_on_410", F_BOOL, disable_on_410),
+        FIELD("breaker_failures", F_U32_0, breaker_failures),
+        FIELD("breaker_cooldown_ms", F_U32, breaker_cooldown_ms),
+        FIELD("disable_after_ms", F_U32_0, disable_after_ms)};
+    return parse_fields(e, where, "health", item, f, 4, c);
 }
 
 /* A string from a fixed list; its index, or -1 after reporting. */
@@ -546,31 +558,11 @@ static int parse_signing(wh_engine *e, const char *where, const cJSON *item,
 static int parse_batch(wh_engine *e, const char *where, const cJSON *item,
                        cfg_ep *c)
 {
-    static const char *const keys[] = {"max_events", "max_bytes", "linger_ms"};
-    char path[64];
-    snprintf(path, sizeof path, "%s.batch", where);
-    if (!cJSON_IsObject(item))
-        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
-    uint32_t seen = 0;
-    int rc = WH_OK;
-    for (const cJSON *b = item->child; rc == WH_OK && b; b = b->next) {
-        switch (key_index(e, path, b, keys, 3, &seen)) {
-        case 0: rc = want_u32(e, path, b, &c->o.batch_max_events); break;
-        case 1: rc = want_u32(e, path, b, &c->o.batch_max_bytes); break;
-        case 2: {
-            /* 0 is allowed: send as soon as polled */
-            double d = b->valuedouble;
-            if (!cJSON_IsNumber(b) || !isfinite(d) || d < 0 || d > 4294967295.0 ||
-                floor(d) != d)
-                rc = wh__fail(e, WH_E_CONFIG, "%s.linger_ms: expected an integer "
-                              "from 0 to 4294967295", path);
-            else
-                c->o.batch_linger_ms = (uint32_t)d;
-            break;
-        }
-        default: rc = WH_E_CONFIG; break;
-        }
-    }
+    static const cfg_field f[] = {
+        FIELD("max_events", F_U32, batch_max_events),
+        FIELD("max_bytes", F_U32, batch_max_bytes),
+        FIELD("linger_ms", F_U32_0, batch_linger_ms)}; /* 0: send when polled */
+    int rc = parse_fields(e, where, "batch", item, f, 3, c);
     if (rc == WH_OK) c->o.mode = WH_MODE_BATCH; /* "batch": {...} implies batch mode */
     return rc;
 }
@@ -578,25 +570,12 @@ static int parse_batch(wh_engine *e, const char *where, const cJSON *item,
 static int parse_header_names(wh_engine *e, const char *where, const cJSON *item,
                               cfg_ep *c)
 {
-    static const char *const keys[] = {"id", "timestamp", "attempt", "signature",
-                                       "api_key"};
-    char path[64];
-    snprintf(path, sizeof path, "%s.header_names", where);
-    if (!cJSON_IsObject(item))
-        return wh__fail(e, WH_E_CONFIG, "%s: expected an object", path);
-    uint32_t seen = 0;
-    int rc = WH_OK;
-    for (const cJSON *h = item->child; rc == WH_OK && h; h = h->next) {
-        switch (key_index(e, path, h, keys, 5, &seen)) {
-        case 0: rc = want_string(e, path, h, &c->o.id_header); break;
-        case 1: rc = want_string(e, path, h, &c->o.timestamp_header); break;
-        case 2: rc = want_string(e, path, h, &c->o.attempt_header); break;
-        case 3: rc = want_string(e, path, h, &c->o.signature_header); break;
-        case 4: rc = want_string(e, path, h, &c->o.api_key_header); break;
-        default: rc = WH_E_CONFIG; break;
-        }
-    }
-    return rc;
+    static const cfg_field f[] = {
+        FIELD("id", F_STR, id_header), FIELD("timestamp", F_STR, timestamp_header),
+        FIELD("attempt", F_STR, attempt_header),
+        FIELD("signature", F_STR, signature_header),
+        FIELD("api_key", F_STR, api_key_header)};
+    return parse_fields(e, where, "header_names", item, f, 5, c);
 }
 
 /* private_key_file: read the PEM into memory owned by the cfg_ep. */

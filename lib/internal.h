@@ -107,5 +107,9 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *o,
                        const char *where);
 void wh__log(wh_engine *e, wh_log_level lvl, const char *fmt, ...)
     WH_PRINTF(3, 4);
+/* Format a message for a log callback (nothing when fn is NULL); used by
+ * parts that log without an engine (the queue backends). */
+void wh__logf(wh_log_fn fn, void *user, wh_log_level lvl, const char *fmt, ...)
+    WH_PRINTF(4, 5);
 
 #endif /* WH_INTERNAL_H */

@@ -30,7 +30,6 @@
 #include <hiredis/hiredis.h>
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,17 +105,7 @@ typedef struct rq {
     uint64_t unbound_jobs;
 } rq;
 
-static void rq_log(rq *q, wh_log_level lvl, const char *fmt, ...) WH_PRINTF(3, 4);
-static void rq_log(rq *q, wh_log_level lvl, const char *fmt, ...)
-{
-    if (!q->on_log) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    q->on_log(q->log_user, lvl, buf);
-}
+#define rq_log(q, lvl, ...) wh__logf((q)->on_log, (q)->log_user, (lvl), __VA_ARGS__)
 
 static int64_t mono(rq *q) { return q->clock.now_ms(q->clock.user); }
 static int64_t wall(rq *q) { return q->clock.wall_ms(q->clock.user); }

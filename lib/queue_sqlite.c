@@ -24,7 +24,6 @@
 #include "internal.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,17 +151,7 @@ typedef struct sq {
     int failing;            /* last write failed (log once per episode) */
 } sq;
 
-static void sq_log(sq *q, wh_log_level lvl, const char *fmt, ...) WH_PRINTF(3, 4);
-static void sq_log(sq *q, wh_log_level lvl, const char *fmt, ...)
-{
-    if (!q->on_log) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    q->on_log(q->log_user, lvl, buf);
-}
+#define sq_log(q, lvl, ...) wh__logf((q)->on_log, (q)->log_user, (lvl), __VA_ARGS__)
 
 /* ---- time -------------------------------------------------------------------- */
 static int64_t wall_now(sq *q) { return q->clock.wall_ms(q->clock.user); }

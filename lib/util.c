@@ -1,6 +1,7 @@
-/* Small allocation helpers. */
+/* Small allocation and logging helpers. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,4 +24,15 @@ char *wh__strndup(const char *s, size_t n)
 char *wh__strdup(const char *s)
 {
     return s ? wh__strndup(s, strlen(s)) : NULL;
+}
+
+void wh__logf(wh_log_fn fn, void *user, wh_log_level lvl, const char *fmt, ...)
+{
+    if (!fn) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fn(user, lvl, buf);
 }
