@@ -16,31 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* ---- temporary directory ------------------------------------------------------ */
-static char tmpdir[64];
-
-static void tmp_init(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/whrdXXXXXX");
-    CHECK(mkdtemp(tmpdir) != NULL);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char bufs[16][160];
-    static int next;
-    char *p = bufs[next++ % 16];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void tmp_cleanup(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    CHECK_EQ(system(cmd), 0);
-}
-
 /* ---- redis-server ---------------------------------------------------------------- */
 typedef struct rsrv {
     pid_t pid;
@@ -49,7 +24,7 @@ typedef struct rsrv {
 
 static long long redis_int(int port, const char *cmd, const char *arg);
 
-/* Start redis-server on `port` (0: a free one) with its data in tmpdir;
+/* Start redis-server on `port` (0: a free one) with its data in the test's scratch directory;
  * returns when it answers PING. */
 static void redis_start(rsrv *r, int port)
 {
@@ -61,7 +36,7 @@ static void redis_start(rsrv *r, int port)
     char ports[16];
     snprintf(ports, sizeof ports, "%d", r->port);
     char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1",
-                    "--dir", tmpdir, "--appendonly", "yes", "--appendfsync", "always",
+                    "--dir", th_tmp_path("."), "--appendonly", "yes", "--appendfsync", "always",
                     "--save", "", "--daemonize", "no", "--protected-mode", "no",
                     "--logfile", "redis.log", NULL};
     r->pid = th_spawn(exe, argv, NULL, NULL, NULL);
@@ -228,7 +203,7 @@ static void poll_until(wh_engine *e, th_recv *r, int want, int timeout_ms)
 static void test_redis_delivers_through_streams(void)
 {
     enum { N = 300 };
-    tmp_init();
+    th_tmp_init("whrd");
     rsrv srv;
     redis_start(&srv, 0);
     th_recv *r = th_recv_start(NULL);
@@ -267,7 +242,7 @@ static void test_redis_delivers_through_streams(void)
     CHECK_EQ(redis_int(srv.port, "SCARD", "wh:endpoints"), 2);
     th_recv_stop(r);
     redis_stop(&srv, SIGTERM);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* A failed attempt waits in the retry set (in Redis, not in the process)
@@ -275,7 +250,7 @@ static void test_redis_delivers_through_streams(void)
 static void test_redis_retry_waits_in_redis(void)
 {
     enum { N = 50 };
-    tmp_init();
+    th_tmp_init("whrd");
     rsrv srv;
     redis_start(&srv, 0);
     th_recv_opts ro;
@@ -311,7 +286,7 @@ static void test_redis_retry_waits_in_redis(void)
     wh_engine_free(e);
     th_recv_stop(r);
     redis_stop(&srv, SIGTERM);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* Redis away: wh_emit keeps accepting into the bounded buffer (WH_E_FULL
@@ -320,7 +295,7 @@ static void test_redis_retry_waits_in_redis(void)
 static void test_redis_away_at_start(void)
 {
     enum { N = 20 };
-    tmp_init();
+    th_tmp_init("whrd");
     th_recv *r = th_recv_start(NULL);
     CHECK(r);
     int port = th_free_port();
@@ -357,14 +332,14 @@ static void test_redis_away_at_start(void)
     wh_engine_free(e);
     th_recv_stop(r);
     redis_stop(&srv, SIGTERM);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* Jobs of an endpoint this process does not configure stay in Redis and
  * are reported; a process that configures it delivers them. */
 static void test_redis_unbound_jobs_kept(void)
 {
-    tmp_init();
+    th_tmp_init("whrd");
     rsrv srv;
     redis_start(&srv, 0);
     th_recv *r = th_recv_start(NULL);
@@ -401,7 +376,7 @@ static void test_redis_unbound_jobs_kept(void)
     CHECK_EQ(redis_int(srv.port, "XLEN", "wh:s:other"), 5);
     th_recv_stop(r);
     redis_stop(&srv, SIGTERM);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* Done-when 2: a producer process feeds two worker processes through one
@@ -412,7 +387,7 @@ static void test_redis_unbound_jobs_kept(void)
 static void test_redis_two_workers_one_killed(void)
 {
     enum { N = 6000, IN_FLIGHT = 8 };
-    tmp_init();
+    th_tmp_init("whrd");
     rsrv srv;
     redis_start(&srv, 0);
     th_recv_opts ro;
@@ -420,7 +395,7 @@ static void test_redis_two_workers_one_killed(void)
     ro.delay_ms = 5;
     th_recv *r = th_recv_start(&ro);
     CHECK(r);
-    const char *config = tmp_path("config.json"), *events = tmp_path("events.ndjson");
+    const char *config = th_tmp_path("config.json"), *events = th_tmp_path("events.ndjson");
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"endpoints\":[{\"id\":\"ep\",\"url\":\"%s\",\"max_in_flight\":%d}],"
@@ -433,15 +408,15 @@ static void test_redis_two_workers_one_killed(void)
         fprintf(f, "{\"event\":\"order.paid\",\"data\":{\"i\":%d}}\n", i);
     CHECK_EQ(fclose(f), 0);
     const char *exe = th_example("whsend");
-    const char *errw[2] = {tmp_path("errw1"), tmp_path("errw2")};
-    const char *outw[2] = {tmp_path("outw1"), tmp_path("outw2")};
+    const char *errw[2] = {th_tmp_path("errw1"), th_tmp_path("errw2")};
+    const char *outw[2] = {th_tmp_path("outw1"), th_tmp_path("outw2")};
     pid_t w[2];
     for (int k = 0; k < 2; k++) {
         char *argv[] = {"whsend", "-q", "-c", (char *)config, "--worker", "--idle-exit",
                         "2500", NULL};
         w[k] = th_spawn(exe, argv, NULL, outw[k], errw[k]);
     }
-    const char *errp = tmp_path("errp");
+    const char *errp = th_tmp_path("errp");
     char *argvp[] = {"whsend", "-q", "-c", (char *)config, "--producer", (char *)events, NULL};
     pid_t p = th_spawn(exe, argvp, NULL, NULL, errp);
     int64_t t0 = th_now_ms();
@@ -470,7 +445,7 @@ static void test_redis_two_workers_one_killed(void)
     tally_free(&t);
     th_recv_stop(r);
     redis_stop(&srv, SIGTERM);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* Done-when 3: redis-server is killed mid-run and started again a few
@@ -480,7 +455,7 @@ static void test_redis_two_workers_one_killed(void)
 static void test_redis_restart_loses_nothing_poll_stays_prompt(void)
 {
     enum { N = 3000 };
-    tmp_init();
+    th_tmp_init("whrd");
     rsrv srv;
     redis_start(&srv, 0);
     th_recv *r = th_recv_start(NULL);
@@ -534,7 +509,7 @@ static void test_redis_restart_loses_nothing_poll_stays_prompt(void)
     wh_engine_free(e);
     th_recv_stop(r);
     redis_stop(&srv, SIGTERM);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 static void test_redis_bad_arguments(void)

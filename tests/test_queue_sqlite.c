@@ -19,31 +19,6 @@
 
 #define WALL0 1700000000000LL
 
-/* ---- temporary directory ------------------------------------------------------ */
-static char tmpdir[64];
-
-static void tmp_init(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/whsqXXXXXX");
-    CHECK(mkdtemp(tmpdir) != NULL);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char bufs[16][160];
-    static int next;
-    char *p = bufs[next++ % 16];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void tmp_cleanup(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    CHECK_EQ(system(cmd), 0);
-}
-
 /* One integer from the file, read with a separate connection. */
 static int64_t db_int(const char *path, const char *sql)
 {
@@ -175,8 +150,8 @@ static wh_queue_info info_of(wh_queue *q)
  * once per event, delivered by the next engine with the same delivery ids. */
 static void test_sqlite_jobs_survive_restart(void)
 {
-    tmp_init();
-    const char *db = tmp_path("q.db");
+    th_tmp_init("whsq");
+    const char *db = th_tmp_path("q.db");
     fx f;
     wh_sqlite_options so;
     wh_sqlite_options_init(&so);
@@ -229,15 +204,15 @@ static void test_sqlite_jobs_survive_restart(void)
     CHECK_EQ(db_int(db, "SELECT count(*) FROM wh_events"), 0);
     CHECK_EQ(db_int(db, "SELECT jobs FROM wh_counts WHERE k=0"), 0);
     fx_done(&f);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* A failed attempt is stored with its count and due time: after a restart
  * the next attempt is number 2, at the scheduled time, with the same id. */
 static void test_sqlite_retry_survives_restart(void)
 {
-    tmp_init();
-    const char *db = tmp_path("q.db");
+    th_tmp_init("whsq");
+    const char *db = th_tmp_path("q.db");
     fx f;
     fx_init(&f, db, NULL);
     add_ep(&f, "a", "http://127.0.0.1:9/a");
@@ -264,7 +239,7 @@ static void test_sqlite_retry_survives_restart(void)
     CHECK_INT(r.submitted_ms, >=, 1000 + 2000);
     CHECK_EQ(f.delivered, 1);
     fx_done(&f);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* A claim is a lease: another queue on the file cannot take the job while
@@ -272,8 +247,8 @@ static void test_sqlite_retry_survives_restart(void)
  * what happens after a process dies holding claims. */
 static void test_sqlite_lease_expires(void)
 {
-    tmp_init();
-    const char *db = tmp_path("q.db");
+    th_tmp_init("whsq");
+    const char *db = th_tmp_path("q.db");
     wh_manual_clock *clock = wh_manual_clock_new(1000, WALL0);
     wh_sqlite_options so;
     wh_sqlite_options_init(&so);
@@ -318,15 +293,15 @@ static void test_sqlite_lease_expires(void)
     wh_queue_free(q1);
     wh_queue_free(q2);
     wh_manual_clock_free(clock);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* While a request runs longer than the lease, the lease is renewed, so no
  * other process takes the job. */
 static void test_sqlite_lease_renewed_while_in_flight(void)
 {
-    tmp_init();
-    const char *db = tmp_path("q.db");
+    th_tmp_init("whsq");
+    const char *db = th_tmp_path("q.db");
     fx f;
     wh_sqlite_options so;
     wh_sqlite_options_init(&so);
@@ -355,15 +330,15 @@ static void test_sqlite_lease_renewed_while_in_flight(void)
     CHECK_EQ(db_int(db, "SELECT count(*) FROM wh_jobs"), 0);
     wh_queue_free(other);
     fx_done(&f);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* Jobs of an endpoint that is not configured after a restart are kept,
  * counted and logged; configured again, it gets them. */
 static void test_sqlite_unbound_jobs_kept_and_reported(void)
 {
-    tmp_init();
-    const char *db = tmp_path("q.db");
+    th_tmp_init("whsq");
+    const char *db = th_tmp_path("q.db");
     fx f;
     wh_sqlite_options so;
     wh_sqlite_options_init(&so);
@@ -397,15 +372,15 @@ static void test_sqlite_unbound_jobs_kept_and_reported(void)
     CHECK_EQ(info_of(f.q).jobs, 0);
     CHECK_EQ(db_int(db, "SELECT count(*) FROM wh_events"), 0);
     fx_done(&f);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* The size bound: WH_E_FULL with a message, nothing stored for the refused
  * event, room again after deliveries. */
 static void test_sqlite_full(void)
 {
-    tmp_init();
-    const char *db = tmp_path("q.db");
+    th_tmp_init("whsq");
+    const char *db = th_tmp_path("q.db");
     fx f;
     wh_sqlite_options so;
     wh_sqlite_options_init(&so);
@@ -426,8 +401,7 @@ static void test_sqlite_full(void)
     fx_done(&f);
 
     /* max_bytes counts payload bytes */
-    tmp_init();
-    db = tmp_path("q2.db");
+    db = th_tmp_path("q2.db");
     wh_sqlite_options_init(&so);
     so.max_bytes = 10;
     so.producer_only = 1;
@@ -439,15 +413,15 @@ static void test_sqlite_full(void)
     wh_poll(f.e, 0);
     CHECK_EQ(db_int(db, "SELECT bytes FROM wh_counts WHERE k=0"), 10);
     fx_done(&f);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* Freeing the engine keeps queued and in-flight jobs (nothing reported as
  * cancelled); removing an endpoint still cancels its jobs. */
 static void test_sqlite_engine_free_keeps_jobs(void)
 {
-    tmp_init();
-    const char *db = tmp_path("q.db");
+    th_tmp_init("whsq");
+    const char *db = th_tmp_path("q.db");
     fx f;
     fx_init(&f, db, NULL);
     add_ep(&f, "a", "http://127.0.0.1:9/a");
@@ -469,7 +443,7 @@ static void test_sqlite_engine_free_keeps_jobs(void)
     CHECK_EQ(db_int(db, "SELECT count(*) FROM wh_jobs WHERE lease_until<>0"), 0);
     CHECK_EQ(db_int(db, "SELECT count(*) FROM wh_events"), 40);
     fx_done(&f);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 static void test_sqlite_bad_arguments(void)
@@ -496,12 +470,12 @@ static void test_sqlite_bad_arguments(void)
 /* The "queue" member of the configuration. */
 static void test_sqlite_from_config(void)
 {
-    tmp_init();
+    th_tmp_init("whsq");
     char json[512];
     snprintf(json, sizeof json,
              "{\"endpoints\":[{\"id\":\"a\",\"url\":\"http://127.0.0.1:9/a\"}],"
              "\"queue\":{\"type\":\"sqlite\",\"path\":\"%s\",\"lease_ms\":2000,"
-             "\"max_jobs\":3,\"synchronous\":\"full\"}}", tmp_path("c.db"));
+             "\"max_jobs\":3,\"synchronous\":\"full\"}}", th_tmp_path("c.db"));
     wh_queue *q = NULL;
     char err[256];
     CHECK_EQ(wh_config_queue_new(json, strlen(json), NULL, NULL, &q, err, sizeof err), WH_OK);
@@ -553,7 +527,7 @@ static void test_sqlite_from_config(void)
              WH_OK);
     CHECK(q == NULL);
     CHECK_EQ(wh_config_queue_new("{", 1, NULL, NULL, &q, err, sizeof err), WH_E_JSON);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* ---- real processes ------------------------------------------------------------ */
@@ -622,15 +596,15 @@ static void write_events(const char *path, int n)
 static void test_sqlite_kill9_restart_delivers_everything(void)
 {
     enum { N = 20000, IN_FLIGHT = 20 };
-    tmp_init();
+    th_tmp_init("whsq");
     th_recv_opts ro;
     memset(&ro, 0, sizeof ro);
     ro.delay_ms = 10;
     th_recv *r = th_recv_start(&ro);
     CHECK(r);
-    const char *db = tmp_path("q.db"), *events = tmp_path("events.ndjson");
-    const char *config = tmp_path("config.json"), *err1 = tmp_path("err1");
-    const char *err2 = tmp_path("err2"), *out2 = tmp_path("out2");
+    const char *db = th_tmp_path("q.db"), *events = th_tmp_path("events.ndjson");
+    const char *config = th_tmp_path("config.json"), *err1 = th_tmp_path("err1");
+    const char *err2 = th_tmp_path("err2"), *out2 = th_tmp_path("out2");
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"endpoints\":[{\"id\":\"slow\",\"url\":\"%s\",\"max_in_flight\":%d}],"
@@ -700,7 +674,7 @@ static void test_sqlite_kill9_restart_delivers_everything(void)
     CHECK_EQ(db_int(db, "SELECT count(*) FROM wh_events"), 0);
     tally_free(&t);
     th_recv_stop(r);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 /* whsend --producer stores events in the file and exits; two --worker
@@ -708,17 +682,17 @@ static void test_sqlite_kill9_restart_delivers_everything(void)
 static void test_sqlite_producer_and_two_workers(void)
 {
     enum { N = 3000 };
-    tmp_init();
+    th_tmp_init("whsq");
     th_recv_opts ro;
     memset(&ro, 0, sizeof ro);
     ro.delay_ms = 2;
     th_recv *r = th_recv_start(&ro);
     CHECK(r);
-    const char *db = tmp_path("q.db"), *events = tmp_path("events.ndjson");
-    const char *config = tmp_path("config.json");
-    const char *outp = tmp_path("outp"), *errp = tmp_path("errp");
-    const char *outw[2] = {tmp_path("outw1"), tmp_path("outw2")};
-    const char *errw[2] = {tmp_path("errw1"), tmp_path("errw2")};
+    const char *db = th_tmp_path("q.db"), *events = th_tmp_path("events.ndjson");
+    const char *config = th_tmp_path("config.json");
+    const char *outp = th_tmp_path("outp"), *errp = th_tmp_path("errp");
+    const char *outw[2] = {th_tmp_path("outw1"), th_tmp_path("outw2")};
+    const char *errw[2] = {th_tmp_path("errw1"), th_tmp_path("errw2")};
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"endpoints\":[{\"id\":\"ep\",\"url\":\"%s\",\"max_in_flight\":8}]}",
@@ -765,7 +739,7 @@ static void test_sqlite_producer_and_two_workers(void)
     CHECK_EQ(t.total, N);
     tally_free(&t);
     th_recv_stop(r);
-    tmp_cleanup();
+    th_tmp_cleanup();
 }
 
 TH_MAIN(TH_CASE(test_sqlite_jobs_survive_restart), TH_CASE(test_sqlite_retry_survives_restart),

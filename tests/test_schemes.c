@@ -80,20 +80,10 @@ static const char *hdr(fx *f, const char *name)
 
 /* ---- a scratch directory and the openssl command line ------------------------ */
 
-static char tmpdir[64];
+static const char *tmpdir;
 
-static void mktmp(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/wh_schemes_XXXXXX");
-    CHECK(mkdtemp(tmpdir));
-}
-
-static void rmtmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    CHECK_EQ(system(cmd), 0);
-}
+static void mktmp(void) { tmpdir = th_tmp_init("wh_schemes_"); }
+static void rmtmp(void) { th_tmp_cleanup(); }
 
 static void write_file(const char *name, const void *p, size_t n)
 {

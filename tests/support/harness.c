@@ -102,3 +102,28 @@ int th_main(const th_case *cases, size_t n, int argc, char **argv)
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+static char th_tmpdir[96];
+
+const char *th_tmp_init(const char *tag)
+{
+    snprintf(th_tmpdir, sizeof th_tmpdir, "/tmp/%sXXXXXX", tag);
+    CHECK(mkdtemp(th_tmpdir) != NULL);
+    return th_tmpdir;
+}
+
+char *th_tmp_path(const char *name)
+{
+    static char bufs[16][192];
+    static int next;
+    char *p = bufs[next++ % 16];
+    snprintf(p, sizeof bufs[0], "%s/%s", th_tmpdir, name);
+    return p;
+}
+
+void th_tmp_cleanup(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", th_tmpdir);
+    CHECK_EQ(system(cmd), 0);
+}

@@ -56,6 +56,12 @@ int64_t th_now_ms(void);
 /* Read the rest of a stream into a malloc'd NUL-terminated string (fails the
  * test on error). */
 char *th_slurp(FILE *f);
+/* A scratch directory for the current test case: th_tmp_init() creates
+ * /tmp/<tag>XXXXXX and returns its path, th_tmp_path() names a file in it
+ * (16 rotating buffers), th_tmp_cleanup() removes it and everything in it. */
+const char *th_tmp_init(const char *tag);
+char *th_tmp_path(const char *name);
+void th_tmp_cleanup(void);
 /* Number of threads of this process (from /proc/self/status). */
 int th_thread_count(void);
 
