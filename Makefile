@@ -20,14 +20,17 @@ CFLAGS  ?= -O2 -g
 WERROR  ?= -Werror
 SAN     ?=
 
-VERSION := $(shell sed -n 's/^\#define WH_VERSION_STRING "\(.*\)"/\1/p' include/webhook.h)
-MAJOR   := $(shell sed -n 's/^\#define WH_VERSION_MAJOR \([0-9]*\)/\1/p' include/webhook.h)
+VERSION := $(shell sed -n 's/^\#define WH_VERSION_STRING "\(.*\)"/\1/p' include/webhook/webhook.h)
+MAJOR   := $(shell sed -n 's/^\#define WH_VERSION_MAJOR \([0-9]*\)/\1/p' include/webhook/webhook.h)
 SONAME  := libwebhook.so.$(MAJOR)
 
 LIB_SRCS  := $(addprefix lib/,$(shell grep -v '^\#' lib/sources.txt))
+# the test doubles (manual clock, scripted transport): libwebhook-test.a only
+TEST_LIB_SRCS := $(addprefix lib/,$(shell grep -v '^\#' lib/test_sources.txt))
 TEST_NAMES := $(shell grep -v '^\#' tests/tests.txt)
 TEST_SUPPORT := tests/support/harness.c tests/support/http_receiver.c
-EXAMPLES  := whsend receiver chat_demo minimal
+EXAMPLES  := receiver chat_demo minimal
+TOOLS     := whsend
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
@@ -58,15 +61,17 @@ MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRCS))
+TEST_LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(TEST_LIB_SRCS))
 STATIC   := $(B)/libwebhook.a
+TEST_STATIC := $(B)/libwebhook-test.a
 SHARED   := $(B)/libwebhook.so.$(VERSION)
 TEST_BINS := $(addprefix $(B)/tests/,$(TEST_NAMES))
-EXAMPLE_BINS := $(addprefix $(B)/examples/,$(EXAMPLES))
+EXAMPLE_BINS := $(addprefix $(B)/bin/,$(EXAMPLES) $(TOOLS))
 DEPS_OK  := $(B)/.deps-ok
 
 .PHONY: all check demo deps install uninstall clean lib examples tests bench bench-deps
 all: lib examples tests
-lib: $(STATIC) $(SHARED) $(B)/libwebhook.pc
+lib: $(STATIC) $(SHARED) $(TEST_STATIC) $(B)/libwebhook.pc
 examples: $(EXAMPLE_BINS)
 tests: $(TEST_BINS)
 
@@ -92,11 +97,15 @@ $(DEPS_OK): Makefile
 	@mkdir -p $(B) && touch $@
 
 # ---- library ----------------------------------------------------------------
-$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h include/webhook.h include/webhook_test.h | $(DEPS_OK)
+HEADERS := $(wildcard include/webhook/*.h)
+$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h $(HEADERS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(STATIC): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(TEST_STATIC): $(TEST_LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(SHARED): $(LIB_OBJS) lib/libwebhook.map
@@ -105,26 +114,30 @@ $(SHARED): $(LIB_OBJS) lib/libwebhook.map
 	ln -sf libwebhook.so.$(VERSION) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libwebhook.so
 
-$(B)/libwebhook.pc: pkgconfig/libwebhook.pc.in include/webhook.h
+$(B)/libwebhook.pc: pkgconfig/libwebhook.pc.in include/webhook/webhook.h
 	@mkdir -p $(B)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@HMAC_REQUIRES@|$(PC_REQUIRES)|' $< > $@
 
 # ---- examples and tests (linked statically against the library) ------------
-$(B)/examples/%: examples/%.c $(STATIC) | $(DEPS_OK)
+$(B)/bin/%: examples/%.c $(STATIC) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
 
-$(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/support/harness.h tests/support/http_receiver.h $(STATIC) | $(DEPS_OK)
+$(B)/bin/%: tools/%.c $(STATIC) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) -lm
+
+$(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/support/harness.h tests/support/http_receiver.h $(STATIC) $(TEST_STATIC) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ilib -Itests/support $(MHD_CFLAGS) $< $(TEST_SUPPORT) -o $@ \
-	  $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
+	  $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
 
 check: all
-	@WH_EXAMPLES=$(abspath $(B)/examples) sh tests/run.sh $(TEST_BINS)
+	@WH_BIN=$(abspath $(B)/bin) sh tests/run.sh $(TEST_BINS)
 
-demo: $(B)/examples/receiver $(B)/examples/chat_demo
-	@sh examples/demo.sh $(B)/examples
+demo: $(B)/bin/receiver $(B)/bin/chat_demo
+	@sh examples/demo.sh $(B)/bin
 
 # ---- benchmarks (bench/) ---------------------------------------------------------
 # nginx + wrk from the distribution; the same install-or-print rule as deps.
@@ -152,7 +165,7 @@ $(B)/bench/whbench: bench/whbench.c $(STATIC) | $(DEPS_OK)
 
 # the same benchmark against the library built with each HMAC backend
 .PRECIOUS: $(B)/hmac-%/libwebhook.a
-$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h include/webhook.h
+$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h $(HEADERS)
 	@$(MAKE) --no-print-directory B=$(B)/hmac-$* WH_HMAC=$* $@
 
 $(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a | $(DEPS_OK)
@@ -168,10 +181,10 @@ bench: bench-deps
 	python3 bench/run.py $(B)
 
 # ---- install ------------------------------------------------------------------
-install: lib $(B)/examples/whsend
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
-	install -m 644 include/webhook.h include/webhook_test.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+install: lib $(B)/bin/whsend
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/webhook $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCDIR)/webhook/
+	install -m 644 $(STATIC) $(TEST_STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libwebhook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libwebhook.so
@@ -179,10 +192,10 @@ install: lib $(B)/examples/whsend
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@HMAC_REQUIRES@|$(PC_REQUIRES)|' \
 	    pkgconfig/libwebhook.pc.in > $(DESTDIR)$(PCDIR)/libwebhook.pc
-	install -m 755 $(B)/examples/whsend $(DESTDIR)$(BINDIR)/
+	install -m 755 $(B)/bin/whsend $(DESTDIR)$(BINDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(INCDIR)/webhook.h $(DESTDIR)$(INCDIR)/webhook_test.h \
+	rm -rf $(DESTDIR)$(INCDIR)/webhook \
 	  $(DESTDIR)$(LIBDIR)/libwebhook.* $(DESTDIR)$(PCDIR)/libwebhook.pc $(DESTDIR)$(BINDIR)/whsend
 
 clean:

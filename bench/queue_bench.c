@@ -15,8 +15,10 @@
  * Redis: a redis-server started here on 127.0.0.1 (free port, temporary
  * directory, appendonly yes, appendfsync everysec).  SQLite: a file in /tmp,
  * WAL, synchronous=NORMAL. */
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/sqlite.h>
+#include <webhook/redis.h>
+#include <webhook/test.h>
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -14,7 +14,7 @@
  * run.py parses; runs are repeated by run.py (or inside, for the
  * micro-benchmarks) and the median is reported.  Nothing here is hard-coded
  * into a result: each figure is measured. */
-#include <webhook.h>
+#include <webhook/webhook.h>
 
 #include <inttypes.h>
 #include <malloc.h>

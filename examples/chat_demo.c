@@ -12,7 +12,7 @@
  * with wh_flush() and prints on stdout
  *   {"emitted":N,"delivered":N,"retries":N,"dead":N}
  * Exit status 0 only when every event was delivered and none died. */
-#include "webhook.h"
+#include <webhook/webhook.h>
 
 #include <errno.h>
 #include <inttypes.h>

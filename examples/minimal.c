@@ -1,5 +1,5 @@
 /* minimal — deliver one webhook:  minimal https://example.com/hook */
-#include "webhook.h"
+#include <webhook/webhook.h>
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -36,7 +36,8 @@
  *
  * Build: cc -std=c11 receiver.c $(pkg-config --cflags --libs libwebhook
  *        libmicrohttpd) -o receiver */
-#include "webhook.h"
+#include <webhook/webhook.h>
+#include <webhook/verify.h>
 
 #include <microhttpd.h>
 

@@ -1,4 +1,4 @@
-/* Clocks: the system clock (default) and the manual clock for tests. */
+/* The system clock (the default).  The manual clock is in clock_manual.c. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -23,49 +23,3 @@ static int64_t sys_wall(void *user)
 static const wh_clock system_clock = {WH_CLOCK_VERSION, NULL, sys_now, sys_wall};
 
 const wh_clock *wh_clock_system(void) { return &system_clock; }
-
-/* ---- manual clock ---------------------------------------------------------- */
-struct wh_manual_clock {
-    wh_clock vt;
-    int64_t now;
-    int64_t wall_offset; /* wall = now + wall_offset */
-};
-
-static int64_t man_now(void *user) { return ((wh_manual_clock *)user)->now; }
-static int64_t man_wall(void *user)
-{
-    const wh_manual_clock *c = user;
-    return c->now + c->wall_offset;
-}
-
-wh_manual_clock *wh_manual_clock_new(int64_t now_ms, int64_t wall_ms)
-{
-    wh_manual_clock *c = wh__calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->vt.version = WH_CLOCK_VERSION;
-    c->vt.user = c;
-    c->vt.now_ms = man_now;
-    c->vt.wall_ms = man_wall;
-    c->now = now_ms;
-    c->wall_offset = wall_ms - now_ms;
-    return c;
-}
-
-void wh_manual_clock_free(wh_manual_clock *c) { free(c); }
-
-const wh_clock *wh_manual_clock_vtable(wh_manual_clock *c)
-{
-    return c ? &c->vt : NULL;
-}
-
-int64_t wh_manual_clock_now(const wh_manual_clock *c) { return c ? c->now : 0; }
-
-void wh_manual_clock_advance(wh_manual_clock *c, int64_t ms)
-{
-    if (c && ms > 0) c->now += ms;
-}
-
-void wh_manual_clock_set(wh_manual_clock *c, int64_t now_ms)
-{
-    if (c && now_ms > c->now) c->now = now_ms;
-}

@@ -207,7 +207,7 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
         e->transport = o.transport;
         e->transport_owned = o.transport_owned;
     } else {
-        rc = wh_transport_curl_new(NULL, &e->transport);
+        rc = wh__default_transport_new(&e->transport);
         e->transport_owned = 1;
     }
     if (rc == WH_OK) {
@@ -220,10 +220,7 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
             e->queue = o.queue;
             e->queue_owned = o.queue_owned;
         } else {
-            rc = wh__queue_memory_new(o.max_queued_events ? o.max_queued_events : 1000000,
-                                      o.max_queued_bytes ? o.max_queued_bytes
-                                                         : ((size_t)1 << 30),
-                                      &e->queue);
+            rc = wh__default_queue_new(o.max_queued_events, o.max_queued_bytes, &e->queue);
             e->queue_owned = 1;
         }
     }
@@ -936,12 +933,16 @@ int wh_flush(wh_engine *e, int64_t timeout_ms)
                     e->queue->size(e->queue->user));
 }
 
-int wh_stats_get(const wh_engine *e, wh_stats *out)
+int wh_stats_get_sized(const wh_engine *e, wh_stats *out, size_t size)
 {
-    if (!e || !out) return WH_E_INVAL;
-    *out = e->st;
-    size_t size = e->queue->size(e->queue->user), jobs_in_flight = 0;
+    /* the first version of wh_stats ends with bytes_sent */
+    if (!e || !out || size < offsetof(wh_stats, bytes_sent) + sizeof out->bytes_sent)
+        return WH_E_INVAL;
+    wh_stats st = e->st;
+    size_t stored = e->queue->size(e->queue->user), jobs_in_flight = 0;
     for (const wh_delivery *d = e->flights; d; d = d->next) jobs_in_flight += d->n_jobs;
-    out->queued = size > jobs_in_flight ? size - jobs_in_flight : 0;
+    st.queued = stored > jobs_in_flight ? stored - jobs_in_flight : 0;
+    st.struct_size = size < sizeof st ? size : sizeof st;
+    memcpy(out, &st, st.struct_size);
     return WH_OK;
 }

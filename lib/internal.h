@@ -1,11 +1,15 @@
 /* Internal declarations shared between the library's source files.
  * Nothing here is exported: the build uses -fvisibility=hidden and only
- * WH_EXTERN functions of include/webhook*.h are visible. */
+ * WH_EXTERN functions of include/webhook/ headers are visible. */
 #ifndef WH_INTERNAL_H
 #define WH_INTERNAL_H
 
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/plugin.h>
+#include <webhook/curl.h>
+#include <webhook/sqlite.h>
+#include <webhook/redis.h>
+#include <webhook/verify.h>
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -93,6 +97,9 @@ int wh__id_valid(const char *id);
 /* ---- default parts ---------------------------------------------------------- */
 /* In-memory queue (lib/queue_memory.c). */
 int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out);
+/* backends.c: the engine's default transport and queue (0 bounds: defaults) */
+int wh__default_transport_new(wh_transport **out);
+int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);
 /* wh_queue_info_get per backend: WH_E_INVAL when vq is not of that kind. */
 int wh__queue_memory_info(wh_queue *vq, wh_queue_info *out);
 int wh__queue_sqlite_info(wh_queue *vq, wh_queue_info *out);

@@ -1,6 +1,7 @@
 /* The scripted transport: answers from rules on a (usually manual) clock,
  * and records every request.  For exact timing and fault-injection tests. */
 #include "internal.h"
+#include <webhook/test.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,8 @@
  * how it is retried (as a unit, one id), and the exact bytes of every body
  * format. */
 #include "harness.h"
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/test.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,8 @@
  * through the libcurl transport, to the libmicrohttpd test receiver. */
 #include "harness.h"
 #include "http_receiver.h"
-#include "webhook.h"
+#include <webhook/webhook.h>
+#include <webhook/verify.h>
 
 #include <stdio.h>
 #include <stdlib.h>

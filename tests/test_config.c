@@ -1,8 +1,9 @@
 /* wh_config_load / wh_config_load_file against the real engine, with a
  * manual clock and the scripted transport (no network, no sleeping). */
 #include "harness.h"
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/verify.h>
+#include <webhook/test.h>
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* whsend --dead-letter: every dead event is appended as an input line, and
  * feeding the file back to whsend against a healthy receiver delivers every
  * one of them, byte for byte, under the same delivery id.  whsend runs as a
- * child process (WH_EXAMPLES, else build/examples) against receivers on
+ * child process (WH_BIN, else build/bin) against receivers on
  * 127.0.0.1. */
 #include "harness.h"
 #include "http_receiver.h"
@@ -46,8 +46,8 @@ static char *read_file(const char *path)
  * returns its exit status. */
 static int whsend(const char *args)
 {
-    const char *ex = getenv("WH_EXAMPLES");
-    if (!ex || !*ex) ex = "build/examples";
+    const char *ex = getenv("WH_BIN");
+    if (!ex || !*ex) ex = "build/bin";
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s/whsend -q %s >%s 2>%s", ex, args, path_in("out"),
              path_in("err"));

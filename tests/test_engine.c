@@ -1,8 +1,9 @@
 /* Engine unit tests on the manual clock and the scripted transport: exact
  * retry times, classification, fan-out, limits, bad input, lifecycle. */
 #include "harness.h"
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/verify.h>
+#include <webhook/test.h>
 
 #include <stdlib.h>
 #include <string.h>

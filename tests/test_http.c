@@ -2,7 +2,7 @@
  * in-process libmicrohttpd receiver. */
 #include "harness.h"
 #include "http_receiver.h"
-#include "webhook.h"
+#include <webhook/webhook.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

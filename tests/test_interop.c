@@ -13,8 +13,8 @@
 
 static const char *examples_dir(void)
 {
-    const char *d = getenv("WH_EXAMPLES");
-    return d && *d ? d : "build/examples";
+    const char *d = getenv("WH_BIN");
+    return d && *d ? d : "build/bin";
 }
 
 static const char *source_dir(void)

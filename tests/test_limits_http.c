@@ -3,7 +3,7 @@
  * machine is shared. */
 #include "harness.h"
 #include "http_receiver.h"
-#include "webhook.h"
+#include <webhook/webhook.h>
 
 #include <stdlib.h>
 #include <string.h>

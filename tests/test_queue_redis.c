@@ -7,7 +7,8 @@
 #include "harness.h"
 #include "http_receiver.h"
 #include "proc.h"
-#include "webhook.h"
+#include <webhook/webhook.h>
+#include <webhook/redis.h>
 
 #include <hiredis/hiredis.h>
 

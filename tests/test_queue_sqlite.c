@@ -6,8 +6,9 @@
 #include "harness.h"
 #include "http_receiver.h"
 #include "proc.h"
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/sqlite.h>
+#include <webhook/test.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>

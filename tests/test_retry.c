@@ -3,8 +3,8 @@
  * knobs one by one, Retry-After, rate limit, ordering, 410, circuit breaker,
  * auto-disable, and the JSON form. */
 #include "harness.h"
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/test.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,9 @@
  * an independent implementation (the openssl command line), key rotation,
  * and refusal of bad options at wh_endpoint_add and in the JSON config. */
 #include "harness.h"
-#include "webhook.h"
-#include "webhook_test.h"
+#include <webhook/webhook.h>
+#include <webhook/verify.h>
+#include <webhook/test.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,10 @@
  * 127.0.0.1.  Every wait is bounded in real time. */
 #include "harness.h"
 #include "http_receiver.h"
-#include "webhook.h"
+#include <webhook/webhook.h>
+#include <webhook/plugin.h>
+#include <webhook/curl.h>
+#include <webhook/verify.h>
 
 #include <arpa/inet.h>
 #include <dlfcn.h>

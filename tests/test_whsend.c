@@ -1,6 +1,6 @@
 /* The whsend CLI, run as a child process against in-process receivers on
- * 127.0.0.1.  The binary is found through WH_EXAMPLES (set by make check),
- * else build/examples. */
+ * 127.0.0.1.  The binary is found through WH_BIN (set by make check),
+ * else build/bin. */
 #include "harness.h"
 #include "http_receiver.h"
 
@@ -79,11 +79,11 @@ typedef struct run {
 static const char *whsend_path(void)
 {
     static char path[512];
-    const char *dir = getenv("WH_EXAMPLES");
-    if (!dir || !*dir) dir = "build/examples";
+    const char *dir = getenv("WH_BIN");
+    if (!dir || !*dir) dir = "build/bin";
     snprintf(path, sizeof path, "%s/whsend", dir);
     if (access(path, X_OK) != 0)
-        th_fail(__FILE__, __LINE__, "%s: %s (set WH_EXAMPLES)", path, strerror(errno));
+        th_fail(__FILE__, __LINE__, "%s: %s (set WH_BIN)", path, strerror(errno));
     return path;
 }
 

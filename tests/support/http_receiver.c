@@ -8,7 +8,8 @@
  * "th_recv answered <status>\n". */
 #include "http_receiver.h"
 #include "harness.h"
-#include "webhook.h"
+#include <webhook/webhook.h>
+#include <webhook/verify.h>
 
 #include <microhttpd.h>
 

@@ -25,15 +25,15 @@ static inline void th_sleep_ms(int ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
-/* Path of an example binary (WH_EXAMPLES, else build/examples). */
+/* Path of an example binary (WH_BIN, else build/bin). */
 static inline const char *th_example(const char *name)
 {
     static char path[512];
-    const char *dir = getenv("WH_EXAMPLES");
-    if (!dir || !*dir) dir = "build/examples";
+    const char *dir = getenv("WH_BIN");
+    if (!dir || !*dir) dir = "build/bin";
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (access(path, X_OK) != 0)
-        th_fail(__FILE__, __LINE__, "%s: %s (set WH_EXAMPLES)", path, strerror(errno));
+        th_fail(__FILE__, __LINE__, "%s: %s (set WH_BIN)", path, strerror(errno));
     return path;
 }
 

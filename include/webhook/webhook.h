@@ -1,24 +1,34 @@
 /*
- * libwebhook — an embeddable webhook delivery library.
+ * libwebhook — an embeddable webhook delivery library: the host API.
  *
- * The host program creates an engine, adds endpoints, emits events and calls
- * wh_poll() from its own loop.  The library routes each event to every
- * subscribed endpoint, signs it, sends it over HTTP, retries it on failure
- * and reports every outcome through a callback.  It never starts a thread:
- * all work happens inside the host's calls.
+ * The host program creates an engine, adds endpoints, emits events and
+ * drives the engine from its own loop.  The library routes each event to
+ * every subscribed endpoint, signs it, sends it over HTTP, retries it on
+ * failure and reports every outcome through a callback.  This header is all
+ * a host program needs; the other headers serve other audiences:
  *
- * The common case is three calls:
+ *     <webhook/plugin.h>   clock, transport and queue vtables (backend authors)
+ *     <webhook/curl.h>     options of the libcurl transport
+ *     <webhook/sqlite.h>   the durable SQLite queue
+ *     <webhook/redis.h>    the shared Redis Streams queue
+ *     <webhook/verify.h>   receiver side: signing and verification helpers
+ *     <webhook/test.h>     manual clock and scripted transport (libwebhook-test)
  *
- *     wh_engine *e = wh_engine_new(NULL);               // defaults
+ * The common case is three calls after creating the engine:
+ *
+ *     int err;
+ *     wh_engine *e = wh_engine_new(NULL, &err);          // defaults
  *     wh_endpoint_options ep;
  *     wh_endpoint_options_init(&ep);
  *     ep.url = "https://example.com/hooks";
- *     wh_endpoint_add(e, &ep);                          // 1
- *     wh_emit(e, "message.created", "room-1", json, len, NULL);   // 2
- *     for (;;) wh_poll(e, 100);                         // 3 (from the loop)
+ *     wh_endpoint_add(e, &ep);                             // 1
+ *     wh_emit(e, "message.created", "room-1", json, len, NULL);  // 2
+ *     wh_poll(e, 100);                                     // 3, from the loop
  *
  * Threading: an engine belongs to one thread at a time.  Nothing in the
- * library blocks except wh_poll() with a positive max_wait_ms and wh_flush().
+ * library blocks except wh_poll() with a positive max_wait_ms and
+ * wh_flush().  The library starts no thread of its own; libcurl's resolver
+ * may start one per lookup of a host name (not for IP literals).
  *
  * Status codes: functions returning int return WH_OK (0) or a negative
  * wh_status; wh_strerror() names it and wh_last_error() returns the detailed
@@ -100,98 +110,15 @@ WH_EXTERN const char *wh_strerror(int status);
 /* Static symbolic name of a status ("WH_E_URL"); never NULL. */
 WH_EXTERN const char *wh_status_name(int status);
 
-/* ---- opaque handle ------------------------------------------------------- */
+/* ---- opaque handles ------------------------------------------------------ */
 typedef struct wh_engine wh_engine;
+/* Parts a host may hand to wh_engine_options (see <webhook/plugin.h> for
+ * their vtables and the backend headers for their constructors). */
+typedef struct wh_clock wh_clock;
+typedef struct wh_transport wh_transport;
+typedef struct wh_queue wh_queue;
 
-/* ---- clock vtable -------------------------------------------------------- */
-/* Supplies "now" everywhere in the engine.  now_ms is monotonic (scheduling,
- * timeouts); wall_ms is Unix time in milliseconds (signature timestamps,
- * event timestamps).  The struct is copied by wh_engine_new(); `user` must
- * outlive the engine. */
-#define WH_CLOCK_VERSION 1
-typedef struct wh_clock {
-    int version;                 /* WH_CLOCK_VERSION */
-    void *user;                  /* passed to every method */
-    int64_t (*now_ms)(void *user);
-    int64_t (*wall_ms)(void *user);
-} wh_clock;
-
-/* The default clock: CLOCK_MONOTONIC and CLOCK_REALTIME. */
-WH_EXTERN const wh_clock *wh_clock_system(void);
-
-/* ---- transport vtable ---------------------------------------------------- */
-/* A fully built request.  Every pointer stays valid until the transport has
- * reported the request's completion (or it was cancelled). */
-typedef struct wh_request {
-    const char *url;
-    const char *const *headers; /* "Name: value" strings, already validated */
-    size_t n_headers;
-    const char *body;
-    size_t body_len;
-    uint32_t timeout_ms;         /* whole attempt, connect included */
-    uint32_t connect_timeout_ms;
-    void *token;                 /* engine's; handed back on completion */
-} wh_request;
-
-/* The outcome of one request, as the transport reports it. */
-typedef struct wh_response {
-    int status;               /* HTTP status, 0 when no response arrived */
-    int error;                /* WH_OK, WH_E_CONNECT, WH_E_TIMEOUT or
-                                 WH_E_TRANSPORT (other network failure) */
-    const char *error_msg;    /* NULL or a description of `error` */
-    const char *retry_after;  /* Retry-After header value, or NULL */
-    const char *body;         /* start of the response body (capped) */
-    size_t body_len;
-} wh_response;
-
-/* Called by a transport, from inside its perform method, once per finished
- * request. The response and its strings are valid only during the call. */
-typedef void (*wh_transport_done_fn)(void *done_user, void *token,
-                                     const wh_response *res);
-
-#define WH_TRANSPORT_VERSION 1
-typedef struct wh_transport {
-    int version;                 /* WH_TRANSPORT_VERSION */
-    void *user;
-    /* Start a request without blocking.  Returns WH_OK or a negative status
-     * (then no completion will be reported for it). */
-    int (*submit)(void *user, const wh_request *req);
-    /* Make progress on all requests: do the I/O that is ready, waiting up to
-     * wait_ms for some (0 = never block).  Reports each finished request
-     * through done().  Returns the number of requests still running. */
-    int (*perform)(void *user, int wait_ms, wh_transport_done_fn done,
-                   void *done_user);
-    /* Milliseconds until perform() must be called again for the transport's
-     * own timers, or -1 when it has nothing running. */
-    int64_t (*timeout_ms)(void *user);
-    /* Abandon a submitted request; no completion is reported for it. */
-    void (*cancel)(void *user, void *token);
-    /* Release everything.  Called by wh_engine_free() only for a transport
-     * the engine created itself. */
-    void (*destroy)(void *user);
-} wh_transport;
-
-/* Options for the default libcurl transport. */
-typedef struct wh_curl_options {
-    size_t struct_size;          /* set by wh_curl_options_init() */
-    size_t max_response_bytes;   /* body bytes kept per response; default 4096 */
-    long max_host_connections;   /* per host, 0 = unlimited (default) */
-    int verify_tls;              /* default 1; 0 only for testing */
-    int http2;                   /* default 1: use HTTP/2 when offered */
-} wh_curl_options;
-WH_EXTERN void wh_curl_options_init_sized(wh_curl_options *o, size_t size);
-#define wh_curl_options_init(o) wh_curl_options_init_sized((o), sizeof *(o))
-
-/* Create a libcurl multi transport (non-blocking, keep-alive, HTTP/2 when the
- * server offers it, redirects never followed, response bodies read up to a
- * small cap).  opts may be NULL.  Free it with wh_transport_free() unless it
- * was handed to wh_engine_options.transport_owned. */
-WH_EXTERN int wh_transport_curl_new(const wh_curl_options *opts,
-                                    wh_transport **out);
-/* Destroy a transport created by the library (curl or scripted). */
-WH_EXTERN void wh_transport_free(wh_transport *t);
-
-/* ---- queue vtable -------------------------------------------------------- */
+/* ---- events as stored ---------------------------------------------------- */
 /* An accepted event as a queue stores it. */
 typedef struct wh_event_view {
     const char *id;           /* delivery id, identical on every retry */
@@ -201,74 +128,6 @@ typedef struct wh_event_view {
     size_t data_len;
     int64_t created_ms;       /* wall-clock time of wh_emit */
 } wh_event_view;
-
-/* One delivery job (event x endpoint), as claimed from a queue.  Valid from
- * claim until ack or retry of the same job. */
-typedef struct wh_job {
-    void *ref;                /* the backend's reference */
-    uint32_t endpoint;        /* endpoint slot (see wh_queue.claim) */
-    uint32_t attempts;        /* attempts already made before this claim */
-    int64_t first_attempt_ms; /* monotonic time of attempt 1, -1 if none */
-    wh_event_view ev;
-} wh_job;
-
-/* A queue stores delivery jobs.  Contract: at-least-once.  Jobs are enqueued
- * (one event fanned out to several endpoints, payload stored once), claimed
- * when due (leased to the caller), then acknowledged (delivered or
- * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
- * named by a small integer slot the engine assigns, and by their stable
- * string id for backends that persist jobs. */
-#define WH_QUEUE_VERSION 2
-typedef struct wh_queue {
-    int version;                 /* WH_QUEUE_VERSION */
-    void *user;
-    /* Store `ev` once for n endpoints, due at `due_ms`.  Returns WH_OK,
-     * WH_E_FULL when over capacity (nothing stored), or another status. */
-    int (*enqueue)(void *user, const wh_event_view *ev, const uint32_t *slots,
-                   const char *const *endpoint_ids, size_t n, int64_t due_ms);
-    /* Claim up to `max` jobs of endpoint `slot` due at or before `now_ms`,
-     * oldest first.  Returns how many were written to out[]. */
-    size_t (*claim)(void *user, uint32_t slot, int64_t now_ms, wh_job *out,
-                    size_t max);
-    /* The job is finished (delivered or dead-lettered): forget it. */
-    void (*ack)(void *user, wh_job *job);
-    /* The attempt failed: count it and make the job due at `due_ms`. */
-    void (*retry)(void *user, wh_job *job, int64_t due_ms);
-    /* Give a claimed job back untouched (not an attempt): it is due again
-     * as before and keeps its place, ahead of jobs enqueued after it. */
-    void (*release)(void *user, wh_job *job);
-    /* Earliest due time of an unclaimed job of `slot`, INT64_MAX if none. */
-    int64_t (*next_due)(void *user, uint32_t slot);
-    /* Unclaimed plus claimed jobs currently stored (all endpoints). */
-    size_t (*size)(void *user);
-    /* End of a poll round: make what was written durable (group commit).
-     * May be NULL. */
-    int (*commit)(void *user);
-    /* Release everything.  Called by wh_engine_free() only for the queue the
-     * engine created itself. */
-    void (*destroy)(void *user);
-    /* An endpoint was added: `slot` now names the endpoint whose stable id
-     * is `endpoint_id`.  A persistent backend maps its stored jobs for that
-     * id to the slot (jobs of a previous run become claimable).  May be
-     * NULL. */
-    int (*bind)(void *user, uint32_t slot, const char *endpoint_id);
-
-    /* ---- version 2 (read only when version >= 2) ---- */
-    /* WH_QUEUE_DURABLE: jobs outlive the engine.  wh_engine_free() then
-     * leaves queued jobs in the queue and gives claimed ones back with
-     * release(), instead of reporting them cancelled. */
-    unsigned flags;
-    /* Shared queues: other processes enqueue jobs and the leases of dead
-     * claimers expire, so jobs appear that this engine did not enqueue.
-     * Called at the end of every wh_poll round.  Returns 1 when jobs may
-     * have become claimable (the engine then schedules every endpoint at its
-     * next_due, or at *next_ms at the latest), 0 when there is nothing new,
-     * or a negative status (logged).  *next_ms receives the engine time by
-     * which poll() wants to run again.  May be NULL. */
-    int (*poll)(void *user, int64_t now_ms, int64_t *next_ms);
-} wh_queue;
-
-#define WH_QUEUE_DURABLE 1u
 
 /* ---- outcomes ------------------------------------------------------------ */
 typedef enum wh_outcome_kind {
@@ -342,142 +201,6 @@ typedef struct wh_health {
 /* Health callback: same rules as the outcome callback. */
 typedef void (*wh_health_fn)(void *user, const wh_health *h);
 
-/* ---- durable and shared queues -------------------------------------------- */
-/* Both backends below keep every accepted job until it is delivered or
- * dead-lettered, across crashes and restarts (at-least-once: a job whose
- * attempt was in flight when its process died is attempted again, with the
- * same delivery id).  Jobs name their endpoint by its stable id
- * (wh_endpoint_options.id, which should therefore be set explicitly); jobs
- * of an endpoint this process has not configured are kept, counted in
- * wh_queue_info.unbound_jobs and logged, never dropped.  Hand the queue to
- * wh_engine_options.queue (queue_owned = 1 lets the engine free it). */
-
-/* Options of the SQLite queue. */
-typedef struct wh_sqlite_options {
-    size_t struct_size;          /* set by wh_sqlite_options_init() */
-    uint64_t max_jobs;           /* stored jobs (all endpoints); above ->
-                                    wh_emit returns WH_E_FULL; default 10M */
-    uint64_t max_bytes;          /* stored payload bytes; default 4 GiB */
-    uint32_t lease_ms;           /* a claim not renewed for this long is
-                                    taken back (its process died); renewed
-                                    while the request runs; default 30,000 */
-    uint32_t poll_interval_ms;   /* how often to look for jobs other
-                                    processes wrote and leases that expired;
-                                    default 100 */
-    uint32_t busy_timeout_ms;    /* wait for another process's write lock;
-                                    default 5,000 */
-    int synchronous_full;        /* 0 (default): WAL with synchronous=NORMAL,
-                                    survives a crash of the process; 1:
-                                    synchronous=FULL, survives power loss */
-    int producer_only;           /* 1: enqueue only, never claim (a process
-                                    that emits while others deliver) */
-    const wh_clock *clock;       /* default wh_clock_system(); must be the
-                                    engine's clock */
-    wh_log_fn on_log;            /* diagnostics (unbound jobs, I/O errors) */
-    void *log_user;
-} wh_sqlite_options;
-WH_EXTERN void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size);
-#define wh_sqlite_options_init(o) wh_sqlite_options_init_sized((o), sizeof *(o))
-
-/* Open (or create) the SQLite queue in file `path`: one file in WAL mode.
- * wh_emit only buffers the job in memory; the jobs of a wh_poll round are
- * written in one transaction at its end (group commit), so an event is
- * durable once the wh_poll() after its wh_emit() returns.  Several
- * processes on one machine may share the file (producers and workers).
- * opts may be NULL.  Returns WH_OK, WH_E_INVAL, WH_E_VERSION, WH_E_NOMEM or
- * WH_E_IO (cannot open or initialise the file; the message goes to
- * opts->on_log). */
-WH_EXTERN int wh_queue_sqlite_new(const char *path,
-                                  const wh_sqlite_options *opts,
-                                  wh_queue **out);
-
-/* Options of the Redis Streams queue. */
-typedef struct wh_redis_options {
-    size_t struct_size;          /* set by wh_redis_options_init() */
-    const char *host;            /* default "127.0.0.1" */
-    int port;                    /* default 6379 */
-    const char *prefix;          /* key prefix, default "wh"; every process
-                                    sharing the work uses the same prefix */
-    const char *consumer;        /* this process's consumer name; default
-                                    "<hostname>-<pid>-<random>" */
-    uint32_t lease_ms;           /* jobs claimed by a consumer that has not
-                                    finished them within this time are
-                                    reclaimed by the others; renewed while
-                                    the request runs; default 30,000 */
-    uint32_t poll_interval_ms;   /* how often to look for new jobs; default
-                                    50 */
-    uint32_t timeout_ms;         /* bound of one exchange with Redis inside
-                                    wh_poll; default 50 */
-    uint32_t reconnect_ms;       /* delay between reconnection attempts;
-                                    default 500 */
-    uint64_t max_buffered;       /* accepted events held in memory while
-                                    Redis is unreachable; above -> WH_E_FULL;
-                                    default 1,000,000 */
-    uint64_t max_jobs;           /* stream length bound (approximate across
-                                    processes) -> WH_E_FULL; default 10M */
-    int producer_only;           /* 1: enqueue only, never claim */
-    const wh_clock *clock;       /* default wh_clock_system() */
-    wh_log_fn on_log;
-    void *log_user;
-} wh_redis_options;
-WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
-#define wh_redis_options_init(o) wh_redis_options_init_sized((o), sizeof *(o))
-
-/* Connect the Redis Streams queue.  Jobs go to one stream per endpoint,
- * "<prefix>:s:<endpoint id>", read through the consumer group "workers"
- * that every delivering process joins; retried jobs wait in the sorted set
- * "<prefix>:r:<endpoint id>" (score: due time) and move back into the
- * stream when due.  A job stays pending on the consumer that claimed it
- * until XACK; one not finished within lease_ms (its process died) is taken
- * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
- * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
- * survive a restart of Redis itself.  When Redis is
- * unreachable, wh_emit keeps accepting into a bounded local buffer that is
- * written when the connection returns, and wh_poll never waits longer than
- * timeout_ms on Redis.  An unreachable server at creation is not an error
- * (the queue keeps trying).  opts may be NULL.  Returns WH_OK, WH_E_INVAL,
- * WH_E_VERSION or WH_E_NOMEM. */
-WH_EXTERN int wh_queue_redis_new(const wh_redis_options *opts, wh_queue **out);
-
-/* What a queue created by the library holds. */
-typedef struct wh_queue_info {
-    size_t struct_size;          /* set by the caller: sizeof(wh_queue_info) */
-    uint64_t jobs;               /* jobs stored (all endpoints, all
-                                    processes; as of the last check) */
-    uint64_t unbound_jobs;       /* jobs of endpoints this process has not
-                                    configured (kept, not delivered here) */
-    uint64_t pending;            /* accepted here, not yet written */
-    uint64_t claimed;            /* claimed by this process now */
-    int connected;               /* Redis: 1 when connected; others: 1 */
-} wh_queue_info;
-/* Fill *out (set out->struct_size first).  Returns WH_OK, WH_E_INVAL (not a
- * queue of this library) or WH_E_QUEUE (the store could not be read). */
-WH_EXTERN int wh_queue_info_get(wh_queue *q, wh_queue_info *out);
-
-/* Destroy a queue created by the library (memory, SQLite, Redis) that was
- * not handed to an engine with queue_owned = 1.  Durable queues write what
- * is pending first.  Safe with NULL. */
-WH_EXTERN void wh_queue_free(wh_queue *q);
-
-/* Create the queue described by the "queue" member of a configuration
- * document (the wh_config_load format; other members are ignored):
- *   "queue": {"type": "memory", "max_events": N, "max_bytes": N}
- *   "queue": {"type": "sqlite", "path": "/var/lib/app/webhooks.db",
- *             "max_jobs": N, "max_bytes": N, "lease_ms": N,
- *             "poll_interval_ms": N, "synchronous": "normal" | "full",
- *             "producer_only": false}
- *   "queue": {"type": "redis", "url": "redis://HOST:PORT", "prefix": "wh",
- *             "consumer": "...", "lease_ms": N, "poll_interval_ms": N,
- *             "timeout_ms": N, "max_buffered": N, "max_jobs": N,
- *             "producer_only": false}
- * No "queue" member: *out = NULL (use the engine's default queue).  Errors
- * are WH_E_JSON, WH_E_CONFIG (the message, naming the key, goes to err:
- * "queue.lease_ms: expected a positive integer"), WH_E_IO, WH_E_NOMEM.
- * err may be NULL. */
-WH_EXTERN int wh_config_queue_new(const char *json, size_t len,
-                                  wh_log_fn on_log, void *log_user,
-                                  wh_queue **out, char *err, size_t err_size);
-
 /* ---- engine -------------------------------------------------------------- */
 typedef struct wh_engine_options {
     size_t struct_size;          /* set by wh_engine_options_init() */
@@ -502,7 +225,7 @@ typedef struct wh_engine_options {
     wh_log_level log_level;      /* default WH_LOG_INFO */
     /* Randomness for delivery ids and jitter: 0 = seed from the OS. */
     uint64_t seed;
-    /* ---- since 0.3 ---- */
+    /* Health callback. */
     wh_health_fn on_health;      /* endpoint state changes; may be NULL */
     void *health_user;
 } wh_engine_options;
@@ -596,7 +319,7 @@ typedef struct wh_endpoint_options {
     uint32_t retry_multiplier;   /* default 2 */
     uint32_t max_in_flight;      /* concurrent requests, default 30 */
 
-    /* ---- since 0.2: batching, bodies, header names, signing schemes ---- */
+    /* ---- batching, bodies, header names, signing schemes ---- */
     wh_mode mode;                /* WH_MODE_SINGLE (default) or WH_MODE_BATCH */
     uint32_t batch_max_events;   /* events per request, default 1,000 */
     uint32_t batch_max_bytes;    /* body bytes per request, default 1 MiB */
@@ -624,7 +347,7 @@ typedef struct wh_endpoint_options {
     wh_sign_scheme signing;      /* WH_SIGN_DEFAULT: the preset's scheme */
     const char *private_key_pem; /* WH_SIGN_RSA_SHA256: PEM private key */
 
-    /* ---- since 0.3: retry policy, limits and endpoint health -----------
+    /* ---- retry policy, limits and endpoint health ----------------------
      * README "Retry policy, limits and endpoint health" explains each knob;
      * wh_endpoint_options_retry_preset() fills them from a named preset.
      * A failed attempt is retried when its failure is retryable (network
@@ -776,6 +499,7 @@ WH_EXTERN int wh_flush(wh_engine *e, int64_t timeout_ms);
 
 /* ---- statistics ---------------------------------------------------------- */
 typedef struct wh_stats {
+    size_t struct_size;   /* set by wh_stats_get() */
     uint64_t emitted;     /* wh_emit calls accepted */
     uint64_t rejected;    /* wh_emit calls refused */
     uint64_t enqueued;    /* delivery jobs created (event x endpoint) */
@@ -788,45 +512,57 @@ typedef struct wh_stats {
     uint64_t bytes_sent;  /* request body bytes */
 } wh_stats;
 
-/* Copy the engine's counters into *out.  Returns WH_OK or WH_E_INVAL. */
-WH_EXTERN int wh_stats_get(const wh_engine *e, wh_stats *out);
+/* Copy the engine's counters into *out; `size` is sizeof *out as the
+ * caller was compiled (the macro passes it), so counters added later are
+ * not written past an older program's struct.  Returns WH_OK or WH_E_INVAL
+ * (NULL, or size smaller than the first version of the struct). */
+WH_EXTERN int wh_stats_get_sized(const wh_engine *e, wh_stats *out,
+                                 size_t size);
+#define wh_stats_get(e, out) wh_stats_get_sized((e), (out), sizeof *(out))
 
-/* ---- signatures (Standard Webhooks) -------------------------------------- */
-/* Compute the Standard Webhooks signature header value for one message:
- * "v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>", one
- * space-separated entry per secret.  `out` receives a NUL-terminated
- * string.  Returns WH_OK, WH_E_SECRET, WH_E_INVAL or WH_E_TOO_LARGE (out too
- * small; 50 bytes per secret are enough). */
-WH_EXTERN int wh_sign_standard(const char *const *secrets, size_t n_secrets,
-                               const char *id, int64_t timestamp_s,
-                               const char *body, size_t body_len,
-                               char *out, size_t out_size);
+/* ---- queues and transports made by the library ---------------------------- */
 
-/* Verify a received Standard Webhooks request: `signature_header` is the
- * webhook-signature value (several space-separated "v1,..." entries
- * allowed), checked in constant time against every secret.  `timestamp` is
- * the webhook-timestamp value; it must be within tolerance_s of now_s
- * (tolerance_s 0 selects the reference default, 300 s).
- * Returns WH_OK, WH_E_SIGNATURE, WH_E_TIMESTAMP, WH_E_SECRET or WH_E_INVAL. */
-WH_EXTERN int wh_verify_standard(const char *const *secrets, size_t n_secrets,
-                                 const char *id, const char *timestamp,
-                                 const char *body, size_t body_len,
-                                 const char *signature_header, int64_t now_s,
-                                 int64_t tolerance_s);
+/* What a queue created by the library holds. */
+typedef struct wh_queue_info {
+    size_t struct_size;          /* set by the caller: sizeof(wh_queue_info) */
+    uint64_t jobs;               /* jobs stored (all endpoints, all
+                                    processes; as of the last check) */
+    uint64_t unbound_jobs;       /* jobs of endpoints this process has not
+                                    configured (kept, not delivered here) */
+    uint64_t pending;            /* accepted here, not yet written */
+    uint64_t claimed;            /* claimed by this process now */
+    int connected;               /* Redis: 1 when connected; others: 1 */
+} wh_queue_info;
+/* Fill *out (set out->struct_size first).  Returns WH_OK, WH_E_INVAL (not a
+ * queue of this library) or WH_E_QUEUE (the store could not be read). */
+WH_EXTERN int wh_queue_info_get(wh_queue *q, wh_queue_info *out);
 
-/* Verify a lowercase- or uppercase-hex HMAC-SHA256 of `body` keyed with
- * `secret` (used as raw bytes, or base64-decoded after "whsec_"), as sent by
- * WH_SIGN_HMAC_HEX.  Constant time.  Returns WH_OK, WH_E_SIGNATURE,
- * WH_E_SECRET or WH_E_INVAL. */
-WH_EXTERN int wh_verify_hmac_hex(const char *secret, const char *body,
-                                 size_t body_len, const char *signature_hex);
+/* Destroy a queue created by the library (memory, SQLite, Redis) that was
+ * not handed to an engine with queue_owned = 1.  Durable queues write what
+ * is pending first.  Safe with NULL. */
+WH_EXTERN void wh_queue_free(wh_queue *q);
 
-/* Verify a base64 RSA-SHA256 (PKCS#1 v1.5) signature of `body`, as sent by
- * WH_SIGN_RSA_SHA256, with a PEM public key.  Returns WH_OK,
- * WH_E_SIGNATURE, WH_E_SECRET (unusable key) or WH_E_INVAL. */
-WH_EXTERN int wh_verify_rsa_sha256(const char *public_key_pem,
-                                   const char *body, size_t body_len,
-                                   const char *signature_b64);
+/* Create the queue described by the "queue" member of a configuration
+ * document (the wh_config_load format; other members are ignored):
+ *   "queue": {"type": "memory", "max_events": N, "max_bytes": N}
+ *   "queue": {"type": "sqlite", "path": "/var/lib/app/webhooks.db",
+ *             "max_jobs": N, "max_bytes": N, "lease_ms": N,
+ *             "poll_interval_ms": N, "synchronous": "normal" | "full",
+ *             "producer_only": false}
+ *   "queue": {"type": "redis", "url": "redis://HOST:PORT", "prefix": "wh",
+ *             "consumer": "...", "lease_ms": N, "poll_interval_ms": N,
+ *             "timeout_ms": N, "max_buffered": N, "max_jobs": N,
+ *             "producer_only": false}
+ * No "queue" member: *out = NULL (use the engine's default queue).  Errors
+ * are WH_E_JSON, WH_E_CONFIG (the message, naming the key, goes to err:
+ * "queue.lease_ms: expected a positive integer"), WH_E_IO, WH_E_NOMEM.
+ * err may be NULL. */
+WH_EXTERN int wh_config_queue_new(const char *json, size_t len,
+                                  wh_log_fn on_log, void *log_user,
+                                  wh_queue **out, char *err, size_t err_size);
+
+/* Destroy a transport created by the library (curl or scripted). */
+WH_EXTERN void wh_transport_free(wh_transport *t);
 
 #ifdef __cplusplus
 }

@@ -27,8 +27,11 @@
  * the shared queue until SIGINT/SIGTERM (or --idle-exit MS with nothing to
  * do).  Jobs still pending when whsend stops stay in the queue.
  *
- * Uses the public API only (webhook.h); cJSON parses the input lines. */
-#include "webhook.h"
+ * Uses the public API only (the <webhook/...> headers); cJSON parses the input lines. */
+#include <webhook/webhook.h>
+#include <webhook/plugin.h>
+#include <webhook/sqlite.h>
+#include <webhook/redis.h>
 
 #include <cjson/cJSON.h>
 

@@ -1,14 +1,16 @@
 /*
  * libwebhook test doubles: a manual clock and a scripted transport.
  *
- * They ship in the library so hosts and bindings can test their own webhook
+ * They ship in a separate static library, libwebhook-test.a (link it
+ * before libwebhook), so hosts and bindings can test their own webhook
  * logic exactly, without sleeping and without a network: time only moves
- * when the test moves it, and the transport answers from a script.
+ * when the test moves it, and the transport answers from a script.  They
+ * are not exported by libwebhook.so.
  */
 #ifndef WEBHOOK_TEST_H
 #define WEBHOOK_TEST_H
 
-#include "webhook.h"
+#include <webhook/plugin.h>
 
 #ifdef __cplusplus
 extern "C" {

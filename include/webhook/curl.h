@@ -1,0 +1,36 @@
+/*
+ * libwebhook's libcurl transport: the default transport of an engine when
+ * the library is built with libcurl.  Create one yourself only to set its
+ * options, then hand it to wh_engine_options.transport.
+ */
+#ifndef WEBHOOK_CURL_H
+#define WEBHOOK_CURL_H
+
+#include <webhook/webhook.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options for the default libcurl transport. */
+typedef struct wh_curl_options {
+    size_t struct_size;          /* set by wh_curl_options_init() */
+    size_t max_response_bytes;   /* body bytes kept per response; default 4096 */
+    long max_host_connections;   /* per host, 0 = unlimited (default) */
+    int verify_tls;              /* default 1; 0 only for testing */
+    int http2;                   /* default 1: use HTTP/2 when offered */
+} wh_curl_options;
+WH_EXTERN void wh_curl_options_init_sized(wh_curl_options *o, size_t size);
+#define wh_curl_options_init(o) wh_curl_options_init_sized((o), sizeof *(o))
+
+/* Create a libcurl multi transport (non-blocking, keep-alive, HTTP/2 when the
+ * server offers it, redirects never followed, response bodies read up to a
+ * small cap).  opts may be NULL.  Free it with wh_transport_free() unless it
+ * was handed to wh_engine_options.transport_owned. */
+WH_EXTERN int wh_transport_curl_new(const wh_curl_options *opts,
+                                    wh_transport **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEBHOOK_CURL_H */

@@ -1,0 +1,67 @@
+/*
+ * libwebhook's Redis Streams queue: jobs shared by processes on several
+ * machines.  Present when the library was built with hiredis (make
+ * WITH_REDIS=1, meson -Dredis=enabled; detected by default).  The
+ * durability notes of <webhook/sqlite.h> apply here too.
+ */
+#ifndef WEBHOOK_REDIS_H
+#define WEBHOOK_REDIS_H
+
+#include <webhook/webhook.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options of the Redis Streams queue. */
+typedef struct wh_redis_options {
+    size_t struct_size;          /* set by wh_redis_options_init() */
+    const char *host;            /* default "127.0.0.1" */
+    int port;                    /* default 6379 */
+    const char *prefix;          /* key prefix, default "wh"; every process
+                                    sharing the work uses the same prefix */
+    const char *consumer;        /* this process's consumer name; default
+                                    "<hostname>-<pid>-<random>" */
+    uint32_t lease_ms;           /* jobs claimed by a consumer that has not
+                                    finished them within this time are
+                                    reclaimed by the others; renewed while
+                                    the request runs; default 30,000 */
+    uint32_t poll_interval_ms;   /* how often to look for new jobs; default
+                                    50 */
+    uint32_t timeout_ms;         /* bound of one exchange with Redis inside
+                                    wh_poll; default 50 */
+    uint32_t reconnect_ms;       /* delay between reconnection attempts;
+                                    default 500 */
+    uint64_t max_buffered;       /* accepted events held in memory while
+                                    Redis is unreachable; above -> WH_E_FULL;
+                                    default 1,000,000 */
+    uint64_t max_jobs;           /* stream length bound (approximate across
+                                    processes) -> WH_E_FULL; default 10M */
+    int producer_only;           /* 1: enqueue only, never claim */
+    const wh_clock *clock;       /* default wh_clock_system() */
+    wh_log_fn on_log;
+    void *log_user;
+} wh_redis_options;
+WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
+#define wh_redis_options_init(o) wh_redis_options_init_sized((o), sizeof *(o))
+
+/* Connect the Redis Streams queue.  Jobs go to one stream per endpoint,
+ * "<prefix>:s:<endpoint id>", read through the consumer group "workers"
+ * that every delivering process joins; retried jobs wait in the sorted set
+ * "<prefix>:r:<endpoint id>" (score: due time) and move back into the
+ * stream when due.  A job stays pending on the consumer that claimed it
+ * until XACK; one not finished within lease_ms (its process died) is taken
+ * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
+ * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
+ * survive a restart of Redis itself.  When Redis is
+ * unreachable, wh_emit keeps accepting into a bounded local buffer that is
+ * written when the connection returns, and wh_poll never waits longer than
+ * timeout_ms on Redis.  An unreachable server at creation is not an error
+ * (the queue keeps trying).  opts may be NULL.  Returns WH_OK, WH_E_INVAL,
+ * WH_E_VERSION or WH_E_NOMEM. */
+WH_EXTERN int wh_queue_redis_new(const wh_redis_options *opts, wh_queue **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEBHOOK_REDIS_H */
