@@ -383,6 +383,9 @@ static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
     delivery_free(d);
 }
 
+/* Called only by the host's calls that remove endpoints (wh_endpoint_remove,
+ * wh_engine_free), outside any scheduling: it hands the reports over as it
+ * goes. */
 void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
 {
     wh__sched_cancel(e, ep);
@@ -402,6 +405,9 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
     }
     while ((l = wh__list_pop_front(&ep->sched.held)))
         cancel_delivery(e, of(l), "cancelled while waiting for a retry");
+    /* the queue forgets a job when it is acked, after the host saw it: hand
+     * these over before claiming what is left */
+    wh__outcomes_deliver(e);
     size_t n;
     while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
                                 e->claim_cap)) > 0) {
@@ -414,6 +420,7 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
                             "cancelled before delivery");
             e->st.dead++;
         }
+        wh__outcomes_deliver(e);
     }
     ep->sched.fresh = ep->sched.fresh_bytes = 0;
 }

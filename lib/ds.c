@@ -5,6 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- growable array ----------------------------------------------------- */
+int wh__array_reserve(void *pp, size_t *cap, size_t want, size_t size, size_t first)
+{
+    if (want <= *cap) return WH_OK;
+    size_t n = *cap ? *cap : first;
+    while (n < want) {
+        if (n > SIZE_MAX / 2 / size) return WH_E_NOMEM;
+        n *= 2;
+    }
+    void *old;
+    memcpy(&old, pp, sizeof old);
+    char *a = realloc(old, n * size);
+    if (!a) return WH_E_NOMEM;
+    memset(a + *cap * size, 0, (n - *cap) * size);
+    memcpy(pp, &a, sizeof a);
+    *cap = n;
+    return WH_OK;
+}
+
 /* ---- intrusive list ------------------------------------------------------ */
 void wh__list_push_front(wh__list *l, wh__link *x)
 {

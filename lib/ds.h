@@ -11,6 +11,8 @@
  *             does not own its keys: the caller keeps each key's bytes
  *             alive (usually inside the value) until it deletes the entry.
  *
+ *   wh__array_reserve  room in a growable array (doubling, new room zeroed).
+ *
  * Leaf of the call graph: calls nothing of the library but wh__calloc. */
 #ifndef WH_DS_H
 #define WH_DS_H
@@ -20,6 +22,12 @@
 
 #define WH__CONTAINER_OF(ptr, type, member)                                    \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- growable array ----------------------------------------------------- */
+/* Make room for `want` elements of `size` bytes in the array at *(T **)pp of
+ * capacity *cap, doubling from `first`; the new room is zeroed.  WH_OK, or
+ * WH_E_NOMEM with the array and *cap unchanged. */
+int wh__array_reserve(void *pp, size_t *cap, size_t want, size_t size, size_t first);
 
 /* ---- intrusive list ------------------------------------------------------ */
 typedef struct wh__link {

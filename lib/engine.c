@@ -377,14 +377,8 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
     wh__endpoint_normalize(in, &o);
     if (e->n_slots >= (size_t)INT32_MAX - 1)
         return wh__fail(e, WH_E_FULL, "too many endpoints");
-    if (e->n_slots == e->cap_slots) {
-        size_t cap = e->cap_slots ? e->cap_slots * 2 : 16;
-        wh_ep **p = realloc(e->eps, cap * sizeof *p);
-        if (!p) return wh__fail(e, WH_E_NOMEM, "out of memory");
-        e->eps = p;
-        e->cap_slots = cap;
-    }
-    if (wh__sched_reserve(e, e->n_slots + 1) != WH_OK)
+    if (wh__array_reserve(&e->eps, &e->cap_slots, e->n_slots + 1, sizeof *e->eps, 16) != WH_OK ||
+        wh__sched_reserve(e, e->n_slots + 1) != WH_OK)
         return wh__fail(e, WH_E_NOMEM, "out of memory");
     int handle = (int)e->n_slots + 1;
     wh_ep *ep = wh__ep_new(e, &o, handle);

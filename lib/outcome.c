@@ -22,13 +22,9 @@
 /* A new report at the end of the queue, or NULL (out of memory). */
 static wh__report *report_new(wh_engine *e)
 {
-    if (e->rep_n == e->rep_cap) {
-        size_t cap = e->rep_cap ? e->rep_cap * 2 : 64;
-        wh__report *r = realloc(e->reports, cap * sizeof *r);
-        if (!r) return NULL;
-        e->reports = r;
-        e->rep_cap = cap;
-    }
+    if (wh__array_reserve(&e->reports, &e->rep_cap, e->rep_n + 1, sizeof *e->reports, 64) !=
+        WH_OK)
+        return NULL;
     return &e->reports[e->rep_n++];
 }
 
