@@ -11,29 +11,38 @@
  *   engine.c     the public engine API: lifecycle, emit, poll, flush,
  *                stats, endpoint add/remove/enable.  Calls everything below.
  *   endpoint.c   an endpoint's configuration (wh_ep_conf): options, their
- *                defaults table, presets of header names, validation, build
- *                and free.  Calls policy.c (its part of the options), log.c.
+ *                defaults table, header-name and retry presets,
+ *                validation, build and free.  Calls policy.c (its part of
+ *                the options), sign.c, validate.c, log.c.
  *   delivery.c   one request's worth of jobs (wh_delivery): claim from the
  *                queue, build, sign, submit, take the transport's answer and
  *                turn it into a decision, cancel.  Calls policy.c,
  *                health.c, outcome.c, scheduler.c, body.c, sign.c.
  *   health.c     the health state of an endpoint (wh_ep_health): applies
- *                the policy's health transitions, reports them.  Calls
- *                policy.c, outcome.c, log.c.
+ *                the policy's health transitions (a wh__decision), reports
+ *                them.  Calls outcome.c, log.c.
  *   outcome.c    the engine's queue of outcomes and health changes, filled
  *                during a call and handed to the host's callbacks at its end
  *                (then the queue is told: ack or retry).  Calls scheduler.c
  *                (an endpoint whose job went back to the queue is
- *                rescheduled) and the host's callbacks.
+ *                rescheduled), log.c, ds.c and the host's callbacks.
  *   scheduler.c  when each endpoint next has work (wh_ep_sched, the wake
  *                heap).  Calls policy.c (gates), ds.c.
  *   router.c     which endpoints an event goes to.  Calls ds.c.
  *   policy.c     pure retry and limit policy (wh_ep_policy): given state and
  *                an answer it returns a decision; changes nothing but what
- *                it is handed.  Calls log.c (option errors) only.
+ *                it is handed.  Calls log.c (option errors) and the random
+ *                generator it is handed (ids.c).
  *   body.c       request bodies.  Leaf.
- *   log.c        the last error and the log callback.  Leaf.
- *   ds.c         heap, hash map, intrusive list.  Leaf.
+ *   log.c        the last error and the log callback.  Leaf (but for
+ *                wh_status_name).
+ *   ds.c         heap, hash map, intrusive list, growable array.  Leaf.
+ *
+ * The other lib/ files (queues, transports, sign.c, validate.c, config.c,
+ * ids.c, util.c) are reached through vtables or as leaves; none calls a
+ * file above.  There is no include cycle: every engine file includes this
+ * header, which includes ds.h and internal.h, which include only the
+ * public headers.
  *
  * Host callbacks run only from outcome.c's wh__outcomes_deliver(), which the
  * public calls run after the transport step and at their end: never while a
