@@ -364,7 +364,7 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
 void wh__deliver_due(wh_engine *e, int64_t now)
 {
     wh_ep *ep;
-    while ((ep = wh__sched_pop_due(e, now))) {
+    while (wh__sched_first(e) <= now && (ep = wh__sched_pop_due(e, now))) {
         service(e, ep, now);
         complete_failed(e);
         if (ep->sched.wake.idx == SIZE_MAX) wh__sched_update(e, ep);

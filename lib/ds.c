@@ -164,28 +164,6 @@ void wh__heap_free(wh__heap *h)
 }
 
 /* ---- hash map ------------------------------------------------------------ */
-uint64_t wh__hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 32);
-}
-
-void *wh__map_get(const wh__map *m, const char *key, size_t len, uint64_t h)
-{
-    if (!m->cap) return NULL;
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const wh__map_entry *x = &m->slot[i];
-        if (!x->key) return NULL;
-        if (x->hash == h && x->len == len && memcmp(x->key, key, len) == 0)
-            return x->val;
-    }
-}
-
 static int map_grow(wh__map *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 16;

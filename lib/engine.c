@@ -231,7 +231,8 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
         if (ep->conf.mode == WH_MODE_BATCH && ep->sched.fresh < ep->conf.batch_max_events &&
             ep->sched.fresh_bytes < ep->conf.batch_max_bytes && !e->flushing)
             when = now + ep->conf.batch_linger_ms;
-        wh__sched_sooner(e, ep, when);
+        if (ep->sched.wake.idx == SIZE_MAX || ep->sched.wake.key > when)
+            wh__sched_at(e, ep, when);
     }
     return (int)n;
 }
@@ -271,7 +272,7 @@ int wh_poll(wh_engine *e, int max_wait_ms)
         return wh__fail(e, WH_E_RECURSIVE, "wh_poll: called from a callback");
     e->delivered_outcomes = 0;
     int64_t now = e->clock.now_ms(e->clock.user);
-    wh__deliver_due(e, now);
+    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
     int wait = 0;
     if (max_wait_ms > 0 && e->rep_n == 0) {
         wait = max_wait_ms;
@@ -288,7 +289,7 @@ int wh_poll(wh_engine *e, int max_wait_ms)
      * what the callbacks emit, can still go out in this call */
     wh__outcomes_deliver(e);
     now = e->clock.now_ms(e->clock.user);
-    wh__deliver_due(e, now);
+    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
     queue_poll(e, now);
     wh__outcomes_deliver(e);
     if (e->queue->commit) {

@@ -319,7 +319,11 @@ void wh__sched_update(wh_engine *e, wh_ep *ep);
 /* The endpoint due first, if due by now (taken off the heap), else NULL. */
 wh_ep *wh__sched_pop_due(wh_engine *e, int64_t now);
 /* Wake time of the first endpoint, INT64_MAX when none. */
-int64_t wh__sched_first(const wh_engine *e);
+static inline int64_t wh__sched_first(const wh_engine *e)
+{
+    const wh__heap_node *top = wh__heap_top(&e->wake);
+    return top ? top->key : INT64_MAX;
+}
 
 /* outcome.c */
 /* An outcome for job of ep; act says what to tell the queue after. */
@@ -327,7 +331,11 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
                      int act, int64_t due, const wh_outcome *tmpl, const char *msg);
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h);
 /* Hand every queued report to the host's callbacks, then tell the queue. */
-void wh__outcomes_deliver(wh_engine *e);
+void wh__outcomes_deliver_all(wh_engine *e);
+static inline void wh__outcomes_deliver(wh_engine *e)
+{
+    if (e->rep_n) wh__outcomes_deliver_all(e);
+}
 
 /* health.c */
 /* Apply a decision's health transition to ep and report it. */

@@ -77,7 +77,7 @@ void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h)
     snprintf(r->msg, sizeof r->msg, "%s", h->reason ? h->reason : "");
 }
 
-void wh__outcomes_deliver(wh_engine *e)
+void wh__outcomes_deliver_all(wh_engine *e)
 {
     /* a callback cannot add reports (the calls that make them return
      * WH_E_RECURSIVE from a callback), so the array stays put; index it

@@ -77,8 +77,3 @@ wh_ep *wh__sched_pop_due(wh_engine *e, int64_t now)
     return WH__CONTAINER_OF(top, wh_ep, sched.wake);
 }
 
-int64_t wh__sched_first(const wh_engine *e)
-{
-    const wh__heap_node *top = wh__heap_top(&e->wake);
-    return top ? top->key : INT64_MAX;
-}
