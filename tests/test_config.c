@@ -387,6 +387,209 @@ static void test_null_args(void)
     fx_free(&f);
 }
 
+/* ---- issue 15: secret + secrets, NUL in strings, nesting depth ------------------ */
+
+/* F1: "secrets" then "secret" (or the reverse) in one endpoint is refused by
+ * name, whatever the order; nothing leaks (the ASan run checks). */
+static void test_secret_and_secrets(void)
+{
+    static const char *const docs[] = {
+        DOC1("{\"url\": \"http://x.example/\", \"secrets\": [\"" SECRET1 "\", \""
+             SECRET2 "\"], \"secret\": \"" SECRET2 "\"}"),
+        DOC1("{\"url\": \"http://x.example/\", \"secret\": \"" SECRET2 "\","
+             " \"secrets\": [\"" SECRET1 "\"]}"),
+        DOC1("{\"url\": \"http://x.example/\", \"secrets\": \"" SECRET1 "\","
+             " \"secret\": [\"" SECRET1 "\", \"" SECRET2 "\"]}"),
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        fx f;
+        fx_init(&f);
+        CHECK_EQ(load(&f, docs[i]), WH_E_CONFIG);
+        CHECK_MSG(&f, "endpoints[1]: give \"");
+        CHECK_MSG(&f, "\"secret\"");
+        CHECK_MSG(&f, "\"secrets\"");
+        check_empty(&f);
+        fx_free(&f);
+    }
+    /* "secrets" alone is "secret" under another name */
+    fx f;
+    fx_init(&f);
+    CHECK_EQ(load(&f, "{\"endpoints\": [{\"id\": \"s\", \"url\": \"http://x.example/\","
+                      " \"secrets\": [\"" SECRET1 "\", \"" SECRET2 "\"]}]}"), WH_OK);
+    CHECK_EQ(wh_emit(f.e, "t", NULL, "{}", 2, "evt-s"), 1);
+    CHECK_EQ(wh_flush(f.e, 60000), WH_OK);
+    const char *sig = wh_scripted_header(f.t, 0, "webhook-signature");
+    CHECK(sig && strchr(sig, ' ') != NULL); /* two signatures */
+    fx_free(&f);
+}
+
+typedef struct nul_case {
+    const char *doc;
+    size_t len;
+    const char *path; /* the key path the message must start with */
+} nul_case;
+
+#define NUL_CASE(lit, path) {lit, sizeof lit - 1, path}
+
+/* F3: a NUL in a string, escaped or raw, is refused naming the key; it used
+ * to cut the string (secret "ab\u0000cd" signed as "ab"). */
+static void test_nul_in_strings(void)
+{
+    static const nul_case cases[] = {
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"secret\": \"ab\\u0000cd\"}"),
+                 "endpoints[1].secret: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"secret\": \"ab\0cd\"}"),
+                 "endpoints[1].secret: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"secret\": [\"" SECRET1 "\","
+                      " \"x\\u0000\"]}"), "endpoints[1].secret[1]: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/a\\u0000b\"}"), "endpoints[1].url: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/a\0b\"}"), "endpoints[1].url: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"headers\": {\"X-A\": "
+                      "\"v\\u0000w\"}}"), "endpoints[1].headers[\"X-A\"]: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"event_types\": [\"a\","
+                      " \"b\\u0000\"]}"), "endpoints[1].event_types[1]: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"jitter\":"
+                      " \"full\\u0000\"}}"), "endpoints[1].retry.jitter: "),
+        NUL_CASE("{\"webhooks\": [{\"url\": \"http://x.example/\"}], \"key\": \"k\\u0000\"}",
+                 "key: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"i\\u0000d\": \"x\"}"),
+                 "endpoints[1]: a key contains a NUL"),
+        NUL_CASE("{\"endpoints\": [], \"queue\": {\"type\": \"sqlite\", \"path\":"
+                 " \"/tmp/a\\u0000b\"}}", "queue.path: "),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx f;
+        fx_init(&f);
+        int rc = wh_config_load(f.e, cases[i].doc, cases[i].len);
+        const char *m = wh_last_error(f.e);
+        const char *body = m ? strstr(m, ": ") : NULL; /* after "WH_E_CONFIG" */
+        if (rc != WH_E_CONFIG || !body || strncmp(body + 2, cases[i].path,
+                                                  strlen(cases[i].path)) != 0 ||
+            !strstr(m, "NUL"))
+            th_fail(__FILE__, __LINE__, "case %zu: %s \"%s\", expected %s", i,
+                    wh_status_name(rc), m ? m : "(null)", cases[i].path);
+        check_empty(&f);
+        fx_free(&f);
+    }
+    /* wh_config_queue_new refuses the same way */
+    const nul_case *q = &cases[sizeof cases / sizeof cases[0] - 1];
+    char err[512];
+    wh_queue *out = (wh_queue *)&err; /* must be reset to NULL */
+    CHECK_EQ(wh_config_queue_new(q->doc, q->len, NULL, NULL, &out, err, sizeof err),
+             WH_E_CONFIG);
+    CHECK(out == NULL);
+    CHECK(strncmp(err, "queue.path: ", 12) == 0);
+    /* a NUL escape spelled out is not a NUL: "\\u0000" is six characters */
+    fx f;
+    fx_init(&f);
+    CHECK_EQ(load(&f, "{\"endpoints\": [{\"url\": \"http://x.example/\","
+                      " \"headers\": {\"X-A\": \"\\\\u0000\"}}]}"), WH_OK);
+    CHECK_EQ(wh_emit(f.e, "t", NULL, "{}", 2, NULL), 1);
+    CHECK_EQ(wh_flush(f.e, 60000), WH_OK);
+    CHECK_STR(wh_scripted_header(f.t, 0, "X-A"), "\\u0000");
+    fx_free(&f);
+}
+
+/* "[[[...]]]" of `depth` levels as the value of key "x". */
+static char *nested_doc(size_t depth)
+{
+    const char *head = "{\"endpoints\": [], \"x\": ";
+    size_t hl = strlen(head), n = hl + 2 * depth + 2;
+    char *d = malloc(n);
+    CHECK(d != NULL);
+    memcpy(d, head, hl);
+    memset(d + hl, '[', depth);
+    memset(d + hl + depth, ']', depth);
+    d[hl + 2 * depth] = '}';
+    d[hl + 2 * depth + 1] = '\0';
+    return d;
+}
+
+/* Deep but valid JSON is refused naming the limit, not as malformed. */
+static void test_nesting_limit(void)
+{
+    fx f;
+    fx_init(&f);
+    /* the root object is level 1: 999 more levels are within the limit and
+     * reach the loader, which names the unknown key */
+    char *ok = nested_doc(999);
+    CHECK_EQ(load(&f, ok), WH_E_CONFIG);
+    CHECK_MSG(&f, "config: unknown key \"x\"");
+    free(ok);
+    char *deep = nested_doc(1000);
+    CHECK_EQ(load(&f, deep), WH_E_TOO_LARGE);
+    CHECK_MSG(&f, "nesting deeper than 1000 levels");
+    /* level 1001: the 1000th bracket of "x", after 23 bytes of head */
+    CHECK_MSG(&f, "byte 1022");
+    char err[256];
+    wh_queue *q = NULL;
+    CHECK_EQ(wh_config_queue_new(deep, strlen(deep), NULL, NULL, &q, err, sizeof err),
+             WH_E_TOO_LARGE);
+    CHECK(strstr(err, "nesting deeper than 1000 levels") != NULL);
+    free(deep);
+    /* a truly malformed document is still WH_E_JSON */
+    CHECK_EQ(load(&f, "{\"endpoints\": [[[}"), WH_E_JSON);
+    CHECK_MSG(&f, "malformed JSON");
+    check_empty(&f);
+    fx_free(&f);
+}
+
+/* Unknown keys are named with their full path at every level, and the
+ * "queue" member gives the same message through wh_config_load and
+ * wh_config_queue_new (one error channel). */
+static void test_unknown_keys_named(void)
+{
+    static const struct { const char *doc, *msg; } cases[] = {
+        {"{\"endpoints\": [], \"endpoint\": []}", "config: unknown key \"endpoint\""},
+        {"{\"endpoints\": [], \"batching\": {\"enable\": true}}",
+         "config.batching: unknown key \"enable\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"limits\": {\"rates\": 1}}"),
+         "endpoints[1].limits: unknown key \"rates\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"health\": {\"x\": 1}}"),
+         "endpoints[1].health: unknown key \"x\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"header_names\": {\"ids\": \"a\"}}"),
+         "endpoints[1].header_names: unknown key \"ids\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"batch\": {\"linger\": 1}}"),
+         "endpoints[1].batch: unknown key \"linger\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"initial_ms\": -1}}"),
+         "endpoints[1].retry.initial_ms: expected an integer from 0 to 4294967295"},
+        {DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"jitter_percent\": 101}}"),
+         "endpoints[1].retry.jitter_percent: expected an integer from 0 to 100"},
+        {DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"statuses\": [200]}}"),
+         "endpoints[1].retry.statuses[0]: expected an HTTP status from 300 to 599"},
+        {"{\"webhooks\": [{\"url\": \"http://x.example/\", \"mode\": \"many\"}]}",
+         "webhooks[0].mode: unknown value \"many\""},
+        {"{\"endpoints\": [], \"queue\": {\"type\": \"redis\", \"path\": \"/tmp/x\"}}",
+         "queue: unknown key \"path\" for type \"redis\""},
+        {"{\"endpoints\": [], \"queue\": {\"type\": \"sqlite\", \"path\": \"/tmp/x\","
+         " \"lease_ms\": 0}}", "queue.lease_ms: expected a positive integer"},
+        {"{\"endpoints\": [], \"queue\": {\"type\": \"memory\", \"max_events\": 5,"
+         " \"max_events\": 6}}", "queue: duplicate key \"max_events\""},
+        {"{\"endpoints\": [], \"queue\": {\"path\": \"/tmp/x\"}}",
+         "queue.type: expected \"memory\", \"sqlite\" or \"redis\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx f;
+        fx_init(&f);
+        int rc = load(&f, cases[i].doc);
+        const char *m = wh_last_error(f.e);
+        if (rc != WH_E_CONFIG || !m || strncmp(m, "WH_E_CONFIG: ", 13) != 0 ||
+            strncmp(m + 13, cases[i].msg, strlen(cases[i].msg)) != 0)
+            th_fail(__FILE__, __LINE__, "case %zu: %s \"%s\", expected \"%s\"", i,
+                    wh_status_name(rc), m ? m : "(null)", cases[i].msg);
+        if (strstr(cases[i].doc, "\"queue\"")) {
+            char err[512];
+            wh_queue *q = NULL;
+            CHECK_EQ(wh_config_queue_new(cases[i].doc, strlen(cases[i].doc), NULL, NULL,
+                                         &q, err, sizeof err), WH_E_CONFIG);
+            CHECK(q == NULL);
+            if (m) CHECK_STR(err, m + 13); /* the same message, the same way */
+        }
+        check_empty(&f);
+        fx_free(&f);
+    }
+}
+
 /* ---- files ------------------------------------------------------------------------ */
 
 static char tmpdir[64];
@@ -462,4 +665,6 @@ TH_MAIN(TH_CASE(test_three_endpoints), TH_CASE(test_event_types_empty_vs_absent)
         TH_CASE(test_delivers), TH_CASE(test_retry_and_timeout_applied),
         TH_CASE(test_invalid_documents), TH_CASE(test_json_error_offset),
         TH_CASE(test_id_in_use), TH_CASE(test_null_args), TH_CASE(test_file_missing),
-        TH_CASE(test_file_load))
+        TH_CASE(test_file_load), TH_CASE(test_secret_and_secrets),
+        TH_CASE(test_nul_in_strings), TH_CASE(test_nesting_limit),
+        TH_CASE(test_unknown_keys_named))
