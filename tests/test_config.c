@@ -5,6 +5,8 @@
 #include <webhook/verify.h>
 #include <webhook/test.h>
 
+#include "config.h" /* the key tables (internal), for the README check */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -590,6 +592,112 @@ static void test_unknown_keys_named(void)
     }
 }
 
+/* ---- the README's key reference ------------------------------------------------ */
+
+typedef struct keydoc {
+    char *text;
+    size_t len, cap;
+    const char *skip; /* a prefix of paths documented elsewhere */
+} keydoc;
+
+static void keydoc_add(keydoc *k, const char *s)
+{
+    size_t n = strlen(s);
+    if (k->len + n + 1 > k->cap) {
+        k->cap = (k->len + n + 1) * 2;
+        k->text = realloc(k->text, k->cap);
+        CHECK(k->text != NULL);
+    }
+    memcpy(k->text + k->len, s, n + 1);
+    k->len += n;
+}
+
+static void keydoc_row(const char *path, const wh__cfg_key *key, void *user)
+{
+    keydoc *k = user;
+    if (k->skip && strncmp(path, k->skip, strlen(k->skip)) == 0) return;
+    char kind[128], row[512];
+    wh__cfg_key_kind(key, kind, sizeof kind);
+    snprintf(row, sizeof row, "| `%s` | %s | %s |\n", path, kind, key->doc);
+    keydoc_add(k, row);
+}
+
+#define KEYS_BEGIN "<!-- config-keys: generated from the key tables of lib/config*.c; " \
+                   "tests/test_config.c checks it -->\n"
+#define KEYS_END "<!-- /config-keys -->\n"
+
+/* The block README.md must hold: every key of every table, its type and its
+ * meaning, in table order. */
+static char *expected_key_block(void)
+{
+    keydoc k = {NULL, 0, 0, NULL};
+    keydoc_add(&k, KEYS_BEGIN);
+    keydoc_add(&k, "\nThe document:\n\n| key | type | meaning |\n|---|---|---|\n");
+    k.skip = "endpoints.";
+    wh__cfg_table_visit(&wh__cfg_root_table, "", keydoc_row, &k);
+    k.skip = NULL;
+    keydoc_add(&k, "\nAn endpoint object (an entry of `endpoints` or `webhooks`):\n\n"
+                   "| key | type | meaning |\n|---|---|---|\n");
+    wh__cfg_table_visit(&wh__cfg_endpoint_table, "", keydoc_row, &k);
+    keydoc_add(&k, "\n" KEYS_END);
+    return k.text;
+}
+
+static char *read_readme(void)
+{
+    const char *src = getenv("WH_SOURCE_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/README.md", src && *src ? src : ".");
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        th_fail(__FILE__, __LINE__, "cannot open %s", path);
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            CHECK(buf != NULL);
+        }
+    }
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* README.md's key reference is the key tables, verbatim: a key added to a
+ * table and not documented (or documented and gone) fails here, and the
+ * expected block is printed to copy in. */
+static void test_readme_documents_every_key(void)
+{
+    char *want = expected_key_block();
+    char *readme = read_readme();
+    if (!readme) {
+        free(want);
+        return;
+    }
+    const char *b = strstr(readme, KEYS_BEGIN);
+    const char *e = b ? strstr(b, KEYS_END) : NULL;
+    int same = b && e && (size_t)(e + strlen(KEYS_END) - b) == strlen(want) &&
+               memcmp(b, want, strlen(want)) == 0;
+    if (!same) {
+        fprintf(stderr, "README.md must contain this block:\n%s", want);
+        th_fail(__FILE__, __LINE__, "README.md's config key reference differs from "
+                "the key tables");
+    }
+    /* and every key has a row (a coarse check that the block is not empty) */
+    CHECK(strstr(want, "| `retry.initial_ms` |") != NULL);
+    CHECK(strstr(want, "| `queue.lease_ms` |") != NULL);
+    CHECK(strstr(want, "| `batching.duration_ms` |") != NULL);
+    free(want);
+    free(readme);
+}
+
 /* ---- files ------------------------------------------------------------------------ */
 
 static char tmpdir[64];
@@ -667,4 +775,4 @@ TH_MAIN(TH_CASE(test_three_endpoints), TH_CASE(test_event_types_empty_vs_absent)
         TH_CASE(test_id_in_use), TH_CASE(test_null_args), TH_CASE(test_file_missing),
         TH_CASE(test_file_load), TH_CASE(test_secret_and_secrets),
         TH_CASE(test_nul_in_strings), TH_CASE(test_nesting_limit),
-        TH_CASE(test_unknown_keys_named))
+        TH_CASE(test_unknown_keys_named), TH_CASE(test_readme_documents_every_key))
