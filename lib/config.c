@@ -233,10 +233,8 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
     for (size_t i = 0; i < n_eps; i++) {
         int h = wh_endpoint_add(e, &eps[i].o);
         if (h < 0) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", last_detail(e, h));
-            while (i--) wh_endpoint_remove(e, handles[i]);
-            rc = wh__cfg_fail(err, h, "%s: %s", eps[i].where, msg);
+            rc = wh__cfg_fail(err, h, "%s: %s", eps[i].where, last_detail(e, h));
+            while (i--) wh_endpoint_remove(e, handles[i]); /* this call's only */
             goto done;
         }
         handles[i] = h;

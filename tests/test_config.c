@@ -592,6 +592,54 @@ static void test_unknown_keys_named(void)
     }
 }
 
+/* wh_config_load from inside a callback: pass 2's first wh_endpoint_add
+ * refuses (WH_E_RECURSIVE), the message names the endpoint, nothing stays
+ * added. */
+typedef struct reentry {
+    wh_engine *e;
+    int rc, calls;
+    char msg[256];
+} reentry;
+
+static void load_from_callback(void *user, const wh_outcome *o)
+{
+    (void)o;
+    reentry *r = user;
+    const char *doc = "{\"endpoints\": [{\"id\": \"late\", \"url\": \"http://l.example/\"}]}";
+    r->calls++;
+    r->rc = wh_config_load(r->e, doc, strlen(doc));
+    snprintf(r->msg, sizeof r->msg, "%s", wh_last_error(r->e));
+}
+
+static void test_load_from_callback(void)
+{
+    wh_manual_clock *clock = wh_manual_clock_new(1000, WALL0);
+    CHECK(clock != NULL);
+    wh_transport *t = NULL;
+    CHECK_EQ(wh_transport_scripted_new(wh_manual_clock_vtable(clock), clock, &t), WH_OK);
+    reentry r = {NULL, 0, 0, ""};
+    wh_engine_options o;
+    wh_engine_options_init(&o);
+    o.clock = wh_manual_clock_vtable(clock);
+    o.transport = t;
+    o.transport_owned = 1;
+    o.on_outcome = load_from_callback;
+    o.outcome_user = &r;
+    int err = 0;
+    r.e = wh_engine_new(&o, &err);
+    CHECK(r.e != NULL);
+    const char *first = "{\"endpoints\": [{\"url\": \"http://a.example/\"}]}";
+    CHECK_EQ(wh_config_load(r.e, first, strlen(first)), WH_OK);
+    CHECK_EQ(wh_emit(r.e, "t", NULL, "{}", 2, NULL), 1);
+    CHECK_EQ(wh_flush(r.e, 60000), WH_OK);
+    CHECK_EQ(r.calls, 1);
+    CHECK_EQ(r.rc, WH_E_RECURSIVE);
+    CHECK(strstr(r.msg, "endpoints[0]: ") != NULL);
+    CHECK_EQ(wh_endpoint_find(r.e, "late"), WH_E_NOT_FOUND);
+    wh_engine_free(r.e);
+    wh_manual_clock_free(clock);
+}
+
 /* ---- the README's key reference ------------------------------------------------ */
 
 typedef struct keydoc {
@@ -775,4 +823,5 @@ TH_MAIN(TH_CASE(test_three_endpoints), TH_CASE(test_event_types_empty_vs_absent)
         TH_CASE(test_id_in_use), TH_CASE(test_null_args), TH_CASE(test_file_missing),
         TH_CASE(test_file_load), TH_CASE(test_secret_and_secrets),
         TH_CASE(test_nul_in_strings), TH_CASE(test_nesting_limit),
-        TH_CASE(test_unknown_keys_named), TH_CASE(test_readme_documents_every_key))
+        TH_CASE(test_unknown_keys_named), TH_CASE(test_readme_documents_every_key),
+        TH_CASE(test_load_from_callback))
