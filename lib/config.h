@@ -10,10 +10,12 @@
  *   config.c           the document: wh_config_load(_file),
  *                      wh_config_queue_new
  *
- * Calls go one way: config.c -> config_endpoint.c, config_queue.c ->
- * config_json.c, config_value.c.  Nothing here touches an engine: every
- * error lands in a wh__cfg_err, and config.c hands it to wh_last_error()
- * or to the caller's buffer. */
+ * Calls go one way: config.c -> config_json.c, config_endpoint.c,
+ * config_queue.c; all of them -> config_value.c (which calls back only
+ * through the function pointers of the tables it is given).  Only config.c
+ * touches an engine: every error lands in a wh__cfg_err, and config.c
+ * hands it to wh_last_error() (wh_config_load*) or to the caller's buffer
+ * (wh_config_queue_new), the same text either way. */
 #ifndef WH_CONFIG_H
 #define WH_CONFIG_H
 
