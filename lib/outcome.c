@@ -30,10 +30,14 @@ static wh__report *report_new(wh_engine *e)
 
 /* Out of memory for a report: tell the queue now; the host does not hear
  * of this one (logged). */
-static void act_now(wh_engine *e, wh_job *job, int act, int64_t due)
+static void act_now(wh_engine *e, wh_ep *ep, wh_job *job, int act, int64_t due)
 {
-    if (act == WH__ACT_ACK) e->queue->ack(e->queue->user, job);
-    else if (act == WH__ACT_RETRY) e->queue->retry(e->queue->user, job, due);
+    if (act == WH__ACT_ACK) {
+        e->queue->ack(e->queue->user, job);
+    } else if (act == WH__ACT_RETRY) {
+        e->queue->retry(e->queue->user, job, due);
+        wh__sched_sooner(e, ep, wh__sched_next_wake(e, ep));
+    }
 }
 
 void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
@@ -44,7 +48,7 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
         wh_job j = *job;
         wh__log(e, WH_LOG_ERROR, "out of memory reporting an outcome of endpoint %s",
                 ep->conf.id);
-        act_now(e, &j, act, due);
+        act_now(e, ep, &j, act, due);
         return;
     }
     r->is_health = 0;
@@ -102,12 +106,7 @@ void wh__outcomes_deliver_all(wh_engine *e)
             e->in_callback--;
             r = &e->reports[i];
         }
-        if (r->act == WH__ACT_ACK) {
-            e->queue->ack(e->queue->user, &r->job);
-        } else if (r->act == WH__ACT_RETRY) {
-            e->queue->retry(e->queue->user, &r->job, r->due);
-            wh__sched_sooner(e, r->ep, wh__sched_next_wake(e, r->ep));
-        }
+        act_now(e, r->ep, &r->job, r->act, r->due);
     }
     e->rep_head = e->rep_n = 0;
 }
