@@ -343,10 +343,9 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
     if (!ep) return NULL;
     ep->handle = handle;
     ep->slot = (uint32_t)(handle - 1);
-    ep->sched.wake = (wh__heap_node)WH__HEAP_NODE_INIT;
-    ep->sched.rate.tokens_at = -1;
-    ep->health.state = WH_EP_ACTIVE;
-    ep->health.fail_since = -1;
+    wh__health_init(&ep->health);
+    wh__work_init(&ep->work);
+    wh__sched_init(&ep->sched);
     if (o->id) ep->conf.id = wh__strdup(o->id);
     else {
         /* "ep-<handle>", made unique against ids the host chose */

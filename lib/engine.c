@@ -225,12 +225,7 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     e->st.enqueued += n;
     for (size_t i = 0; i < n; i++) {
         wh_ep *ep = e->eps[e->route_buf[i]];
-        ep->sched.fresh++;
-        ep->sched.fresh_bytes += len;
-        int64_t when = now;
-        if (ep->conf.mode == WH_MODE_BATCH && ep->sched.fresh < ep->conf.batch_max_events &&
-            ep->sched.fresh_bytes < ep->conf.batch_max_bytes && !e->flushing)
-            when = now + ep->conf.batch_linger_ms;
+        int64_t when = wh__work_enqueued(e, ep, len, now);
         if (ep->sched.wake.idx == SIZE_MAX || ep->sched.wake.key > when)
             wh__sched_at(e, ep, when);
     }
@@ -441,16 +436,9 @@ int wh_endpoint_enable(wh_engine *e, int endpoint, int enable)
         return wh__fail(e, WH_E_NOT_FOUND, "no endpoint with handle %d", endpoint);
     wh_ep *ep = e->eps[endpoint - 1];
     int64_t now = e->clock.now_ms(e->clock.user);
-    if (enable) {
-        if (ep->health.state != WH_EP_ACTIVE)
-            wh__health_set(e, ep, WH_EP_ACTIVE, 0, WH_OK, "enabled by the host", now);
-        ep->health.consec_fail = 0;
-        ep->health.fail_since = -1;
-        wh__sched_update(e, ep);
-    } else if (ep->health.state != WH_EP_DISABLED) {
-        wh__health_set(e, ep, WH_EP_DISABLED, 0, WH_OK, "disabled by the host", now);
-        wh__sched_cancel(e, ep);
-    }
+    wh__health_host(e, ep, enable, now);
+    if (enable) wh__sched_update(e, ep);
+    else wh__sched_cancel(e, ep);
     wh__outcomes_deliver(e);
     finish_call(e);
     return WH_OK;

@@ -14,8 +14,8 @@
  *                defaults table, header-name and retry presets,
  *                validation, build and free.  Calls policy.c (its part of
  *                the options), sign.c, validate.c, log.c.
- *   delivery.c   one request's worth of jobs (wh_delivery): claim from the
- *                queue, build, sign, submit, take the transport's answer and
+ *   delivery.c   an endpoint's requests (wh_ep_work) and one request's worth
+ *                of jobs (wh_delivery): claim from the queue, build, sign, submit, take the transport's answer and
  *                turn it into a decision, cancel.  Calls policy.c,
  *                health.c, outcome.c, scheduler.c, body.c, sign.c.
  *   health.c     the health state of an endpoint (wh_ep_health): applies
@@ -112,24 +112,32 @@ typedef struct wh_ep_rate {
     int64_t tokens_at;      /* time of the last refill, -1: full */
 } wh_ep_rate;
 
-/* Scheduling state (scheduler.c and delivery.c). */
-typedef struct wh_ep_sched {
+/* Work state: the requests of an endpoint (delivery.c writes it). */
+typedef struct wh_ep_work {
     uint32_t in_flight;
     /* jobs enqueued and not yet claimed (batch readiness; approximate for a
      * queue that already held jobs when the engine started) */
     uint64_t fresh, fresh_bytes;
     wh__list held;          /* wh_delivery.link: batches waiting for their
                                retry time */
-    wh__heap_node wake;     /* key: wake time, in the engine's heap */
     wh_ep_rate rate;
+} wh_ep_work;
+
+/* Scheduling state (scheduler.c writes it). */
+typedef struct wh_ep_sched {
+    wh__heap_node wake;     /* key: wake time, in the engine's heap */
 } wh_ep_sched;
 
+/* An endpoint: each part is written by one file (conf: endpoint.c, pol:
+ * policy.c's build, health: health.c, work: delivery.c, sched:
+ * scheduler.c); the others read. */
 typedef struct wh_ep {
     int handle;
     uint32_t slot;
     wh_ep_conf conf;
     wh_ep_policy pol;
     wh_ep_health health;
+    wh_ep_work work;
     wh_ep_sched sched;
 } wh_ep;
 
@@ -139,7 +147,7 @@ typedef struct wh_ep {
  * retries (held on its endpoint between attempts). */
 struct wh_delivery {
     wh__link link;            /* engine's in-flight list, failed list, or
-                                 ep->sched.held */
+                                 ep->work.held */
     wh_ep *ep;
     const char *id;           /* event id (single) or id_buf (batch) */
     char id_buf[40];
@@ -305,6 +313,7 @@ uint32_t wh__policy_in_flight_limit(const wh_ep_policy *p, const wh_ep_health *h
 /* ds.c: see ds.h */
 
 /* scheduler.c */
+void wh__sched_init(wh_ep_sched *s);
 int wh__sched_reserve(wh_engine *e, size_t n_endpoints);
 /* Wake ep at `when` (INT64_MAX: not at all), or later when its state or
  * rate limit says so. */
@@ -338,6 +347,9 @@ static inline void wh__outcomes_deliver(wh_engine *e)
 }
 
 /* health.c */
+void wh__health_init(wh_ep_health *h);
+/* The host enabled (enable != 0) or disabled the endpoint. */
+void wh__health_host(wh_engine *e, wh_ep *ep, int enable, int64_t now);
 /* Apply a decision's health transition to ep and report it. */
 void wh__health_apply(wh_engine *e, wh_ep *ep, const wh__decision *d, int64_t now);
 void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status,
@@ -346,6 +358,19 @@ void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status,
 void wh__health_tick(wh_engine *e, wh_ep *ep, int64_t now);
 
 /* delivery.c */
+void wh__work_init(wh_ep_work *w);
+/* wh_emit enqueued a job of `len` payload bytes for ep, due `now`: count it
+ * (batch readiness) and return when ep should wake for it. */
+static inline int64_t wh__work_enqueued(const wh_engine *e, wh_ep *ep, size_t len,
+                                        int64_t now)
+{
+    ep->work.fresh++;
+    ep->work.fresh_bytes += len;
+    if (ep->conf.mode == WH_MODE_BATCH && ep->work.fresh < ep->conf.batch_max_events &&
+        ep->work.fresh_bytes < ep->conf.batch_max_bytes && !e->flushing)
+        return now + ep->conf.batch_linger_ms;
+    return now;
+}
 /* Start requests for every endpoint whose wake time has come. */
 void wh__deliver_due(wh_engine *e, int64_t now);
 /* The transport's completion callback (token: the delivery). */

@@ -105,7 +105,7 @@ int wh__queue_memory_info(wh_queue *vq, wh_queue_info *out);
 int wh__queue_sqlite_info(wh_queue *vq, wh_queue_info *out);
 int wh__queue_redis_info(wh_queue *vq, wh_queue_info *out);
 
-/* ---- engine internals used by config.c ------------------------------------ */
+/* ---- engine internals used by config.c (lib/log.c, lib/endpoint.c) -------- */
 /* Set the engine's last-error message (printf style) and return `status`. */
 int wh__fail(wh_engine *e, int status, const char *fmt, ...) WH_PRINTF(3, 4);
 /* Check endpoint options without adding; on error sets last error prefixed
