@@ -2,19 +2,23 @@
  * array) against brute-force references, with random operations. */
 #include "ds.h"
 #include "harness.h"
+#include "internal.h"
 #include <webhook/webhook.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng = 88172645463325252ull;
+/* the library's generator, fixed seed: the same operations every run */
 static uint32_t rnd(uint32_t n)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng % n);
+    static wh__rng rng;
+    static int seeded;
+    if (!seeded) {
+        wh__rng_seed(&rng, 12345);
+        seeded = 1;
+    }
+    return (uint32_t)(wh__rng_next(&rng) % n);
 }
 
 #define N 500

@@ -771,33 +771,24 @@ static void chain_outcome(void *user, const wh_outcome *o)
 /* A callback may emit: the event it emits is delivered like any other. */
 static void test_outcome_callback_may_emit(void)
 {
-    wh_manual_clock *mc = wh_manual_clock_new(1000, WALL0);
-    wh_transport *t = NULL;
-    CHECK_EQ(wh_transport_scripted_new(NULL, mc, &t), WH_OK);
-    chain c = {0};
+    fx f;
     wh_engine_options o;
-    wh_engine_options_init(&o);
-    o.clock = wh_manual_clock_vtable(mc);
-    o.transport = t;
-    o.transport_owned = 1;
+    fx_init_opts(&f, &o);
+    chain c = {0};
     o.on_outcome = chain_outcome;
     o.outcome_user = &c;
     int err;
-    c.e = wh_engine_new(&o, &err);
+    f.e = c.e = wh_engine_new(&o, &err);
     CHECK(c.e);
-    wh_endpoint_options ep;
-    wh_endpoint_options_init(&ep);
-    ep.url = "http://127.0.0.1:9/a";
-    CHECK_INT(wh_endpoint_add(c.e, &ep), >, 0);
+    add_ep(&f, "http://127.0.0.1:9/a", 0);
     CHECK_EQ(wh_emit(c.e, "t", NULL, "{}", 2, NULL), 1);
     CHECK_EQ(wh_flush(c.e, 10000), WH_OK);
     CHECK_EQ(c.delivered_t, 1);
     CHECK_EQ(c.emit_rc, 1);
     CHECK_EQ(c.in_flight_seen, 0);
     CHECK_EQ(c.delivered_u, 1);
-    CHECK_EQ(wh_scripted_count(t), 2);
-    wh_engine_free(c.e);
-    wh_manual_clock_free(mc);
+    CHECK_EQ(wh_scripted_count(f.t), 2);
+    fx_done(&f);
 }
 
 TH_MAIN(TH_CASE(test_delivers_signed_request),
