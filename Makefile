@@ -223,12 +223,13 @@ $(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(STATIC) 
 	  $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
 
 # the shell tests (tests/test_*.sh, listed in tests/tests.txt) read WH_BUILD,
-# WH_SOURCE_DIR and CC
+# WH_SOURCE_DIR and CC; WH_PARTS names the optional parts built
 # (a second make, so that what the preflight installed is detected)
 check: preflight
 	@$(MAKE) --no-print-directory check-run
 check-run: all
 	@WH_BIN=$(abspath $(B)/bin) WH_BUILD=$(abspath $(B)) WH_SOURCE_DIR=$(CURDIR) CC='$(CC)' \
+	  WH_PARTS='$(strip $(HAVE))' WH_TEST_CFLAGS='$(SAN)' \
 	  sh tests/run.sh $(TEST_BINS) $(addprefix tests/,$(TEST_SH)) $(TEST_SKIPS)
 
 demo: preflight
