@@ -207,7 +207,60 @@ static void test_failures_fail_the_case(void)
     CHECK_EQ(child_status(add_bad_url), 1);
 }
 
+/* The harness itself: th_skip reports "skip - name (reason)", counts it
+ * apart from passed and failed, and a binary whose every case skipped exits
+ * 77 (what meson reads as SKIP). */
+static void case_pass(void) {}
+static void case_skip(void) { th_skip("needs %s", "nothing"); }
+static void case_fail(void) { CHECK(0); }
+
+static int run_harness(const th_case *cases, size_t n, char *out, size_t size)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        close(fds[0]);
+        char *argv[] = {(char *)"h", NULL};
+        _exit(th_main(cases, n, 1, argv));
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], out + len, size - 1 - len)) > 0) len += (size_t)r;
+    out[len] = '\0';
+    close(fds[0]);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void test_harness_skip(void)
+{
+    char out[1024];
+    const th_case all_skip[] = {{"s1", case_skip}, {"s2", case_skip}};
+    CHECK_EQ(run_harness(all_skip, 2, out, sizeof out), TH_SKIP_STATUS);
+    CHECK(strstr(out, "skip - s1 (needs nothing)\n") != NULL);
+    if (!strstr(out, "\n0 passed, 0 failed, 2 skipped\n")) th_fail(__FILE__, __LINE__, "out: %s", out);
+    const th_case mixed[] = {{"p", case_pass}, {"s", case_skip}};
+    CHECK_EQ(run_harness(mixed, 2, out, sizeof out), 0);
+    CHECK(strstr(out, "\n1 passed, 0 failed, 1 skipped\n") != NULL);
+    const th_case failing[] = {{"p", case_pass}, {"s", case_skip}, {"f", case_fail}};
+    CHECK_EQ(run_harness(failing, 3, out, sizeof out), 1);
+    CHECK(strstr(out, "FAIL - f") != NULL);
+    CHECK(strstr(out, "\n1 passed, 1 failed, 1 skipped\n") != NULL);
+    const th_case none_skipped[] = {{"p", case_pass}};
+    CHECK_EQ(run_harness(none_skipped, 1, out, sizeof out), 0);
+    CHECK(strstr(out, "\n1 passed, 0 failed\n") != NULL);
+}
+
 TH_MAIN(TH_CASE(test_records_delivery), TH_CASE(test_records_retry_at_exact_time),
         TH_CASE(test_records_health), TH_CASE(test_run_until_exact),
         TH_CASE(test_outcome_hook), TH_CASE(test_many_outcomes_counted),
-        TH_CASE(test_failures_fail_the_case))
+        TH_CASE(test_failures_fail_the_case), TH_CASE(test_harness_skip))

@@ -144,6 +144,7 @@ int th_main(const th_case *cases, size_t n, int argc, char **argv)
     }
     if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else printf("%d passed, %d failed\n", passed, failed);
+    fflush(stdout);
     if (failed) return 1;
     return skipped && !passed ? TH_SKIP_STATUS : 0;
 }
