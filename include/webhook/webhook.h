@@ -213,7 +213,9 @@ typedef struct wh_engine_options {
     /* Parts.  NULL selects the default. The engine copies the structs;
      * their `user` pointers must outlive the engine. */
     const wh_clock *clock;       /* default: wh_clock_system() */
-    wh_transport *transport;     /* default: a new libcurl transport */
+    wh_transport *transport;     /* default: a new libcurl transport
+                                    (a build without libcurl has none:
+                                    wh_engine_new fails, WH_E_UNSUPPORTED) */
     int transport_owned;         /* 1: the engine destroys `transport` */
     wh_queue *queue;             /* default: a bounded in-memory queue */
     int queue_owned;             /* 1: the engine destroys `queue` */
