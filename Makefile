@@ -51,6 +51,8 @@ endif
 ifeq ($(origin WITH_MHD),undefined)
 WITH_MHD := $(call have_pkg,libmicrohttpd)
 endif
+# WITH_X=1 given: the package must be there
+$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
 # the tags of lib/sources.txt and tests/tests.txt this build has
 HAVE :=
 OPT_PKGS :=
