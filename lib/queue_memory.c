@@ -429,6 +429,8 @@ static void mq_destroy(void *user)
     free(q);
 }
 
+static int mq_info(void *user, wh_queue_info *out);
+
 int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out)
 {
     mq *q = wh__calloc(1, sizeof *q);
@@ -446,18 +448,20 @@ int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out)
     q->vt.size = mq_size;
     q->vt.commit = NULL;
     q->vt.destroy = mq_destroy;
+    q->vt.info = mq_info;
     *out = &q->vt;
     return WH_OK;
 }
 
-int wh__queue_memory_info(wh_queue *vq, wh_queue_info *out)
+/* wh_queue.info (version 3): what wh_queue_info_get reports. */
+static int mq_info(void *user, wh_queue_info *out)
 {
-    if (vq->destroy != mq_destroy) return WH_E_INVAL;
-    mq *q = vq->user;
+    mq *q = user;
     out->jobs = q->jobs;
     out->unbound_jobs = 0;
     out->pending = 0;
     out->claimed = 0;
     out->connected = 1;
+    out->durable = 0;
     return WH_OK;
 }

@@ -896,6 +896,8 @@ void wh_redis_options_init_sized(wh_redis_options *o, size_t size)
     memcpy(o, &d, d.struct_size);
 }
 
+static int rq_info(void *user, wh_queue_info *out);
+
 int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
 {
     if (!out) return WH_E_INVAL;
@@ -959,19 +961,21 @@ int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
     q->vt.bind = rq_bind;
     q->vt.flags = WH_QUEUE_DURABLE;
     q->vt.poll = rq_poll;
+    q->vt.info = rq_info;
     connected(q); /* a server that is away is not an error: retried later */
     *out = &q->vt;
     return WH_OK;
 }
 
-int wh__queue_redis_info(wh_queue *vq, wh_queue_info *out)
+/* wh_queue.info (version 3): what wh_queue_info_get reports. */
+static int rq_info(void *user, wh_queue_info *out)
 {
-    if (vq->destroy != rq_destroy) return WH_E_INVAL;
-    rq *q = vq->user;
+    rq *q = user;
     out->jobs = stored(q) + q->unbound_jobs + q->pend_jobs;
     out->unbound_jobs = q->unbound_jobs;
     out->pending = q->pend_jobs;
     out->claimed = q->held.n;
     out->connected = q->c != NULL;
+    out->durable = 1;
     return WH_OK;
 }

@@ -731,6 +731,8 @@ void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size)
     memcpy(o, &d, d.struct_size);
 }
 
+static int sq_info(void *user, wh_queue_info *out);
+
 int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue **out)
 {
     if (!out) return WH_E_INVAL;
@@ -808,19 +810,21 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
     q->vt.bind = sq_bind;
     q->vt.flags = WH_QUEUE_DURABLE;
     q->vt.poll = sq_poll;
+    q->vt.info = sq_info;
     *out = &q->vt;
     return WH_OK;
 }
 
-int wh__queue_sqlite_info(wh_queue *vq, wh_queue_info *out)
+/* wh_queue.info (version 3): what wh_queue_info_get reports. */
+static int sq_info(void *user, wh_queue_info *out)
 {
-    if (vq->destroy != sq_destroy) return WH_E_INVAL;
-    sq *q = vq->user;
+    sq *q = user;
     int rc = refresh_counts(q);
     out->jobs = q->jobs + q->pend_jobs;
     out->unbound_jobs = q->jobs > q->bound_jobs ? q->jobs - q->bound_jobs : 0;
     out->pending = q->pend_jobs;
     out->claimed = q->claims.n;
     out->connected = 1;
+    out->durable = 1;
     return rc;
 }

@@ -14,16 +14,21 @@
  *     <webhook/verify.h>   receiver side: signing and verification helpers
  *     <webhook/test.h>     manual clock and scripted transport (libwebhook-test)
  *
- * The common case is three calls after creating the engine:
+ * Example: the common case is three calls after creating the engine (the
+ * test suite compiles this block, so it stays true):
  *
+ *     static const char json[] = "{\"text\":\"hello\"}";
  *     int err;
  *     wh_engine *e = wh_engine_new(NULL, &err);          // defaults
+ *     if (!e) { fprintf(stderr, "%s\n", wh_strerror(err)); return 1; }
  *     wh_endpoint_options ep;
  *     wh_endpoint_options_init(&ep);
  *     ep.url = "https://example.com/hooks";
  *     wh_endpoint_add(e, &ep);                             // 1
- *     wh_emit(e, "message.created", "room-1", json, len, NULL);  // 2
+ *     wh_emit(e, "message.created", "room-1", json, sizeof json - 1, NULL); // 2
  *     wh_poll(e, 100);                                     // 3, from the loop
+ *     wh_flush(e, 5000);                                   // at shutdown
+ *     wh_engine_free(e);
  *
  * Threading: an engine belongs to one thread at a time.  Nothing in the
  * library blocks except wh_poll() with a positive max_wait_ms and
@@ -96,13 +101,14 @@ WH_EXTERN const char *wh_version(int least);
     XX(E_HTTP_STATUS, -19, "endpoint answered with a failure status")          \
     XX(E_SIGNATURE, -20, "signature does not verify")                          \
     XX(E_TIMESTAMP, -21, "timestamp outside tolerance")                        \
-    XX(E_QUEUE, -22, "queue backend error")
+    XX(E_QUEUE, -22, "queue backend error")                                    \
+    XX(E_UNSUPPORTED, -23, "backend not built into this library")
 
 typedef enum wh_status {
 #define WH_XX_(name, val, msg) WH_##name = val,
     WH_STATUS_MAP(WH_XX_)
 #undef WH_XX_
-    WH_STATUS_LAST_ = -23 /* never use */
+    WH_STATUS_LAST_ = -24 /* never use */
 } wh_status;
 
 /* Static English description of a status ("invalid URL"); never NULL. */
@@ -214,7 +220,9 @@ typedef struct wh_engine_options {
     /* Parts.  NULL selects the default. The engine copies the structs;
      * their `user` pointers must outlive the engine. */
     const wh_clock *clock;       /* default: wh_clock_system() */
-    wh_transport *transport;     /* default: a new libcurl transport */
+    wh_transport *transport;     /* default: a new libcurl transport
+                                    (a build without libcurl has none:
+                                    wh_engine_new fails, WH_E_UNSUPPORTED) */
     int transport_owned;         /* 1: the engine destroys `transport` */
     wh_queue *queue;             /* default: a bounded in-memory queue */
     int queue_owned;             /* 1: the engine destroys `queue` */
@@ -553,9 +561,14 @@ typedef struct wh_queue_info {
     uint64_t pending;            /* accepted here, not yet written */
     uint64_t claimed;            /* claimed by this process now */
     int connected;               /* Redis: 1 when connected; others: 1 */
+    int durable;                 /* 1: jobs outlive the engine (SQLite,
+                                    Redis); 0: in memory */
 } wh_queue_info;
-/* Fill *out (set out->struct_size first).  Returns WH_OK, WH_E_INVAL (not a
- * queue of this library) or WH_E_QUEUE (the store could not be read). */
+/* Fill *out (set out->struct_size first) through the queue's info method
+ * (every queue of this library has one).  Returns WH_OK, WH_E_INVAL (NULL,
+ * struct_size too small, or a queue without an info method: a plug-in
+ * queue of vtable version < 3) or WH_E_QUEUE (the store could not be
+ * read). */
 WH_EXTERN int wh_queue_info_get(wh_queue *q, wh_queue_info *out);
 
 /* Destroy a queue created by the library (memory, SQLite, Redis) that was
