@@ -97,7 +97,8 @@ TOOLS     := whsend
 DEB_LATER := libuv1-dev libevent-dev
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
-            libsqlite3-dev libhiredis-dev redis-server libssl-dev $(DEB_LATER)
+            libsqlite3-dev libhiredis-dev redis-server libssl-dev $(DEB_LATER) \
+            $(DEB_BINDINGS)
 PKGS     := libcjson $(OPT_PKGS)
 DEB_CURL   := libcurl4-openssl-dev
 DEB_SQLITE := libsqlite3-dev
@@ -230,10 +231,10 @@ $(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(STATIC) 
 # (a second make, so that what the preflight installed is detected)
 check: preflight
 	@$(MAKE) --no-print-directory check-run
-check-run: all
+check-run: all $(BINDING_BUILD)
 	@WH_BIN=$(abspath $(B)/bin) WH_BUILD=$(abspath $(B)) WH_SOURCE_DIR=$(CURDIR) CC='$(CC)' \
 	  WH_PARTS='$(strip $(HAVE))' WH_TEST_CFLAGS='$(SAN)' \
-	  sh tests/run.sh $(TEST_BINS) $(addprefix tests/,$(TEST_SH)) $(TEST_SKIPS)
+	  sh tests/run.sh $(TEST_BINS) $(addprefix tests/,$(TEST_SH)) $(TEST_SKIPS) $(BINDING_TESTS)
 
 demo: preflight
 	@$(MAKE) --no-print-directory $(B)/bin/receiver $(B)/bin/chat_demo
@@ -279,6 +280,47 @@ $(B)/bench/ref_curl: bench/ref_curl.c
 bench: bench-deps
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	python3 bench/run.py $(B)
+
+# ---- language bindings (bindings/python, bindings/node) ---------------------
+# `make python`: the CPython extension libwebhook._native, linked with the
+# static library, plus the package's .py/.pyi files, in $(B)/python (so
+# PYTHONPATH=$(B)/python python3 -c 'import libwebhook' works).  PYTHON is the
+# interpreter it is built for (Debian's, which has python3-pytest for the
+# tests; any CPython >= 3.8 whose headers exist works).
+# `make node`: the N-API addon bindings/node/build/libwebhook.node, built
+# with the C compiler against Node's headers (NODE_INC; no node-gyp, no
+# download).  Both link libwebhook.a with its symbols kept private.
+PYTHON   ?= $(firstword $(wildcard /usr/bin/python3) python3)
+NODE_INC ?= /usr/include/node
+DEB_BINDINGS := python3-dev python3-pytest python3-aiohttp python3-setuptools \
+                python3-venv nodejs $(if $(wildcard $(NODE_INC)/node_api.h),,libnode-dev)
+BIND_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wno-unused-parameter -Wno-cast-function-type \
+              $(CFLAGS) $(SAN) -fPIC -shared -Iinclude
+BIND_LIBS   = $(STATIC) $(LIB_LIBS) -lm -Wl,--exclude-libs,ALL
+PY_DIR   := $(B)/python/libwebhook
+PY_FILES := $(addprefix $(PY_DIR)/,__init__.py _native.pyi py.typed)
+NODE_ADDON := bindings/node/build/libwebhook.node
+.PHONY: python node
+python: $(PY_DIR)/.built
+$(PY_DIR)/.built: bindings/python/src/_native.c $(wildcard bindings/python/libwebhook/*) $(STATIC) $(HEADERS)
+	@mkdir -p $(PY_DIR)
+	$(CC) $(BIND_CFLAGS) $$($(PYTHON) -c 'import sysconfig; print("-I" + sysconfig.get_paths()["include"])') \
+	  bindings/python/src/_native.c -o $(PY_DIR)/_native$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))') \
+	  $(BIND_LIBS)
+	cp bindings/python/libwebhook/__init__.py bindings/python/libwebhook/_native.pyi \
+	  bindings/python/libwebhook/py.typed $(PY_DIR)/
+	@touch $@
+node: $(NODE_ADDON)
+$(NODE_ADDON): bindings/node/src/addon.c $(STATIC) $(HEADERS) $(wildcard include/webhook/adapters/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BIND_CFLAGS) -I$(NODE_INC) $< -o $@ $(BIND_LIBS)
+# built by `make check` when the interpreter / Node headers are there; the
+# test scripts report themselves as skipped otherwise
+BINDING_BUILD := $(if $(shell $(PYTHON) -c 'import sysconfig,os; print(os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) or "")' 2>/dev/null),python) \
+                 $(if $(wildcard $(NODE_INC)/node_api.h),node)
+BINDING_TESTS := tests/test_python.sh tests/test_node.sh
+export PYTHON
 
 # ---- install ------------------------------------------------------------------
 install: lib $(B)/bin/whsend
