@@ -66,6 +66,8 @@ class Error(Exception):
         self.name = name
 
     def __str__(self) -> str:
+        if self.message.startswith(self.name):
+            return self.message
         return f"{self.name}: {self.message}"
 
 
@@ -278,7 +280,7 @@ class Engine(_native.Engine):
                 raise IOError_(f"{path}: {exc.strerror}", _native.WH_E_IO, "WH_E_IO") from exc
         if doc is not None:
             try:
-                parsed = _json.loads(doc)
+                parsed: Any = _json.loads(doc)
             except ValueError:
                 parsed = None  # the library names the error below
             if isinstance(parsed, dict) and "queue" in parsed:
@@ -299,6 +301,12 @@ class Engine(_native.Engine):
         self._endpoints: Dict[int, Endpoint] = {}
         if doc is not None:
             self._config_load(doc)
+            if isinstance(parsed, dict):
+                for entry in parsed.get("endpoints", []) + parsed.get("webhooks", []):
+                    if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                        h = self._endpoint_find(entry["id"])
+                        if h > 0:
+                            self._endpoints[h] = Endpoint(self, h, entry["id"], entry.get("url", ""))
 
     # -- endpoints
     def add_endpoint(self, url: str, **options: Any) -> Endpoint:
