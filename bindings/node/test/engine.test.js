@@ -217,3 +217,20 @@ test('an outcome listener that throws surfaces as uncaughtException', { skip: lo
     assert.match(r.stdout, /caught:listener boom/);
   } finally { rec.stop(); }
 });
+
+test('examples/node/express-free-server.mjs delivers every event and exits by itself', async (t) => {
+  const rec = exampleReceiver(20);
+  if (!rec) return t.skip('build/bin/receiver not built');
+  await rec.start();
+  try {
+    const ex = path.join(__dirname, '..', '..', '..', 'examples', 'node', 'express-free-server.mjs');
+    const r = spawnSync(process.execPath, [ex, '--webhook', rec.url, '--secret', SECRET, '--selftest', '10'],
+      { encoding: 'utf8', timeout: 30000 });
+    assert.strictEqual(r.error, undefined, 'the example did not exit by itself');
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.deepStrictEqual(JSON.parse(r.stdout), { drained: true, events: 20, delivered: 20, retry: 0, dead: 0 });
+    const s = await rec.summary();
+    assert.strictEqual(s.verified, 20);
+    assert.strictEqual(s.distinct_ids, 20);
+  } finally { rec.stop(); }
+});

@@ -309,3 +309,19 @@ def test_asyncio_many_events_aflush_and_callback_exception():
         finally:
             await rec.stop()
     asyncio.run(main())
+
+
+@needs_loop
+def test_example_aiohttp_chat_selftest(receiver_factory):
+    n = 20
+    rec = receiver_factory(n + 3)
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(libwebhook.__file__)))
+    r = subprocess.run([__import__("sys").executable, os.path.join(root, "examples", "python", "aiohttp_chat.py"),
+                        "--webhook", rec.url, "--secret", SECRET, "--selftest", str(n)],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {
+        "drained": True, "events": n + 3, "delivered": n + 3, "retry": 0, "dead": 0}
+    s = rec.summary()
+    assert s["verified"] == n + 3 and s["distinct_ids"] == n + 3
