@@ -126,6 +126,7 @@ typedef struct {
     PyObject *dict;
 } EngineObject;
 
+#if !HAVE_LOOP_API
 static void c_on_outcome(void *user, const wh_outcome *o)
 {
     EngineObject *self = user;
@@ -142,6 +143,8 @@ static void c_on_outcome(void *user, const wh_outcome *o)
     PyErr_Restore(exc_t, exc_v, exc_tb);
     PyGILState_Release(g);
 }
+
+#endif
 
 static int closed(EngineObject *self)
 {
