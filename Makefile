@@ -278,7 +278,7 @@ $(B)/bench/ref_curl: bench/ref_curl.c
 	$(CC) $(BASE_CFLAGS) $< -o $@ $(shell pkg-config --libs libcurl 2>/dev/null) -lmbedcrypto
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(BENCH_BINS) $(BINDING_BUILD)
 	python3 bench/run.py $(B)
 
 # ---- language bindings (bindings/python, bindings/node) ---------------------
