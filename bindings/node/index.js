@@ -75,7 +75,7 @@ class Engine extends EventEmitter {
     this._flushWaiters = [];
     this._endpoints = new Map();
     this._closed = false;
-    this._native = new native.NativeEngine((outcomes) => this._onOutcomes(outcomes), opts, queue);
+    this._native = new native.NativeEngine((json, data) => this._onOutcomes(json, data), opts, queue);
     if (doc !== null) {
       this._native.configLoad(doc);
       for (const ep of [...(parsed?.endpoints || []), ...(parsed?.webhooks || [])]) {
@@ -183,7 +183,16 @@ class Engine extends EventEmitter {
 
   get closed() { return this._closed; }
 
-  _onOutcomes(outcomes) {
+  // json: the outcomes as a JSON array whose "data" fields hold the payload
+  // lengths; data: the payloads one after the other
+  _onOutcomes(json, data) {
+    const outcomes = JSON.parse(`[${json}]`);
+    let off = 0;
+    for (const o of outcomes) {
+      const n = o.data;
+      o.data = data.subarray(off, off + n);
+      off += n;
+    }
     for (const o of outcomes) EventEmitter.prototype.emit.call(this, 'outcome', o);
     if (this._flushWaiters.length && !this._closed) {
       const s = this._native.stats();
