@@ -179,26 +179,36 @@ function runChild(t, code, rec) {
   return r;
 }
 
-test('a script exits by itself after await flush() and close()', { skip: loopSkip }, async (t) => {
-  const rec = exampleReceiver(100);
-  if (!rec) return t.skip('build/bin/receiver not built');
-  await rec.start();
-  try {
-    const r = runChild(t, `
-      const { Engine } = require(process.argv[3]);
-      const e = new Engine();
-      e.addEndpoint(process.argv[2], { secret: '${SECRET}' });
-      let d = 0;
-      e.on('outcome', (o) => { if (o.kind === 'delivered') d++; });
-      for (let i = 0; i < 100; i++) e.emit('t', { i });
-      e.flush(10000).then((ok) => { e.close(); console.log(JSON.stringify({ ok, d })); });
-    `, rec);
-    assert.strictEqual(r.error, undefined, 'the child did not exit by itself');
-    assert.strictEqual(r.status, 0, r.stderr);
-    assert.deepStrictEqual(JSON.parse(r.stdout), { ok: true, d: 100 });
-    assert.strictEqual((await rec.summary()).verified, 100);
-  } finally { rec.stop(); }
-});
+test('a script delivers 1000 events verified by standardwebhooks and exits by itself after await flush() and close()',
+  { skip: loopSkip }, async (t) => {
+    const { spawn } = require('node:child_process');
+    const recv = spawn(process.execPath, [path.join(__dirname, 'sw_receiver.js'), SECRET, '1000'],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '';
+    recv.stdout.setEncoding('utf8');
+    const firstLine = await new Promise((resolve) => {
+      recv.stdout.on('data', (d) => { buf += d; if (buf.includes('\n')) resolve(buf.split('\n')[0]); });
+      recv.on('exit', () => resolve(buf.split('\n')[0]));
+    });
+    if (!firstLine.startsWith('listening')) return t.skip('standardwebhooks npm package not installed');
+    const rec = { url: `http://${firstLine.split(' ')[1]}/hook` };
+    const summary = new Promise((resolve) => recv.on('exit', () => resolve(JSON.parse(buf.trim().split('\n').pop()))));
+    try {
+      const r = runChild(t, `
+        const { Engine } = require(process.argv[3]);
+        const e = new Engine();
+        e.addEndpoint(process.argv[2], { secret: '${SECRET}', max_in_flight: 16 });
+        const ids = new Set();
+        e.on('outcome', (o) => { if (o.kind === 'delivered') ids.add(o.id); });
+        for (let i = 0; i < 1000; i++) e.emit('message.sent', { i }, { channel: 'room-1' });
+        e.flush(20000).then((ok) => { e.close(); console.log(JSON.stringify({ ok, d: ids.size })); });
+      `, rec);
+      assert.strictEqual(r.error, undefined, 'the child did not exit by itself');
+      assert.strictEqual(r.status, 0, r.stderr);
+      assert.deepStrictEqual(JSON.parse(r.stdout), { ok: true, d: 1000 });
+      assert.deepStrictEqual(await summary, { received: 1000, verified: 1000, bad: 0, distinct_ids: 1000 });
+    } finally { if (recv.exitCode === null) recv.kill(); }
+  });
 
 test('an outcome listener that throws surfaces as uncaughtException', { skip: loopSkip }, async (t) => {
   const rec = exampleReceiver(1);

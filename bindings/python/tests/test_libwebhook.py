@@ -325,3 +325,54 @@ def test_example_aiohttp_chat_selftest(receiver_factory):
         "drained": True, "events": n + 3, "delivered": n + 3, "retry": 0, "dead": 0}
     s = rec.summary()
     assert s["verified"] == n + 3 and s["distinct_ids"] == n + 3
+
+
+SW_RECEIVER = os.path.join(os.path.dirname(__file__), "..", "..", "node", "test", "sw_receiver.js")
+
+
+@needs_loop
+def test_asyncio_1000_events_verified_by_standardwebhooks_npm_package():
+    """The README's asyncio usage, checked by an independent implementation:
+    the standardwebhooks npm package verifies every request."""
+    import shutil
+    if not shutil.which("node"):
+        pytest.skip("node not installed")
+    n = 1000
+    proc = subprocess.Popen(["node", SW_RECEIVER, SECRET, str(n)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        if proc.poll() == 77 or not line.startswith("listening"):
+            proc.wait(10)
+            pytest.skip("standardwebhooks npm package not installed (tests/test_node.sh installs it)")
+        url = f"http://{line.split()[1]}/hook"
+        raised = []
+
+        async def main():
+            seen = []
+
+            def on_outcome(o):
+                seen.append(o.id)
+                if len(seen) == 500:
+                    raise ValueError("surfaced from on_outcome")
+            engine = libwebhook.Engine(on_outcome=on_outcome)
+            engine.add_endpoint(url, secret=SECRET, max_in_flight=16)
+            await engine.attach()
+            for i in range(n):
+                engine.emit("message.sent", {"i": i}, channel="room-1")
+            try:
+                await engine.aflush(30000)
+            except ValueError as exc:
+                raised.append(str(exc))
+            assert await engine.aflush(30000)
+            engine.close()
+            return seen
+        seen = asyncio.run(main())
+        assert raised == ["surfaced from on_outcome"]
+        assert len(seen) == n and len(set(seen)) == n
+        out, _ = proc.communicate(timeout=30)
+        assert json.loads(out.strip().splitlines()[-1]) == {
+            "received": n, "verified": n, "bad": 0, "distinct_ids": n}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
