@@ -87,8 +87,11 @@ static void buf_json(wbuf *b, const char *s)
 typedef struct engine {
     wh_engine *e;
     napi_env env;
-    napi_ref on_outcomes;   /* JS function(json, dataBuffer) */
-    napi_ref self;          /* weak ref to the JS object */
+    napi_ref self;          /* weak ref to the JS object; its "_cb" property
+                               is the function(json, dataBuffer) to call
+                               (no strong reference: a dropped engine can
+                               be collected) */
+    int refs;               /* the JS object + the uv_async handle */
     napi_async_context actx;
     uv_loop_t *loop;
     uv_async_t async;
@@ -161,11 +164,12 @@ static void drain(engine *g, int from_js)
         goto close_scope;
     if (g->data.len) memcpy(dp, g->data.p, g->data.len);
     g->json.len = g->data.len = 0;
-    if (napi_get_reference_value(env, g->on_outcomes, &fn) != napi_ok || !fn) goto close_scope;
-    if (napi_get_reference_value(env, g->self, &self) != napi_ok || !self)
-        napi_get_undefined(env, &self);
+    if (!g->self || napi_get_reference_value(env, g->self, &self) != napi_ok || !self) goto close_scope;
+    if (napi_get_named_property(env, self, "_cb", &fn) != napi_ok) goto close_scope;
+    napi_valuetype t;
+    if (napi_typeof(env, fn, &t) != napi_ok || t != napi_function) goto close_scope;
     napi_status st;
-    if (from_js) st = napi_call_function(env, self, fn, 2, argv, &result);
+    if (from_js || !g->actx) st = napi_call_function(env, self, fn, 2, argv, &result);
     else st = napi_make_callback(env, g->actx, self, fn, 2, argv, &result);
     if (st == napi_pending_exception && !from_js) {
         napi_value err;
@@ -187,10 +191,17 @@ static void async_cb(uv_async_t *h)
     drain(g, 0);
 }
 
+static void release(engine *g)
+{
+    if (--g->refs > 0) return;
+    free(g->json.p);
+    free(g->data.p);
+    free(g);
+}
+
 static void async_closed(uv_handle_t *h)
 {
-    engine *g = h->data;
-    free(g);
+    release(h->data);
 }
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -296,23 +307,28 @@ static void engine_close(engine *g, int from_js)
     if (from_js) drain(g, 1);
 }
 
-static void engine_finalize(napi_env env, void *data, void *hint)
+/* close() or the finalizer: free the engine and let go of the loop */
+static void engine_shutdown(napi_env env, engine *g, int from_js)
 {
-    engine *g = data;
-    engine_close(g, 0);
-    free(g->json.p);
-    free(g->data.p);
-    g->json.p = g->data.p = NULL;
-    g->n_pending = 0;
-    if (g->on_outcomes) napi_delete_reference(env, g->on_outcomes);
-    if (g->self) napi_delete_reference(env, g->self);
-    if (g->actx) napi_async_destroy(env, g->actx);
+    engine_close(g, from_js);
+    if (g->actx) {
+        napi_async_destroy(env, g->actx);
+        g->actx = NULL;
+    }
     if (g->async_live) {
         g->async_live = 0;
         uv_close((uv_handle_t *)&g->async, async_closed);
-    } else {
-        free(g);
     }
+}
+
+static void engine_finalize(napi_env env, void *data, void *hint)
+{
+    engine *g = data;
+    engine_shutdown(env, g, 0);
+    if (g->self) napi_delete_reference(env, g->self);
+    g->self = NULL;
+    g->n_pending = 0;
+    release(g);
 }
 
 static int64_t get_int_prop(napi_env env, napi_value obj, const char *name, int64_t dflt)
@@ -379,6 +395,7 @@ static napi_value Engine_ctor(napi_env env, napi_callback_info info)
     }
     g->async.data = g;
     g->async_live = 1;
+    g->refs = 2;
     uv_unref((uv_handle_t *)&g->async);
 #if HAVE_LOOP_API
     int st = wh_libuv_attach(g->e, g->loop);
@@ -388,15 +405,17 @@ static napi_value Engine_ctor(napi_env env, napi_callback_info info)
         wh_engine_free(g->e);
         g->e = NULL;
         g->async_live = 0;
+        g->refs = 1; /* no JS object: the handle's close frees it */
         uv_close((uv_handle_t *)&g->async, async_closed);
         return NULL;
     }
     g->attached = 1;
 #endif
-    napi_value name;
-    CHECK(napi_create_reference(env, argv[0], 1, &g->on_outcomes));
+    napi_value name, resource;
+    CHECK(napi_set_named_property(env, self, "_cb", argv[0]));
     CHECK(napi_create_string_utf8(env, "libwebhook:outcome", NAPI_AUTO_LENGTH, &name));
-    CHECK(napi_async_init(env, self, name, &g->actx));
+    CHECK(napi_create_object(env, &resource));
+    CHECK(napi_async_init(env, resource, name, &g->actx));
     CHECK(napi_wrap(env, self, g, engine_finalize, NULL, &g->self));
     return self;
 }
@@ -545,7 +564,7 @@ static napi_value Engine_close(napi_env env, napi_callback_info info)
     size_t argc = 0;
     CHECK(napi_get_cb_info(env, info, &argc, NULL, &self, NULL));
     if (napi_unwrap(env, self, &p) != napi_ok || !p) return NULL;
-    engine_close(p, 1);
+    engine_shutdown(env, p, 1);
     return NULL;
 }
 
