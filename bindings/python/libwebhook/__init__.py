@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json as _json
+import logging
 import os
 import time as _time
 from collections import deque
@@ -221,6 +222,13 @@ class Endpoint:
 
 
 OutcomeCallback = Callable[[Outcome], Any]
+_logger = logging.getLogger("libwebhook")
+_LEVELS = (logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)
+
+
+def _log_to_logging(level: int, message: str) -> None:
+    _logger.log(_LEVELS[level] if 0 <= level < 4 else logging.DEBUG, message)
+
 ConfigArg = Union[None, Mapping[str, Any], str, bytes, "os.PathLike[str]"]
 
 
@@ -244,6 +252,10 @@ class Engine(_native.Engine):
     outcomes are kept for :meth:`outcomes` / :meth:`aoutcomes`
     (``keep_outcomes=False`` drops them instead).
 
+    Diagnostics: ``on_log(level, message)`` (0 error .. 3 debug, up to
+    ``log_level``) receives the library's log lines; by default they go to
+    the ``logging`` logger ``"libwebhook"``.
+
     Use it as a context manager: ``with Engine(cfg) as e: ...`` flushes (up
     to ``close_timeout_ms``, default 30 s) and frees it on exit.
 
@@ -253,7 +265,8 @@ class Engine(_native.Engine):
     close_timeout_ms: int = 30000
 
     def __init__(self, config: ConfigArg = None, *, on_outcome: Optional[OutcomeCallback] = None,
-                 keep_outcomes: bool = True, **options: Any) -> None:
+                 keep_outcomes: bool = True, on_log: Optional[Callable[[int, str], Any]] = None,
+                 **options: Any) -> None:
         for k in options:
             if k not in _ENGINE_OPTIONS:
                 raise TypeError(f"Engine(): unknown option {k!r} (options: {', '.join(_ENGINE_OPTIONS)})")
@@ -288,7 +301,8 @@ class Engine(_native.Engine):
         opts = dict(options)
         if "validate_json" in opts:
             opts["validate_json"] = 1 if opts["validate_json"] else 0
-        super().__init__(queue=queue, keep_outcomes=keep_outcomes, **opts)
+        super().__init__(queue=queue, keep_outcomes=keep_outcomes,
+                         on_log=on_log if on_log is not None else _log_to_logging, **opts)
         self.on_outcome: Optional[OutcomeCallback] = on_outcome
         self._kept: Deque[Outcome] = deque()
         self._front: List[Outcome] = []

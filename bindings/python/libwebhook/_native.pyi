@@ -25,7 +25,8 @@ class Engine:
     def __init__(self, *, max_queued_events: int = ..., max_queued_bytes: int = ...,
                  max_payload_bytes: int = ..., validate_json: int = ..., seed: int = ...,
                  log_level: int = ..., queue: Optional[bytes] = ...,
-                 keep_outcomes: bool = ...) -> None: ...
+                 keep_outcomes: bool = ...,
+                 on_log: Optional[Callable[[int, str], Any]] = ...) -> None: ...
     @property
     def closed(self) -> bool: ...
     def emit(self, type: str, data: Any, *, channel: Optional[str] = None,

@@ -119,6 +119,7 @@ typedef struct {
     wh_engine *e;
     PyObject *pending;   /* list of outcomes collected by the callback */
     PyObject *kick;      /* attached to asyncio: called (once) after an emit */
+    PyObject *log_cb;    /* callable(level, message) or NULL */
     int kicked;          /* kick called, _service not yet run */
     int keep_outcomes;   /* 0: outcomes are neither kept nor reported */
     int in_call;         /* an engine call is running (re-entry guard) */
@@ -146,6 +147,21 @@ static void c_on_outcome(void *user, const wh_outcome *o)
 
 #endif
 
+static void c_on_log(void *user, wh_log_level level, const char *msg)
+{
+    EngineObject *self = user;
+    PyGILState_STATE g = PyGILState_Ensure();
+    if (self->log_cb) {
+        PyObject *exc_t, *exc_v, *exc_tb;
+        PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+        PyObject *r = PyObject_CallFunction(self->log_cb, "is", (int)level, msg);
+        if (!r) PyErr_WriteUnraisable(self->log_cb);
+        Py_XDECREF(r);
+        PyErr_Restore(exc_t, exc_v, exc_tb);
+    }
+    PyGILState_Release(g);
+}
+
 static int closed(EngineObject *self)
 {
     if (self->e) return 0;
@@ -157,15 +173,20 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"max_queued_events", "max_queued_bytes", "max_payload_bytes",
                             "validate_json", "seed", "log_level", "queue",
-                            "keep_outcomes", NULL};
+                            "keep_outcomes", "on_log", NULL};
     unsigned long long max_ev = 0, max_bytes = 0, max_payload = 0, seed = 0;
     int validate = -1, log_level = -1, keep = 1;
     const char *queue_json = NULL;
     Py_ssize_t queue_len = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$KKKiKiz#p", names, &max_ev, &max_bytes,
+    PyObject *log_cb = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$KKKiKiz#pO", names, &max_ev, &max_bytes,
                                      &max_payload, &validate, &seed, &log_level,
-                                     &queue_json, &queue_len, &keep))
+                                     &queue_json, &queue_len, &keep, &log_cb))
         return -1;
+    if (log_cb != Py_None && !PyCallable_Check(log_cb)) {
+        PyErr_SetString(PyExc_TypeError, "on_log must be callable");
+        return -1;
+    }
     if (self->e) {
         PyErr_SetString(PyExc_RuntimeError, "Engine.__init__ called twice");
         return -1;
@@ -179,6 +200,12 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kw)
     if (log_level >= 0) o.log_level = (wh_log_level)log_level;
     o.seed = seed;
     self->keep_outcomes = keep;
+    if (log_cb != Py_None) {
+        Py_INCREF(log_cb);
+        Py_XSETREF(self->log_cb, log_cb);
+        o.on_log = c_on_log;
+        o.log_user = self;
+    }
 #if HAVE_LOOP_API
     o.outcome_queue = keep;
 #else
@@ -227,6 +254,7 @@ static int Engine_traverse(EngineObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->pending);
     Py_VISIT(self->kick);
+    Py_VISIT(self->log_cb);
     Py_VISIT(self->dict);
     Py_VISIT(Py_TYPE(self));
     return 0;
@@ -236,6 +264,7 @@ static int Engine_clear(EngineObject *self)
 {
     Py_CLEAR(self->pending);
     Py_CLEAR(self->kick);
+    Py_CLEAR(self->log_cb);
     Py_CLEAR(self->dict);
     return 0;
 }

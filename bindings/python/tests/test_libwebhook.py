@@ -376,3 +376,21 @@ def test_asyncio_1000_events_verified_by_standardwebhooks_npm_package():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_on_log_receives_library_diagnostics(caplog):
+    got = []
+    e = libwebhook.Engine(on_log=lambda lvl, msg: got.append((lvl, msg)), log_level=3)
+    e.add_endpoint("http://127.0.0.1:9/never", max_attempts=1)
+    e.emit("t", "{}")
+    e.flush(5000)
+    e.close()
+    assert got and all(isinstance(m, str) and 0 <= lvl <= 3 for lvl, m in got)
+    import logging
+    with caplog.at_level(logging.DEBUG, logger="libwebhook"):
+        d = libwebhook.Engine(log_level=3)       # default: the "libwebhook" logger
+        d.add_endpoint("http://127.0.0.1:9/never", max_attempts=1)
+        d.emit("t", "{}")
+        d.flush(5000)
+        d.close()
+    assert any(r.name == "libwebhook" for r in caplog.records)
