@@ -197,6 +197,8 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (o.retry_max_ms < o.retry_initial_ms)
         return wh__fail(e, WH_E_INVAL,
                         "%s.retry_max_ms: smaller than retry_initial_ms", where);
+    int rc = wh__net_ep_check(e, &o, where);
+    if (rc != WH_OK) return rc;
     return wh__policy_check(e, &o, where);
 }
 
@@ -222,6 +224,7 @@ void wh__ep_free(wh_ep *ep)
     }
     for (size_t i = 0; i < ep->n_headers; i++) free(ep->headers[i]);
     free(ep->headers);
+    wh__net_ep_free(ep->net);
     free(ep);
 }
 
@@ -301,6 +304,7 @@ static wh_ep *ep_build(const wh_engine *e, const wh_endpoint_options *o, int han
     ep->retry_multiplier = o->retry_multiplier;
     ep->max_in_flight = o->max_in_flight;
     if (wh__policy_build(ep, o) != WH_OK) goto fail;
+    if (wh__net_ep_new(e, o, &ep->net) != WH_OK) goto fail;
     return ep;
 fail:
     wh__ep_free(ep);

@@ -59,6 +59,7 @@ typedef struct wh_ep {
     /* scheduling: position in the engine's wake heap */
     int64_t wake;           /* INT64_MAX: not scheduled */
     size_t heap_idx;        /* SIZE_MAX: not in the heap */
+    struct wh__ep_net *net; /* TLS profile (backends.c), or NULL */
 } wh_ep;
 
 /* One request's worth of jobs: a single event, or a batch.  In single mode
@@ -134,6 +135,7 @@ struct wh_engine {
     int polled_outcomes;
     wh_stats st;
     char err[512];
+    struct wh__net *net;   /* network options (backends.c), or NULL */
 };
 
 /* router.c */

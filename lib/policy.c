@@ -287,6 +287,10 @@ int64_t wh__policy_next_delay(wh_engine *e, const wh_ep *ep, const wh_response *
 {
     uint32_t limit = ep->max_attempts, class_limit;
     int status = 0;
+    if (res->error == WH_E_FORBIDDEN) {
+        *why = "address refused by the SSRF guard";
+        return -1;
+    }
     if (res->error == WH_E_TIMEOUT) {
         class_limit = ep->max_timeout;
     } else if (res->error != WH_OK || res->status == 0) {

@@ -7,6 +7,7 @@
 #define WEBHOOK_CURL_H
 
 #include <webhook/webhook.h>
+#include <webhook/plugin.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,13 +20,31 @@ typedef struct wh_curl_options {
     long max_host_connections;   /* per host, 0 = unlimited (default) */
     int verify_tls;              /* default 1; 0 only for testing */
     int http2;                   /* default 1: use HTTP/2 when offered */
+
+    /* ---- connection pool and network safety (README "Security", "TLS") */
+    /* Idle connections kept for reuse (CURLMOPT_MAXCONNECTS).  0 (default):
+     * at least 64, and twice the most requests ever in flight at once, so
+     * every in-flight slot keeps its connection however the transfers
+     * interleave. */
+    long max_connections;
+    /* As wh_engine_options.ssrf_guard / ssrf_allow / proxy. */
+    int ssrf_guard;
+    const char *const *ssrf_allow;
+    size_t n_ssrf_allow;
+    const char *proxy;           /* NULL or "": none, "env", or a URL */
+    /* TLS defaults for requests whose wh_request.tls leaves a field NULL
+     * (see wh_endpoint_options).  Copied. */
+    wh_tls tls;
 } wh_curl_options;
 WH_EXTERN void wh_curl_options_init_sized(wh_curl_options *o, size_t size);
 #define wh_curl_options_init(o) wh_curl_options_init_sized((o), sizeof *(o))
 
 /* Create a libcurl multi transport (non-blocking, keep-alive, HTTP/2 when the
  * server offers it, redirects never followed, response bodies read up to a
- * small cap).  opts may be NULL.  Free it with wh_transport_free() unless it
+ * small cap).  opts may be NULL.  Returns WH_OK, WH_E_INVAL (a bad option:
+ * negative count, unparsable ssrf_allow entry, tls.min_version not 0, 12 or
+ * 13), WH_E_VERSION (struct_size), WH_E_NOMEM or WH_E_TRANSPORT (libcurl
+ * would not start).  Free it with wh_transport_free() unless it
  * was handed to wh_engine_options.transport_owned. */
 WH_EXTERN int wh_transport_curl_new(const wh_curl_options *opts,
                                     wh_transport **out);
