@@ -100,7 +100,8 @@ static void count_outcome(void *user, const wh_outcome *o)
 {
     counts *c = user;
     if (o->kind == WH_DELIVERED) c->delivered++;
-    else c->failed++;
+    else if (c->failed++ == 0)
+        fprintf(stderr, "whbench: first failure: HTTP %d, %s\n", o->http_status, o->error_msg);
 }
 
 static wh_engine *engine_for(counts *c, size_t max_queued)
