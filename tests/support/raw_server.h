@@ -212,9 +212,11 @@ static inline void *rs_conn_main(void *arg)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
             break;
         }
-        case RS_GARBAGE:
-            rs_write(s, fd, "\x16\x03\x01\x02\x00\xff\xfe garbage \x01\x02\r\n\r\n", 24);
+        case RS_GARBAGE: {
+            static const char junk[] = "\x16\x03\x01\x02\x00\xff\xfe garbage \x01\x02\r\n\r\n";
+            rs_write(s, fd, junk, sizeof junk - 1);
             break;
+        }
         case RS_HTTP10:
             rs_puts(s, fd, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
                            "body delimited by close");
