@@ -70,9 +70,9 @@ static int pin_valid(const char *p)
 
 /* Check one set of TLS fields; `where` names the owner ("endpoints[1]",
  * "engine").  Writes the message to buf. */
-static int tls_fields_check(const char *ca_file, const char *ca_path, const char *cert,
-                            const char *key, const char *min, const char *pin,
-                            const char *where, char *buf, size_t size)
+int wh__net_tls_check(const char *ca_file, const char *ca_path, const char *cert,
+                      const char *key, const char *min, const char *pin, const char *where,
+                      char *buf, size_t size)
 {
     int v;
     const struct { const char *name, *path; } files[] = {
@@ -178,7 +178,7 @@ int wh__net_engine_init(wh_engine *e, const wh_engine_options *o)
                  "libcurl transport; set them in your transport's options");
         return WH_E_INVAL;
     }
-    int rc = tls_fields_check(o->ca_file, o->ca_path, o->client_cert_file, o->client_key_file,
+    int rc = wh__net_tls_check(o->ca_file, o->ca_path, o->client_cert_file, o->client_key_file,
                               o->tls_min_version, o->pinned_public_key, "engine", buf,
                               sizeof buf);
     if (rc != WH_OK) {
@@ -200,7 +200,8 @@ int wh__net_engine_init(wh_engine *e, const wh_engine_options *o)
         /* a libcurl transport the host made: apply the engine's settings */
         wh__cidr *a = NULL;
         rc = allow_parse(o->ssrf_allow, o->n_ssrf_allow, "engine", &a, buf, sizeof buf);
-        if (rc == WH_OK) rc = wh__curl_set_guard(o->transport, o->ssrf_guard, a, o->n_ssrf_allow);
+        if (rc == WH_OK)
+            rc = wh__curl_set_guard(o->transport, o->ssrf_guard, a, o->n_ssrf_allow, 1);
         free(a);
         if (rc == WH_OK && o->proxy && *o->proxy) rc = wh__curl_set_proxy(o->transport, o->proxy);
         if (rc != WH_OK) {
@@ -234,7 +235,7 @@ int wh__net_ep_check(wh_engine *e, const wh_endpoint_options *o, const char *whe
         return wh__fail(e, WH_E_URL, "%s.url: only https:// URLs are accepted (https_only)",
                         where);
     /* the endpoint's own fields, then the merge with the engine's */
-    int rc = tls_fields_check(o->ca_file, o->ca_path, o->client_cert_file,
+    int rc = wh__net_tls_check(o->ca_file, o->ca_path, o->client_cert_file,
                               o->client_key_file, o->tls_min_version, o->pinned_public_key,
                               where, buf, sizeof buf);
     if (rc != WH_OK) return wh__fail(e, rc, "%s", buf);
@@ -296,7 +297,7 @@ const wh_tls *wh__net_ep_tls(const struct wh__ep_net *p)
 
 /* ---- document-level keys (wh_config_load) ----------------------------------- */
 int wh__net_set_guard(wh_engine *e, int ssrf_guard, const char *const *allow,
-                      size_t n_allow, const char *where)
+                      size_t n_allow, int set_allow, const char *where)
 {
     char buf[300];
     if (!where) where = "document";
@@ -304,10 +305,10 @@ int wh__net_set_guard(wh_engine *e, int ssrf_guard, const char *const *allow,
         return wh__fail(e, WH_E_CONFIG, "%s.ssrf_guard: applies to the default libcurl "
                         "transport only", where);
     wh__cidr *a = NULL;
-    int rc = allow_parse(allow, n_allow, where, &a, buf, sizeof buf);
+    int rc = set_allow ? allow_parse(allow, n_allow, where, &a, buf, sizeof buf) : WH_OK;
     if (rc == WH_E_NOMEM) return wh__fail(e, rc, "out of memory");
     if (rc != WH_OK) return wh__fail(e, WH_E_CONFIG, "%s", buf);
-    rc = wh__curl_set_guard(e->transport, ssrf_guard, a, n_allow);
+    rc = wh__curl_set_guard(e->transport, ssrf_guard, a, n_allow, set_allow);
     free(a);
     return rc == WH_OK ? WH_OK : wh__fail(e, rc, "%s.ssrf_guard: %s", where, wh_strerror(rc));
 }
@@ -318,9 +319,6 @@ int wh__net_set_proxy(wh_engine *e, const char *proxy, const char *where)
     if (!wh__curl_is(e->transport))
         return wh__fail(e, WH_E_CONFIG, "%s.proxy: applies to the default libcurl transport "
                         "only", where);
-    if (proxy && *proxy && strcmp(proxy, "env") != 0 && !wh__url_valid(proxy, NULL) &&
-        strncmp(proxy, "socks", 5) != 0)
-        return wh__fail(e, WH_E_CONFIG, "%s.proxy: expected \"env\" or a proxy URL", where);
     int rc = wh__curl_set_proxy(e->transport, proxy);
     return rc == WH_OK ? WH_OK : wh__fail(e, rc, "%s.proxy: %s", where, wh_strerror(rc));
 }
@@ -333,4 +331,9 @@ int wh__net_set_https_only(wh_engine *e, int on)
     }
     e->net->https_only = on != 0;
     return WH_OK;
+}
+
+int wh__net_has_curl(const wh_engine *e)
+{
+    return e && wh__curl_is(e->transport);
 }

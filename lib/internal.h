@@ -141,16 +141,26 @@ int wh__net_ep_check(wh_engine *e, const wh_endpoint_options *o, const char *whe
 int wh__net_ep_new(const wh_engine *e, const wh_endpoint_options *o, struct wh__ep_net **out);
 void wh__net_ep_free(struct wh__ep_net *n);
 const wh_tls *wh__net_ep_tls(const struct wh__ep_net *n);
+/* Check one set of TLS fields (files readable, version, pin format); the
+ * message, prefixed with `where` + ".", goes to buf.  WH_OK, WH_E_INVAL or
+ * WH_E_IO. */
+int wh__net_tls_check(const char *ca_file, const char *ca_path, const char *cert,
+                      const char *key, const char *min, const char *pin, const char *where,
+                      char *buf, size_t size);
 /* Document-level keys of wh_config_load: set the engine-wide options after
  * creation.  Applied to the default libcurl transport; with another
  * transport, ssrf_guard/ssrf_allow/proxy are WH_E_CONFIG. */
+/* ssrf_guard -1: unchanged; set_allow 0: the allow list unchanged. */
 int wh__net_set_guard(wh_engine *e, int ssrf_guard, const char *const *allow,
-                      size_t n_allow, const char *where);
+                      size_t n_allow, int set_allow, const char *where);
 int wh__net_set_proxy(wh_engine *e, const char *proxy, const char *where);
 int wh__net_set_https_only(wh_engine *e, int on);
+/* 1 when the engine's transport is the libcurl transport. */
+int wh__net_has_curl(const wh_engine *e);
 /* The libcurl transport's network settings (lib/transport_curl.c).
  * WH_E_INVAL when t is not a libcurl transport; the allow list is copied. */
-int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow);
+int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow);
 int wh__curl_set_proxy(wh_transport *t, const char *proxy);
 int wh__curl_is(const wh_transport *t);
 

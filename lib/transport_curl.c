@@ -949,10 +949,15 @@ int wh__curl_is(const wh_transport *t)
     return t && t->submit == tc_submit && t->user;
 }
 
-int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow)
+int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow)
 {
     if (!wh__curl_is(t) || (n_allow && !allow)) return WH_E_INVAL;
     wh_curl *c = t->user;
+    if (!set_allow) {
+        if (on != -1) c->ssrf_guard = on != 0;
+        return WH_OK;
+    }
     wh__cidr *copy = NULL;
     if (n_allow) {
         copy = wh__calloc(n_allow, sizeof *copy);
@@ -962,7 +967,7 @@ int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_
     free(c->allow);
     c->allow = copy;
     c->n_allow = n_allow;
-    c->ssrf_guard = on != 0;
+    if (on != -1) c->ssrf_guard = on != 0;
     return WH_OK;
 }
 

@@ -7,6 +7,7 @@
 #include "outcomes.h"
 #include "raw_server.h"
 #include "internal.h"
+#include <webhook/test.h>
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -466,10 +467,112 @@ static void guard_checks_proxy_address(void)
     rs_stop(proxy);
 }
 
+/* ---- the same through wh_config_load ------------------------------------------ */
+static wh_engine *config_engine(oc_log *log)
+{
+    memset(log, 0, sizeof *log);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_outcome = oc_on_outcome;
+    eo.outcome_user = log;
+    int err = 0;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    CHECK(e != NULL);
+    return e;
+}
+
+static void config_document_keys(void)
+{
+    rs_server *s = rs_start("127.0.0.1", RS_OK);
+    char doc[512];
+    oc_log log;
+    /* guard on: refused by name, nothing received */
+    wh_engine *e = config_engine(&log);
+    snprintf(doc, sizeof doc, "{\"ssrf_guard\": true, \"endpoints\": [{\"url\": \"%s\", "
+             "\"max_attempts\": 3}]}", s->url);
+    CHECK_EQ(wh_config_load(e, doc, strlen(doc)), WH_OK);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    oc_run(e, &log, 1, 10000);
+    CHECK_EQ(log.recs[0].kind, WH_DEAD);
+    CHECK_EQ(log.recs[0].error, WH_E_FORBIDDEN);
+    CHECK(strstr(log.recs[0].msg, "127.0.0.1 is loopback (127.0.0.0/8)") != NULL);
+    CHECK_EQ(rs_count(s), 0);
+    wh_engine_free(e);
+    /* with the range allowed: delivered */
+    e = config_engine(&log);
+    snprintf(doc, sizeof doc, "{\"ssrf_guard\": true, \"ssrf_allow\": [\"127.0.0.0/8\"], "
+             "\"endpoints\": [{\"url\": \"%s\"}]}", s->url);
+    CHECK_EQ(wh_config_load(e, doc, strlen(doc)), WH_OK);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    oc_run(e, &log, 1, 10000);
+    CHECK_EQ(log.recs[0].kind, WH_DELIVERED);
+    CHECK_EQ(rs_count(s), 1);
+    /* https_only from the document applies to this document and later adds */
+    const char *d2 = "{\"https_only\": true, \"endpoints\": [{\"url\": \"http://127.0.0.1:9/x\"}]}";
+    CHECK_EQ(wh_config_load(e, d2, strlen(d2)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "endpoints[0].url: only https:// URLs are accepted "
+                                   "(https_only)") != NULL);
+    wh_engine_free(e);
+    rs_stop(s);
+}
+
+static void config_document_keys_refused_by_name(void)
+{
+    oc_log log;
+    wh_engine *e = config_engine(&log);
+    static const struct { const char *doc, *msg; } bad[] = {
+        {"{\"ssrf_allow\": [\"127.0.0.0/8\", \"10.1.2.3/8\"], \"endpoints\": []}",
+         "ssrf_allow[1]: \"10.1.2.3/8\": address has bits set past the prefix length"},
+        {"{\"ssrf_allow\": \"127.0.0.0/8\", \"endpoints\": []}",
+         "ssrf_allow: expected an array of CIDR strings"},
+        {"{\"ssrf_guard\": \"yes\", \"endpoints\": []}", "ssrf_guard"},
+        {"{\"proxy\": \"proxy.local:3128\", \"endpoints\": []}",
+         "proxy: expected \"\" (none), \"env\" or a proxy URL"},
+        {"{\"tls_min_version\": \"1.1\", \"endpoints\": []}",
+         "tls_min_version: expected \"1.2\" or \"1.3\""},
+        {"{\"ca_file\": \"/nonexistent/ca.pem\", \"endpoints\": []}",
+         "ca_file: /nonexistent/ca.pem: No such file or directory"},
+        {"{\"endpoints\": [{\"url\": \"https://127.0.0.1:9/\", \"pinned_public_key\": \"x\"}]}",
+         "endpoints[0].pinned_public_key: expected \"sha256//"},
+        {"{\"endpoints\": [{\"url\": \"https://127.0.0.1:9/\", \"tls_min_version\": \"1.0\"}]}",
+         "endpoints[0].tls_min_version"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(wh_config_load(e, bad[i].doc, strlen(bad[i].doc)), WH_E_CONFIG);
+        if (!strstr(wh_last_error(e), bad[i].msg))
+            th_fail(__FILE__, __LINE__, "%s: \"%s\" lacks \"%s\"", bad[i].doc,
+                    wh_last_error(e), bad[i].msg);
+    }
+    wh_engine_free(e);
+    /* another transport: the guard has nowhere to go */
+    wh_transport *t = NULL;
+    CHECK_EQ(wh_transport_scripted_new(NULL, NULL, &t), WH_OK);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.transport = t;
+    eo.transport_owned = 1;
+    int err = 0;
+    e = wh_engine_new(&eo, &err);
+    CHECK(e != NULL);
+    const char *d = "{\"ssrf_guard\": true, \"endpoints\": [{\"url\": \"https://a.example/\"}]}";
+    CHECK_EQ(wh_config_load(e, d, strlen(d)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "ssrf_guard: applies to the default libcurl transport") != NULL);
+    wh_engine_free(e);
+    /* and so does wh_engine_new */
+    CHECK_EQ(wh_transport_scripted_new(NULL, NULL, &t), WH_OK);
+    eo.transport = t;
+    eo.transport_owned = 0;
+    eo.ssrf_guard = 1;
+    CHECK(wh_engine_new(&eo, &err) == NULL);
+    CHECK_EQ(err, WH_E_INVAL);
+    wh_transport_free(t);
+}
+
 TH_MAIN(TH_CASE(cidr_parse_spellings), TH_CASE(classify_ipv4_every_range),
         TH_CASE(classify_ipv6_every_range), TH_CASE(classify_embedded_ipv4),
         TH_CASE(classify_allow_list), TH_CASE(guard_off_every_spelling_delivers),
         TH_CASE(guard_on_no_spelling_reaches_loopback), TH_CASE(guard_allow_loopback_v4),
         TH_CASE(bad_allow_entry_refused_by_name), TH_CASE(bad_allow_entry_logged),
         TH_CASE(https_only_refuses_http), TH_CASE(proxy_environment_ignored_unless_env),
-        TH_CASE(guard_checks_proxy_address))
+        TH_CASE(guard_checks_proxy_address), TH_CASE(config_document_keys),
+        TH_CASE(config_document_keys_refused_by_name))

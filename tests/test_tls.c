@@ -350,10 +350,61 @@ static void bad_tls_options_refused_by_name(void)
     th_tmp_cleanup();
 }
 
+static void config_tls_keys(void)
+{
+    /* the document's ca_file is the default; an endpoint's own keys win */
+    make_certs();
+    char ca[600], cl[600], key[600];
+    snprintf(ca, sizeof ca, "%s", cert("ca.pem"));
+    snprintf(cl, sizeof cl, "%s", cert("client.pem"));
+    snprintf(key, sizeof key, "%s", cert("client.key"));
+    tls_srv s;
+    srv_start(&s, "--client-ca", ca);
+    oc_log *log = calloc(1, sizeof *log);
+    CHECK(log != NULL);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_outcome = oc_on_outcome;
+    eo.outcome_user = log;
+    int err = 0;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    CHECK(e != NULL);
+    char doc[4096];
+    snprintf(doc, sizeof doc,
+             "{\"ca_file\": \"%s\", \"https_only\": true, \"tls_min_version\": \"1.2\", \"endpoints\": ["
+             "{\"id\": \"mtls\", \"url\": \"%s\", \"client_cert_file\": \"%s\","
+             " \"client_key_file\": \"%s\", \"max_attempts\": 1,"
+             " \"filter\": {\"channel_name_starts_with\": \"a\"}},"
+             "{\"id\": \"no-cert\", \"url\": \"%s\", \"max_attempts\": 1,"
+             " \"filter\": {\"channel_name_starts_with\": \"b\"}}]}",
+             ca, s.url, cl, key, s.url);
+    if (wh_config_load(e, doc, strlen(doc)) != WH_OK)
+        th_fail(__FILE__, __LINE__, "wh_config_load: %s", wh_last_error(e));
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(wh_emit(e, "t", "a", "{}", 2, NULL), 1);
+        CHECK_EQ(wh_emit(e, "t", "b", "{}", 2, NULL), 1);
+    }
+    oc_run(e, log, 10, 30000);
+    int da = 0, db = 0;
+    for (int i = 0; i < log->n; i++) {
+        if (log->recs[i].kind != WH_DELIVERED) continue;
+        if (log->recs[i].endpoint == wh_endpoint_find(e, "mtls")) da++;
+        if (log->recs[i].endpoint == wh_endpoint_find(e, "no-cert")) db++;
+    }
+    CHECK_EQ(da, 5);
+    CHECK_EQ(db, 0);
+    CHECK_EQ(srv_lines(&s, "req "), 5);
+    wh_engine_free(e);
+    free(log);
+    srv_stop(&s);
+    th_tmp_cleanup();
+}
+
 TH_MAIN(TH_CASE(private_ca_trusted_through_ca_file), TH_CASE(private_ca_refused_without_ca_file),
         TH_CASE(engine_default_ca_file_and_per_endpoint_override),
         TH_CASE(mtls_every_event_with_client_cert_none_without),
         TH_CASE(pinned_public_key_right_and_wrong),
         TH_CASE(min_version_13_against_12_only_server_fails),
         TH_CASE(dangerous_switch_skips_verification),
-        TH_CASE(connections_reused_per_in_flight_slot), TH_CASE(bad_tls_options_refused_by_name))
+        TH_CASE(connections_reused_per_in_flight_slot), TH_CASE(bad_tls_options_refused_by_name),
+        TH_CASE(config_tls_keys))
