@@ -568,6 +568,44 @@ static void config_document_keys_refused_by_name(void)
     wh_transport_free(t);
 }
 
+static void host_made_curl_transport_gets_engine_guard(void)
+{
+    /* a libcurl transport the host created and handed over: the engine's
+     * ssrf_guard applies to it */
+    rs_server *s = rs_start("127.0.0.1", RS_OK);
+    wh_curl_options co;
+    wh_curl_options_init(&co);
+    wh_transport *t = NULL;
+    CHECK_EQ(wh_transport_curl_new(&co, &t), WH_OK);
+    oc_log log;
+    memset(&log, 0, sizeof log);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_outcome = oc_on_outcome;
+    eo.outcome_user = &log;
+    eo.transport = t;
+    eo.transport_owned = 1;
+    eo.ssrf_guard = 1;
+    int err = 0;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    CHECK(e != NULL);
+    int ep = oc_add(e, s->url, 2, 5000);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    oc_run(e, &log, 1, 10000);
+    const oc_rec *r = oc_final(&log, ep);
+    CHECK(r != NULL);
+    CHECK_EQ(r->error, WH_E_FORBIDDEN);
+    CHECK_EQ(rs_count(s), 0);
+    wh_engine_free(e);
+    rs_stop(s);
+    /* the transport's own options are checked */
+    co.tls.min_version = 11;
+    CHECK_EQ(wh_transport_curl_new(&co, &t), WH_E_INVAL);
+    co.tls.min_version = 13;
+    co.max_connections = -1;
+    CHECK_EQ(wh_transport_curl_new(&co, &t), WH_E_INVAL);
+}
+
 TH_MAIN(TH_CASE(cidr_parse_spellings), TH_CASE(classify_ipv4_every_range),
         TH_CASE(classify_ipv6_every_range), TH_CASE(classify_embedded_ipv4),
         TH_CASE(classify_allow_list), TH_CASE(guard_off_every_spelling_delivers),
@@ -575,4 +613,5 @@ TH_MAIN(TH_CASE(cidr_parse_spellings), TH_CASE(classify_ipv4_every_range),
         TH_CASE(bad_allow_entry_refused_by_name), TH_CASE(bad_allow_entry_logged),
         TH_CASE(https_only_refuses_http), TH_CASE(proxy_environment_ignored_unless_env),
         TH_CASE(guard_checks_proxy_address), TH_CASE(config_document_keys),
-        TH_CASE(config_document_keys_refused_by_name))
+        TH_CASE(config_document_keys_refused_by_name),
+        TH_CASE(host_made_curl_transport_gets_engine_guard))
