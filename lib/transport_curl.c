@@ -407,9 +407,16 @@ static int apply_tls(wh_curl *c, creq *r, const wh_tls *t)
     tls_set_clear(&r->tls);
     CURL *h = r->easy;
     CURLcode rc = CURLE_OK;
-    /* ca_file or ca_path given: only that store is trusted */
+    /* ca_file or ca_path given: only that store is trusted.  Neither: the
+     * system's bundle file alone when libcurl has one (Debian:
+     * /etc/ssl/certs/ca-certificates.crt, the same CAs as the directory),
+     * because libcurl caches a parsed CA store only when no CA path is set;
+     * with the directory too, every new connection parsed the whole bundle
+     * again.  The directory only when there is no bundle. */
     const char *cainfo = t->ca_file ? t->ca_file : t->ca_path ? NULL : c->sys_cainfo;
-    const char *capath = t->ca_path ? t->ca_path : t->ca_file ? NULL : c->sys_capath;
+    const char *capath = t->ca_path ? t->ca_path
+                         : t->ca_file || c->sys_cainfo ? NULL
+                                                       : c->sys_capath;
     int verify = c->opts.verify_tls && !t->insecure_skip_verify_DANGEROUS;
 #define SET(opt, val)                                                          \
     do {                                                                       \
@@ -672,7 +679,7 @@ static void report(creq *r, wh_transport_done_fn done, void *done_user)
     res.error = map_error(r->result);
     if (res.error != WH_OK)
         res.error_msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
-    if (r->forbidden && r->result != CURLE_OK) {
+    if (r->forbidden && r->result == CURLE_COULDNT_CONNECT) {
         res.status = 0;
         res.error = WH_E_FORBIDDEN;
         res.error_msg = r->refused;
