@@ -258,10 +258,47 @@ static void dropped_reused_connection_never_resent_silently(void)
     hdone(&h);
 }
 
+static void complete_200_before_body_sent_counts_delivered(void)
+{
+    /* The receiver answers a complete 200 before reading a 16 MiB body and
+     * then resets the connection: libcurl reports a send error, but the
+     * answer had arrived (HTTP/2 receivers such as nginx do the same with
+     * a stream reset). */
+    enum { BODY = 16 << 20 };
+    hrun h;
+    memset(&h, 0, sizeof h);
+    h.s = rs_start("127.0.0.1", RS_EARLY);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_outcome = oc_on_outcome;
+    eo.outcome_user = &h.log;
+    eo.max_payload_bytes = BODY + 16;
+    eo.validate_json = 0;
+    int err = 0;
+    h.e = wh_engine_new(&eo, &err);
+    CHECK(h.e != NULL);
+    h.ep = oc_add(h.e, h.s->url, 1, 10000);
+    char *big = malloc(BODY);
+    CHECK(big != NULL);
+    memset(big, ' ', BODY);
+    big[0] = '"';
+    big[BODY - 1] = '"';
+    CHECK_EQ(wh_emit(h.e, "t", NULL, big, BODY, NULL), 1);
+    free(big);
+    oc_run(h.e, &h.log, 1, 20000);
+    const oc_rec *r = final_of(&h);
+    if (r->kind != WH_DELIVERED)
+        th_fail(__FILE__, __LINE__, "not delivered: HTTP %d, %s", r->http_status, r->msg);
+    CHECK_EQ(r->http_status, 200);
+    CHECK_EQ(rs_count(h.s), 1);
+    hdone(&h);
+}
+
 TH_MAIN(TH_CASE(slow_loris_cut_at_timeout), TH_CASE(black_hole_cut_at_timeout),
         TH_CASE(endless_body_stops_at_cap), TH_CASE(redirect_loop_not_followed),
         TH_CASE(reset_mid_response_is_retried), TH_CASE(garbage_bytes_fail_by_name),
         TH_CASE(http10_close_delimited_delivered), TH_CASE(interim_1xx_then_200_delivered),
         TH_CASE(huge_headers_cut_by_name),
         TH_CASE(late_200_after_timeout_resent_with_next_attempt),
-        TH_CASE(dropped_reused_connection_never_resent_silently))
+        TH_CASE(dropped_reused_connection_never_resent_silently),
+        TH_CASE(complete_200_before_body_sent_counts_delivered))

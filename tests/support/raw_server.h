@@ -35,8 +35,10 @@ typedef enum rs_mode {
     RS_INTERIM,       /* 100 and 102, then 200 */
     RS_HUGE_HEADERS,  /* 200, then header lines without end */
     RS_LATE,          /* attempt 1: answers 200 after late_ms; later: 200 */
-    RS_DROP_SECOND    /* per connection: 200 to the first request, closes
+    RS_DROP_SECOND,   /* per connection: 200 to the first request, closes
                          without an answer after reading the second */
+    RS_EARLY          /* a complete 200 right after the request headers,
+                         then a reset without reading the body */
 } rs_mode;
 
 #define RS_MAX_REQS 4096
@@ -129,8 +131,8 @@ static inline int rs_header(const char *hdr, const char *name, char *out, size_t
 }
 
 /* Read one request; records it.  Returns its attempt number (>= 0), or -1
- * when the connection ended. */
-static inline int rs_read_request(rs_conn *c)
+ * when the connection ended.  With headers_only the body is left unread. */
+static inline int rs_read_request_ex(rs_conn *c, int headers_only)
 {
     rs_server *s = c->s;
     char hdr[16384];
@@ -150,7 +152,7 @@ static inline int rs_read_request(rs_conn *c)
     long long len = rs_header(hdr, "Content-Length", v, sizeof v) ? atoll(v) : 0;
     long long have = (long long)(n - head);
     char buf[65536];
-    while (have < len) {
+    while (!headers_only && have < len) {
         if (!rs_wait(s, c->fd, POLLIN, -1)) return -1;
         ssize_t r = recv(c->fd, buf, sizeof buf, 0);
         if (r <= 0) return -1;
@@ -167,6 +169,11 @@ static inline int rs_read_request(rs_conn *c)
     return q.attempt;
 }
 
+static inline int rs_read_request(rs_conn *c)
+{
+    return rs_read_request_ex(c, 0);
+}
+
 static inline void *rs_conn_main(void *arg)
 {
     rs_conn *c = arg;
@@ -176,7 +183,7 @@ static inline void *rs_conn_main(void *arg)
     char chunk[8192];
     int served = 0;
     for (;;) {
-        int attempt = rs_read_request(c);
+        int attempt = rs_read_request_ex(c, s->mode == RS_EARLY);
         if (attempt < 0) break;
         served++;
         int keep = 0;
@@ -242,6 +249,16 @@ static inline void *rs_conn_main(void *arg)
         case RS_DROP_SECOND:
             keep = served == 1 && rs_puts(s, fd, ok) == 0;
             break;
+        case RS_EARLY: {
+            /* the answer is complete; the client is still sending a body
+             * larger than both socket buffers; then the unread body makes
+             * the close a reset */
+            rs_puts(s, fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            rs_wait(s, fd, 0, 1000);
+            struct linger lg = {1, 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            break;
+        }
         }
         if (!keep) break;
     }
