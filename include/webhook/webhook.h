@@ -271,7 +271,8 @@ WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
 
 /* Create an engine.  opts may be NULL for all defaults.
  * Returns NULL on failure (out of memory, bad struct version, transport
- * could not start); if err is not NULL it receives the status. */
+ * could not start, a bad network option: WH_E_INVAL or WH_E_IO, with the
+ * reason sent to on_log); if err is not NULL it receives the status. */
 WH_EXTERN wh_engine *wh_engine_new(const wh_engine_options *opts, int *err);
 
 /* Destroy an engine.  Jobs still queued or in flight in the in-memory queue
@@ -458,9 +459,11 @@ WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
     wh_endpoint_options_init_sized((o), sizeof *(o))
 
 /* Add an endpoint.  Every string is copied.  Returns a positive endpoint
- * handle, or WH_E_INVAL (NULL/zero where required), WH_E_URL, WH_E_HEADER,
- * WH_E_SECRET, WH_E_EXISTS (id in use), WH_E_VERSION, WH_E_NOMEM,
- * WH_E_RECURSIVE.  wh_last_error() says which field was wrong. */
+ * handle, or WH_E_INVAL (NULL/zero where required; a bad tls_min_version
+ * or pinned_public_key), WH_E_URL (also http:// with https_only),
+ * WH_E_HEADER, WH_E_SECRET, WH_E_IO (a TLS file that cannot be read),
+ * WH_E_EXISTS (id in use), WH_E_VERSION, WH_E_NOMEM, WH_E_RECURSIVE.
+ * wh_last_error() says which field was wrong. */
 WH_EXTERN int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *opts);
 
 /* Remove an endpoint.  Its queued and in-flight deliveries are reported as
