@@ -513,7 +513,12 @@ WH_EXTERN int wh_endpoint_state(wh_engine *e, int endpoint);
  * override the preset.  "limits": {"rate", "period_ms", "burst",
  * "ordered"} and "health": {"disable_on_410", "breaker_failures",
  * "breaker_cooldown_ms", "disable_after_ms"} set the fields of the same
- * names in wh_endpoint_options.
+ * names in wh_endpoint_options.  The TLS fields of wh_endpoint_options are
+ * endpoint keys of the same names; at the top of the document the same TLS
+ * keys are the defaults of its endpoints, and "https_only", "ssrf_guard",
+ * "ssrf_allow" and "proxy" set the engine-wide options of those names
+ * (applied once every endpoint of the document was added; the guard and
+ * proxy need the default libcurl transport, else WH_E_CONFIG).
  * README.md lists every key.
  * All or nothing: the document is fully validated before any endpoint is
  * added.  Unknown keys, wrong types and invalid values are WH_E_CONFIG (or
