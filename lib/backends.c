@@ -1,12 +1,23 @@
-/* The engine's default parts.  This is the one file that names concrete
- * backends for the engine: the default transport (libcurl, when the library
- * is built with it) and the default queue (bounded, in memory).  The engine
- * itself only sees the vtables.
+/* The engine's default parts, the backends this build left out, and the
+ * engine's network options.
  *
- * It also holds the engine's network options (README "Security", "TLS"):
- * the TLS defaults and https_only of wh_engine_options, the SSRF guard and
- * proxy handed to the default transport, and each endpoint's TLS profile,
- * which travels with every request as wh_request.tls. */
+ * This is the one file that names concrete backends for the engine: the
+ * default transport (libcurl, when the library is built with it) and the
+ * default queue (bounded, in memory).  The engine itself only sees the
+ * vtables.
+ *
+ * A backend whose package was not found at build time (make WITH_CURL=0,
+ * WITH_SQLITE=0, WITH_REDIS=0; meson -Dcurl=disabled, ...) is not compiled;
+ * its constructor is defined here instead and returns WH_E_UNSUPPORTED, so
+ * <webhook/curl.h>, <webhook/sqlite.h> and <webhook/redis.h> are the same in
+ * every build and a program can tell at run time what the library holds.
+ * The build defines WH_HAVE_CURL / WH_HAVE_SQLITE / WH_HAVE_REDIS (lib/ only)
+ * for what it compiled.
+ *
+ * Network options (README "Security", "TLS"): the TLS defaults and
+ * https_only of wh_engine_options, the SSRF guard and proxy handed to the
+ * default transport, and each endpoint's TLS profile, which travels with
+ * every request as wh_request.tls. */
 #include "engine.h"
 
 #include <errno.h>
@@ -133,6 +144,12 @@ static int allow_parse(const char *const *list, size_t n, const char *where,
 
 int wh__default_transport_new(const wh_engine_options *o, wh_transport **out)
 {
+#ifndef WH_HAVE_CURL
+    /* no transport to default to: the host must hand one in */
+    (void)o;
+    *out = NULL;
+    return WH_E_UNSUPPORTED;
+#else
     wh_curl_options co;
     wh_curl_options_init(&co);
     if (o) {
@@ -150,6 +167,7 @@ int wh__default_transport_new(const wh_engine_options *o, wh_transport **out)
         co.proxy = o->proxy;
     }
     return wh_transport_curl_new(&co, out);
+#endif
 }
 
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out)
@@ -337,3 +355,77 @@ int wh__net_has_curl(const wh_engine *e)
 {
     return e && wh__curl_is(e->transport);
 }
+
+/* ---- stand-ins for backends not built ------------------------------------- */
+/* The options initialisers still fill struct_size (so a caller's code stays
+ * the same); the constructors set *out to NULL and return WH_E_UNSUPPORTED. */
+#define WH__STUB_INIT(o, size)                                                 \
+    do {                                                                       \
+        if (!(o) || (size) < sizeof(size_t)) return;                           \
+        memset((o), 0, (size));                                                \
+        (o)->struct_size = (size);                                             \
+    } while (0)
+
+#ifndef WH_HAVE_CURL
+void wh_curl_options_init_sized(wh_curl_options *o, size_t size)
+{
+    WH__STUB_INIT(o, size);
+}
+
+int wh_transport_curl_new(const wh_curl_options *opts, wh_transport **out)
+{
+    (void)opts;
+    if (out) *out = NULL;
+    return WH_E_UNSUPPORTED;
+}
+
+/* the network settings have no libcurl transport to go to */
+int wh__curl_is(const wh_transport *t)
+{
+    (void)t;
+    return 0;
+}
+
+int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow)
+{
+    (void)t, (void)on, (void)allow, (void)n_allow, (void)set_allow;
+    return WH_E_UNSUPPORTED;
+}
+
+int wh__curl_set_proxy(wh_transport *t, const char *proxy)
+{
+    (void)t, (void)proxy;
+    return WH_E_UNSUPPORTED;
+}
+#endif
+
+#ifndef WH_HAVE_SQLITE
+void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size)
+{
+    WH__STUB_INIT(o, size);
+}
+
+int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *opts,
+                        wh_queue **out)
+{
+    (void)path;
+    (void)opts;
+    if (out) *out = NULL;
+    return WH_E_UNSUPPORTED;
+}
+#endif
+
+#ifndef WH_HAVE_REDIS
+void wh_redis_options_init_sized(wh_redis_options *o, size_t size)
+{
+    WH__STUB_INIT(o, size);
+}
+
+int wh_queue_redis_new(const wh_redis_options *opts, wh_queue **out)
+{
+    (void)opts;
+    if (out) *out = NULL;
+    return WH_E_UNSUPPORTED;
+}
+#endif
