@@ -184,7 +184,8 @@ static void run_delivery(const char *name, const char *url, uint64_t n, wh_mode 
         wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
     const char *af = getenv("WH_BENCH_ALLOW_FAIL");
     int allow_fail = af && atoi(af) != 0;
-    if (wh_flush(e, 10000) != WH_OK || (c.failed && !allow_fail)) die("warm-up", WH_E_TRANSPORT);
+    int fl = wh_flush(e, 10000);
+    if ((fl != WH_OK || c.failed) && !allow_fail) die("warm-up", fl != WH_OK ? fl : WH_E_TRANSPORT);
     c.delivered = 0;
     c.failed = 0;
     double t0 = mono_s(), c0 = cpu_s();

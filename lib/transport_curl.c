@@ -811,7 +811,7 @@ void wh_curl_options_init_sized(wh_curl_options *o, size_t size)
     d.max_response_bytes = 4096;
     d.max_host_connections = 0;
     d.verify_tls = 1;
-    d.http2 = 1;
+    d.http2 = 0; /* see curl.h */
     memcpy(o, &d, d.struct_size);
 }
 
