@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Node side of bench section 9 (run by bench/run.py).
+// Node side of bench section 10 (run by bench/run.py).
 //
 //   bind_node.mjs emit N                            ns per engine.emit (string, object)
 //   bind_node.mjs lib URL N INFLIGHT MODE BODYFILE  libwebhook on Node's loop: N signed

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python side of bench section 9 (run by bench/run.py with the interpreter
+"""Python side of bench section 10 (run by bench/run.py with the interpreter
 `make python` built for and PYTHONPATH=BUILD/python).
 
     bind_python.py emit N                      ns per Engine.emit (bytes, dict)
