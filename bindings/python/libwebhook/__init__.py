@@ -38,7 +38,7 @@ __all__ = [
     "NotFound", "AlreadyExists", "ConfigError", "SecretError",
     "TransportError", "TimeoutError", "Cancelled", "RecursiveCall", "IOError_",
     "VersionError", "ConnectError", "HTTPStatusError", "SignatureError",
-    "TimestampError", "QueueError", "Unsupported", "verify_standard",
+    "TimestampError", "QueueError", "Unsupported", "Forbidden", "verify_standard",
     "verify_hmac_hex", "verify_rsa_sha256", "sign_standard", "status_name",
     "strerror", "library_version",
 ]
@@ -164,6 +164,10 @@ class Unsupported(Error):
     """WH_E_UNSUPPORTED: a backend this build of the library left out."""
 
 
+class Forbidden(Error):
+    """WH_E_FORBIDDEN: the address was refused by the SSRF guard."""
+
+
 _CLASSES: Dict[int, type] = {
     _native.WH_E_INVAL: InvalidArgument, _native.WH_E_NOMEM: OutOfMemory,
     _native.WH_E_FULL: QueueFull, _native.WH_E_URL: URLError,
@@ -179,6 +183,8 @@ _CLASSES: Dict[int, type] = {
     _native.WH_E_TIMESTAMP: TimestampError, _native.WH_E_QUEUE: QueueError,
     _native.WH_E_UNSUPPORTED: Unsupported,
 }
+if hasattr(_native, "WH_E_FORBIDDEN"):
+    _CLASSES[_native.WH_E_FORBIDDEN] = Forbidden
 _native._set_errors(Error, _CLASSES, partial(_json.dumps, separators=(",", ":")))
 
 
