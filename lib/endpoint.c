@@ -151,6 +151,11 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (!p)
         return wh__fail(e, WH_E_INVAL, "%s.preset: unknown preset \"%s\" (standard, "
                         "svix, stream, dyte, pusher, sendbird)", where, o.preset);
+    const char *dnames[] = {pick(o.id_header, p->id), pick(o.timestamp_header, p->ts),
+                            pick(o.attempt_header, p->attempt), pick(o.signature_header, p->sig),
+                            o.api_key ? pick(o.api_key_header, p->apikey) : NULL};
+    if (wh__headers_reserved_check(e, where, o.headers, o.n_headers, dnames, 5) != WH_OK)
+        return WH_E_HEADER;
     const char *hnames[] = {o.id_header, o.timestamp_header, o.attempt_header,
                             o.signature_header, o.api_key_header};
     static const char *const hfields[] = {"id_header", "timestamp_header",
@@ -242,7 +247,7 @@ static wh_ep *ep_build(const wh_engine *e, const wh_endpoint_options *o, int han
             snprintf(buf, sizeof buf, "ep-%d-%d", handle, k);
         ep->id = wh__strdup(buf);
     }
-    ep->url = wh__strdup(o->url);
+    ep->url = wh__url_dup_redacted(o->url);
     if (!ep->id || !ep->url) goto fail;
     ep->all_types = o->event_types == NULL;
     if (o->event_types && o->n_event_types) {
@@ -373,6 +378,6 @@ int wh_endpoint_remove(wh_engine *e, int handle)
 
 int wh_endpoint_find(wh_engine *e, const char *id)
 {
-    if (!e || !id) return WH_E_INVAL;
+    if (!e || !id) return wh__fail(e, WH_E_INVAL, "wh_endpoint_find: id is NULL");
     return find_by_id(e, id);
 }

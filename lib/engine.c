@@ -158,7 +158,7 @@ static void outcome_init(wh_outcome *o, wh_outcome_kind kind, const wh_ep *ep,
     o->kind = kind;
     o->endpoint = ep->handle;
     o->endpoint_id = ep->id;
-    o->url = ep->url;
+    o->url = wh__url_redacted(ep->url);
     o->ev = job->ev;
     o->error_msg = "";
 }
@@ -284,6 +284,8 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit: event type is NULL or empty");
     }
+    if (WH_UNLIKELY(wh__event_names_check(e, type, channel) != WH_OK))
+        return e->st.rejected++, WH_E_INVAL;
     if (WH_UNLIKELY(!data)) {
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit: data is NULL");
@@ -937,7 +939,8 @@ int wh_stats_get_sized(const wh_engine *e, wh_stats *out, size_t size)
 {
     /* the first version of wh_stats ends with bytes_sent */
     if (!e || !out || size < offsetof(wh_stats, bytes_sent) + sizeof out->bytes_sent)
-        return WH_E_INVAL;
+        return wh__fail((wh_engine *)e, WH_E_INVAL, "wh_stats_get: %s",
+                        !out ? "out is NULL" : "struct size too small (use wh_stats_get)");
     wh_stats st = e->st;
     size_t stored = e->queue->size(e->queue->user), jobs_in_flight = 0;
     for (const wh_delivery *d = e->flights; d; d = d->next) jobs_in_flight += d->n_jobs;
