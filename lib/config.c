@@ -1152,7 +1152,7 @@ static int q_parse(const cJSON *q, qcfg *c, char *err, size_t size)
         {"type", "path", "max_jobs", "max_bytes", "lease_ms", "poll_interval_ms",
          "synchronous", "producer_only", "busy_timeout_ms"},
         {"type", "url", "prefix", "consumer", "lease_ms", "poll_interval_ms", "timeout_ms",
-         "max_buffered", "max_jobs", "producer_only", "reconnect_ms"},
+         "max_buffered", "max_jobs", "producer_only", "reconnect_ms", "spool"},
     };
     uint32_t seen = 0;
     int rc = WH_OK;
@@ -1190,6 +1190,8 @@ static int q_parse(const cJSON *q, qcfg *c, char *err, size_t size)
             rc = q_str(it, &c->redis.prefix, err, size);
         } else if (strcmp(key, "consumer") == 0) {
             rc = q_str(it, &c->redis.consumer, err, size);
+        } else if (strcmp(key, "spool") == 0) {
+            rc = q_str(it, &c->redis.spool_path, err, size);
         } else if (strcmp(key, "max_events") == 0) {
             rc = q_u64(it, SIZE_MAX > UINT32_MAX ? UINT64_C(1) << 52 : UINT32_MAX,
                        &c->mem_events, err, size);

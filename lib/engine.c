@@ -341,6 +341,9 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
         if (rc == WH_E_FULL)
             return wh__fail(e, rc, "wh_emit: queue is full (%zu jobs queued)",
                             e->queue->size(e->queue->user));
+        if (rc == WH_E_UNAVAILABLE)
+            return wh__fail(e, rc, "wh_emit: the queue's store is unreachable and its local "
+                            "buffer is full; the event was not stored");
         return wh__fail(e, rc, "wh_emit: queue refused the event");
     }
     e->st.enqueued += n;
