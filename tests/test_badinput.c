@@ -3,8 +3,7 @@
  * Retry-After dates (and the two obsolete formats RFC 9110 requires),
  * passwords in URLs, last-error messages of wh_endpoint_find and
  * wh_stats_get, reserved header names, several secrets with a hex scheme.
- * Real engine on the manual clock and the scripted transport; the fuzz
- * reproducers of tests/fuzz/ are replayed at the end. */
+ * Real engine on the manual clock and the scripted transport. */
 #include "harness.h"
 #include "internal.h"
 #include <webhook/webhook.h>
