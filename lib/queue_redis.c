@@ -115,7 +115,6 @@ typedef struct rq {
     int64_t next_check;
     int64_t renew_at;
     int down_logged;          /* an outage is going on (and was logged) */
-    uint64_t down_rounds;     /* rounds of this outage, for the log */
 
     /* spool: jobs accepted while Redis is away (NULL: none) */
     sqlite3 *sp;
