@@ -343,9 +343,11 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
     if (e->queue->bind) {
         rc = e->queue->bind(e->queue->user, ep->slot, ep->id);
         if (rc != WH_OK) {
+            /* the id, never the URL (it may hold a password) */
+            rc = wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", ep->id);
             wh__router_remove(&e->router, ep);
             wh__ep_free(ep);
-            return wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", o.id ? o.id : o.url);
+            return rc;
         }
     }
     e->eps[e->n_slots++] = ep;
