@@ -142,7 +142,7 @@ demo: $(B)/bin/receiver $(B)/bin/chat_demo
 # ---- benchmarks (bench/) ---------------------------------------------------------
 # nginx + wrk from the distribution; the same install-or-print rule as deps.
 BENCH_PKGS := nginx wrk python3 libssl-dev
-BENCH_BINS := $(B)/bench/whbench $(B)/bench/ref_curl $(B)/bench/whbench-openssl \
+BENCH_BINS := $(B)/bench/whbench $(B)/bench/ref_curl $(B)/bin/whsend $(B)/bench/whbench-openssl \
               $(B)/bench/whbench-mbedtls
 
 bench-deps:
