@@ -39,7 +39,16 @@
 #include "internal.h"
 
 #include <hiredis/hiredis.h>
-#include <sqlite3.h>
+/* The spool needs SQLite: left out of a build with Redis but without SQLite
+ * (then spool_path is refused). */
+#if !defined(WH_HAVE_REDIS) || defined(WH_HAVE_SQLITE)
+#  define RQ_SPOOL 1
+#  include <sqlite3.h>
+#else
+#  define RQ_SPOOL 0
+typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
+#endif
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -402,6 +411,7 @@ static int push_op(rq *q, const rq_op *o)
 }
 
 /* ---- spool ------------------------------------------------------------------- */
+#if RQ_SPOOL
 /* One table; a row is one job: its stream key, endpoint id and the encoded
  * job (the XADD payload).  Rows are forwarded in seq order. */
 static const char spool_schema[] =
@@ -696,6 +706,29 @@ static void spool_close(rq *q)
     sqlite3_close(q->sp);
     q->sp = NULL;
 }
+
+#else /* !RQ_SPOOL: q->sp stays NULL */
+static int spool_commit(rq *q) { (void)q; return WH_OK; }
+static void spool_take_ops(rq *q) { (void)q; }
+static int spool_event(rq *q, const wh_event_view *ev, const uint32_t *slots, size_t n)
+{
+    (void)q, (void)ev, (void)slots, (void)n;
+    return WH_E_UNAVAILABLE;
+}
+static void spool_forward(rq *q) { (void)q; }
+static uint64_t spool_count(rq *q, const char *endpoint)
+{
+    (void)q, (void)endpoint;
+    return 0;
+}
+static int spool_open(rq *q, const char *path)
+{
+    rq_log(q, WH_LOG_ERROR, "redis queue: spool %s: this build of libwebhook has no SQLite "
+           "(make WITH_SQLITE=1)", path);
+    return WH_E_INVAL;
+}
+static void spool_close(rq *q) { (void)q; }
+#endif
 
 /* Send the buffered writes (up to RQ_MAX_FLUSH) in one round trip.  A write
  * is forgotten only when its reply confirms it. */
