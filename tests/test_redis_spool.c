@@ -464,6 +464,91 @@ static void test_outage_logged_once_spool_keeps_order(void)
     th_tmp_cleanup();
 }
 
+/* Redis away from the start, one event for two endpoints: both jobs go to
+ * the spool together (nothing waits in memory), the engine is freed and a
+ * new one forwards the spool when Redis comes up; each endpoint gets every
+ * event once. */
+static void test_spool_fan_out_across_restart(void)
+{
+    enum { N = 50 };
+    th_tmp_init("whsp");
+    int port = th_free_port();
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r);
+    char url_a[256], url_b[256];
+    snprintf(url_a, sizeof url_a, "%sa", th_recv_url(r));
+    snprintf(url_b, sizeof url_b, "%sb", th_recv_url(r));
+    for (int run = 0; run < 2; run++) {
+        logbuf lb;
+        memset(&lb, 0, sizeof lb);
+        wh_redis_options ro;
+        wh_redis_options_init(&ro);
+        ro.port = port;
+        ro.reconnect_ms = 50;
+        ro.spool_path = th_tmp_path("spool.db");
+        ro.on_log = on_log;
+        ro.log_user = &lb;
+        wh_queue *q = NULL;
+        CHECK_EQ(wh_queue_redis_new(&ro, &q), WH_OK);
+        wh_engine_options o;
+        wh_engine_options_init(&o);
+        o.queue = q;
+        o.queue_owned = 1;
+        wh_engine *e = wh_engine_new(&o, NULL);
+        CHECK(e);
+        const char *ids[] = {"a", "b"}, *urls[] = {url_a, url_b};
+        for (int k = 0; k < 2; k++) {
+            wh_endpoint_options ep;
+            wh_endpoint_options_init(&ep);
+            ep.id = ids[k];
+            ep.url = urls[k];
+            CHECK_INT(wh_endpoint_add(e, &ep), >, 0);
+        }
+        wh_queue_info info;
+        memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        if (run == 0) {
+            for (int i = 0; i < N; i++) {
+                char data[32];
+                int dl = snprintf(data, sizeof data, "{\"i\":%d}", i);
+                CHECK_EQ(wh_emit(e, "t", NULL, data, (size_t)dl, NULL), 2);
+                if (i % 10 == 9) wh_poll(e, 0);
+            }
+            wh_poll(e, 0);
+            CHECK_EQ(wh_queue_info_get(q, &info), WH_OK);
+            CHECK_EQ(info.pending, 0);
+            CHECK_EQ(info.jobs, 2 * N);
+            CHECK(strstr(lb.text, "go to the spool") != NULL);
+            wh_engine_free(e); /* Redis still away: the spool keeps them */
+            CHECK_EQ(spool_rows(th_tmp_path("spool.db")), 2 * N);
+            continue;
+        }
+        CHECK(strstr(lb.text, "holds 100 job(s)") != NULL);
+        rsrv srv;
+        redis_start(&srv, port);
+        CHECK_EQ(wh_flush(e, 60000), WH_OK);
+        CHECK_EQ(spool_rows(th_tmp_path("spool.db")), 0);
+        int seen[2][N];
+        memset(seen, 0, sizeof seen);
+        size_t count = th_recv_count(r);
+        CHECK_EQ(count, 2 * N);
+        for (size_t k = 0; k < count; k++) {
+            th_recv_req rq;
+            CHECK_EQ(th_recv_get(r, k, &rq), 0);
+            const char *p = strstr(rq.body, "\"i\":");
+            CHECK(p);
+            int v = atoi(p + 4), which = rq.path[strlen(rq.path) - 1] == 'b';
+            CHECK(v >= 0 && v < N);
+            seen[which][v]++;
+        }
+        for (int i = 0; i < N; i++) CHECK(seen[0][i] == 1 && seen[1][i] == 1);
+        wh_engine_free(e);
+        redis_stop(&srv, SIGTERM);
+    }
+    th_recv_stop(r);
+    th_tmp_cleanup();
+}
+
 /* A spool that cannot be opened is an error at creation, named in the log. */
 static void test_spool_path_errors(void)
 {
@@ -492,4 +577,5 @@ static void test_spool_path_errors(void)
 TH_MAIN(TH_CASE(test_spool_outage_producer_killed_nothing_lost),
         TH_CASE(test_no_spool_outage_refuses_with_unavailable),
         TH_CASE(test_drain_after_restart_delivers_waiting_jobs),
-        TH_CASE(test_outage_logged_once_spool_keeps_order), TH_CASE(test_spool_path_errors))
+        TH_CASE(test_outage_logged_once_spool_keeps_order),
+        TH_CASE(test_spool_fan_out_across_restart), TH_CASE(test_spool_path_errors))
