@@ -235,7 +235,7 @@ fuzz-deps:
 	  echo "fuzz-deps: run:  sudo apt-get install -y$$missing"; exit 1; \
 	fi
 
-$(FZ)/lib/%.o: lib/%.c lib/internal.h lib/engine.h $(HEADERS) | $(DEPS_OK)
+$(FZ)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h $(HEADERS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(LIB_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
