@@ -1,7 +1,8 @@
 /* libFuzzer: wh_emit + wh_poll over the scripted transport on the manual
  * clock, with arbitrary answers (HTTP statuses, network errors, delays,
  * hangs, Retry-After values) and retry settings.  Beyond crashes, leaks and
- * undefined behaviour: every accepted job ends exactly once, delivered or
+ * undefined behaviour (also when the host disables, enables or removes an
+ * endpoint meanwhile): every accepted job ends exactly once, delivered or
  * dead (at the latest when the engine is freed), and no retry is scheduled
  * in the past or beyond retry_max_ms (-1: the endpoint was disabled; an
  * explicit schedule is not capped). */
@@ -12,7 +13,8 @@
 
 typedef struct tally {
     uint64_t finals, delivered, dead, retries;
-    int64_t retry_max;
+    int64_t retry_max[2]; /* of endpoint handle h[0], h[1] */
+    int h[2];
     int bad_retry;
 } tally;
 
@@ -25,9 +27,10 @@ static void on_outcome(void *user, const wh_outcome *o)
         else t->dead++;
     } else if (o->kind == WH_RETRY) {
         t->retries++;
-        if (o->retry_in_ms < -1 || o->retry_in_ms > t->retry_max) {
+        int64_t max = o->endpoint == t->h[1] ? t->retry_max[1] : t->retry_max[0];
+        if (o->retry_in_ms < -1 || o->retry_in_ms > max) {
             fprintf(stderr, "retry_in_ms %lld (retry_max_ms %lld)\n", (long long)o->retry_in_ms,
-                    (long long)t->retry_max);
+                    (long long)max);
             t->bad_retry = 1;
         }
     }
@@ -77,13 +80,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ep.batch_linger_ms = fz_u8(&f);
     }
     ep.disable_on_410 = (flags & 16) != 0;
-    if (wh_endpoint_add(e, &ep) <= 0) {
+    int h1 = wh_endpoint_add(e, &ep);
+    if (h1 <= 0) {
         /* settings some preset refuses: still a named error */
         FZ_CHECK(strcmp(wh_last_error(e), "no error") != 0);
         goto done;
     }
     /* an explicit schedule (svix) is not capped by retry_max_ms */
-    ty.retry_max = ep.n_retry_schedule ? INT64_MAX : (int64_t)ep.retry_max_ms;
+    ty.retry_max[0] = ep.n_retry_schedule ? INT64_MAX : (int64_t)ep.retry_max_ms;
+    ty.h[0] = h1;
 
     unsigned n_rules = fz_u8(&f) % 8;
     for (unsigned i = 0; i < n_rules; i++) {
@@ -97,19 +102,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(ra);
     }
 
+    /* a second endpoint with the library defaults, for some inputs */
+    int h2 = 0;
+    if (flags & 32) {
+        wh_endpoint_options ep2;
+        wh_endpoint_options_init(&ep2);
+        ep2.url = "http://127.0.0.1:9/other";
+        ep2.mode = flags & 64 ? WH_MODE_BATCH : WH_MODE_SINGLE;
+        h2 = wh_endpoint_add(e, &ep2);
+        FZ_CHECK(h2 > 0);
+        ty.h[1] = h2;
+        ty.retry_max[1] = ep2.retry_max_ms;
+    }
+
     uint64_t accepted = 0;
     unsigned n_events = 1 + fz_u8(&f) % 12;
     for (unsigned i = 0; i < n_events; i++) {
         char buf[32];
         int n = snprintf(buf, sizeof buf, "{\"i\":%u}", i);
         int rc = wh_emit(e, "fuzz.event", NULL, buf, (size_t)n, NULL);
-        FZ_CHECK(rc == 1);
+        FZ_CHECK(rc == (h2 ? 2 : 1));
         accepted += (uint64_t)rc;
     }
+    /* rounds on simulated time; now and then the host disables, enables or
+     * removes an endpoint */
+    unsigned act_at = fz_u8(&f), act = fz_u8(&f);
     for (int i = 0; i < 3000; i++) {
+        if ((unsigned)i == act_at % 64 && act) {
+            int h = act & 1 && h2 ? h2 : h1;
+            if (act & 2) FZ_CHECK(wh_endpoint_remove(e, h) == WH_OK);
+            else FZ_CHECK(wh_endpoint_enable(e, h, (act & 4) != 0) == WH_OK);
+        }
         wh_poll(e, 0);
         int64_t w = wh_timeout_ms(e);
-        if (w < 0) break;
+        if (w < 0) {
+            if ((unsigned)i > act_at % 64 || !act) break;
+            w = 1;
+        }
         FZ_CHECK(ty.finals <= accepted);
         wh_manual_clock_advance(clock, w > 0 ? w : 0);
     }
