@@ -285,6 +285,10 @@ static void test_url_password_redacted(void)
 /* ---- last error of find and stats -------------------------------------------- */
 static void test_find_and_stats_set_last_error(void)
 {
+    /* the status a shared queue returns when its store is away */
+    CHECK_STR(wh_status_name(WH_E_UNAVAILABLE), "WH_E_UNAVAILABLE");
+    CHECK_EQ(WH_E_UNAVAILABLE, -24);
+    CHECK_INT(WH_STATUS_LAST_, <, WH_E_UNAVAILABLE);
     fx f;
     fx_init(&f);
     CHECK_EQ(wh_endpoint_find(f.e, NULL), WH_E_INVAL);
