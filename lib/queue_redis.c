@@ -691,7 +691,7 @@ static int spool_open(rq *q, const char *path)
 {
     rq_log(q, WH_LOG_ERROR, "redis queue: spool %s: this build of libwebhook has no SQLite "
            "(make WITH_SQLITE=1)", path);
-    return WH_E_INVAL;
+    return WH_E_UNSUPPORTED;
 }
 static void spool_close(rq *q) { (void)q; }
 #endif
