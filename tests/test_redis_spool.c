@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- redis-server (as in test_queue_redis.c) ------------------------------------ */
 typedef struct rsrv {
@@ -307,6 +308,86 @@ static void outage_kill_drain(int with_spool)
 static void test_spool_outage_producer_killed_nothing_lost(void) { outage_kill_drain(1); }
 static void test_no_spool_outage_refuses_with_unavailable(void) { outage_kill_drain(0); }
 
+/* The same outage with whsend as the producer: it reads events from a pipe,
+ * Redis is killed, whsend keeps reading for 1.5 s and is then killed with
+ * SIGKILL.  What whsend had stored is a prefix of its input (lost: at most
+ * the lines of its last, unfinished round), so the drain delivers events
+ * 0..K-1 with no gap, K beyond the point where Redis died (the spool took
+ * the outage). */
+static void test_whsend_producer_killed_during_outage(void)
+{
+    th_tmp_init("whsp");
+    signal(SIGPIPE, SIG_IGN);
+    rsrv srv;
+    redis_start(&srv, 0);
+    const char *spool = th_tmp_path("spool.db"), *fifo = th_tmp_path("events.fifo");
+    CHECK_EQ(mkfifo(fifo, 0600), 0);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"endpoints\":[{\"id\":\"ep\",\"url\":\"http://127.0.0.1:9/never\"}],"
+             "\"queue\":{\"type\":\"redis\",\"url\":\"redis://127.0.0.1:%d\","
+             "\"reconnect_ms\":100,\"spool\":\"%s\"}}", srv.port, spool);
+    const char *pconfig = th_tmp_path("producer.json");
+    th_write_file(pconfig, cfg);
+    char *argv[] = {"whsend", "-q", "-c", (char *)pconfig, "--producer", "-", NULL};
+    pid_t pid = th_spawn(th_example("whsend"), argv, fifo, th_tmp_path("p.out"),
+                         th_tmp_path("p.err"));
+    int fd = open(fifo, O_WRONLY);
+    CHECK(fd >= 0);
+    int written = 0, at_kill = -1;
+    int64_t t0 = th_now_ms(), down = 0;
+    for (;;) {
+        char line[96];
+        int n = snprintf(line, sizeof line,
+                         "{\"event\":\"order.paid\",\"id\":\"ev-%06d\",\"data\":{\"i\":%d}}\n",
+                         written, written);
+        if (write(fd, line, (size_t)n) != n) break;
+        written++;
+        if (written % 50 == 0) th_sleep_ms(5);
+        if (written == 3000) {
+            redis_stop(&srv, SIGKILL);
+            down = th_now_ms();
+            at_kill = written;
+        }
+        if (down && th_now_ms() - down >= 1500) break;
+        CHECK_INT(th_now_ms() - t0, <, 60000);
+    }
+    th_kill9(pid);
+    close(fd);
+    long long rows = spool_rows(spool);
+    int64_t left = 3000 - (th_now_ms() - down);
+    if (left > 0) th_sleep_ms((int)left);
+    redis_start(&srv, srv.port);
+
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r);
+    snprintf(cfg, sizeof cfg,
+             "{\"endpoints\":[{\"id\":\"ep\",\"url\":\"%s\",\"max_in_flight\":8}],"
+             "\"queue\":{\"type\":\"redis\",\"url\":\"redis://127.0.0.1:%d\","
+             "\"spool\":\"%s\"}}", th_recv_url(r), srv.port, spool);
+    const char *config = th_tmp_path("config.json");
+    th_write_file(config, cfg);
+    CHECK_EQ(drain(config, th_tmp_path("drain.out"), th_tmp_path("drain.err")), 0);
+    int *seen = received(r, written);
+    int k = 0, dups = 0, total = 0;
+    while (k < written && seen[k]) k++;
+    for (int i = 0; i < written; i++) {
+        total += seen[i] > 0;
+        dups += seen[i] > 1;
+    }
+    printf("    whsend: %d lines written (Redis killed after %d), %lld in the spool at the "
+           "kill, %d delivered (0..%d without a gap), %d duplicated\n",
+           written, at_kill, rows, total, k - 1, dups);
+    CHECK_INT(rows, >, 0);
+    CHECK_EQ(total, k);            /* a prefix: nothing stored was lost */
+    CHECK_INT(k, >, at_kill);      /* the outage went to the spool */
+    CHECK_EQ(spool_rows(spool), 0);
+    free(seen);
+    th_recv_stop(r);
+    redis_stop(&srv, SIGTERM);
+    th_tmp_cleanup();
+}
+
 /* Jobs written by a producer that has exited; a new process's drain
  * delivers all of them (before the fix it ended at once with 0). */
 static void test_drain_after_restart_delivers_waiting_jobs(void)
@@ -576,6 +657,7 @@ static void test_spool_path_errors(void)
 
 TH_MAIN(TH_CASE(test_spool_outage_producer_killed_nothing_lost),
         TH_CASE(test_no_spool_outage_refuses_with_unavailable),
+        TH_CASE(test_whsend_producer_killed_during_outage),
         TH_CASE(test_drain_after_restart_delivers_waiting_jobs),
         TH_CASE(test_outage_logged_once_spool_keeps_order),
         TH_CASE(test_spool_fan_out_across_restart), TH_CASE(test_spool_path_errors))
