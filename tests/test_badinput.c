@@ -287,7 +287,6 @@ static void test_find_and_stats_set_last_error(void)
 {
     /* the status a shared queue returns when its store is away */
     CHECK_STR(wh_status_name(WH_E_UNAVAILABLE), "WH_E_UNAVAILABLE");
-    CHECK_EQ(WH_E_UNAVAILABLE, -24);
     CHECK_INT(WH_STATUS_LAST_, <, WH_E_UNAVAILABLE);
     fx f;
     fx_init(&f);
