@@ -46,6 +46,26 @@ static int redis_ping(int port)
     return ok;
 }
 
+/* A failed check exits the case: the servers it started go with it. */
+static pid_t started[4];
+
+static void kill_started(void)
+{
+    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
+        if (started[i] > 0) kill(started[i], SIGKILL);
+}
+
+static void remember(pid_t pid, int add)
+{
+    static int registered;
+    if (!registered) registered = atexit(kill_started) == 0;
+    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
+        if (add ? started[i] == 0 : started[i] == pid) {
+            started[i] = add ? pid : 0;
+            return;
+        }
+}
+
 static void redis_start(rsrv *r, int port)
 {
     const char *exe = getenv("REDIS_SERVER");
@@ -60,6 +80,7 @@ static void redis_start(rsrv *r, int port)
                     "--save", "", "--daemonize", "no", "--protected-mode", "no",
                     "--logfile", "redis.log", NULL};
     r->pid = th_spawn(exe, argv, NULL, NULL, NULL);
+    remember(r->pid, 1);
     int64_t t0 = th_now_ms();
     while (!(th_port_open(r->port) && redis_ping(r->port))) {
         if (th_now_ms() - t0 > 10000) {
@@ -76,6 +97,7 @@ static void redis_stop(rsrv *r, int sig)
     kill(r->pid, sig);
     int st;
     waitpid(r->pid, &st, 0);
+    remember(r->pid, 0);
     r->pid = 0;
 }
 
