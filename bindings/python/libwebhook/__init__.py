@@ -38,7 +38,7 @@ __all__ = [
     "NotFound", "AlreadyExists", "ConfigError", "SecretError",
     "TransportError", "TimeoutError", "Cancelled", "RecursiveCall", "IOError_",
     "VersionError", "ConnectError", "HTTPStatusError", "SignatureError",
-    "TimestampError", "QueueError", "Unsupported", "Forbidden", "verify_standard",
+    "TimestampError", "QueueError", "Unsupported", "Forbidden", "Unavailable", "verify_standard",
     "verify_hmac_hex", "verify_rsa_sha256", "sign_standard", "status_name",
     "strerror", "library_version",
 ]
@@ -168,6 +168,11 @@ class Forbidden(Error):
     """WH_E_FORBIDDEN: the address was refused by the SSRF guard."""
 
 
+class Unavailable(Error):
+    """WH_E_UNAVAILABLE: the queue backend is unreachable and its local
+    buffer is full; back off and emit again."""
+
+
 _CLASSES: Dict[int, type] = {
     _native.WH_E_INVAL: InvalidArgument, _native.WH_E_NOMEM: OutOfMemory,
     _native.WH_E_FULL: QueueFull, _native.WH_E_URL: URLError,
@@ -183,8 +188,9 @@ _CLASSES: Dict[int, type] = {
     _native.WH_E_TIMESTAMP: TimestampError, _native.WH_E_QUEUE: QueueError,
     _native.WH_E_UNSUPPORTED: Unsupported,
 }
-if hasattr(_native, "WH_E_FORBIDDEN"):
-    _CLASSES[_native.WH_E_FORBIDDEN] = Forbidden
+for _name, _cls in (("WH_E_FORBIDDEN", Forbidden), ("WH_E_UNAVAILABLE", Unavailable)):
+    if hasattr(_native, _name):
+        _CLASSES[getattr(_native, _name)] = _cls
 _native._set_errors(Error, _CLASSES, partial(_json.dumps, separators=(",", ":")))
 
 
