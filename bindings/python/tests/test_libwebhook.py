@@ -394,3 +394,12 @@ def test_on_log_receives_library_diagnostics(caplog):
         d.flush(5000)
         d.close()
     assert any(r.name == "libwebhook" for r in caplog.records)
+
+
+def test_every_status_has_its_exception_class():
+    codes = {getattr(_native, n): n for n in dir(_native) if n.startswith("WH_E_")}
+    assert len(codes) >= 24
+    for st, name in codes.items():
+        cls = libwebhook._CLASSES.get(st)
+        assert cls is not None and issubclass(cls, libwebhook.Error), name
+        assert libwebhook.status_name(st) == name
