@@ -720,7 +720,10 @@ static const wh_sqlite_options sq_defaults = {
     .max_bytes = (uint64_t)4 << 30,
     .lease_ms = 30000,
     .poll_interval_ms = 100,
-    .busy_timeout_ms = 5000,
+    /* small: the queue's writes run inside wh_poll / wh_socket_action, which
+     * must not block the host's loop; a write that meets another process's
+     * lock for longer stays in memory and is tried again next round */
+    .busy_timeout_ms = 5,
 };
 
 void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size)

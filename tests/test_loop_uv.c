@@ -244,5 +244,29 @@ static void uv_http_no_thread_for_ip_literal(void)
     close(out[0]);
 }
 
-TH_MAIN(TH_CASE(uv_manual_clock), TH_CASE(uv_http_lone_event_and_idle),
+/* wh_flush with the loop attached (shutdown without running the loop):
+ * the curl transport's perform still drives its transfers. */
+static void uv_http_flush_while_attached(void)
+{
+    th_recv *rv = th_recv_start(NULL);
+    CHECK(rv);
+    hstate h;
+    memset(&h, 0, sizeof h);
+    wh_engine *e = http_engine(&h, th_recv_url(rv), 0);
+    uv_loop_t loop;
+    CHECK_EQ(uv_loop_init(&loop), 0);
+    CHECK_EQ(wh_libuv_attach(e, &loop), WH_OK);
+    for (int i = 0; i < 100; i++) CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    uv_run(&loop, UV_RUN_NOWAIT);      /* some start on the loop */
+    CHECK_EQ(wh_flush(e, 10000), WH_OK);
+    CHECK_EQ(h.delivered, 100);
+    uv_run(&loop, UV_RUN_DEFAULT);     /* nothing left: returns */
+    wh_libuv_detach(e);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK_EQ(uv_loop_close(&loop), 0);
+    wh_engine_free(e);
+    th_recv_stop(rv);
+}
+
+TH_MAIN(TH_CASE(uv_manual_clock), TH_CASE(uv_http_flush_while_attached), TH_CASE(uv_http_lone_event_and_idle),
         TH_CASE(uv_http_four_threads), TH_CASE(uv_http_no_thread_for_ip_literal))
