@@ -296,13 +296,20 @@ $(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -DWH_BENCH_HMAC='"$*"' $< -o $@ $(B)/hmac-$*/libwebhook.a $(LIB_LIBS) -lcrypto -lm
 
+# the host-loop integrations (libuv adapter, 1 ms wh_poll timer, wh_fd,
+# wh_tick, emit_any_thread); needs libuv
+$(B)/bench/loop_bench: bench/loop_bench.c $(ADAPTER_HEADERS) $(STATIC) $(TEST_STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
+
 $(B)/bench/ref_curl: bench/ref_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< -o $@ $(shell pkg-config --libs libcurl 2>/dev/null) -lmbedcrypto
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(BENCH_BINS) $(if $(filter uv,$(HAVE)),$(B)/bench/loop_bench)
 	python3 bench/run.py $(B)
+	$(if $(filter uv,$(HAVE)),python3 bench/loop_run.py $(B),@echo "bench: built without libuv: bench/loop_run.py skipped")
 
 # ---- install ------------------------------------------------------------------
 install: lib $(B)/bin/whsend

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SQ_BUSY_OPEN_MS 5000 /* opening (schema) and the last write at close */
+
 #include <sqlite3.h>
 
 /* An accepted event not yet written. */
@@ -698,6 +700,7 @@ static void sq_destroy(void *user)
             push_op(q, &o);
             free(c);
         }
+        sqlite3_busy_timeout(q->db, SQ_BUSY_OPEN_MS);
         if (has_writes(q) && sq_commit(q) != WH_OK)
             sq_log(q, WH_LOG_ERROR, "sqlite queue: closing with %" PRIu64
                    " accepted event(s) not written", q->pend_events);
@@ -768,8 +771,9 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
                              NULL);
     const char *step = "open";
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
-                                                        : sq_defaults.busy_timeout_ms));
+        /* opening and closing happen outside the host's loop: they may wait
+         * as long as they need for the lock; the rounds wait busy_timeout_ms */
+        sqlite3_busy_timeout(q->db, SQ_BUSY_OPEN_MS);
         step = "WAL mode";
         rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     }
@@ -786,6 +790,9 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
         else sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    if (rc == SQLITE_OK)
+        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
+                                                        : sq_defaults.busy_timeout_ms));
     for (int i = 0; i < ST_N && rc == SQLITE_OK; i++) {
         step = "prepare";
         rc = sqlite3_prepare_v3(q->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
