@@ -30,8 +30,13 @@ typedef struct wh_redis_options {
                                     the request runs; default 30,000 */
     uint32_t poll_interval_ms;   /* how often to look for new jobs; default
                                     50 */
-    uint32_t timeout_ms;         /* bound of one exchange with Redis inside
-                                    wh_poll; default 50 */
+    uint32_t timeout_ms;         /* the most a wh_poll / wh_socket_action
+                                    call waits on Redis in all (connect,
+                                    send, replies; the socket is
+                                    non-blocking); when spent, the
+                                    connection is dropped and retried after
+                                    reconnect_ms.  Default 50; 1 for a host
+                                    loop that must stay on time */
     uint32_t reconnect_ms;       /* delay between reconnection attempts;
                                     default 500 */
     uint64_t max_buffered;       /* accepted events held in memory while
@@ -57,8 +62,8 @@ WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
  * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
  * survive a restart of Redis itself.  When Redis is
  * unreachable, wh_emit keeps accepting into a bounded local buffer that is
- * written when the connection returns, and wh_poll never waits longer than
- * timeout_ms on Redis.  An unreachable server at creation is not an error
+ * written when the connection returns, and a wh_poll / wh_socket_action
+ * never waits longer than timeout_ms on Redis in all.  An unreachable server at creation is not an error
  * (the queue keeps trying).  opts may be NULL.  Returns WH_OK, WH_E_INVAL,
  * WH_E_VERSION, WH_E_NOMEM or WH_E_UNSUPPORTED (library built without
  * hiredis; *out is set to NULL). */
