@@ -103,9 +103,10 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
         e->transport = o.transport;
         e->transport_owned = o.transport_owned;
     } else {
-        rc = wh__default_transport_new(&e->transport);
+        rc = wh__default_transport_new(&o, &e->transport);
         e->transport_owned = 1;
     }
+    if (rc == WH_OK) rc = wh__net_engine_init(e, &o);
     if (rc == WH_OK) {
         if (o.queue) {
             if (o.queue->version < 1 || !o.queue->enqueue || !o.queue->claim ||
@@ -186,6 +187,7 @@ void wh_engine_free(wh_engine *e)
     wh__outcome_pull_free(e);
     wh__inbox_free(e->inbox);
     if (e->wfd >= 0) close(e->wfd);
+    wh__net_engine_free(e);
     free(e);
 }
 

@@ -75,6 +75,7 @@ typedef struct wh_ep_conf {
     wh_body body;
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t connect_timeout_ms;
+    struct wh__ep_net *net; /* TLS profile (backends.c), or NULL */
 } wh_ep_conf;
 
 /* Retry policy and request limits (policy.c builds it; read-only after). */
@@ -233,6 +234,7 @@ struct wh_engine {
     int free_pending;
     wh_stats st;
     char err[512];
+    struct wh__net *net;   /* network options (backends.c), or NULL */
 
     /* loop.c: the hooks in use (the host's from wh_loop_attach, or the
      * engine's own epoll set for wh_fd) and what the transport is given */
