@@ -433,11 +433,20 @@ static void dispatch(wh_engine *e, int fd, int events)
     e->in_callback--;
 }
 
+/* A deadline is due now or events wait in the inbox (requests in flight
+ * are not "due": their sockets wake an epoll wait). */
+static int due_now(wh_engine *e)
+{
+    if (e->inbox && !wh__inbox_empty(e->inbox)) return 1;
+    int64_t now = now_of(e);
+    return wh__sched_first(e) <= now || e->queue_next <= now || e->tp_due <= now;
+}
+
 static int fd_poll(wh_engine *e, int max_wait_ms)
 {
     round_begin(e);
     int wait = 0;
-    if (max_wait_ms > 0 && e->rep_n == 0 && !wh_work_due(e)) {
+    if (max_wait_ms > 0 && e->rep_n == 0 && !due_now(e)) {
         wait = max_wait_ms;
         wh__loop_rearm(e); /* the timerfd ends the wait at the next deadline */
     }
@@ -546,9 +555,7 @@ int wh_work_due(wh_engine *e)
 {
     if (!e) return 0;
     if (e->st.in_flight || e->rep_n) return 1;
-    if (e->inbox && !wh__inbox_empty(e->inbox)) return 1;
-    int64_t now = now_of(e);
-    return wh__sched_first(e) <= now || e->queue_next <= now || e->tp_due <= now;
+    return due_now(e);
 }
 
 int wh_outcome_next(wh_engine *e, wh_outcome *out)
