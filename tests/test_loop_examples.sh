@@ -14,19 +14,20 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # start the receiver; sets pid and url
 start() {
+    rm -f "$tmp/recv" # a fresh file: never the previous receiver's line
     "$bin/receiver" --port 0 --quiet >"$tmp/recv" 2>&1 &
     pid=$!
     i=0
-    while ! grep -q '^listening' "$tmp/recv" 2>/dev/null; do
+    while ! grep -q '^listening 127.0.0.1:[0-9]' "$tmp/recv" 2>/dev/null; do
         i=$((i + 1)); [ $i -gt 100 ] && { echo "receiver did not start"; exit 1; }
         sleep 0.05
     done
     url="http://127.0.0.1:$(sed -n 's/^listening 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/recv")/hook"
 }
-# stop it; prints its "received" count
+# stop it (in this shell, so that wait works); sets got to its "received"
 stop() {
     kill -TERM $pid; wait $pid 2>/dev/null; pid=
-    sed -n 's/.*"received":\([0-9]*\).*/\1/p' "$tmp/recv"
+    got=$(sed -n 's/.*"received":\([0-9]*\).*/\1/p' "$tmp/recv")
 }
 # run NAME EXPECTED PROGRAM ARGS...: PROGRAM URL ARGS... exits 0, and the
 # receiver got EXPECTED requests
@@ -34,7 +35,7 @@ run() {
     name=$1; want=$2; prog=$3; shift 3
     start
     if timeout 60 "$prog" "$url" "$@" >"$tmp/out" 2>&1; then rc=0; else rc=$?; fi
-    got=$(stop)
+    stop
     if [ $rc = 0 ] && [ "$got" = "$want" ]; then ok "$name: $(tail -n 1 "$tmp/out")"
     else fail "$name" "exit $rc, receiver got ${got:-?} of $want" "$(cat "$tmp/out")"; fi
 }
@@ -44,7 +45,7 @@ run "game_loop: 30 frames of 100 events, single mode" 3000 "$bin/game_loop" 30 1
 # batch mode: 30 frames of 500 events, batches of up to 500: 30 requests or more
 start
 if timeout 60 "$bin/game_loop" "$url" 30 500 batch >"$tmp/out" 2>&1; then rc=0; else rc=$?; fi
-got=$(stop)
+stop
 if [ $rc = 0 ] && [ -n "$got" ] && [ "$got" -ge 30 ] && grep -q 'delivered 15000 of 15000' "$tmp/out"
 then ok "game_loop: 30 frames of 500 events, batch mode: $(tail -n 1 "$tmp/out")"
 else fail "game_loop batch" "exit $rc, receiver got ${got:-?} requests" "$(cat "$tmp/out")"; fi
