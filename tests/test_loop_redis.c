@@ -171,7 +171,7 @@ static void beat(uv_timer_t *t)
             if (h->emitted < 4096 && wh_emit(h->e, "t", NULL, b, (size_t)n, NULL) == 1)
                 h->emitted++;
         }
-    } else if (h->distinct + h->dead >= h->emitted || el > 40000000) {
+    } else if (h->distinct + h->dead >= h->emitted || el > 30000000) {
         uv_timer_stop(t);
         h->done = 1;
     }
@@ -205,6 +205,9 @@ static void redis_sigstop_loop_keeps_time(void)
     ro.port = port;
     ro.timeout_ms = 1;
     ro.reconnect_ms = 200;
+    /* a claim whose reply was cut off by the stop stays pending on this
+     * consumer until its lease ends: keep that short here */
+    ro.lease_ms = 2000;
     wh_queue *q;
     CHECK_EQ(wh_queue_redis_new(&ro, &q), WH_OK);
     host h;
