@@ -194,11 +194,22 @@ void wh_engine_free(wh_engine *e)
 /* ---- emit ----------------------------------------------------------------------- */
 /* The checks of wh_emit, made in the calling thread: a status and its
  * message in msg, or WH_OK. */
-static int check_event(const wh_engine *e, const char *type, const char *data, size_t len,
-                       const char *id, char *msg, size_t cap)
+static int check_event(const wh_engine *e, const char *type, const char *channel,
+                       const char *data, size_t len, const char *id, char *msg, size_t cap)
 {
     if (WH_UNLIKELY(!type || !*type)) {
         snprintf(msg, cap, "wh_emit: event type is NULL or empty");
+        return WH_E_INVAL;
+    }
+    /* wh__event_names_check's rules, without touching the engine (any
+     * thread may be here) */
+    size_t bad;
+    if (WH_UNLIKELY(!wh__utf8_valid(type, &bad))) {
+        snprintf(msg, cap, "wh_emit: event type is not valid UTF-8 (at byte %zu)", bad);
+        return WH_E_INVAL;
+    }
+    if (channel && WH_UNLIKELY(!wh__utf8_valid(channel, &bad))) {
+        snprintf(msg, cap, "wh_emit: channel is not valid UTF-8 (at byte %zu)", bad);
         return WH_E_INVAL;
     }
     if (WH_UNLIKELY(!data)) {
@@ -258,6 +269,9 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
         if (rc == WH_E_FULL)
             return wh__fail(e, rc, "wh_emit: queue is full (%zu jobs queued)",
                             e->queue->size(e->queue->user));
+        if (rc == WH_E_UNAVAILABLE)
+            return wh__fail(e, rc, "wh_emit: the queue's store is unreachable and its local "
+                            "buffer is full; the event was not stored");
         return wh__fail(e, rc, "wh_emit: queue refused the event");
     }
     e->st.enqueued += n;
@@ -278,7 +292,7 @@ static int emit_any(wh_engine *e, const char *type, const char *channel, const c
                     size_t len, const char *id)
 {
     char msg[256];
-    int rc = check_event(e, type, data, len, id, msg, sizeof msg);
+    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
     if (rc == WH_OK) {
         int wake = 0;
         rc = wh__inbox_push(e->inbox, type, channel, data, len, id,
@@ -300,7 +314,7 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     if (!e) return WH_E_INVAL;
     if (e->inbox) return emit_any(e, type, channel, data, len, id);
     char msg[256];
-    int rc = check_event(e, type, data, len, id, msg, sizeof msg);
+    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
     if (WH_UNLIKELY(rc != WH_OK)) {
         e->st.rejected++;
         return wh__fail(e, rc, "%s", msg);
@@ -628,7 +642,8 @@ int wh_stats_get_sized(const wh_engine *e, wh_stats *out, size_t size)
 {
     /* the first version of wh_stats ends with bytes_sent */
     if (!e || !out || size < offsetof(wh_stats, bytes_sent) + sizeof out->bytes_sent)
-        return WH_E_INVAL;
+        return wh__fail((wh_engine *)e, WH_E_INVAL, "wh_stats_get: %s",
+                        !out ? "out is NULL" : "struct size too small (use wh_stats_get)");
     wh_stats st = e->st;
     if (e->inbox) st.rejected += wh__inbox_rejected(e->inbox);
     size_t stored = e->queue->size(e->queue->user), jobs_in_flight = wh__jobs_in_flight(e);
@@ -664,9 +679,11 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
     if (e->queue->bind) {
         rc = e->queue->bind(e->queue->user, ep->slot, ep->conf.id);
         if (rc != WH_OK) {
+            /* the id, never the URL (it may hold a password) */
+            rc = wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", ep->conf.id);
             wh__router_remove(&e->router, ep);
             wh__ep_free(ep);
-            return wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", o.id ? o.id : o.url);
+            return rc;
         }
     }
     e->eps[e->n_slots++] = ep;
@@ -703,7 +720,7 @@ int wh_endpoint_remove(wh_engine *e, int handle)
 
 int wh_endpoint_find(wh_engine *e, const char *id)
 {
-    if (!e || !id) return WH_E_INVAL;
+    if (!e || !id) return wh__fail(e, WH_E_INVAL, "wh_endpoint_find: id is NULL");
     return wh__endpoint_find(e, id);
 }
 
