@@ -398,6 +398,7 @@ static int round_end(wh_engine *e)
     /* what the transport finished is reported now: a retry due at once, and
      * what the callbacks emit, can still go out in this call */
     wh__outcomes_deliver(e);
+    inbox_drain(e); /* what arrived while the transport waited or callbacks ran */
     int64_t now = now_of(e);
     if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
     /* requests just started: the transport's timer of 0 ms starts their
