@@ -30,6 +30,13 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static double cpu_s(void)
 {
     struct rusage ru;
@@ -254,6 +261,7 @@ static int game(const char *mode, long frames, long per, const char *url)
     int batch = !strcmp(mode, "batch");
     wh_engine *e = engine(url, batch ? WH_MODE_BATCH : WH_MODE_SINGLE, 64);
     int64_t *ticks = calloc((size_t)frames + 2000, sizeof *ticks);
+    int64_t *cpu = calloc((size_t)frames + 2000, sizeof *cpu);
     size_t n_ticks = 0;
     int64_t start = now_ns(), next = start;
     long emitted = 0, f;
@@ -263,8 +271,9 @@ static int game(const char *mode, long frames, long per, const char *url)
                 emit_stamped(e);
                 emitted++;
             }
-        int64_t t0 = now_ns();
+        int64_t t0 = now_ns(), c0 = thread_cpu_ns();
         wh_tick(e, 500);
+        cpu[n_ticks] = thread_cpu_ns() - c0;
         ticks[n_ticks++] = now_ns() - t0;
         wh_stats st;
         wh_stats_get(e, &st);
@@ -279,6 +288,9 @@ static int game(const char *mode, long frames, long per, const char *url)
     double el = (double)(now_ns() - start) / 1e9;
     wh_stats st;
     wh_stats_get(e, &st);
+    if (getenv("WH_BENCH_SLOW_TICKS"))
+        for (long i = 0; i < frames; i++)
+            if (ticks[i] > 1000000) fprintf(stderr, "tick %ld: %.3f ms\n", i, ticks[i] / 1e6);
     int64_t *during = malloc((size_t)frames * sizeof *during);
     memcpy(during, ticks, (size_t)frames * sizeof *during);
     printf("emitted=%ld\ndelivered=%" PRIu64 "\nrequests=%" PRIu64 "\ndelivered_per_s=%.0f\n"
@@ -287,8 +299,11 @@ static int game(const char *mode, long frames, long per, const char *url)
            (double)pct(during, (size_t)frames, 0.5) / 1e6,
            (double)pct(during, (size_t)frames, 0.99) / 1e6,
            (double)pct(during, (size_t)frames, 1.0) / 1e6);
+    printf("tick_cpu_p50_ms=%.3f\ntick_cpu_p99_ms=%.3f\n",
+           (double)pct(cpu, (size_t)frames, 0.5) / 1e6, (double)pct(cpu, (size_t)frames, 0.99) / 1e6);
     free(during);
     free(ticks);
+    free(cpu);
     wh_engine_free(e);
     return 0;
 }
