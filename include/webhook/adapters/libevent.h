@@ -14,7 +14,8 @@
  * or event_base_loopbreak().  wh_libevent_attach returns WH_OK,
  * WH_E_INVAL, WH_E_NOMEM, WH_E_EXISTS (already attached: a second attach
  * is refused) or what wh_loop_attach returns.  wh_libevent_detach frees
- * every event and the adapter's state (libevent frees synchronously).
+ * every event and the adapter's state (libevent frees synchronously);
+ * call it before wh_engine_free and before event_base_free.
  * Everything here runs on the base's thread.
  */
 #ifndef WEBHOOK_ADAPTERS_LIBEVENT_H

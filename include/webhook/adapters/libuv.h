@@ -20,7 +20,9 @@
  * what wh_loop_attach returns.  wh_libuv_detach detaches an engine
  * attached with wh_libuv_attach (nothing otherwise); the adapter's state
  * is freed in the close callbacks of its handles, so run the loop once
- * more before closing it.  Everything here runs on the loop's thread.
+ * more before closing it.  Call it before wh_engine_free (which lets go of
+ * the sockets but does not know the adapter's timer and state).
+ * Everything here runs on the loop's thread.
  */
 #ifndef WEBHOOK_ADAPTERS_LIBUV_H
 #define WEBHOOK_ADAPTERS_LIBUV_H
