@@ -25,7 +25,6 @@ import logging
 import os
 import time as _time
 from collections import deque
-from functools import partial
 from typing import (Any, AsyncIterator, Callable, Deque, Dict, Iterator, List,
                     Mapping, Optional, Sequence, Union)
 
@@ -191,7 +190,8 @@ _CLASSES: Dict[int, type] = {
 for _name, _cls in (("WH_E_FORBIDDEN", Forbidden), ("WH_E_UNAVAILABLE", Unavailable)):
     if hasattr(_native, _name):
         _CLASSES[getattr(_native, _name)] = _cls
-_native._set_errors(Error, _CLASSES, partial(_json.dumps, separators=(",", ":")))
+# emit() serialises non-bytes/str data with this encoder's C fast path
+_native._set_errors(Error, _CLASSES, _json.JSONEncoder(separators=(",", ":")).iterencode)
 
 
 def _raise(status: int, message: str) -> "NoReturn":  # type: ignore[name-defined]

@@ -31,7 +31,8 @@
 
 static PyObject *error_base;    /* libwebhook.Error */
 static PyObject *error_classes; /* dict: status int -> class */
-static PyObject *json_dumps;    /* json.dumps */
+static PyObject *json_dumps;    /* JSONEncoder(separators=(",", ":")).iterencode */
+static PyObject *empty_str;
 static PyTypeObject *outcome_type;
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -346,7 +347,12 @@ static PyObject *Engine_emit(EngineObject *self, PyObject *const *args, Py_ssize
         d = PyByteArray_AS_STRING(data);
         len = PyByteArray_GET_SIZE(data);
     } else {
-        tmp = PyObject_CallOneArg(json_dumps, data);
+        /* json_dumps is a JSONEncoder's iterencode: (obj, _one_shot=True)
+         * gives the chunks of the C encoder, joined here */
+        PyObject *chunks = PyObject_CallFunctionObjArgs(json_dumps, data, Py_True, NULL);
+        if (!chunks) return NULL;
+        tmp = PyUnicode_Join(empty_str, chunks);
+        Py_DECREF(chunks);
         if (!tmp) return NULL;
         if (!(d = PyUnicode_AsUTF8AndSize(tmp, &len))) { Py_DECREF(tmp); return NULL; }
     }
@@ -727,6 +733,8 @@ PyMODINIT_FUNC PyInit__native(void)
     json_dumps = PyObject_GetAttrString(json, "dumps");
     Py_DECREF(json);
     if (!json_dumps) goto fail;
+    empty_str = PyUnicode_FromString("");
+    if (!empty_str) goto fail;
     outcome_type = PyStructSequence_NewType(&outcome_desc);
     if (!outcome_type) goto fail;
     if (PyModule_AddObjectRef(m, "Outcome", (PyObject *)outcome_type) < 0) goto fail;
