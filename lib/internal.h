@@ -7,6 +7,7 @@
 #include <webhook/webhook.h>
 #include <webhook/plugin.h>
 #include <webhook/curl.h>
+#include <webhook/lean.h>
 #include <webhook/sqlite.h>
 #include <webhook/redis.h>
 #include <webhook/verify.h>

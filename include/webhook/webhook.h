@@ -9,6 +9,7 @@
  *
  *     <webhook/plugin.h>   clock, transport and queue vtables (backend authors)
  *     <webhook/curl.h>     options of the libcurl transport
+ *     <webhook/lean.h>     options of the lean (HTTP/1.1, no libcurl) transport
  *     <webhook/sqlite.h>   the durable SQLite queue
  *     <webhook/redis.h>    the shared Redis Streams queue
  *     <webhook/verify.h>   receiver side: signing and verification helpers

@@ -1,0 +1,59 @@
+/*
+ * libwebhook's lean transport: HTTP/1.1 over non-blocking sockets on one
+ * epoll set, no thread, no libcurl.  Select it for an engine with
+ * wh_engine_options.transport_kind = WH_TRANSPORT_LEAN (or AUTO), or for
+ * one endpoint with wh_endpoint_options.transport (JSON: "transport":
+ * "lean" | "curl" | "auto").  Create one yourself only to set its options,
+ * then hand it to wh_engine_options.transport.
+ *
+ * What it does: keep-alive connection pools per host and port (idle
+ * connections kept up to the most used at once, at most max_idle_per_host),
+ * one sendmsg per request (head and the engine's body, the body never
+ * copied), no pipelining, connect and per-attempt timeouts, redirects never
+ * followed, response bodies kept up to max_response_bytes and read up to
+ * max_response_read (then the connection is closed).  A reused connection
+ * that closes before any response byte while the request was not fully
+ * written is retried once on a fresh connection (the server cannot have
+ * acted on it); otherwise the failure is reported as the attempt's.
+ *
+ * What it does not do (use the curl transport, or "auto", which picks curl
+ * for these): https:// (reported as WH_E_TRANSPORT naming the reason), host
+ * names other than IP literals and "localhost" (WH_E_CONNECT naming the
+ * reason), proxies, HTTP/2.
+ */
+#ifndef WEBHOOK_LEAN_H
+#define WEBHOOK_LEAN_H
+
+#include <webhook/webhook.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options of the lean transport. */
+typedef struct wh_lean_options {
+    size_t struct_size;          /* set by wh_lean_options_init() */
+    size_t max_response_bytes;   /* body bytes kept per response; default 4096 */
+    uint64_t max_response_read;  /* body bytes read per response before the
+                                    connection is closed; default 1 MiB */
+    size_t max_idle_per_host;    /* idle keep-alive connections kept per
+                                    host and port; default 256 */
+    size_t max_line_bytes;       /* longest response head line; default
+                                    8192 (also the most allowed) */
+    size_t max_header_lines;     /* header lines per response; default 100 */
+} wh_lean_options;
+WH_EXTERN void wh_lean_options_init_sized(wh_lean_options *o, size_t size);
+#define wh_lean_options_init(o) wh_lean_options_init_sized((o), sizeof *(o))
+
+/* Create a lean transport.  opts may be NULL.  Free it with
+ * wh_transport_free() unless it was handed to the engine with
+ * transport_owned.  Returns WH_OK, WH_E_INVAL (out NULL, a limit 0 or
+ * max_line_bytes above 8192), WH_E_VERSION (struct_size), WH_E_NOMEM or
+ * WH_E_TRANSPORT (no epoll instance). */
+WH_EXTERN int wh_transport_lean_new(const wh_lean_options *opts,
+                                    wh_transport **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEBHOOK_LEAN_H */

@@ -1,0 +1,1007 @@
+/* The lean transport: HTTP/1.1 over non-blocking sockets (see
+ * <webhook/lean.h>).
+ *
+ * Objects:
+ *   ltarget  one URL as submitted (parsed once, cached by URL text): its
+ *            pool and the request-head prefix ("POST /path HTTP/1.1", Host).
+ *   lpool    one host and port: the resolved address, idle connections.
+ *   lconn    one TCP connection (fd on the epoll set, edge-triggered, for
+ *            both directions, registered once) with its response parser.
+ *   lreq     one submitted request: its head buffer (reused), response
+ *            body buffer, deadline in the timer heap.  Recycled through a
+ *            free list, so steady state allocates nothing.
+ *
+ * perform() waits on the epoll set (up to the nearest deadline), does the
+ * ready I/O, expires deadlines, then reports finished requests one at a
+ * time, as the curl transport does: done() may submit and cancel (even a
+ * finished request not yet reported), must not call perform()
+ * (WH_E_RECURSIVE), and a destroy() from inside done() is deferred until
+ * perform() returns.  No thread is ever started. */
+#include "ds.h"
+#include "http1.h"
+#include "internal.h"
+
+#include <webhook/lean.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEAN_RBUF 16384           /* shared read buffer */
+#define LEAN_EVENTS 64            /* epoll events per wait */
+#define LEAN_NO_TIMER_MS 1000     /* timeout_ms() while running, no deadline */
+#define LEAN_IDLE_CHECK_MS 1000   /* idle this long: peek before reuse */
+#define LEAN_MSG 320
+
+#define OPT_HAS(o, field)                                                     \
+    ((o)->struct_size >= offsetof(wh_lean_options, field) + sizeof((o)->field))
+
+typedef struct lpool lpool;
+typedef struct lconn lconn;
+typedef struct lreq lreq;
+
+typedef struct ltarget {
+    char *url;
+    lpool *pool;                 /* NULL when refused */
+    char *prefix;                /* request line, Host, Authorization */
+    size_t prefix_len;
+    int error;                   /* refused: reported for every request */
+    char msg[LEAN_MSG];
+} ltarget;
+
+struct lpool {
+    char *key;                   /* "host:port" */
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    wh__list idle;               /* of lconn.link, most recent at the tail */
+    size_t busy;                 /* connections carrying a request */
+    size_t peak;                 /* most busy at once */
+};
+
+enum { C_CONNECTING, C_WRITING, C_READING, C_IDLE };
+
+struct lconn {
+    wh__link link;               /* in pool->idle while idle */
+    lpool *pool;
+    int fd;
+    int state;
+    int reused;                  /* carried a request before this one */
+    int write_failed;
+    int64_t idle_since;
+    lreq *req;
+    wh__http1 parser;
+};
+
+enum { R_FREE, R_RUNNING, R_FINISHED };
+
+struct lreq {
+    wh__link link;               /* running, finished or free */
+    wh__heap_node timer;
+    int state;
+    void *token;
+    ltarget *tgt;
+    lconn *conn;
+    char *head;
+    size_t head_len, head_cap;
+    const char *body;
+    size_t body_len;
+    size_t written;              /* of head_len + body_len */
+    int64_t deadline;            /* the attempt */
+    int64_t connect_deadline;
+    uint32_t timeout_ms, connect_timeout_ms;
+    int retried;
+    /* the answer */
+    int status;
+    int error;
+    char msg[LEAN_MSG];
+    char *rbody;                 /* max_response_bytes + 1 */
+    size_t rbody_len;
+    int have_retry_after;
+    char retry_after[WH__H1_VALUE_MAX];
+};
+
+typedef struct wh_lean {
+    wh_transport vt;             /* vt.user == this */
+    wh_lean_options opts;
+    int ep;                      /* epoll fd */
+    wh__map targets;             /* url -> ltarget */
+    wh__map pools;               /* key -> lpool */
+    wh__list running, finished, free_reqs;
+    size_t n_reqs;               /* allocated lreq (heap room) */
+    wh__heap timers;
+    size_t open_conns;
+    int in_perform;
+    int destroy_pending;
+    char rbuf[LEAN_RBUF];
+} wh_lean;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static lreq *req_of(wh__link *x) { return x ? WH__CONTAINER_OF(x, lreq, link) : NULL; }
+static lconn *conn_of(wh__link *x) { return x ? WH__CONTAINER_OF(x, lconn, link) : NULL; }
+static lreq *req_of_timer(wh__heap_node *x)
+{
+    return x ? WH__CONTAINER_OF(x, lreq, timer) : NULL;
+}
+
+/* ---- URLs -------------------------------------------------------------------- */
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decode s[0..n) into out (room n); returns the length. */
+static size_t pct_decode(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return o;
+}
+
+static size_t b64_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n) v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    return o;
+}
+
+static int set_refused(ltarget *t, int error, const char *fmt, const char *arg)
+{
+    t->error = error;
+    snprintf(t->msg, sizeof t->msg, fmt, arg);
+    return WH_OK;
+}
+
+static lpool *pool_get(wh_lean *l, const char *host, size_t host_len, int port,
+                       const struct sockaddr_storage *sa, socklen_t sl)
+{
+    char key[300];
+    int kn = snprintf(key, sizeof key, "%.*s:%d", (int)host_len, host, port);
+    if (kn < 0 || (size_t)kn >= sizeof key) return NULL;
+    uint64_t h = wh__hash(key, (size_t)kn);
+    lpool *p = wh__map_get(&l->pools, key, (size_t)kn, h);
+    if (p) return p;
+    p = wh__calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->key = wh__strndup(key, (size_t)kn);
+    if (!p->key || wh__map_put(&l->pools, p->key, (size_t)kn, h, p) != WH_OK) {
+        free(p->key);
+        free(p);
+        return NULL;
+    }
+    p->addr = *sa;
+    p->addr_len = sl;
+    return p;
+}
+
+/* Parse url into t (scheme, authority, target, address).  Returns WH_OK
+ * (t may be refused, t->error set), WH_E_URL for what is no http(s) URL, or
+ * WH_E_NOMEM. */
+static int target_parse(wh_lean *l, ltarget *t, const char *url)
+{
+    const char *s;
+    if (strncasecmp(url, "http://", 7) == 0) {
+        s = url + 7;
+    } else if (strncasecmp(url, "https://", 8) == 0) {
+        return set_refused(t, WH_E_TRANSPORT,
+                           "lean transport: %s: https:// is not supported by the lean "
+                           "transport (use transport \"auto\" or \"curl\")", "url");
+    } else {
+        return WH_E_URL;
+    }
+    size_t alen = strcspn(s, "/?#");
+    const char *auth = s, *path = s + alen;
+    const char *at = NULL;
+    for (const char *q = auth; q < auth + alen; q++)
+        if (*q == '@') at = q;
+    const char *hp = at ? at + 1 : auth;
+    size_t hplen = (size_t)(auth + alen - hp);
+    if (hplen == 0) return WH_E_URL;
+    const char *host = hp, *port_s = NULL;
+    size_t host_len;
+    if (hp[0] == '[') {
+        const char *rb = memchr(hp, ']', hplen);
+        if (!rb) return WH_E_URL;
+        host = hp + 1;
+        host_len = (size_t)(rb - host);
+        if (rb + 1 < hp + hplen) {
+            if (rb[1] != ':') return WH_E_URL;
+            port_s = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(hp, ':', hplen);
+        host_len = colon ? (size_t)(colon - hp) : hplen;
+        if (colon) port_s = colon + 1;
+    }
+    int port = 80;
+    if (port_s && port_s < hp + hplen) {
+        port = 0;
+        for (const char *q = port_s; q < hp + hplen; q++) {
+            if (*q < '0' || *q > '9') return WH_E_URL;
+            port = port * 10 + (*q - '0');
+            if (port > 65535) return WH_E_URL;
+        }
+        if (port == 0) return WH_E_URL;
+    }
+    if (host_len == 0 || host_len > 253) return WH_E_URL;
+
+    /* the address: IP literals and "localhost" only */
+    char hbuf[256];
+    memcpy(hbuf, host, host_len);
+    hbuf[host_len] = '\0';
+    struct sockaddr_storage sa;
+    socklen_t sl = 0;
+    memset(&sa, 0, sizeof sa);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&sa;
+    if (hp[0] == '[') {
+        if (inet_pton(AF_INET6, hbuf, &v6->sin6_addr) != 1) return WH_E_URL;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        sl = sizeof *v6;
+    } else if (inet_pton(AF_INET, hbuf, &v4->sin_addr) == 1 ||
+               strcasecmp(hbuf, "localhost") == 0) {
+        if (strcasecmp(hbuf, "localhost") == 0) v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        sl = sizeof *v4;
+    } else {
+        return set_refused(t, WH_E_CONNECT,
+                           "lean transport: cannot resolve host \"%.100s\": the lean "
+                           "transport takes IP literals and localhost only (use "
+                           "transport \"auto\" or \"curl\")", hbuf);
+    }
+    t->pool = pool_get(l, host, host_len, port, &sa, sl);
+    if (!t->pool) return WH_E_NOMEM;
+
+    /* the head prefix */
+    const char *frag = strchr(path, '#');
+    size_t plen = frag ? (size_t)(frag - path) : strlen(path);
+    size_t cap = plen + hplen + 64 + (at ? 4 * (size_t)(at - auth) / 3 + 48 : 0);
+    t->prefix = malloc(cap);
+    if (!t->prefix) return WH_E_NOMEM;
+    char *o = t->prefix;
+    o += sprintf(o, "POST %s%.*s HTTP/1.1\r\nHost: %.*s\r\n",
+                 plen == 0 || path[0] == '?' ? "/" : "", (int)plen, path, (int)hplen, hp);
+    if (at) {
+        size_t ulen = (size_t)(at - auth);
+        char *dec = malloc(ulen + 1);
+        if (!dec) return WH_E_NOMEM;
+        size_t dn = pct_decode(auth, ulen, dec);
+        o += sprintf(o, "Authorization: Basic ");
+        o += b64_encode((const unsigned char *)dec, dn, o);
+        memcpy(o, "\r\n", 2);
+        o += 2;
+        explicit_bzero(dec, ulen + 1);
+        free(dec);
+    }
+    t->prefix_len = (size_t)(o - t->prefix);
+    return WH_OK;
+}
+
+static void target_free(ltarget *t)
+{
+    if (!t) return;
+    free(t->url);
+    free(t->prefix);
+    free(t);
+}
+
+static int target_get(wh_lean *l, const char *url, ltarget **out)
+{
+    size_t n = strlen(url);
+    uint64_t h = wh__hash(url, n);
+    ltarget *t = wh__map_get(&l->targets, url, n, h);
+    if (t) {
+        *out = t;
+        return WH_OK;
+    }
+    t = wh__calloc(1, sizeof *t);
+    if (!t) return WH_E_NOMEM;
+    t->url = wh__strndup(url, n);
+    int rc = t->url ? target_parse(l, t, url) : WH_E_NOMEM;
+    if (rc == WH_OK) rc = wh__map_put(&l->targets, t->url, n, h, t);
+    if (rc != WH_OK) {
+        target_free(t);
+        return rc;
+    }
+    *out = t;
+    return WH_OK;
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+static void req_free(lreq *r)
+{
+    if (!r) return;
+    free(r->head);
+    free(r->rbody);
+    free(r);
+}
+
+static lreq *req_get(wh_lean *l)
+{
+    lreq *r = req_of(wh__list_pop_front(&l->free_reqs));
+    if (r) return r;
+    if (wh__heap_reserve(&l->timers, l->n_reqs + 1) != WH_OK) return NULL;
+    r = wh__calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->rbody = malloc(l->opts.max_response_bytes + 1);
+    if (!r->rbody) {
+        free(r);
+        return NULL;
+    }
+    r->timer = (wh__heap_node)WH__HEAP_NODE_INIT;
+    l->n_reqs++;
+    return r;
+}
+
+static void req_recycle(wh_lean *l, lreq *r)
+{
+    if (r->timer.idx != SIZE_MAX) wh__heap_remove(&l->timers, &r->timer);
+    r->state = R_FREE;
+    r->token = NULL;
+    r->conn = NULL;
+    wh__list_push_front(&l->free_reqs, &r->link);
+}
+
+static int has_header(const wh_request *req, const char *name, size_t nl)
+{
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *h = req->headers[i];
+        if (h && strncasecmp(h, name, nl) == 0 && h[nl] == ':') return 1;
+    }
+    return 0;
+}
+
+static int build_head(lreq *r, const ltarget *t, const wh_request *req)
+{
+    static const char ct[] = "Content-Type: application/json\r\n";
+    static const char ua[] = "User-Agent: " WH_USER_AGENT "\r\n";
+    size_t want = t->prefix_len + sizeof ct + sizeof ua + 48;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i]) want += strlen(req->headers[i]) + 2;
+    if (want > r->head_cap) {
+        char *h = realloc(r->head, want);
+        if (!h) return WH_E_NOMEM;
+        r->head = h;
+        r->head_cap = want;
+    }
+    char *o = r->head;
+    memcpy(o, t->prefix, t->prefix_len);
+    o += t->prefix_len;
+    o += sprintf(o, "Content-Length: %zu\r\n", req->body_len);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *h = req->headers[i];
+        if (!h) continue;
+        size_t n = strlen(h);
+        memcpy(o, h, n);
+        o[n] = '\r';
+        o[n + 1] = '\n';
+        o += n + 2;
+    }
+    if (!has_header(req, "Content-Type", 12)) {
+        memcpy(o, ct, sizeof ct - 1);
+        o += sizeof ct - 1;
+    }
+    if (!has_header(req, "User-Agent", 10)) {
+        memcpy(o, ua, sizeof ua - 1);
+        o += sizeof ua - 1;
+    }
+    memcpy(o, "\r\n", 2);
+    o += 2;
+    r->head_len = (size_t)(o - r->head);
+    return WH_OK;
+}
+
+/* r is finished: off its connection and timer, onto the finished list. */
+static void req_finish(wh_lean *l, lreq *r, int error, const char *fmt, ...)
+    WH_PRINTF(4, 5);
+static void req_finish(wh_lean *l, lreq *r, int error, const char *fmt, ...)
+{
+    r->error = error;
+    r->msg[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+        va_end(ap);
+    }
+    if (r->timer.idx != SIZE_MAX) wh__heap_remove(&l->timers, &r->timer);
+    r->conn = NULL;
+    wh__list_unlink(&l->running, &r->link);
+    r->state = R_FINISHED;
+    wh__list_push_back(&l->finished, &r->link);
+}
+
+/* ---- connections ----------------------------------------------------------------- */
+static void conn_close(wh_lean *l, lconn *c)
+{
+    if (c->state == C_IDLE) wh__list_unlink(&c->pool->idle, &c->link);
+    else if (c->pool->busy) c->pool->busy--;
+    close(c->fd);
+    l->open_conns--;
+    free(c);
+}
+
+/* A new connection to pool (connect started).  NULL with *err set. */
+static lconn *conn_new(wh_lean *l, lpool *p, int *err)
+{
+    lconn *c = wh__calloc(1, sizeof *c);
+    if (!c) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    c->pool = p;
+    c->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        *err = errno;
+        free(c);
+        return NULL;
+    }
+    int one = 1;
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    if (epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        *err = errno;
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
+    wh__http1_init(&c->parser);
+    c->parser.max_line = l->opts.max_line_bytes;
+    c->parser.max_headers = l->opts.max_header_lines;
+    c->parser.max_body_read = l->opts.max_response_read;
+    c->state = C_CONNECTING;
+    l->open_conns++;
+    p->busy++;
+    if (p->busy > p->peak) p->peak = p->busy;
+    if (connect(c->fd, (const struct sockaddr *)&p->addr, p->addr_len) != 0 &&
+        errno != EINPROGRESS) {
+        *err = errno;
+        conn_close(l, c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Is an idle connection still usable?  (The peer may have closed it while
+ * nobody looked; edge-triggered events for idle connections close them in
+ * perform(), this catches one that went quiet for long.) */
+static int idle_alive(lconn *c, int64_t now)
+{
+    if (now - c->idle_since < LEAN_IDLE_CHECK_MS) return 1;
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Both return 1 while c still carries its request, 0 when c was closed,
+ * went idle or its request finished (c may then be freed). */
+static int do_write(wh_lean *l, lconn *c);
+static int do_read(wh_lean *l, lconn *c, int hup);
+
+static const char *pool_name(const lconn *c) { return c->pool->key; }
+
+/* Put r on a connection: an idle one of its pool (unless `fresh`), or a new
+ * one.  Starts writing when the connection is ready. */
+static void req_start(wh_lean *l, lreq *r, int fresh, int64_t now)
+{
+    lpool *p = r->tgt->pool;
+    lconn *c = NULL;
+    while (!fresh && (c = conn_of(p->idle.tail))) {
+        wh__list_unlink(&p->idle, &c->link);
+        c->state = C_READING; /* not idle any more (conn_close bookkeeping) */
+        p->busy++;
+        if (p->busy > p->peak) p->peak = p->busy;
+        if (idle_alive(c, now)) break;
+        conn_close(l, c);
+        c = NULL;
+    }
+    r->written = 0;
+    r->status = 0;
+    r->rbody_len = 0;
+    r->have_retry_after = 0;
+    if (c) {
+        c->reused = 1;
+        c->req = r;
+        r->conn = c;
+        wh__http1_reset(&c->parser);
+        c->parser.body = r->rbody;
+        c->parser.body_cap = l->opts.max_response_bytes;
+        c->state = C_WRITING;
+        do_write(l, c);
+        return;
+    }
+    int err = 0;
+    c = conn_new(l, p, &err);
+    if (!c) {
+        req_finish(l, r, err == ENOMEM ? WH_E_NOMEM : WH_E_CONNECT,
+                   "lean transport: connect to %s: %s", p->key, strerror(err));
+        return;
+    }
+    c->req = r;
+    r->conn = c;
+    c->parser.body = r->rbody;
+    c->parser.body_cap = l->opts.max_response_bytes;
+    if (r->connect_timeout_ms && r->timer.idx != SIZE_MAX) {
+        int64_t cd = now + r->connect_timeout_ms;
+        if (cd < r->deadline) {
+            r->connect_deadline = cd;
+            wh__heap_update(&l->timers, &r->timer, cd);
+        }
+    }
+}
+
+/* The connection failed while carrying r (err: errno or 0; what: where). */
+static void conn_fail(wh_lean *l, lconn *c, int wh_err, const char *what, int err)
+{
+    lreq *r = c->req;
+    int retry = r && c->reused && !r->retried && c->parser.bytes_fed == 0 &&
+                r->written < r->head_len + r->body_len;
+    const char *name = pool_name(c);
+    char where[300];
+    snprintf(where, sizeof where, "%s", name);
+    c->req = NULL;
+    conn_close(l, c);
+    if (!r) return;
+    r->conn = NULL;
+    if (retry) {
+        /* the server closed a kept-alive connection before it had the
+         * whole request: it cannot have acted on it; once more, fresh */
+        r->retried = 1;
+        req_start(l, r, 1, now_ms());
+        return;
+    }
+    if (err)
+        req_finish(l, r, wh_err, "lean transport: %s %s: %s", what, where, strerror(err));
+    else
+        req_finish(l, r, wh_err, "lean transport: %s %s", what, where);
+}
+
+/* The response on c is complete. */
+static void conn_response(wh_lean *l, lconn *c, int reusable)
+{
+    lreq *r = c->req;
+    wh__http1 *p = &c->parser;
+    r->status = p->status;
+    r->rbody_len = p->body_len;
+    r->have_retry_after = p->have_retry_after;
+    if (p->have_retry_after) memcpy(r->retry_after, p->retry_after, sizeof r->retry_after);
+    c->req = NULL;
+    r->conn = NULL;
+    req_finish(l, r, WH_OK, NULL);
+    /* an early answer (before the request was fully written) ends the
+     * connection too: the rest of the request would follow the answer */
+    if (reusable && p->keep_alive && !c->write_failed &&
+        r->written == r->head_len + r->body_len &&
+        c->pool->idle.n < l->opts.max_idle_per_host) {
+        c->state = C_IDLE;
+        c->idle_since = now_ms();
+        c->pool->busy--;
+        wh__list_push_back(&c->pool->idle, &c->link);
+    } else {
+        conn_close(l, c);
+    }
+}
+
+static int do_write(wh_lean *l, lconn *c)
+{
+    lreq *r = c->req;
+    size_t total = r->head_len + r->body_len;
+    while (r->written < total) {
+        struct iovec iov[2];
+        int n = 0;
+        if (r->written < r->head_len) {
+            iov[n].iov_base = r->head + r->written;
+            iov[n++].iov_len = r->head_len - r->written;
+            if (r->body_len) {
+                iov[n].iov_base = (void *)r->body;
+                iov[n++].iov_len = r->body_len;
+            }
+        } else {
+            size_t off = r->written - r->head_len;
+            iov[n].iov_base = (void *)(r->body + off);
+            iov[n++].iov_len = r->body_len - off;
+        }
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = iov;
+        m.msg_iovlen = (size_t)n;
+        ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
+            /* the peer may have answered and closed: read what it said */
+            int err = errno;
+            c->write_failed = 1;
+            c->state = C_READING;
+            if (do_read(l, c, 1)) conn_fail(l, c, WH_E_TRANSPORT, "send to", err);
+            return 0;
+        }
+        r->written += (size_t)k;
+    }
+    c->state = C_READING;
+    return 1;
+}
+
+/* Read what is there; feed the parser; finish the request when done. */
+/* hup: the event said the peer closed (or reset): read to the end, and
+ * never keep the connection (no later edge would tell). */
+static int do_read(wh_lean *l, lconn *c, int hup)
+{
+    for (;;) {
+        ssize_t n = recv(c->fd, l->rbuf, sizeof l->rbuf, 0);
+        if (n > 0) {
+            size_t used = 0;
+            int rc = wh__http1_feed(&c->parser, l->rbuf, (size_t)n, &used);
+            if (rc == WH__H1_DONE) {
+                conn_response(l, c, used == (size_t)n && !hup);
+                return 0;
+            }
+            if (rc < 0) {
+                lreq *r = c->req;
+                c->req = NULL;
+                char where[300];
+                snprintf(where, sizeof where, "%s", pool_name(c));
+                conn_close(l, c);
+                r->conn = NULL;
+                req_finish(l, r, WH_E_TRANSPORT, "lean transport: invalid response from %s: %s",
+                           where, wh__http1_strerror(rc));
+                return 0;
+            }
+            /* drained: new bytes bring a new edge */
+            if ((size_t)n < sizeof l->rbuf && !hup) return 1;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 1;
+        /* end of the connection (0) or an error */
+        int err = n < 0 ? errno : 0;
+        int rc = wh__http1_eof(&c->parser);
+        if (rc == WH__H1_DONE) {
+            conn_response(l, c, 0);
+            return 0;
+        }
+        if (rc == WH__H1_E_EMPTY)
+            conn_fail(l, c, WH_E_TRANSPORT, "connection closed before any response byte by",
+                      err);
+        else
+            conn_fail(l, c, WH_E_TRANSPORT, "connection closed mid-response by", err);
+        return 0;
+    }
+}
+
+static void on_event(wh_lean *l, lconn *c, uint32_t ev)
+{
+    int hup = (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    if (c->state == C_IDLE) {
+        /* the server closed it, or sent what nobody asked for */
+        conn_close(l, c);
+        return;
+    }
+    if (c->state == C_CONNECTING) {
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) err = errno;
+        if (err == 0 && (ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLOUT)) err = ECONNREFUSED;
+        if (err) {
+            lreq *r = c->req;
+            c->req = NULL;
+            char where[300];
+            snprintf(where, sizeof where, "%s", pool_name(c));
+            conn_close(l, c);
+            r->conn = NULL;
+            req_finish(l, r, WH_E_CONNECT, "lean transport: connect to %s: %s", where,
+                       strerror(err));
+            return;
+        }
+        lreq *r = c->req;
+        if (r->connect_deadline) {
+            r->connect_deadline = 0;
+            wh__heap_update(&l->timers, &r->timer, r->deadline);
+        }
+        c->state = C_WRITING;
+        if (!do_write(l, c)) return; /* closed or finished */
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_read(l, c, hup);
+        return;
+    }
+    if (c->state == C_WRITING) {
+        if ((ev & EPOLLOUT) && !do_write(l, c)) return;
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_read(l, c, hup);
+        return;
+    }
+    /* C_READING */
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_read(l, c, hup);
+}
+
+/* Deadlines passed by `now`. */
+static void expire(wh_lean *l, int64_t now)
+{
+    wh__heap_node *top;
+    while ((top = wh__heap_top(&l->timers)) && top->key <= now) {
+        lreq *r = req_of_timer(top);
+        int connecting = r->connect_deadline && r->connect_deadline == top->key;
+        lconn *c = r->conn;
+        if (c) {
+            c->req = NULL;
+            conn_close(l, c);
+            r->conn = NULL;
+        }
+        if (connecting)
+            req_finish(l, r, WH_E_TIMEOUT, "lean transport: connect to %s timed out after %u ms",
+                       r->tgt->pool->key, (unsigned)r->connect_timeout_ms);
+        else
+            req_finish(l, r, WH_E_TIMEOUT, "lean transport: %s: no complete answer after %u ms",
+                       r->tgt->pool->key, (unsigned)r->timeout_ms);
+    }
+}
+
+/* ---- vtable ------------------------------------------------------------------------ */
+static int tl_submit(void *user, const wh_request *req)
+{
+    wh_lean *l = user;
+    if (!l || !req || !req->url || (!req->body && req->body_len) ||
+        (req->n_headers && !req->headers))
+        return WH_E_INVAL;
+    if (l->destroy_pending) return WH_E_INVAL;
+    ltarget *t = NULL;
+    int rc = target_get(l, req->url, &t);
+    if (rc != WH_OK) return rc;
+    lreq *r = req_get(l);
+    if (!r) return WH_E_NOMEM;
+    rc = build_head(r, t, req);
+    if (rc != WH_OK) {
+        wh__list_push_front(&l->free_reqs, &r->link);
+        return rc;
+    }
+    int64_t now = now_ms();
+    r->token = req->token;
+    r->tgt = t;
+    r->body = req->body ? req->body : "";
+    r->body_len = req->body_len;
+    r->timeout_ms = req->timeout_ms;
+    r->connect_timeout_ms = req->connect_timeout_ms;
+    r->deadline = req->timeout_ms ? now + req->timeout_ms : INT64_MAX;
+    r->connect_deadline = 0;
+    r->retried = 0;
+    r->status = 0;
+    r->error = WH_OK;
+    r->msg[0] = '\0';
+    r->rbody_len = 0;
+    r->have_retry_after = 0;
+    r->conn = NULL;
+    r->state = R_RUNNING;
+    wh__list_push_back(&l->running, &r->link);
+    wh__heap_push(&l->timers, &r->timer, r->deadline);
+    if (t->error) {
+        req_finish(l, r, t->error, "%s", t->msg);
+        return WH_OK;
+    }
+    req_start(l, r, 0, now);
+    return WH_OK;
+}
+
+static void report(lreq *r, wh_transport_done_fn done, void *done_user)
+{
+    wh_response res;
+    memset(&res, 0, sizeof res);
+    res.status = r->error == WH_OK ? r->status : 0;
+    res.error = r->error;
+    res.error_msg = r->error != WH_OK ? r->msg : NULL;
+    res.retry_after = r->error == WH_OK && r->have_retry_after ? r->retry_after : NULL;
+    r->rbody[r->rbody_len] = '\0';
+    res.body = r->rbody;
+    res.body_len = r->error == WH_OK ? r->rbody_len : 0;
+    if (done) done(done_user, r->token, &res);
+}
+
+static void tl_free(wh_lean *l);
+
+static int tl_perform(void *user, int wait_ms, wh_transport_done_fn done, void *done_user)
+{
+    wh_lean *l = user;
+    if (!l) return WH_E_INVAL;
+    if (l->in_perform) return WH_E_RECURSIVE;
+    l->in_perform = 1;
+
+    int64_t now = now_ms();
+    int timeout = wait_ms < 0 ? 0 : wait_ms;
+    if (l->finished.n) timeout = 0;
+    wh__heap_node *top = wh__heap_top(&l->timers);
+    if (top && timeout > 0) {
+        int64_t until = top->key - now;
+        if (until < 0) until = 0;
+        if (until < timeout) timeout = (int)until;
+    }
+    struct epoll_event evs[LEAN_EVENTS];
+    int n = epoll_wait(l->ep, evs, LEAN_EVENTS, timeout);
+    for (int i = 0; i < n; i++) on_event(l, evs[i].data.ptr, evs[i].events);
+    if (l->timers.n) {
+        now = now_ms();
+        expire(l, now);
+    }
+
+    lreq *r;
+    while (!l->destroy_pending && (r = req_of(l->finished.head))) {
+        wh__list_unlink(&l->finished, &r->link);
+        r->state = R_FREE;
+        report(r, done, done_user);
+        req_recycle(l, r);
+    }
+    l->in_perform = 0;
+    if (l->destroy_pending) {
+        tl_free(l);
+        return 0;
+    }
+    return (int)l->running.n;
+}
+
+static int64_t tl_timeout_ms(void *user)
+{
+    wh_lean *l = user;
+    if (!l || (!l->running.n && !l->finished.n)) return -1;
+    if (l->finished.n) return 0;
+    wh__heap_node *top = wh__heap_top(&l->timers);
+    if (!top || top->key == INT64_MAX) return LEAN_NO_TIMER_MS;
+    int64_t d = top->key - now_ms();
+    return d < 0 ? 0 : d;
+}
+
+static lreq *find(const wh__list *list, void *token)
+{
+    for (lreq *r = req_of(list->head); r; r = req_of(r->link.next))
+        if (r->token == token) return r;
+    return NULL;
+}
+
+static void tl_cancel(void *user, void *token)
+{
+    wh_lean *l = user;
+    if (!l) return;
+    lreq *r = find(&l->running, token);
+    if (r) {
+        if (r->conn) {
+            lconn *c = r->conn;
+            c->req = NULL;
+            conn_close(l, c); /* mid-request: unusable */
+        }
+        wh__list_unlink(&l->running, &r->link);
+        req_recycle(l, r);
+        return;
+    }
+    r = find(&l->finished, token);
+    if (r) {
+        wh__list_unlink(&l->finished, &r->link);
+        req_recycle(l, r);
+    }
+}
+
+static void tl_free(wh_lean *l)
+{
+    lreq *r;
+    while ((r = req_of(wh__list_pop_front(&l->running)))) {
+        if (r->conn) {
+            r->conn->req = NULL;
+            conn_close(l, r->conn);
+        }
+        req_free(r);
+    }
+    while ((r = req_of(wh__list_pop_front(&l->finished)))) req_free(r);
+    while ((r = req_of(wh__list_pop_front(&l->free_reqs)))) req_free(r);
+    for (size_t i = 0; i < l->pools.cap; i++) {
+        lpool *p = l->pools.slot[i].key ? l->pools.slot[i].val : NULL;
+        if (!p) continue;
+        lconn *c;
+        while ((c = conn_of(p->idle.head))) conn_close(l, c);
+        free(p->key);
+        free(p);
+    }
+    for (size_t i = 0; i < l->targets.cap; i++)
+        if (l->targets.slot[i].key) target_free(l->targets.slot[i].val);
+    wh__map_free(&l->pools);
+    wh__map_free(&l->targets);
+    wh__heap_free(&l->timers);
+    if (l->ep >= 0) close(l->ep);
+    free(l);
+}
+
+static void tl_destroy(void *user)
+{
+    wh_lean *l = user;
+    if (!l) return;
+    if (l->in_perform) {
+        l->destroy_pending = 1;
+        return;
+    }
+    tl_free(l);
+}
+
+/* ---- public ------------------------------------------------------------------------ */
+void wh_lean_options_init_sized(wh_lean_options *o, size_t size)
+{
+    if (!o || size < sizeof(size_t)) return;
+    wh_lean_options d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = size < sizeof d ? size : sizeof d;
+    d.max_response_bytes = 4096;
+    d.max_response_read = (uint64_t)1 << 20;
+    d.max_idle_per_host = 256;
+    d.max_line_bytes = WH__H1_LINE_MAX_DEFAULT;
+    d.max_header_lines = WH__H1_HEADERS_MAX_DEFAULT;
+    memcpy(o, &d, d.struct_size);
+}
+
+int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
+{
+    if (!out) return WH_E_INVAL;
+    *out = NULL;
+    wh_lean_options o;
+    wh_lean_options_init(&o);
+    if (opts) {
+        if (opts->struct_size < sizeof opts->struct_size) return WH_E_VERSION;
+        if (OPT_HAS(opts, max_response_bytes)) o.max_response_bytes = opts->max_response_bytes;
+        if (OPT_HAS(opts, max_response_read)) o.max_response_read = opts->max_response_read;
+        if (OPT_HAS(opts, max_idle_per_host)) o.max_idle_per_host = opts->max_idle_per_host;
+        if (OPT_HAS(opts, max_line_bytes)) o.max_line_bytes = opts->max_line_bytes;
+        if (OPT_HAS(opts, max_header_lines)) o.max_header_lines = opts->max_header_lines;
+    }
+    if (o.max_response_bytes >= SIZE_MAX / 2 || o.max_line_bytes == 0 ||
+        o.max_line_bytes > WH__H1_LINE_MAX_DEFAULT || o.max_header_lines == 0)
+        return WH_E_INVAL;
+    wh_lean *l = wh__calloc(1, sizeof *l);
+    if (!l) return WH_E_NOMEM;
+    l->opts = o;
+    l->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (l->ep < 0) {
+        free(l);
+        return WH_E_TRANSPORT;
+    }
+    l->vt.version = WH_TRANSPORT_VERSION;
+    l->vt.user = l;
+    l->vt.submit = tl_submit;
+    l->vt.perform = tl_perform;
+    l->vt.timeout_ms = tl_timeout_ms;
+    l->vt.cancel = tl_cancel;
+    l->vt.destroy = tl_destroy;
+    *out = &l->vt;
+    return WH_OK;
+}
