@@ -21,6 +21,7 @@ typedef struct doc {
     const char *app_key, *app_secret;
     int batching;
     uint32_t batching_ms;
+    wh_transport_kind transport;  /* default of the document's endpoints */
 } doc;
 
 static doc *doc_of(void *target) { return target; }
@@ -67,6 +68,12 @@ static int root_queue(const cJSON *item, const char *path, void *target,
     return wh__cfg_queue_parse(item, &q, err);
 }
 
+static int root_transport(const cJSON *item, const char *path, void *target,
+                          wh__cfg_err *err)
+{
+    return wh__cfg_transport(item, path, &doc_of(target)->transport, err);
+}
+
 #define D(member) offsetof(doc, member)
 
 static const wh__cfg_key batching_keys[] = {
@@ -96,6 +103,8 @@ static const wh__cfg_key root_keys[] = {
      "Soketi app secret (signs the `webhooks` entries)"},
     {"queue", WH__CFG_FN, 0, 0, 0, &wh__cfg_queue_table, root_queue, NULL,
      "object", "the queue backend (`wh_config_queue_new`)"},
+    {"transport", WH__CFG_FN, 0, 0, 0, NULL, root_transport, NULL, "`curl`, `lean`, `auto`",
+     "`transport` of every endpoint of the document that sets none"},
 };
 const wh__cfg_table wh__cfg_root_table = {
     root_keys, sizeof root_keys / sizeof root_keys[0], NULL, NULL, NULL};
@@ -175,7 +184,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
 {
     cJSON *root = wh__cfg_parse(json, len, err);
     if (!root) return err->status;
-    doc d = {NULL, NULL, NULL, NULL, 0, 50};
+    doc d = {NULL, NULL, NULL, NULL, 0, 50, WH_TRANSPORT_DEFAULT};
     wh__cfg_ep *eps = NULL;
     size_t n_eps = 0;
     int *handles = NULL;
@@ -208,6 +217,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
         for (const cJSON *it = arr ? arr->child : NULL; it; it = it->next, i++) {
             wh__cfg_ep *p = &eps[n_eps++];
             wh_endpoint_options_init(&p->o);
+            p->o.transport = d.transport;
             snprintf(p->where, sizeof p->where, "%s[%zu]",
                      list == 0 ? "endpoints" : "webhooks", i);
             if (list == 1) { /* Soketi defaults; the entry's keys override */

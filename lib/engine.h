@@ -75,6 +75,7 @@ typedef struct wh_ep_conf {
     wh_body body;
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t connect_timeout_ms;
+    int transport;          /* wh_transport_kind, handed to wh_request */
 } wh_ep_conf;
 
 /* Retry policy and request limits (policy.c builds it; read-only after). */
@@ -197,6 +198,8 @@ struct wh_engine {
     wh_clock clock;
     wh_transport *transport;
     int transport_owned;
+    int transport_library;  /* the library's own (lib/backends.c): endpoints
+                               may choose lean/curl/auto */
     wh_queue *queue;
     int queue_owned;
     size_t max_payload;

@@ -99,7 +99,13 @@ int wh__id_valid(const char *id);
 /* In-memory queue (lib/queue_memory.c). */
 int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out);
 /* backends.c: the engine's default transport and queue (0 bounds: defaults) */
-int wh__default_transport_new(wh_transport **out);
+/* The engine's own transport for wh_transport_kind `kind`: it carries each
+ * request by the wh_request.transport of its endpoint, `kind` for
+ * WH_TRANSPORT_DEFAULT. */
+int wh__default_transport_new(int kind, wh_transport **out);
+/* transport_lean.c: 1 when the lean transport can carry url (http://, an
+ * IP literal or "localhost" as host). */
+int wh__lean_handles(const char *url);
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);
 
 /* ---- engine internals used by config.c (lib/log.c, lib/endpoint.c) -------- */

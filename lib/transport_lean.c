@@ -314,6 +314,26 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
     return WH_OK;
 }
 
+int wh__lean_handles(const char *url)
+{
+    if (!url || strncasecmp(url, "http://", 7) != 0) return 0;
+    const char *s = url + 7;
+    size_t alen = strcspn(s, "/?#");
+    const char *hp = s;
+    for (const char *q = s; q < s + alen; q++)
+        if (*q == '@') hp = q + 1;
+    size_t hplen = (size_t)(s + alen - hp);
+    if (hplen && hp[0] == '[') return 1;
+    const char *colon = memchr(hp, ':', hplen);
+    size_t hl = colon ? (size_t)(colon - hp) : hplen;
+    char buf[64];
+    if (hl == 0 || hl >= sizeof buf) return 0;
+    memcpy(buf, hp, hl);
+    buf[hl] = '\0';
+    struct in_addr a;
+    return inet_pton(AF_INET, buf, &a) == 1 || strcasecmp(buf, "localhost") == 0;
+}
+
 static void target_free(ltarget *t)
 {
     if (!t) return;

@@ -654,10 +654,234 @@ static void t_idle_pool_bounded(void)
     free(d);
 }
 
+/* ---- selection: engine and endpoint option, JSON key ------------------------------ */
+typedef struct outs {
+    int delivered, other;
+} outs;
+
+static void on_outcome(void *user, const wh_outcome *o)
+{
+    outs *x = user;
+    if (o->kind == WH_DELIVERED) x->delivered++;
+    else if (o->kind != WH_RETRY) x->other++;
+}
+
+static wh_engine *engine_of(wh_transport_kind kind, outs *x)
+{
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    CHECK_EQ(eo.transport_kind, WH_TRANSPORT_DEFAULT);
+    eo.transport_kind = kind;
+    eo.on_outcome = on_outcome;
+    eo.outcome_user = x;
+    int err = 0;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    if (!e) th_fail(__FILE__, __LINE__, "wh_engine_new: %s", wh_status_name(err));
+    return e;
+}
+
+/* Which transport carried request i: libcurl sends "Accept: * / *", the
+ * lean transport sends no Accept header. */
+static int by_curl(th_recv *r, size_t i)
+{
+    th_recv_req rq;
+    CHECK_EQ(th_recv_get(r, i, &rq), 0);
+    char v[64];
+    return th_recv_header(&rq, "Accept", v, sizeof v);
+}
+
+static void emit_and_flush(wh_engine *e, int n)
+{
+    for (int i = 0; i < n; i++) CHECK(wh_emit(e, "t.x", NULL, "{\"n\":1}", 7, NULL) >= 0);
+    CHECK_EQ(wh_flush(e, 10000), WH_OK);
+}
+
+static void t_engine_kind_lean(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r != NULL);
+    outs x = {0, 0};
+    wh_engine *e = engine_of(WH_TRANSPORT_LEAN, &x);
+    wh_endpoint_options o;
+    wh_endpoint_options_init(&o);
+    CHECK_EQ(o.transport, WH_TRANSPORT_DEFAULT);
+    o.url = th_recv_url(r);
+    o.secrets = (const char *[]){"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    o.n_secrets = 1;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    emit_and_flush(e, 20);
+    CHECK_EQ(x.delivered, 20);
+    CHECK_EQ(th_recv_count(r), 20);
+    for (size_t i = 0; i < 20; i++) CHECK_EQ(by_curl(r, i), 0);
+    wh_engine_free(e);
+    th_recv_stop(r);
+
+    /* out of range */
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.transport_kind = (wh_transport_kind)7;
+    int err = 0;
+    CHECK(wh_engine_new(&eo, &err) == NULL);
+    CHECK_EQ(err, WH_E_INVAL);
+}
+
+/* Per endpoint: one endpoint on curl, one on lean, one auto (lean: an IP
+ * literal), in the same engine. */
+static void t_endpoint_choice(void)
+{
+    th_recv *rc = th_recv_start(NULL), *rl = th_recv_start(NULL), *ra = th_recv_start(NULL);
+    CHECK(rc && rl && ra);
+    outs x = {0, 0};
+    wh_engine *e = engine_of(WH_TRANSPORT_DEFAULT, &x);
+    wh_endpoint_options o;
+    wh_endpoint_options_init(&o);
+    o.url = th_recv_url(rc);
+    o.transport = WH_TRANSPORT_CURL;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    o.url = th_recv_url(rl);
+    o.transport = WH_TRANSPORT_LEAN;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    o.url = th_recv_url(ra);
+    o.transport = WH_TRANSPORT_AUTO;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    o.transport = (wh_transport_kind)9;
+    CHECK_EQ(wh_endpoint_add(e, &o), WH_E_INVAL);
+    CHECK(strstr(wh_last_error(e), "transport") != NULL);
+    emit_and_flush(e, 10);
+    CHECK_EQ(x.delivered, 30);
+    CHECK_EQ(x.other, 0);
+    for (size_t i = 0; i < 10; i++) {
+        CHECK_EQ(by_curl(rc, i), 1);
+        CHECK_EQ(by_curl(rl, i), 0);
+        CHECK_EQ(by_curl(ra, i), 0);
+    }
+    wh_engine_free(e);
+
+    /* the default engine stays on libcurl */
+    x.delivered = 0;
+    e = engine_of(WH_TRANSPORT_DEFAULT, &x);
+    o.url = th_recv_url(rc);
+    o.transport = WH_TRANSPORT_DEFAULT;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    emit_and_flush(e, 1);
+    CHECK_EQ(x.delivered, 1);
+    CHECK_EQ(by_curl(rc, 10), 1);
+    wh_engine_free(e);
+
+    /* a host-made transport is not chosen per endpoint */
+    wh_transport *t = new_lean(NULL);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.transport = t;
+    int err = 0;
+    e = wh_engine_new(&eo, &err);
+    CHECK(e != NULL);
+    o.transport = WH_TRANSPORT_LEAN;
+    CHECK_EQ(wh_endpoint_add(e, &o), WH_E_INVAL);
+    CHECK(strstr(wh_last_error(e), "transport") != NULL);
+    o.transport = WH_TRANSPORT_DEFAULT;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    wh_engine_free(e);
+    wh_transport_free(t);
+    th_recv_stop(rc);
+    th_recv_stop(rl);
+    th_recv_stop(ra);
+}
+
+/* The JSON key, on an endpoint and at the root (the default of the
+ * document's endpoints). */
+static void t_config_key(void)
+{
+    th_recv *rc = th_recv_start(NULL), *rl = th_recv_start(NULL);
+    CHECK(rc && rl);
+    outs x = {0, 0};
+    wh_engine *e = engine_of(WH_TRANSPORT_DEFAULT, &x);
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"transport\": \"lean\", \"endpoints\": [{\"url\": \"%s\"},"
+             " {\"url\": \"%s\", \"transport\": \"curl\"}]}",
+             th_recv_url(rl), th_recv_url(rc));
+    CHECK_EQ(wh_config_load(e, json, strlen(json)), WH_OK);
+    emit_and_flush(e, 3);
+    CHECK_EQ(x.delivered, 6);
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_EQ(by_curl(rl, i), 0);
+        CHECK_EQ(by_curl(rc, i), 1);
+    }
+    const char *bad = "{\"endpoints\": [{\"url\": \"http://127.0.0.1:1/\", \"transport\": \"fast\"}]}";
+    CHECK_EQ(wh_config_load(e, bad, strlen(bad)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "endpoints[0].transport") != NULL);
+    bad = "{\"transport\": 1, \"endpoints\": []}";
+    CHECK_EQ(wh_config_load(e, bad, strlen(bad)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "transport") != NULL);
+    wh_engine_free(e);
+    th_recv_stop(rc);
+    th_recv_stop(rl);
+}
+
+/* Done-when 3: the thread count of the process stays the same across an
+ * engine's whole life on the lean transport (receiver in a child process),
+ * and no thread is even started briefly. */
+static void t_engine_no_threads(void)
+{
+    int port_pipe[2], stop_pipe[2];
+    CHECK_EQ(pipe(port_pipe), 0);
+    CHECK_EQ(pipe(stop_pipe), 0);
+    int base = th_thread_count();
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(port_pipe[0]);
+        close(stop_pipe[1]);
+        th_recv *r = th_recv_start(NULL);
+        int port = r ? th_recv_port(r) : 0;
+        if (write(port_pipe[1], &port, sizeof port) != (ssize_t)sizeof port) port = 0;
+        close(port_pipe[1]);
+        char c;
+        while (read(stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        th_recv_stop(r);
+        _exit(port ? 0 : 1);
+    }
+    close(port_pipe[1]);
+    close(stop_pipe[0]);
+    int port = 0;
+    CHECK_EQ(read(port_pipe[0], &port, sizeof port), (ssize_t)sizeof port);
+    close(port_pipe[0]);
+    CHECK(port > 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://localhost:%d/hook", port);
+    int created = created_count();
+    outs x = {0, 0};
+    wh_engine *e = engine_of(WH_TRANSPORT_LEAN, &x);
+    CHECK_EQ(th_thread_count(), base);
+    wh_endpoint_options o;
+    wh_endpoint_options_init(&o);
+    o.url = url;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    for (int i = 0; i < 50; i++) CHECK(wh_emit(e, "t.x", NULL, "{}", 2, NULL) >= 0);
+    int64_t end = th_now_ms() + 10000;
+    while (x.delivered < 50 && th_now_ms() < end) {
+        CHECK(wh_poll(e, 10) >= 0);
+        CHECK_EQ(th_thread_count(), base);
+    }
+    CHECK_EQ(x.delivered, 50);
+    wh_engine_free(e);
+    CHECK_EQ(th_thread_count(), base);
+    CHECK_EQ(created_count(), created);
+    close(stop_pipe[1]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 TH_MAIN(TT_SHARED_CASES, TH_CASE(t_wire_format), TH_CASE(t_userinfo_basic_auth),
         TH_CASE(t_response_framings), TH_CASE(t_malformed_answers),
         TH_CASE(t_error_messages_name_the_cause),
         TH_CASE(t_retry_unwritten_on_fresh_connection),
         TH_CASE(t_no_retry_when_fully_written), TH_CASE(t_idle_close_noticed),
         TH_CASE(t_early_answer), TH_CASE(t_hostile_receivers), TH_CASE(t_lean_options),
-        TH_CASE(t_idle_pool_bounded))
+        TH_CASE(t_idle_pool_bounded), TH_CASE(t_engine_kind_lean),
+        TH_CASE(t_endpoint_choice), TH_CASE(t_config_key), TH_CASE(t_engine_no_threads))

@@ -216,6 +216,19 @@ typedef struct wh_health {
 typedef void (*wh_health_fn)(void *user, const wh_health *h);
 
 /* ---- engine -------------------------------------------------------------- */
+/* Which of the library's transports carries a request (engine default, or
+ * one endpoint's choice).  AUTO: the lean transport where it can (http://
+ * with an IP literal or "localhost" as host), libcurl for the rest
+ * (https://, host names); in a build without libcurl, lean for all.
+ * README "Lean transport". */
+typedef enum wh_transport_kind {
+    WH_TRANSPORT_DEFAULT = 0, /* engine: libcurl (lean when built without
+                                 it); endpoint: the engine's choice */
+    WH_TRANSPORT_CURL = 1,
+    WH_TRANSPORT_LEAN = 2,
+    WH_TRANSPORT_AUTO = 3
+} wh_transport_kind;
+
 typedef struct wh_engine_options {
     size_t struct_size;          /* set by wh_engine_options_init() */
     /* Parts.  NULL selects the default. The engine copies the structs;
@@ -244,6 +257,10 @@ typedef struct wh_engine_options {
     /* Health callback. */
     wh_health_fn on_health;      /* endpoint state changes; may be NULL */
     void *health_user;
+    /* The engine's own transport (used when `transport` is NULL): which
+     * of the library's transports carries requests whose endpoint says
+     * WH_TRANSPORT_DEFAULT.  Default WH_TRANSPORT_DEFAULT (libcurl). */
+    wh_transport_kind transport_kind;
 } wh_engine_options;
 
 WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
@@ -420,6 +437,11 @@ typedef struct wh_endpoint_options {
     uint32_t breaker_cooldown_ms; /* pause before one probe; default 30,000 */
     uint32_t disable_after_ms;   /* failing without a success for this long
                                     disables it; 0 (default): never */
+    /* Transport of this endpoint's requests (JSON "transport": "lean",
+     * "curl", "auto").  Default WH_TRANSPORT_DEFAULT: the engine's
+     * transport_kind.  Another value needs the engine's own transport
+     * (wh_engine_options.transport NULL): else WH_E_INVAL. */
+    wh_transport_kind transport;
 } wh_endpoint_options;
 
 WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
