@@ -27,6 +27,21 @@ static char *td_strndup(const char *s, size_t n)
     return p;
 }
 
+/* `p` (of *cap elements of `size` bytes) grown to hold at least `need`:
+ * the new pointer, or NULL (p untouched) when out of memory. */
+static void *td_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return p;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / size) return NULL;
+        n *= 2;
+    }
+    void *q = realloc(p, n * size);
+    if (q) *cap = n;
+    return q;
+}
+
 static char *td_strdup(const char *s)
 {
     return s ? td_strndup(s, strlen(s)) : NULL;
@@ -72,9 +87,12 @@ typedef struct scripted {
 static int sc_submit(void *user, const wh_request *req)
 {
     scripted *s = user;
-    if (wh__array_reserve(&s->recs, &s->cap_recs, s->n_recs + 1, sizeof *s->recs, 64) != WH_OK ||
-        wh__array_reserve(&s->run, &s->cap_run, s->n_run + 1, sizeof *s->run, 64) != WH_OK)
-        return WH_E_NOMEM;
+    rec *recs = td_grow(s->recs, &s->cap_recs, s->n_recs + 1, sizeof *s->recs);
+    if (!recs) return WH_E_NOMEM;
+    s->recs = recs;
+    running *run = td_grow(s->run, &s->cap_run, s->n_run + 1, sizeof *s->run);
+    if (!run) return WH_E_NOMEM;
+    s->run = run;
     rec *r = &s->recs[s->n_recs];
     memset(r, 0, sizeof *r);
     r->url = td_strdup(req->url);
