@@ -303,7 +303,9 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
         char *dec = malloc(ulen + 1);
         if (!dec) return WH_E_NOMEM;
         size_t dn = pct_decode(auth, ulen, dec);
-        o += sprintf(o, "Authorization: Basic ");
+        static const char basic[] = "Authorization: Basic ";
+        memcpy(o, basic, sizeof basic - 1);
+        o += sizeof basic - 1;
         o += b64_encode((const unsigned char *)dec, dn, o);
         memcpy(o, "\r\n", 2);
         o += 2;
@@ -808,7 +810,7 @@ static int tl_submit(void *user, const wh_request *req)
     if (rc != WH_OK) return rc;
     lreq *r = req_get(l);
     if (!r) return WH_E_NOMEM;
-    rc = build_head(r, t, req);
+    rc = t->error ? WH_OK : build_head(r, t, req);
     if (rc != WH_OK) {
         wh__list_push_front(&l->free_reqs, &r->link);
         return rc;
