@@ -37,6 +37,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef WH_HAVE_LEAN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#endif
+
 #define LEAN_RBUF 16384           /* shared read buffer */
 #define LEAN_EVENTS 64            /* epoll events per wait */
 #define LEAN_NO_TIMER_MS 1000     /* timeout_ms() while running, no deadline */
@@ -60,7 +66,13 @@ typedef struct ltarget {
 } ltarget;
 
 struct lpool {
-    char *key;                   /* "host:port" */
+    char *key;                   /* "host:port", "https:host:port" */
+    int tls;
+    char *host;                  /* for SNI and verification */
+    int host_is_ip;
+#ifdef WH_HAVE_LEAN_TLS
+    SSL_SESSION *session;        /* the last one the server gave: resumption */
+#endif
     struct sockaddr_storage addr;
     socklen_t addr_len;
     wh__list idle;               /* of lconn.link, most recent at the tail */
@@ -68,7 +80,7 @@ struct lpool {
     size_t peak;                 /* most busy at once */
 };
 
-enum { C_CONNECTING, C_WRITING, C_READING, C_IDLE };
+enum { C_CONNECTING, C_HANDSHAKE, C_WRITING, C_READING, C_IDLE };
 
 struct lconn {
     wh__link link;               /* in pool->idle while idle */
@@ -77,8 +89,12 @@ struct lconn {
     int state;
     int reused;                  /* carried a request before this one */
     int write_failed;
+    int clean;                   /* ends after a complete answer */
     int64_t idle_since;
     lreq *req;
+#ifdef WH_HAVE_LEAN_TLS
+    SSL *ssl;
+#endif
     wh__http1 parser;
 };
 
@@ -95,7 +111,8 @@ struct lreq {
     size_t head_len, head_cap;
     const char *body;
     size_t body_len;
-    size_t written;              /* of head_len + body_len */
+    int body_inline;             /* TLS: the body was appended to head */
+    size_t written;              /* of req_total() */
     int64_t deadline;            /* the attempt */
     int64_t connect_deadline;
     uint32_t timeout_ms, connect_timeout_ms;
@@ -122,6 +139,10 @@ typedef struct wh_lean {
     size_t open_conns;
     int in_perform;
     int destroy_pending;
+#ifdef WH_HAVE_LEAN_TLS
+    SSL_CTX *ssl_ctx;            /* made at the first https:// target */
+    char *ca_file, *ca_path;
+#endif
     char rbuf[LEAN_RBUF];
 } wh_lean;
 
@@ -130,6 +151,11 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t req_total(const lreq *r)
+{
+    return r->head_len + (r->body_inline ? 0 : r->body_len);
 }
 
 static lreq *req_of(wh__link *x) { return x ? WH__CONTAINER_OF(x, lreq, link) : NULL; }
@@ -187,11 +213,12 @@ static int set_refused(ltarget *t, int error, const char *fmt, const char *arg)
     return WH_OK;
 }
 
-static lpool *pool_get(wh_lean *l, const char *host, size_t host_len, int port,
-                       const struct sockaddr_storage *sa, socklen_t sl)
+static lpool *pool_get(wh_lean *l, int tls, const char *host, size_t host_len, int port,
+                       int is_ip, const struct sockaddr_storage *sa, socklen_t sl)
 {
     char key[300];
-    int kn = snprintf(key, sizeof key, "%.*s:%d", (int)host_len, host, port);
+    int kn = snprintf(key, sizeof key, "%s%.*s:%d", tls ? "https:" : "", (int)host_len, host,
+                      port);
     if (kn < 0 || (size_t)kn >= sizeof key) return NULL;
     uint64_t h = wh__hash(key, (size_t)kn);
     lpool *p = wh__map_get(&l->pools, key, (size_t)kn, h);
@@ -199,11 +226,15 @@ static lpool *pool_get(wh_lean *l, const char *host, size_t host_len, int port,
     p = wh__calloc(1, sizeof *p);
     if (!p) return NULL;
     p->key = wh__strndup(key, (size_t)kn);
-    if (!p->key || wh__map_put(&l->pools, p->key, (size_t)kn, h, p) != WH_OK) {
+    p->host = wh__strndup(host, host_len);
+    if (!p->key || !p->host || wh__map_put(&l->pools, p->key, (size_t)kn, h, p) != WH_OK) {
         free(p->key);
+        free(p->host);
         free(p);
         return NULL;
     }
+    p->tls = tls;
+    p->host_is_ip = is_ip;
     p->addr = *sa;
     p->addr_len = sl;
     return p;
@@ -212,15 +243,29 @@ static lpool *pool_get(wh_lean *l, const char *host, size_t host_len, int port,
 /* Parse url into t (scheme, authority, target, address).  Returns WH_OK
  * (t may be refused, t->error set), WH_E_URL for what is no http(s) URL, or
  * WH_E_NOMEM. */
+#ifdef WH_HAVE_LEAN_TLS
+static int tls_ctx(wh_lean *l);
+#endif
+
 static int target_parse(wh_lean *l, ltarget *t, const char *url)
 {
     const char *s;
+    int tls = 0;
     if (strncasecmp(url, "http://", 7) == 0) {
         s = url + 7;
     } else if (strncasecmp(url, "https://", 8) == 0) {
+#ifdef WH_HAVE_LEAN_TLS
+        s = url + 8;
+        tls = 1;
+        if (tls_ctx(l) != WH_OK)
+            return set_refused(t, WH_E_TRANSPORT, "lean transport: %s: cannot set up TLS "
+                               "(CA store)", "url");
+#else
         return set_refused(t, WH_E_TRANSPORT,
                            "lean transport: %s: https:// is not supported by the lean "
-                           "transport (use transport \"auto\" or \"curl\")", "url");
+                           "transport (built without TLS; use transport \"auto\" or "
+                           "\"curl\")", "url");
+#endif
     } else {
         return WH_E_URL;
     }
@@ -248,7 +293,7 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
         host_len = colon ? (size_t)(colon - hp) : hplen;
         if (colon) port_s = colon + 1;
     }
-    int port = 80;
+    int port = tls ? 443 : 80;
     if (port_s && port_s < hp + hplen) {
         port = 0;
         for (const char *q = port_s; q < hp + hplen; q++) {
@@ -286,7 +331,8 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
                            "transport takes IP literals and localhost only (use "
                            "transport \"auto\" or \"curl\")", hbuf);
     }
-    t->pool = pool_get(l, host, host_len, port, &sa, sl);
+    int is_ip = hp[0] == '[' || strcasecmp(hbuf, "localhost") != 0;
+    t->pool = pool_get(l, tls, hbuf, host_len, port, is_ip, &sa, sl);
     if (!t->pool) return WH_E_NOMEM;
 
     /* the head prefix */
@@ -318,8 +364,13 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
 
 int wh__lean_handles(const char *url)
 {
-    if (!url || strncasecmp(url, "http://", 7) != 0) return 0;
-    const char *s = url + 7;
+    if (!url) return 0;
+    const char *s;
+    if (strncasecmp(url, "http://", 7) == 0) s = url + 7;
+#ifdef WH_HAVE_LEAN_TLS
+    else if (strncasecmp(url, "https://", 8) == 0) s = url + 8;
+#endif
+    else return 0;
     size_t alen = strcspn(s, "/?#");
     const char *hp = s;
     for (const char *q = s; q < s + alen; q++)
@@ -414,7 +465,10 @@ static int build_head(lreq *r, const ltarget *t, const wh_request *req)
 {
     static const char ct[] = "Content-Type: application/json\r\n";
     static const char ua[] = "User-Agent: " WH_USER_AGENT "\r\n";
-    size_t want = t->prefix_len + sizeof ct + sizeof ua + 48;
+    /* TLS encrypts from a copy anyway: head and body go in one record */
+    r->body_inline = t->pool->tls;
+    size_t want = t->prefix_len + sizeof ct + sizeof ua + 48 +
+                  (r->body_inline ? req->body_len : 0);
     for (size_t i = 0; i < req->n_headers; i++)
         if (req->headers[i]) want += strlen(req->headers[i]) + 2;
     if (want > r->head_cap) {
@@ -446,6 +500,10 @@ static int build_head(lreq *r, const ltarget *t, const wh_request *req)
     }
     memcpy(o, "\r\n", 2);
     o += 2;
+    if (r->body_inline && req->body_len) {
+        memcpy(o, req->body, req->body_len);
+        o += req->body_len;
+    }
     r->head_len = (size_t)(o - r->head);
     return WH_OK;
 }
@@ -475,6 +533,18 @@ static void conn_close(wh_lean *l, lconn *c)
 {
     if (c->state == C_IDLE) wh__list_unlink(&c->pool->idle, &c->link);
     else if (c->pool->busy) c->pool->busy--;
+#ifdef WH_HAVE_LEAN_TLS
+    if (c->ssl) {
+        /* after a complete answer: close_notify (not waited for), which
+         * also keeps the session resumable; after a failure OpenSSL
+         * forgets the session */
+        if (c->state == C_IDLE || c->clean) {
+            ERR_clear_error();
+            (void)SSL_shutdown(c->ssl);
+        }
+        SSL_free(c->ssl);
+    }
+#endif
     close(c->fd);
     l->open_conns--;
     free(c);
@@ -597,7 +667,7 @@ static void conn_fail(wh_lean *l, lconn *c, int wh_err, const char *what, int er
 {
     lreq *r = c->req;
     int retry = r && c->reused && !r->retried && c->parser.bytes_fed == 0 &&
-                r->written < r->head_len + r->body_len;
+                r->written < req_total(r);
     const char *name = pool_name(c);
     char where[300];
     snprintf(where, sizeof where, "%s", name);
@@ -633,28 +703,158 @@ static void conn_response(wh_lean *l, lconn *c, int reusable)
     /* an early answer (before the request was fully written) ends the
      * connection too: the rest of the request would follow the answer */
     if (reusable && p->keep_alive && !c->write_failed &&
-        r->written == r->head_len + r->body_len &&
+        r->written == req_total(r) &&
         c->pool->idle.n < l->opts.max_idle_per_host) {
         c->state = C_IDLE;
         c->idle_since = now_ms();
         c->pool->busy--;
         wh__list_push_back(&c->pool->idle, &c->link);
     } else {
+        c->clean = 1;
         conn_close(l, c);
     }
+}
+
+/* ---- TLS ----------------------------------------------------------------------- */
+#ifdef WH_HAVE_LEAN_TLS
+static int new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    lconn *c = SSL_get_app_data(ssl);
+    if (!c) return 0;
+    if (c->pool->session) SSL_SESSION_free(c->pool->session);
+    c->pool->session = sess;
+    return 1; /* kept */
+}
+
+static int tls_ctx(wh_lean *l)
+{
+    if (l->ssl_ctx) return WH_OK;
+    SSL_CTX *x = SSL_CTX_new(TLS_client_method());
+    if (!x) return WH_E_NOMEM;
+    SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
+    SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    SSL_CTX_set_options(x, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+    int ok = l->ca_file || l->ca_path
+                 ? SSL_CTX_load_verify_locations(x, l->ca_file, l->ca_path)
+                 : SSL_CTX_set_default_verify_paths(x);
+    if (!ok) {
+        SSL_CTX_free(x);
+        return WH_E_TRANSPORT;
+    }
+    SSL_CTX_set_verify(x, l->opts.verify_tls ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(x, alpn, sizeof alpn - 1);
+    SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(x, new_session);
+    l->ssl_ctx = x;
+    return WH_OK;
+}
+
+/* The TLS client on c's connected socket. */
+static int tls_start(wh_lean *l, lconn *c)
+{
+    c->ssl = SSL_new(l->ssl_ctx);
+    if (!c->ssl) return 0;
+    SSL_set_app_data(c->ssl, c);
+    if (!SSL_set_fd(c->ssl, c->fd)) return 0;
+    lpool *p = c->pool;
+    if (p->host_is_ip) {
+        X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+        if (!X509_VERIFY_PARAM_set1_ip_asc(vp, p->host)) return 0;
+    } else {
+        if (!SSL_set_tlsext_host_name(c->ssl, p->host)) return 0;
+        if (!SSL_set1_host(c->ssl, p->host)) return 0;
+    }
+    if (p->session) SSL_set_session(c->ssl, p->session);
+    SSL_set_connect_state(c->ssl);
+    return 1;
+}
+
+/* Why the TLS call failed, for a message. */
+static const char *tls_why(lconn *c, char *buf, size_t n)
+{
+    long v = SSL_get_verify_result(c->ssl);
+    if (v != X509_V_OK) {
+        snprintf(buf, n, "certificate verification failed: %s",
+                 X509_verify_cert_error_string(v));
+        return buf;
+    }
+    unsigned long e = ERR_peek_last_error();
+    if (e) {
+        ERR_error_string_n(e, buf, n);
+        return buf;
+    }
+    return "TLS error";
+}
+#endif
+
+/* Send up to n iovecs; returns bytes written or -1 (errno). */
+static ssize_t conn_send(lconn *c, struct iovec *iov, int n)
+{
+#ifdef WH_HAVE_LEAN_TLS
+    if (c->ssl) {
+        size_t k = 0;
+        ERR_clear_error();
+        int rc = SSL_write_ex(c->ssl, iov[0].iov_base, iov[0].iov_len, &k);
+        if (rc > 0) return (ssize_t)k;
+        int e = SSL_get_error(c->ssl, rc);
+        errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN
+                : e == SSL_ERROR_SYSCALL && errno ? errno : EPROTO;
+        return -1;
+    }
+#endif
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = iov;
+    m.msg_iovlen = (size_t)n;
+    return sendmsg(c->fd, &m, MSG_NOSIGNAL);
+}
+
+/* Receive; 0 at the end of the stream, -1 with errno (EAGAIN: none now). */
+static ssize_t conn_recv(lconn *c, char *buf, size_t n)
+{
+#ifdef WH_HAVE_LEAN_TLS
+    if (c->ssl) {
+        size_t k = 0;
+        ERR_clear_error();
+        int rc = SSL_read_ex(c->ssl, buf, n, &k);
+        if (rc > 0) return (ssize_t)k;
+        int e = SSL_get_error(c->ssl, rc);
+        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (e == SSL_ERROR_SYSCALL && errno == 0) return 0;
+        if (e != SSL_ERROR_SYSCALL) errno = EPROTO;
+        return -1;
+    }
+#endif
+    return recv(c->fd, buf, n, 0);
+}
+
+static int conn_pending(lconn *c)
+{
+#ifdef WH_HAVE_LEAN_TLS
+    if (c->ssl) return SSL_pending(c->ssl) > 0;
+#endif
+    (void)c;
+    return 0;
 }
 
 static int do_write(wh_lean *l, lconn *c)
 {
     lreq *r = c->req;
-    size_t total = r->head_len + r->body_len;
+    size_t total = req_total(r);
     while (r->written < total) {
         struct iovec iov[2];
         int n = 0;
         if (r->written < r->head_len) {
             iov[n].iov_base = r->head + r->written;
             iov[n++].iov_len = r->head_len - r->written;
-            if (r->body_len) {
+            if (r->body_len && !r->body_inline) {
                 iov[n].iov_base = (void *)r->body;
                 iov[n++].iov_len = r->body_len;
             }
@@ -663,11 +863,7 @@ static int do_write(wh_lean *l, lconn *c)
             iov[n].iov_base = (void *)(r->body + off);
             iov[n++].iov_len = r->body_len - off;
         }
-        struct msghdr m;
-        memset(&m, 0, sizeof m);
-        m.msg_iov = iov;
-        m.msg_iovlen = (size_t)n;
-        ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        ssize_t k = conn_send(c, iov, n);
         if (k < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
@@ -690,12 +886,12 @@ static int do_write(wh_lean *l, lconn *c)
 static int do_read(wh_lean *l, lconn *c, int hup)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, l->rbuf, sizeof l->rbuf, 0);
+        ssize_t n = conn_recv(c, l->rbuf, sizeof l->rbuf);
         if (n > 0) {
             size_t used = 0;
             int rc = wh__http1_feed(&c->parser, l->rbuf, (size_t)n, &used);
             if (rc == WH__H1_DONE) {
-                conn_response(l, c, used == (size_t)n && !hup);
+                conn_response(l, c, used == (size_t)n && !hup && !conn_pending(c));
                 return 0;
             }
             if (rc < 0) {
@@ -709,8 +905,15 @@ static int do_read(wh_lean *l, lconn *c, int hup)
                            where, wh__http1_strerror(rc));
                 return 0;
             }
-            /* drained: new bytes bring a new edge */
-            if ((size_t)n < sizeof l->rbuf && !hup) return 1;
+            /* drained: new bytes bring a new edge (TLS: read until it
+             * says so, it may hold decrypted bytes) */
+            if ((size_t)n < sizeof l->rbuf && !hup && !conn_pending(c)) {
+#ifdef WH_HAVE_LEAN_TLS
+                if (!c->ssl) return 1;
+#else
+                return 1;
+#endif
+            }
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -757,15 +960,56 @@ static void on_event(wh_lean *l, lconn *c, uint32_t ev)
             return;
         }
         lreq *r = c->req;
+#ifdef WH_HAVE_LEAN_TLS
+        if (c->pool->tls) {
+            if (!tls_start(l, c)) {
+                conn_fail(l, c, WH_E_TRANSPORT, "cannot start TLS with", 0);
+                return;
+            }
+            c->state = C_HANDSHAKE;
+            ev = EPOLLOUT;
+        }
+#endif
+        if (c->state == C_CONNECTING) {
+            if (r->connect_deadline) {
+                r->connect_deadline = 0;
+                wh__heap_update(&l->timers, &r->timer, r->deadline);
+            }
+            c->state = C_WRITING;
+            if (!do_write(l, c)) return; /* closed or finished */
+            if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_read(l, c, hup);
+            return;
+        }
+    }
+#ifdef WH_HAVE_LEAN_TLS
+    if (c->state == C_HANDSHAKE) {
+        lreq *r = c->req;
+        ERR_clear_error();
+        int rc = SSL_connect(c->ssl);
+        if (rc != 1) {
+            int e = SSL_get_error(c->ssl, rc);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+            char why[256];
+            const char *w = tls_why(c, why, sizeof why);
+            char where[300];
+            snprintf(where, sizeof where, "%s", pool_name(c));
+            c->req = NULL;
+            conn_close(l, c);
+            r->conn = NULL;
+            req_finish(l, r, WH_E_TRANSPORT, "lean transport: TLS handshake with %s: %s",
+                       where, w);
+            return;
+        }
         if (r->connect_deadline) {
             r->connect_deadline = 0;
             wh__heap_update(&l->timers, &r->timer, r->deadline);
         }
         c->state = C_WRITING;
-        if (!do_write(l, c)) return; /* closed or finished */
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_read(l, c, hup);
+        if (!do_write(l, c)) return;
+        do_read(l, c, hup);
         return;
     }
+#endif
     if (c->state == C_WRITING) {
         if ((ev & EPOLLOUT) && !do_write(l, c)) return;
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_read(l, c, hup);
@@ -954,7 +1198,11 @@ static void tl_free(wh_lean *l)
         if (!p) continue;
         lconn *c;
         while ((c = conn_of(p->idle.head))) conn_close(l, c);
+#ifdef WH_HAVE_LEAN_TLS
+        if (p->session) SSL_SESSION_free(p->session);
+#endif
         free(p->key);
+        free(p->host);
         free(p);
     }
     for (size_t i = 0; i < l->targets.cap; i++)
@@ -963,6 +1211,11 @@ static void tl_free(wh_lean *l)
     wh__map_free(&l->targets);
     wh__heap_free(&l->timers);
     if (l->ep >= 0) close(l->ep);
+#ifdef WH_HAVE_LEAN_TLS
+    if (l->ssl_ctx) SSL_CTX_free(l->ssl_ctx);
+    free(l->ca_file);
+    free(l->ca_path);
+#endif
     free(l);
 }
 
@@ -989,6 +1242,7 @@ void wh_lean_options_init_sized(wh_lean_options *o, size_t size)
     d.max_idle_per_host = 256;
     d.max_line_bytes = WH__H1_LINE_MAX_DEFAULT;
     d.max_header_lines = WH__H1_HEADERS_MAX_DEFAULT;
+    d.verify_tls = 1;
     memcpy(o, &d, d.struct_size);
 }
 
@@ -1005,6 +1259,9 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
         if (OPT_HAS(opts, max_idle_per_host)) o.max_idle_per_host = opts->max_idle_per_host;
         if (OPT_HAS(opts, max_line_bytes)) o.max_line_bytes = opts->max_line_bytes;
         if (OPT_HAS(opts, max_header_lines)) o.max_header_lines = opts->max_header_lines;
+        if (OPT_HAS(opts, verify_tls)) o.verify_tls = opts->verify_tls;
+        if (OPT_HAS(opts, ca_file)) o.ca_file = opts->ca_file;
+        if (OPT_HAS(opts, ca_path)) o.ca_path = opts->ca_path;
     }
     if (o.max_response_bytes >= SIZE_MAX / 2 || o.max_line_bytes == 0 ||
         o.max_line_bytes > WH__H1_LINE_MAX_DEFAULT || o.max_header_lines == 0)
@@ -1012,11 +1269,19 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
     wh_lean *l = wh__calloc(1, sizeof *l);
     if (!l) return WH_E_NOMEM;
     l->opts = o;
+    l->opts.ca_file = l->opts.ca_path = NULL; /* copies below */
     l->ep = epoll_create1(EPOLL_CLOEXEC);
     if (l->ep < 0) {
         free(l);
         return WH_E_TRANSPORT;
     }
+#ifdef WH_HAVE_LEAN_TLS
+    if ((o.ca_file && !(l->ca_file = wh__strdup(o.ca_file))) ||
+        (o.ca_path && !(l->ca_path = wh__strdup(o.ca_path)))) {
+        tl_free(l);
+        return WH_E_NOMEM;
+    }
+#endif
     l->vt.version = WH_TRANSPORT_VERSION;
     l->vt.user = l;
     l->vt.submit = tl_submit;

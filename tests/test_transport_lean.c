@@ -384,15 +384,19 @@ static void t_error_messages_name_the_cause(void)
     CHECK(strstr(last_msg, "Content-Length") != NULL);
     CHECK(strstr(last_msg, "127.0.0.1") != NULL);
 
-    /* https:// and host names are refused by name, through done() */
+    /* https:// (in a build without TLS) and host names are refused by
+     * name, through done() */
     q = make_req("https://127.0.0.1:1/x", "{}", NULL);
     CHECK_EQ(t->submit(t->user, &q), WH_OK);
     end = th_now_ms() + 5000;
     while (d->n < 2 && th_now_ms() < end) t->perform(t->user, 50, on_done_msg, d);
     CHECK_EQ(d->n, 2);
-    CHECK_EQ(d->recs[1].error, WH_E_TRANSPORT);
-    CHECK(strstr(last_msg, "https://") != NULL);
-    CHECK(strstr(last_msg, "\"auto\"") != NULL);
+    if (d->recs[1].error == WH_E_TRANSPORT) {
+        CHECK(strstr(last_msg, "https://") != NULL);
+        CHECK(strstr(last_msg, "\"auto\"") != NULL);
+    } else {
+        CHECK_EQ(d->recs[1].error, WH_E_CONNECT); /* TLS built: port 1 refuses */
+    }
     q = make_req("http://example.invalid/x", "{}", NULL);
     CHECK_EQ(t->submit(t->user, &q), WH_OK);
     end = th_now_ms() + 5000;

@@ -41,6 +41,13 @@ typedef struct wh_lean_options {
     size_t max_line_bytes;       /* longest response head line; default
                                     8192 (also the most allowed) */
     size_t max_header_lines;     /* header lines per response; default 100 */
+    /* TLS (https://; a library built with libssl, see README "Lean
+     * transport"): the certificate store is loaded once per transport. */
+    int verify_tls;              /* default 1; 0 only for testing */
+    const char *ca_file;         /* PEM CA bundle (copied); NULL: the
+                                    system store (OpenSSL's default paths,
+                                    SSL_CERT_FILE / SSL_CERT_DIR) */
+    const char *ca_path;         /* directory of hashed CA certificates */
 } wh_lean_options;
 WH_EXTERN void wh_lean_options_init_sized(wh_lean_options *o, size_t size);
 #define wh_lean_options_init(o) wh_lean_options_init_sized((o), sizeof *(o))
