@@ -16,10 +16,15 @@
  * written is retried once on a fresh connection (the server cannot have
  * acted on it); otherwise the failure is reported as the attempt's.
  *
+ * https:// (a library built with OpenSSL libssl: make WITH_TLS=, meson
+ * -Dtls=; detected by default): non-blocking TLS 1.2+, SNI, the server
+ * certificate verified against its name or IP address, the CA store loaded
+ * once per transport, sessions resumed per host and port.  Without libssl,
+ * https:// is reported as WH_E_TRANSPORT naming the reason.
+ *
  * What it does not do (use the curl transport, or "auto", which picks curl
- * for these): https:// (reported as WH_E_TRANSPORT naming the reason), host
- * names other than IP literals and "localhost" (WH_E_CONNECT naming the
- * reason), proxies, HTTP/2.
+ * for these): host names other than IP literals and "localhost"
+ * (WH_E_CONNECT naming the reason), proxies, HTTP/2, client certificates.
  */
 #ifndef WEBHOOK_LEAN_H
 #define WEBHOOK_LEAN_H
