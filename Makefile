@@ -16,6 +16,7 @@
 #   WITH_REDIS=   Redis Streams queue (hiredis)
 #   WITH_MHD=     libmicrohttpd: the example receiver and the tests' receivers
 #   WITH_TLS=     OpenSSL libssl: https:// in the lean transport
+#   WITH_CARES=   c-ares: host names in the lean transport
 # A backend left out is not compiled; its constructor returns
 # WH_E_UNSUPPORTED (lib/backends.c), and its tests are reported as skipped.
 # Use a separate B= directory per combination.
@@ -39,7 +40,7 @@ SONAME  := libwebhook.so.$(MAJOR)
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1 || echo 0)
 # parts left out by the user (WITH_X=0 given): their Debian packages are not
 # asked for by the preflight
-OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD TLS,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
+OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD TLS CARES,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
 ifeq ($(origin WITH_CURL),undefined)
 WITH_CURL := $(call have_pkg,libcurl)
 endif
@@ -55,8 +56,11 @@ endif
 ifeq ($(origin WITH_TLS),undefined)
 WITH_TLS := $(call have_pkg,libssl)
 endif
+ifeq ($(origin WITH_CARES),undefined)
+WITH_CARES := $(call have_pkg,libcares)
+endif
 # WITH_X=1 given: the package must be there
-$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd TLS:libssl,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
+$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd TLS:libssl CARES:libcares,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
 # the tags of lib/sources.txt and tests/tests.txt this build has
 HAVE :=
 OPT_PKGS :=
@@ -78,6 +82,10 @@ endif
 ifeq ($(WITH_TLS),1)
 HAVE += tls
 OPT_PKGS += libssl
+endif
+ifeq ($(WITH_CARES),1)
+HAVE += cares
+OPT_PKGS += libcares
 endif
 # Lines of lib/sources.txt and tests/tests.txt: a name, then the tags it
 # needs.  Prints the names whose tags are all in $(HAVE) ($(1) = file).
@@ -105,13 +113,15 @@ TOOLS     := whsend
 DEB_LATER := libuv1-dev libevent-dev
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
-            libsqlite3-dev libhiredis-dev redis-server libssl-dev $(DEB_LATER)
+            libsqlite3-dev libhiredis-dev redis-server libssl-dev libc-ares-dev \
+            $(DEB_LATER)
 PKGS     := libcjson $(OPT_PKGS)
 DEB_CURL   := libcurl4-openssl-dev
 DEB_SQLITE := libsqlite3-dev
 DEB_REDIS  := libhiredis-dev redis-server
 DEB_MHD    := libmicrohttpd-dev
 DEB_TLS    := libssl-dev
+DEB_CARES  := libc-ares-dev
 PREFLIGHT_PKGS := $(filter-out $(DEB_LATER) $(foreach v,$(OFF_BY_USER),$(DEB_$(v))),$(DEB_PKGS))
 # HMAC-SHA256 backend: openssl (libcrypto, which libcurl already loads; its
 # SHA-256 uses the CPU's SHA extensions: 2-4x faster signing, see
@@ -127,7 +137,8 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SAN) -Iinclude
 HAVE_DEFS   := $(if $(filter curl,$(HAVE)),-DWH_HAVE_CURL) \
                $(if $(filter sqlite,$(HAVE)),-DWH_HAVE_SQLITE) \
                $(if $(filter redis,$(HAVE)),-DWH_HAVE_REDIS) \
-               $(if $(filter tls,$(HAVE)),-DWH_HAVE_LEAN_TLS)
+               $(if $(filter tls,$(HAVE)),-DWH_HAVE_LEAN_TLS) \
+               $(if $(filter cares,$(HAVE)),-DWH_HAVE_CARES)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_CFLAGS  = $(BASE_CFLAGS) -DBUILDING_WH -fPIC -fvisibility=hidden $(HAVE_DEFS) \

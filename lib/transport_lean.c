@@ -37,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef WH_HAVE_CARES
+#include <ares.h>
+#endif
 #ifdef WH_HAVE_LEAN_TLS
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -48,6 +51,8 @@
 #define LEAN_NO_TIMER_MS 1000     /* timeout_ms() while running, no deadline */
 #define LEAN_IDLE_CHECK_MS 1000   /* idle this long: peek before reuse */
 #define LEAN_MSG 320
+#define LEAN_DNS_TAG ((uint64_t)1 << 63) /* epoll data of a resolver socket */
+#define LEAN_DNS_TTL_MAX_S 300          /* longest an answer is kept */
 
 #define OPT_HAS(o, field)                                                     \
     ((o)->struct_size >= offsetof(wh_lean_options, field) + sizeof((o)->field))
@@ -55,6 +60,7 @@
 typedef struct lpool lpool;
 typedef struct lconn lconn;
 typedef struct lreq lreq;
+typedef struct wh_lean wh_lean;
 
 typedef struct ltarget {
     char *url;
@@ -70,6 +76,12 @@ struct lpool {
     int tls;
     char *host;                  /* for SNI and verification */
     int host_is_ip;
+    int port;
+    wh_lean *owner;
+    int needs_dns;               /* a host name: resolved through c-ares */
+    int resolving;
+    int64_t resolved_until;      /* the answer's TTL */
+    wh__list waiting;            /* of lreq.wait_link: for the answer */
 #ifdef WH_HAVE_LEAN_TLS
     SSL_SESSION *session;        /* the last one the server gave: resumption */
 #endif
@@ -102,6 +114,8 @@ enum { R_FREE, R_RUNNING, R_FINISHED };
 
 struct lreq {
     wh__link link;               /* running, finished or free */
+    wh__link wait_link;          /* in pool->waiting while resolving */
+    int waiting;
     wh__heap_node timer;
     int state;
     void *token;
@@ -127,7 +141,7 @@ struct lreq {
     char retry_after[WH__H1_VALUE_MAX];
 };
 
-typedef struct wh_lean {
+struct wh_lean {
     wh_transport vt;             /* vt.user == this */
     wh_lean_options opts;
     int ep;                      /* epoll fd */
@@ -143,8 +157,13 @@ typedef struct wh_lean {
     SSL_CTX *ssl_ctx;            /* made at the first https:// target */
     char *ca_file, *ca_path;
 #endif
+#ifdef WH_HAVE_CARES
+    ares_channel dns;            /* made at the first host name */
+    int dns_init;
+    char *dns_servers;
+#endif
     char rbuf[LEAN_RBUF];
-} wh_lean;
+};
 
 static int64_t now_ms(void)
 {
@@ -235,6 +254,8 @@ static lpool *pool_get(wh_lean *l, int tls, const char *host, size_t host_len, i
     }
     p->tls = tls;
     p->host_is_ip = is_ip;
+    p->port = port;
+    p->owner = l;
     p->addr = *sa;
     p->addr_len = sl;
     return p;
@@ -326,14 +347,19 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
         v4->sin_port = htons((uint16_t)port);
         sl = sizeof *v4;
     } else {
+#ifdef WH_HAVE_CARES
+        sl = 0; /* resolved when a request needs it */
+#else
         return set_refused(t, WH_E_CONNECT,
                            "lean transport: cannot resolve host \"%.100s\": the lean "
-                           "transport takes IP literals and localhost only (use "
-                           "transport \"auto\" or \"curl\")", hbuf);
+                           "transport was built without c-ares and takes IP literals and "
+                           "localhost only (use transport \"auto\" or \"curl\")", hbuf);
+#endif
     }
-    int is_ip = hp[0] == '[' || strcasecmp(hbuf, "localhost") != 0;
+    int is_ip = hp[0] == '[' || (sl != 0 && strcasecmp(hbuf, "localhost") != 0);
     t->pool = pool_get(l, tls, hbuf, host_len, port, is_ip, &sa, sl);
     if (!t->pool) return WH_E_NOMEM;
+    if (sl == 0) t->pool->needs_dns = 1;
 
     /* the head prefix */
     const char *frag = strchr(path, '#');
@@ -383,8 +409,12 @@ int wh__lean_handles(const char *url)
     if (hl == 0 || hl >= sizeof buf) return 0;
     memcpy(buf, hp, hl);
     buf[hl] = '\0';
+#ifdef WH_HAVE_CARES
+    return 1; /* names are resolved on the transport's own loop */
+#else
     struct in_addr a;
     return inet_pton(AF_INET, buf, &a) == 1 || strcasecmp(buf, "localhost") == 0;
+#endif
 }
 
 static void target_free(ltarget *t)
@@ -522,6 +552,10 @@ static void req_finish(wh_lean *l, lreq *r, int error, const char *fmt, ...)
         va_end(ap);
     }
     if (r->timer.idx != SIZE_MAX) wh__heap_remove(&l->timers, &r->timer);
+    if (r->waiting) {
+        wh__list_unlink(&r->tgt->pool->waiting, &r->wait_link);
+        r->waiting = 0;
+    }
     r->conn = NULL;
     wh__list_unlink(&l->running, &r->link);
     r->state = R_FINISHED;
@@ -614,10 +648,20 @@ static const char *pool_name(const lconn *c) { return c->pool->key; }
 
 /* Put r on a connection: an idle one of its pool (unless `fresh`), or a new
  * one.  Starts writing when the connection is ready. */
+#ifdef WH_HAVE_CARES
+static void dns_wait(wh_lean *l, lreq *r);
+#endif
+
 static void req_start(wh_lean *l, lreq *r, int fresh, int64_t now)
 {
     lpool *p = r->tgt->pool;
     lconn *c = NULL;
+#ifdef WH_HAVE_CARES
+    if (p->needs_dns && (p->resolving || now >= p->resolved_until)) {
+        dns_wait(l, r);
+        return;
+    }
+#endif
     while (!fresh && (c = conn_of(p->idle.tail))) {
         wh__list_unlink(&p->idle, &c->link);
         c->state = C_READING; /* not idle any more (conn_close bookkeeping) */
@@ -714,6 +758,129 @@ static void conn_response(wh_lean *l, lconn *c, int reusable)
         conn_close(l, c);
     }
 }
+
+/* ---- DNS (c-ares, on the transport's epoll set) ----------------------------------- */
+#ifdef WH_HAVE_CARES
+static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+    wh_lean *l = data;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
+    ev.data.u64 = LEAN_DNS_TAG | (uint32_t)fd;
+    if (!readable && !writable) {
+        (void)epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, &ev);
+        return;
+    }
+    if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+        (void)epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int dns_init(wh_lean *l)
+{
+    if (l->dns_init) return l->dns ? WH_OK : WH_E_TRANSPORT;
+    l->dns_init = 1;
+    if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) return WH_E_TRANSPORT;
+    struct ares_options ao;
+    memset(&ao, 0, sizeof ao);
+    ao.sock_state_cb = dns_sock_state;
+    ao.sock_state_cb_data = l;
+    if (ares_init_options(&l->dns, &ao, ARES_OPT_SOCK_STATE_CB) != ARES_SUCCESS) {
+        l->dns = NULL;
+        ares_library_cleanup();
+        return WH_E_TRANSPORT;
+    }
+    if (l->dns_servers && ares_set_servers_ports_csv(l->dns, l->dns_servers) != ARES_SUCCESS) {
+        ares_destroy(l->dns);
+        l->dns = NULL;
+        ares_library_cleanup();
+        return WH_E_TRANSPORT;
+    }
+    return WH_OK;
+}
+
+static void dns_done(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+{
+    (void)timeouts;
+    lpool *p = arg;
+    wh_lean *l = p->owner;
+    p->resolving = 0;
+    if (status == ARES_EDESTRUCTION) {
+        if (res) ares_freeaddrinfo(res);
+        return;
+    }
+    const struct ares_addrinfo_node *n = status == ARES_SUCCESS && res ? res->nodes : NULL;
+    int64_t now = now_ms();
+    if (n && n->ai_addrlen <= sizeof p->addr &&
+        (n->ai_family == AF_INET || n->ai_family == AF_INET6)) {
+        memset(&p->addr, 0, sizeof p->addr);
+        memcpy(&p->addr, n->ai_addr, n->ai_addrlen);
+        p->addr_len = n->ai_addrlen;
+        uint16_t port = htons((uint16_t)p->port);
+        if (n->ai_family == AF_INET) ((struct sockaddr_in *)(void *)&p->addr)->sin_port = port;
+        else ((struct sockaddr_in6 *)(void *)&p->addr)->sin6_port = port;
+        int ttl = n->ai_ttl < 1 ? 1 : n->ai_ttl > LEAN_DNS_TTL_MAX_S ? LEAN_DNS_TTL_MAX_S
+                                                                      : n->ai_ttl;
+        p->resolved_until = now + (int64_t)ttl * 1000;
+    } else {
+        p->resolved_until = 0;
+        if (status == ARES_SUCCESS) status = ARES_ENODATA;
+    }
+    if (res) ares_freeaddrinfo(res);
+    lreq *r;
+    while ((r = p->waiting.head ? WH__CONTAINER_OF(p->waiting.head, lreq, wait_link) : NULL)) {
+        wh__list_unlink(&p->waiting, &r->wait_link);
+        r->waiting = 0;
+        if (p->resolved_until > now) req_start(l, r, 0, now);
+        else
+            req_finish(l, r, WH_E_CONNECT, "lean transport: cannot resolve host \"%.100s\": %s",
+                       p->host, ares_strerror(status));
+    }
+}
+
+static void dns_wait(wh_lean *l, lreq *r)
+{
+    lpool *p = r->tgt->pool;
+    r->waiting = 1;
+    wh__list_push_back(&p->waiting, &r->wait_link);
+    if (p->resolving) return;
+    if (dns_init(l) != WH_OK) {
+        wh__list_unlink(&p->waiting, &r->wait_link);
+        r->waiting = 0;
+        req_finish(l, r, WH_E_CONNECT, "lean transport: cannot resolve host \"%.100s\": "
+                   "the resolver (c-ares) could not start", p->host);
+        return;
+    }
+    p->resolving = 1;
+    char port[8];
+    snprintf(port, sizeof port, "%d", p->port);
+    struct ares_addrinfo_hints hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    ares_getaddrinfo(l->dns, p->host, port, &hints, dns_done, p); /* may answer at once */
+}
+
+/* Resolver sockets ready (fd >= 0), or its timers (fd < 0). */
+static void dns_process(wh_lean *l, int fd, uint32_t ev)
+{
+    if (!l->dns) return;
+    ares_socket_t rd = ARES_SOCKET_BAD, wr = ARES_SOCKET_BAD;
+    if (fd >= 0 && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) rd = fd;
+    if (fd >= 0 && (ev & EPOLLOUT)) wr = fd;
+    ares_process_fd(l->dns, rd, wr);
+}
+
+/* ms until the resolver's next timer, -1 when it has none. */
+static int64_t dns_timeout_ms(wh_lean *l)
+{
+    if (!l->dns) return -1;
+    struct timeval tv;
+    struct timeval *tp = ares_timeout(l->dns, NULL, &tv);
+    if (!tp) return -1;
+    return (int64_t)tp->tv_sec * 1000 + (tp->tv_usec + 999) / 1000;
+}
+#endif
 
 /* ---- TLS ----------------------------------------------------------------------- */
 #ifdef WH_HAVE_LEAN_TLS
@@ -1032,7 +1199,10 @@ static void expire(wh_lean *l, int64_t now)
             conn_close(l, c);
             r->conn = NULL;
         }
-        if (connecting)
+        if (r->waiting)
+            req_finish(l, r, WH_E_TIMEOUT, "lean transport: resolving %s timed out after %u ms",
+                       r->tgt->pool->key, (unsigned)r->timeout_ms);
+        else if (connecting)
             req_finish(l, r, WH_E_TIMEOUT, "lean transport: connect to %s timed out after %u ms",
                        r->tgt->pool->key, (unsigned)r->connect_timeout_ms);
         else
@@ -1118,9 +1288,24 @@ static int tl_perform(void *user, int wait_ms, wh_transport_done_fn done, void *
         if (until < 0) until = 0;
         if (until < timeout) timeout = (int)until;
     }
+#ifdef WH_HAVE_CARES
+    int64_t dt = dns_timeout_ms(l);
+    if (dt >= 0 && dt < timeout) timeout = (int)dt;
+#endif
     struct epoll_event evs[LEAN_EVENTS];
     int n = epoll_wait(l->ep, evs, LEAN_EVENTS, timeout);
-    for (int i = 0; i < n; i++) on_event(l, evs[i].data.ptr, evs[i].events);
+    for (int i = 0; i < n; i++) {
+#ifdef WH_HAVE_CARES
+        if (evs[i].data.u64 & LEAN_DNS_TAG) {
+            dns_process(l, (int)(uint32_t)evs[i].data.u64, evs[i].events);
+            continue;
+        }
+#endif
+        on_event(l, evs[i].data.ptr, evs[i].events);
+    }
+#ifdef WH_HAVE_CARES
+    if (l->dns && dns_timeout_ms(l) == 0) dns_process(l, -1, 0);
+#endif
     if (l->timers.n) {
         now = now_ms();
         expire(l, now);
@@ -1147,8 +1332,11 @@ static int64_t tl_timeout_ms(void *user)
     if (!l || (!l->running.n && !l->finished.n)) return -1;
     if (l->finished.n) return 0;
     wh__heap_node *top = wh__heap_top(&l->timers);
-    if (!top || top->key == INT64_MAX) return LEAN_NO_TIMER_MS;
-    int64_t d = top->key - now_ms();
+    int64_t d = !top || top->key == INT64_MAX ? LEAN_NO_TIMER_MS : top->key - now_ms();
+#ifdef WH_HAVE_CARES
+    int64_t dt = dns_timeout_ms(l);
+    if (dt >= 0 && dt < d) d = dt;
+#endif
     return d < 0 ? 0 : d;
 }
 
@@ -1170,6 +1358,10 @@ static void tl_cancel(void *user, void *token)
             c->req = NULL;
             conn_close(l, c); /* mid-request: unusable */
         }
+        if (r->waiting) {
+            wh__list_unlink(&r->tgt->pool->waiting, &r->wait_link);
+            r->waiting = 0;
+        }
         wh__list_unlink(&l->running, &r->link);
         req_recycle(l, r);
         return;
@@ -1183,6 +1375,14 @@ static void tl_cancel(void *user, void *token)
 
 static void tl_free(wh_lean *l)
 {
+#ifdef WH_HAVE_CARES
+    if (l->dns) {
+        ares_destroy(l->dns); /* pending answers: ARES_EDESTRUCTION */
+        l->dns = NULL;
+        ares_library_cleanup();
+    }
+    free(l->dns_servers);
+#endif
     lreq *r;
     while ((r = req_of(wh__list_pop_front(&l->running)))) {
         if (r->conn) {
@@ -1262,6 +1462,7 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
         if (OPT_HAS(opts, verify_tls)) o.verify_tls = opts->verify_tls;
         if (OPT_HAS(opts, ca_file)) o.ca_file = opts->ca_file;
         if (OPT_HAS(opts, ca_path)) o.ca_path = opts->ca_path;
+        if (OPT_HAS(opts, dns_servers)) o.dns_servers = opts->dns_servers;
     }
     if (o.max_response_bytes >= SIZE_MAX / 2 || o.max_line_bytes == 0 ||
         o.max_line_bytes > WH__H1_LINE_MAX_DEFAULT || o.max_header_lines == 0)
@@ -1269,7 +1470,7 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
     wh_lean *l = wh__calloc(1, sizeof *l);
     if (!l) return WH_E_NOMEM;
     l->opts = o;
-    l->opts.ca_file = l->opts.ca_path = NULL; /* copies below */
+    l->opts.ca_file = l->opts.ca_path = l->opts.dns_servers = NULL; /* copies below */
     l->ep = epoll_create1(EPOLL_CLOEXEC);
     if (l->ep < 0) {
         free(l);
@@ -1278,6 +1479,12 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
 #ifdef WH_HAVE_LEAN_TLS
     if ((o.ca_file && !(l->ca_file = wh__strdup(o.ca_file))) ||
         (o.ca_path && !(l->ca_path = wh__strdup(o.ca_path)))) {
+        tl_free(l);
+        return WH_E_NOMEM;
+    }
+#endif
+#ifdef WH_HAVE_CARES
+    if (o.dns_servers && !(l->dns_servers = wh__strdup(o.dns_servers))) {
         tl_free(l);
         return WH_E_NOMEM;
     }

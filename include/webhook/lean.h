@@ -53,6 +53,10 @@ typedef struct wh_lean_options {
                                     system store (OpenSSL's default paths,
                                     SSL_CERT_FILE / SSL_CERT_DIR) */
     const char *ca_path;         /* directory of hashed CA certificates */
+    /* Host names (a library built with c-ares: make WITH_CARES=, meson
+     * -Dcares=): resolved on the transport's own epoll set, no thread. */
+    const char *dns_servers;     /* "ip[:port],..." (copied); NULL: the
+                                    system's (/etc/resolv.conf, /etc/hosts) */
 } wh_lean_options;
 WH_EXTERN void wh_lean_options_init_sized(wh_lean_options *o, size_t size);
 #define wh_lean_options_init(o) wh_lean_options_init_sized((o), sizeof *(o))
