@@ -22,9 +22,14 @@
  * once per transport, sessions resumed per host and port.  Without libssl,
  * https:// is reported as WH_E_TRANSPORT naming the reason.
  *
+ * Host names (a library built with c-ares: make WITH_CARES=, meson
+ * -Dcares=; detected by default) are resolved on the same epoll set, no
+ * thread; the answer is kept for its TTL (at most 300 s).  Without c-ares
+ * only IP literals and "localhost" are taken (else WH_E_CONNECT naming the
+ * reason).
+ *
  * What it does not do (use the curl transport, or "auto", which picks curl
- * for these): host names other than IP literals and "localhost"
- * (WH_E_CONNECT naming the reason), proxies, HTTP/2, client certificates.
+ * for these): proxies, HTTP/2, client certificates.
  */
 #ifndef WEBHOOK_LEAN_H
 #define WEBHOOK_LEAN_H
