@@ -557,6 +557,23 @@ static const wh__cfg_key endpoint_keys[] = {
      "private_key_file", NULL, "PEM RSA private key for `rsa-sha256`"},
     {"private_key_file", WH__CFG_FN, 0, 0, 0, NULL, parse_private_key_file,
      "private_key", "string (a path)", "the same, read from a file"},
+    /* TLS (README "TLS"); the document's keys of the same names are the
+     * defaults */
+    {"ca_file", WH__CFG_STR, EP(ca_file), 1, 0, NULL, NULL, NULL, NULL,
+     "PEM bundle of the CAs to trust; replaces the system store"},
+    {"ca_path", WH__CFG_STR, EP(ca_path), 1, 0, NULL, NULL, NULL, NULL,
+     "directory of hashed CA certificates; replaces the system store"},
+    {"client_cert_file", WH__CFG_STR, EP(client_cert_file), 1, 0, NULL, NULL, NULL, NULL,
+     "PEM client certificate (mutual TLS)"},
+    {"client_key_file", WH__CFG_STR, EP(client_key_file), 1, 0, NULL, NULL, NULL, NULL,
+     "PEM private key of `client_cert_file`"},
+    {"tls_min_version", WH__CFG_STR, EP(tls_min_version), 1, 0, NULL, NULL, NULL, NULL,
+     "`\"1.2\"` (default) or `\"1.3\"`"},
+    {"pinned_public_key", WH__CFG_STR, EP(pinned_public_key), 1, 0, NULL, NULL, NULL, NULL,
+     "`sha256//<base64>` (several joined by `;`): the server's key must match one"},
+    {"insecure_skip_verify_DANGEROUS", WH__CFG_BOOL, EP(insecure_skip_verify_DANGEROUS), 0,
+     0, NULL, NULL, NULL, NULL,
+     "`true`: accept any certificate and host name (test servers only)"},
 };
 
 const wh__cfg_table wh__cfg_endpoint_table = {

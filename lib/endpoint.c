@@ -316,6 +316,8 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (o.retry_max_ms < o.retry_initial_ms)
         return wh__fail(e, WH_E_INVAL,
                         "%s.retry_max_ms: smaller than retry_initial_ms", where);
+    int rc = wh__net_ep_check(e, &o, where);
+    if (rc != WH_OK) return rc;
     return wh__policy_check(e, &o, where);
 }
 
@@ -341,6 +343,7 @@ void wh__ep_free(wh_ep *ep)
     }
     for (size_t i = 0; i < ep->conf.n_headers; i++) free(ep->conf.headers[i]);
     free(ep->conf.headers);
+    wh__net_ep_free(ep->conf.net);
     free(ep);
 }
 
@@ -417,6 +420,7 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
                                  ? o->connect_timeout_ms
                                  : o->timeout_ms;
     if (wh__policy_build(&ep->pol, o) != WH_OK) goto fail;
+    if (wh__net_ep_new(e, o, &ep->conf.net) != WH_OK) goto fail;
     return ep;
 fail:
     wh__ep_free(ep);

@@ -81,10 +81,11 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     } else if (o.transport_kind < WH_TRANSPORT_DEFAULT || o.transport_kind > WH_TRANSPORT_AUTO) {
         rc = WH_E_INVAL;
     } else {
-        rc = wh__default_transport_new((int)o.transport_kind, &e->transport);
+        rc = wh__default_transport_new(&o, &e->transport);
         e->transport_owned = 1;
         e->transport_library = 1;
     }
+    if (rc == WH_OK) rc = wh__net_engine_init(e, &o);
     if (rc == WH_OK) {
         if (o.queue) {
             if (o.queue->version < 1 || !o.queue->enqueue || !o.queue->claim ||
@@ -156,6 +157,7 @@ void wh_engine_free(wh_engine *e)
     free(e->route_ids);
     if (e->queue && e->queue_owned && e->queue->destroy) e->queue->destroy(e->queue->user);
     if (e->transport && e->transport_owned) wh_transport_free(e->transport);
+    wh__net_engine_free(e);
     free(e);
 }
 

@@ -75,6 +75,7 @@ typedef struct wh_ep_conf {
     wh_body body;
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t connect_timeout_ms;
+    struct wh__ep_net *net; /* TLS profile (backends.c), or NULL */
     int transport;          /* wh_transport_kind, handed to wh_request */
 } wh_ep_conf;
 
@@ -236,6 +237,7 @@ struct wh_engine {
     int free_pending;
     wh_stats st;
     char err[512];
+    struct wh__net *net;   /* network options (backends.c), or NULL */
 };
 
 /* endpoint.c */

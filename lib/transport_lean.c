@@ -157,6 +157,9 @@ struct wh_lean {
     SSL_CTX *ssl_ctx;            /* made at the first https:// target */
     char *ca_file, *ca_path;
 #endif
+    int ssrf_guard;              /* lib/ssrf.c on every address connected to */
+    wh__cidr *allow;
+    size_t n_allow;
 #ifdef WH_HAVE_CARES
     ares_channel dns;            /* made at the first host name */
     int dns_init;
@@ -685,6 +688,15 @@ static void req_start(wh_lean *l, lreq *r, int fresh, int64_t now)
         c->state = C_WRITING;
         do_write(l, c);
         return;
+    }
+    if (l->ssrf_guard) {
+        char why[200];
+        if (wh__ssrf_check((const struct sockaddr *)&p->addr, p->addr_len, l->allow,
+                           l->n_allow, why, sizeof why)) {
+            req_finish(l, r, WH_E_FORBIDDEN, "lean transport: %s: %s (ssrf_guard)", p->key,
+                       why);
+            return;
+        }
     }
     int err = 0;
     c = conn_new(l, p, &err);
@@ -1252,6 +1264,15 @@ static int tl_submit(void *user, const wh_request *req)
         req_finish(l, r, t->error, "%s", t->msg);
         return WH_OK;
     }
+    if (req->tls && t->pool->tls) {
+        /* an endpoint's (or the engine's) ca_file, client certificate,
+         * pin, minimum version or insecure mode: never ignored */
+        req_finish(l, r, WH_E_TRANSPORT, "lean transport: %s: endpoint TLS settings (ca_file, "
+                   "client_cert_file, pinned_public_key, tls_min_version, insecure) are not "
+                   "supported by the lean transport (use transport \"auto\" or \"curl\")",
+                   t->pool->key);
+        return WH_OK;
+    }
     req_start(l, r, 0, now);
     return WH_OK;
 }
@@ -1407,6 +1428,7 @@ static void tl_free(wh_lean *l)
     }
     for (size_t i = 0; i < l->targets.cap; i++)
         if (l->targets.slot[i].key) target_free(l->targets.slot[i].val);
+    free(l->allow);
     wh__map_free(&l->pools);
     wh__map_free(&l->targets);
     wh__heap_free(&l->timers);
@@ -1463,16 +1485,40 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
         if (OPT_HAS(opts, ca_file)) o.ca_file = opts->ca_file;
         if (OPT_HAS(opts, ca_path)) o.ca_path = opts->ca_path;
         if (OPT_HAS(opts, dns_servers)) o.dns_servers = opts->dns_servers;
+        if (OPT_HAS(opts, ssrf_guard)) o.ssrf_guard = opts->ssrf_guard;
+        if (OPT_HAS(opts, n_ssrf_allow)) {
+            o.ssrf_allow = opts->ssrf_allow;
+            o.n_ssrf_allow = opts->n_ssrf_allow;
+        }
     }
     if (o.max_response_bytes >= SIZE_MAX / 2 || o.max_line_bytes == 0 ||
-        o.max_line_bytes > WH__H1_LINE_MAX_DEFAULT || o.max_header_lines == 0)
+        o.max_line_bytes > WH__H1_LINE_MAX_DEFAULT || o.max_header_lines == 0 ||
+        (o.n_ssrf_allow && !o.ssrf_allow) || o.n_ssrf_allow > 100000)
         return WH_E_INVAL;
+    for (size_t i = 0; i < o.n_ssrf_allow; i++) {
+        wh__cidr c;
+        if (!o.ssrf_allow[i] || wh__cidr_parse(o.ssrf_allow[i], &c, NULL) != WH_OK)
+            return WH_E_INVAL;
+    }
     wh_lean *l = wh__calloc(1, sizeof *l);
     if (!l) return WH_E_NOMEM;
     l->opts = o;
     l->opts.ca_file = l->opts.ca_path = l->opts.dns_servers = NULL; /* copies below */
+    l->opts.ssrf_allow = NULL;
+    l->ssrf_guard = o.ssrf_guard != 0;
+    if (o.n_ssrf_allow) {
+        l->allow = wh__calloc(o.n_ssrf_allow, sizeof *l->allow);
+        if (!l->allow) {
+            free(l);
+            return WH_E_NOMEM;
+        }
+        for (size_t i = 0; i < o.n_ssrf_allow; i++)
+            (void)wh__cidr_parse(o.ssrf_allow[i], &l->allow[i], NULL);
+        l->n_allow = o.n_ssrf_allow;
+    }
     l->ep = epoll_create1(EPOLL_CLOEXEC);
     if (l->ep < 0) {
+        free(l->allow);
         free(l);
         return WH_E_TRANSPORT;
     }
@@ -1497,5 +1543,31 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
     l->vt.cancel = tl_cancel;
     l->vt.destroy = tl_destroy;
     *out = &l->vt;
+    return WH_OK;
+}
+
+/* ---- settings changed after creation (the engine's network keys) ---------- */
+int wh__lean_is(const wh_transport *t)
+{
+    return t && t->submit == tl_submit && t->user;
+}
+
+int wh__lean_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow)
+{
+    if (!wh__lean_is(t) || (n_allow && !allow)) return WH_E_INVAL;
+    wh_lean *l = t->user;
+    if (set_allow) {
+        wh__cidr *copy = NULL;
+        if (n_allow) {
+            copy = wh__calloc(n_allow, sizeof *copy);
+            if (!copy) return WH_E_NOMEM;
+            memcpy(copy, allow, n_allow * sizeof *copy);
+        }
+        free(l->allow);
+        l->allow = copy;
+        l->n_allow = n_allow;
+    }
+    if (on != -1) l->ssrf_guard = on != 0;
     return WH_OK;
 }

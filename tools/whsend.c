@@ -1,7 +1,7 @@
 /* whsend — deliver webhooks for events read as NDJSON, one per line.
  *
  *   whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]
- *          [--queue SPEC] [--producer | --worker [--idle-exit MS]]
+ *          [--queue SPEC] [--producer | --worker [--idle-exit MS]] [--ssrf-guard]
  *          [EVENTS.ndjson|-]
  *
  * Each line is {"event": "...", "channel": "...", "data": <any JSON>,
@@ -704,7 +704,8 @@ static int producer_finish(app *a)
 static void usage(FILE *to)
 {
     fputs("usage: whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]\n"
-          "              [EVENTS.ndjson|-]\n"
+          "              [--queue SPEC] [--producer | --worker [--idle-exit MS]]\n"
+          "              [--ssrf-guard] [EVENTS.ndjson|-]\n"
           "\n"
           "Delivers one webhook event per input line (default: standard input):\n"
           "  {\"event\": \"message.created\", \"channel\": \"room-1\", \"data\": {...}, \"id\": \"...\"}\n"
@@ -724,6 +725,8 @@ static void usage(FILE *to)
           "  --worker             read no input: deliver what the shared queue holds\n"
           "                       until SIGINT/SIGTERM\n"
           "  --idle-exit MS       with --worker: stop after MS ms with nothing to do\n"
+          "  --ssrf-guard         refuse to connect to loopback, private, link-local and\n"
+          "                       other non-public addresses (as \"ssrf_guard\": true)\n"
           "  -h, --help           show this help\n"
           "\n"
           "Prints one JSON summary line on standard output.  Exit status: 0 all\n"
@@ -751,6 +754,7 @@ int main(int argc, char **argv)
         {"producer", no_argument, NULL, 'P'},
         {"worker", no_argument, NULL, 'W'},
         {"idle-exit", required_argument, NULL, 'I'},
+        {"ssrf-guard", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -761,6 +765,7 @@ int main(int argc, char **argv)
     const char *queue_spec = NULL;
     int producer = 0, worker = 0;
     int64_t idle_ms = 0;
+    int ssrf_guard = 0;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:qh", longopts, NULL)) != -1) {
@@ -778,6 +783,7 @@ int main(int argc, char **argv)
         case 'Q': queue_spec = optarg; break;
         case 'P': producer = 1; break;
         case 'W': worker = 1; break;
+        case 'S': ssrf_guard = 1; break;
         case 'I':
             if (parse_ms(optarg, &idle_ms) != 0) {
                 fprintf(stderr, "whsend: --idle-exit: expected milliseconds, got \"%s\"\n",
@@ -841,6 +847,7 @@ int main(int argc, char **argv)
     eo.log_level = WH_LOG_WARN;
     eo.on_health = on_health;
     eo.health_user = &a;
+    eo.ssrf_guard = ssrf_guard;
     if (make_queue(&a, queue_spec, config, producer, &a.q) != 0) {
         if (fd > 0) close(fd);
         return 2;

@@ -62,15 +62,22 @@ typedef struct wh_lean_options {
      * -Dcares=): resolved on the transport's own epoll set, no thread. */
     const char *dns_servers;     /* "ip[:port],..." (copied); NULL: the
                                     system's (/etc/resolv.conf, /etc/hosts) */
+    /* As wh_engine_options.ssrf_guard / ssrf_allow (README "Security"):
+     * checked on the address connected to, after resolution; a refusal
+     * fails the attempt with WH_E_FORBIDDEN naming the address and rule. */
+    int ssrf_guard;
+    const char *const *ssrf_allow;
+    size_t n_ssrf_allow;
 } wh_lean_options;
 WH_EXTERN void wh_lean_options_init_sized(wh_lean_options *o, size_t size);
 #define wh_lean_options_init(o) wh_lean_options_init_sized((o), sizeof *(o))
 
 /* Create a lean transport.  opts may be NULL.  Free it with
  * wh_transport_free() unless it was handed to the engine with
- * transport_owned.  Returns WH_OK, WH_E_INVAL (out NULL, a limit 0 or
- * max_line_bytes above 8192), WH_E_VERSION (struct_size), WH_E_NOMEM or
- * WH_E_TRANSPORT (no epoll instance). */
+ * transport_owned.  Returns WH_OK, WH_E_INVAL (out NULL, a limit 0,
+ * max_line_bytes above 8192, an ssrf_allow entry that is no address or
+ * range), WH_E_VERSION (struct_size), WH_E_NOMEM or WH_E_TRANSPORT (no
+ * epoll instance). */
 WH_EXTERN int wh_transport_lean_new(const wh_lean_options *opts,
                                     wh_transport **out);
 
