@@ -1080,8 +1080,14 @@ static int do_read(wh_lean *l, lconn *c, int hup)
                 snprintf(where, sizeof where, "%s", pool_name(c));
                 conn_close(l, c);
                 r->conn = NULL;
-                req_finish(l, r, WH_E_TRANSPORT, "lean transport: invalid response from %s: %s",
-                           where, wh__http1_strerror(rc));
+                if (rc == WH__H1_E_LINE_TOO_LONG || rc == WH__H1_E_TOO_MANY_HEADERS)
+                    req_finish(l, r, WH_E_TRANSPORT, "lean transport: response headers exceed "
+                               "the limits (%zu bytes a line, %zu lines) from %s: %s",
+                               l->opts.max_line_bytes, l->opts.max_header_lines, where,
+                               wh__http1_strerror(rc));
+                else
+                    req_finish(l, r, WH_E_TRANSPORT, "lean transport: invalid response from "
+                               "%s: %s", where, wh__http1_strerror(rc));
                 return 0;
             }
             /* drained: new bytes bring a new edge (TLS: read until it
