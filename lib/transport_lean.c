@@ -271,6 +271,14 @@ static lpool *pool_get(wh_lean *l, int tls, const char *host, size_t host_len, i
 static int tls_ctx(wh_lean *l);
 #endif
 
+/* An IPv4 address in any of the forms URL parsers read as one ("127.0.0.1",
+ * "127.1", "2130706433", "0x7f.1"): never sent to a resolver. */
+static int ipv4_literal(const char *h, struct in_addr *out)
+{
+    if (!*h || strspn(h, "0123456789abcdefABCDEFxX.") != strlen(h)) return 0;
+    return inet_aton(h, out) != 0;
+}
+
 static int target_parse(wh_lean *l, ltarget *t, const char *url)
 {
     const char *s;
@@ -343,8 +351,7 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)port);
         sl = sizeof *v6;
-    } else if (inet_pton(AF_INET, hbuf, &v4->sin_addr) == 1 ||
-               strcasecmp(hbuf, "localhost") == 0) {
+    } else if (ipv4_literal(hbuf, &v4->sin_addr) || strcasecmp(hbuf, "localhost") == 0) {
         if (strcasecmp(hbuf, "localhost") == 0) v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
@@ -416,7 +423,7 @@ int wh__lean_handles(const char *url)
     return 1; /* names are resolved on the transport's own loop */
 #else
     struct in_addr a;
-    return inet_pton(AF_INET, buf, &a) == 1 || strcasecmp(buf, "localhost") == 0;
+    return ipv4_literal(buf, &a) || strcasecmp(buf, "localhost") == 0;
 #endif
 }
 
