@@ -1,21 +1,13 @@
-/* libFuzzer target for the lean transport's HTTP/1.1 response parser
- * (lib/http1.c).
- *
- * The input is split into pieces at the positions its first bytes choose,
- * fed with limits its first bytes choose, and parsed again in one piece:
- * both runs must agree, and every result must be in range.  Build and run
- * (clang):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
- *     tests/fuzz/fuzz_http1.c lib/http1.c -o build/fuzz_http1
- *   ./build/fuzz_http1 -max_total_time=60
- */
+/* libFuzzer: the lean transport's HTTP/1.1 response parser (lib/http1.c).
+ * The input is split into pieces at positions its first bytes choose, fed
+ * with limits its first bytes choose, and parsed again in one piece: both
+ * runs must agree, and every result must be in range (a result code the
+ * parser defines, a final status 200-599, the body within its cap and its
+ * read limit, no keep-alive after a truncated body).  `make fuzz` runs it
+ * with the others; alone:
+ *   make build/fuzz/fuzz_http1 && build/fuzz/fuzz_http1 tests/fuzz/corpus/fuzz_http1 */
+#include "fuzz.h"
 #include "http1.h"
-
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct run_out {
     int rc;
@@ -48,16 +40,16 @@ static void run(const uint8_t *in, size_t n, const uint8_t *cuts, size_t n_cuts,
         }
         size_t used = 0;
         rc = wh__http1_feed(p, (const char *)in + pos, k, &used);
-        if (used > k) abort();
-        if (rc == WH__H1_MORE && used != k) abort();
+        FZ_CHECK(!(used > k));
+        FZ_CHECK(!(rc == WH__H1_MORE && used != k));
         pos += used;
     }
     if (rc == WH__H1_MORE && eof) rc = wh__http1_eof(p);
-    if (rc < WH__H1_E_DONE || rc > WH__H1_DONE) abort();
-    if (rc == WH__H1_DONE && (p->status < 200 || p->status > 599)) abort();
-    if (p->body_len > p->body_cap || p->body_len > p->body_read) abort();
-    if (p->body_read > max_body) abort();
-    if (p->truncated && p->keep_alive) abort();
+    FZ_CHECK(!(rc < WH__H1_E_DONE || rc > WH__H1_DONE));
+    FZ_CHECK(!(rc == WH__H1_DONE && (p->status < 200 || p->status > 599)));
+    FZ_CHECK(!(p->body_len > p->body_cap || p->body_len > p->body_read));
+    FZ_CHECK(!(p->body_read > max_body));
+    FZ_CHECK(!(p->truncated && p->keep_alive));
     o->rc = rc;
     o->used = pos;
     o->status = p->status;
@@ -86,11 +78,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&b, 0, sizeof b);
     run(data, size, cuts, n_cuts, max_line, max_headers, max_body, eof, &parsers[0], &a);
     run(data, size, NULL, 0, max_line, max_headers, max_body, eof, &parsers[1], &b);
-    if (a.rc != b.rc) abort();
+    FZ_CHECK(!(a.rc != b.rc));
     if (a.rc >= 0 && (a.used != b.used || a.status != b.status ||
                       a.keep_alive != b.keep_alive || a.truncated != b.truncated ||
                       a.body_len != b.body_len || a.body_read != b.body_read ||
                       memcmp(a.body, b.body, a.body_len) != 0))
-        abort();
+        FZ_CHECK(0);
     return 0;
 }
