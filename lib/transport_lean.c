@@ -520,7 +520,18 @@ static int build_head(lreq *r, const ltarget *t, const wh_request *req)
     char *o = r->head;
     memcpy(o, t->prefix, t->prefix_len);
     o += t->prefix_len;
-    o += sprintf(o, "Content-Length: %zu\r\n", req->body_len);
+    static const char cl[] = "Content-Length: ";
+    memcpy(o, cl, sizeof cl - 1);
+    o += sizeof cl - 1;
+    char digits[24];
+    size_t nd = 0, v = req->body_len;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (nd) *o++ = digits[--nd];
+    *o++ = '\r';
+    *o++ = '\n';
     for (size_t i = 0; i < req->n_headers; i++) {
         const char *h = req->headers[i];
         if (!h) continue;
