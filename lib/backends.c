@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Fields of wh_engine_options an older caller may not have: wh_engine_new
@@ -162,6 +163,18 @@ typedef struct tsel {
     wh__cidr *allow;
     size_t n_allow;
     char *proxy;                 /* set: every request goes through libcurl */
+#ifdef WH_LOOP_VERSION
+    /* version 2: the engine's hooks; each part gets hooks of its own whose
+     * timers merge into the engine's one timer */
+    wh_loop loop;
+    int loop_on;
+    struct tsel_part {
+        struct tsel *t;
+        wh_loop hooks;
+        int64_t due;             /* the part's timer, INT64_MAX: none */
+    } part[2];                   /* 0: lean, 1: curl */
+    int64_t armed;
+#endif
 } tsel;
 
 /* The lean transport takes no per-request TLS settings (wh_request.tls:
@@ -210,6 +223,17 @@ static int tsel_get(tsel *t, int k, wh_transport **out)
             *slot = NULL;
             return rc;
         }
+#ifdef WH_LOOP_VERSION
+        if (t->loop_on) {
+            struct tsel_part *pt = &t->part[k == WH_TRANSPORT_LEAN ? 0 : 1];
+            if ((*slot)->version < 2 || !(*slot)->set_loop ||
+                (rc = (*slot)->set_loop((*slot)->user, &pt->hooks)) != WH_OK) {
+                (*slot)->destroy((*slot)->user);
+                *slot = NULL;
+                return rc != WH_OK ? rc : WH_E_VERSION;
+            }
+        }
+#endif
     }
     *out = *slot;
     return WH_OK;
@@ -292,6 +316,119 @@ static void tsel_destroy(void *user)
     }
     tsel_free(t);
 }
+
+#ifdef WH_LOOP_VERSION
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The engine's one timer: the nearer of the parts' timers. */
+static void tsel_rearm(tsel *t)
+{
+    if (!t->loop_on) return;
+    int64_t due = t->part[0].due < t->part[1].due ? t->part[0].due : t->part[1].due;
+    if (due == t->armed) return;
+    t->armed = due;
+    int64_t ms = due == INT64_MAX ? -1 : due - mono_ms();
+    t->loop.timer(t->loop.user, due == INT64_MAX ? -1 : ms < 0 ? 0 : ms);
+}
+
+static int part_watch(void *user, int fd, int events, void **sock)
+{
+    struct tsel_part *pt = user;
+    return pt->t->loop.watch(pt->t->loop.user, fd, events, sock);
+}
+
+static int part_timer(void *user, int64_t ms)
+{
+    struct tsel_part *pt = user;
+    pt->due = ms < 0 ? INT64_MAX : mono_ms() + ms;
+    tsel_rearm(pt->t);
+    return 0;
+}
+
+static int tsel_set_loop(void *user, const wh_loop *loop)
+{
+    tsel *t = user;
+    if (!t) return WH_E_INVAL;
+    wh_transport *parts[2] = {t->lean, t->curl};
+    if (t->loop_on) {
+        for (int i = 0; i < 2; i++)
+            if (parts[i]) parts[i]->set_loop(parts[i]->user, NULL);
+        if (t->armed != INT64_MAX) t->loop.timer(t->loop.user, -1);
+        t->loop_on = 0;
+    }
+    if (!loop) return WH_OK;
+    t->loop = *loop;
+    t->armed = INT64_MAX;
+    for (int i = 0; i < 2; i++) {
+        t->part[i].t = t;
+        t->part[i].due = INT64_MAX;
+        t->part[i].hooks.version = loop->version;
+        t->part[i].hooks.user = &t->part[i];
+        t->part[i].hooks.watch = part_watch;
+        t->part[i].hooks.timer = part_timer;
+    }
+    t->loop_on = 1;
+    for (int i = 0; i < 2; i++) {
+        if (!parts[i]) continue;
+        int rc = parts[i]->version >= 2 && parts[i]->set_loop
+                     ? parts[i]->set_loop(parts[i]->user, &t->part[i].hooks)
+                     : WH_E_VERSION;
+        if (rc != WH_OK) {
+            tsel_set_loop(t, NULL);
+            return rc;
+        }
+    }
+    tsel_rearm(t);
+    return WH_OK;
+}
+
+/* An fd of one part (the lean transport watches only its epoll fd; every
+ * other fd is libcurl's), or the timer: the parts whose timer is due. */
+static int tsel_socket_action(void *user, int fd, int events, wh_transport_done_fn done,
+                              void *done_user)
+{
+    tsel *t = user;
+    if (!t) return WH_E_INVAL;
+    if (t->in_perform) return WH_E_RECURSIVE;
+    t->in_perform = 1;
+    int running = 0;
+    if (fd == WH_SOCKET_TIMEOUT) {
+        t->armed = INT64_MAX;
+        int64_t now = mono_ms();
+        wh_transport *parts[2] = {t->lean, t->curl};
+        for (int i = 0; i < 2 && !t->destroy_pending; i++) {
+            if (!parts[i] || t->part[i].due > now) continue;
+            t->part[i].due = INT64_MAX;
+            int rc = parts[i]->socket_action(parts[i]->user, WH_SOCKET_TIMEOUT, 0, done,
+                                             done_user);
+            if (rc > 0) running += rc;
+        }
+    } else {
+        wh_transport *x = t->lean && fd == wh__lean_fd(t->lean) ? t->lean : t->curl;
+        if (x) running = x->socket_action(x->user, fd, events, done, done_user);
+    }
+    t->in_perform = 0;
+    if (t->destroy_pending) {
+        tsel_free(t);
+        return 0;
+    }
+    tsel_rearm(t);
+    return running < 0 ? 0 : running;
+}
+
+static void tsel_wakeup(void *user)
+{
+    tsel *t = user;
+    if (!t) return;
+    if (t->lean && t->lean->wakeup) t->lean->wakeup(t->lean->user);
+    if (t->curl && t->curl->version >= 2 && t->curl->wakeup) t->curl->wakeup(t->curl->user);
+}
+#endif
 
 static int tsel_is(const wh_transport *t) { return t && t->submit == tsel_submit; }
 
@@ -378,6 +515,11 @@ int wh__default_transport_new(const wh_engine_options *o, wh_transport **out)
     t->vt.timeout_ms = tsel_timeout_ms;
     t->vt.cancel = tsel_cancel;
     t->vt.destroy = tsel_destroy;
+#ifdef WH_LOOP_VERSION
+    t->vt.set_loop = tsel_set_loop;
+    t->vt.socket_action = tsel_socket_action;
+    t->vt.wakeup = tsel_wakeup;
+#endif
     *out = &t->vt;
     return WH_OK;
 }

@@ -201,6 +201,8 @@ int wh__lean_handles(const char *url);
 /* transport_lean.c: its SSRF guard (as wh__curl_set_guard; the allow list
  * is copied). */
 int wh__lean_is(const wh_transport *t);
+/* transport_lean.c: its epoll fd (the one fd a host loop watches), or -1. */
+int wh__lean_fd(const wh_transport *t);
 int wh__lean_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
                        int set_allow);
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -52,6 +53,7 @@
 #define LEAN_IDLE_CHECK_MS 1000   /* idle this long: peek before reuse */
 #define LEAN_MSG 320
 #define LEAN_DNS_TAG ((uint64_t)1 << 63) /* epoll data of a resolver socket */
+#define LEAN_WAKE_TAG ((uint64_t)1 << 62) /* epoll data of the wakeup eventfd */
 #define LEAN_DNS_TTL_MAX_S 300          /* longest an answer is kept */
 
 #define OPT_HAS(o, field)                                                     \
@@ -156,6 +158,13 @@ struct wh_lean {
 #ifdef WH_HAVE_LEAN_TLS
     SSL_CTX *ssl_ctx;            /* made at the first https:// target */
     char *ca_file, *ca_path;
+#endif
+    int wake_fd;                 /* eventfd: wakeup() interrupts a wait */
+#ifdef WH_LOOP_VERSION
+    wh_loop loop;                /* set_loop's hooks (version 2) */
+    int loop_on;
+    void *ep_slot;               /* the host's slot for our epoll fd */
+    int64_t armed;               /* deadline the host's timer is armed for */
 #endif
     int ssrf_guard;              /* lib/ssrf.c on every address connected to */
     wh__cidr *allow;
@@ -1248,6 +1257,9 @@ static void expire(wh_lean *l, int64_t now)
 }
 
 /* ---- vtable ------------------------------------------------------------------------ */
+static void rearm(wh_lean *l);
+static int64_t tl_timeout_ms(void *user);
+
 static int tl_submit(void *user, const wh_request *req)
 {
     wh_lean *l = user;
@@ -1286,6 +1298,7 @@ static int tl_submit(void *user, const wh_request *req)
     wh__heap_push(&l->timers, &r->timer, r->deadline);
     if (t->error) {
         req_finish(l, r, t->error, "%s", t->msg);
+        rearm(l);
         return WH_OK;
     }
     if (req->tls && t->pool->tls) {
@@ -1295,9 +1308,11 @@ static int tl_submit(void *user, const wh_request *req)
                    "client_cert_file, pinned_public_key, tls_min_version, insecure) are not "
                    "supported by the lean transport (use transport \"auto\" or \"curl\")",
                    t->pool->key);
+        rearm(l);
         return WH_OK;
     }
     req_start(l, r, 0, now);
+    if (!l->in_perform) rearm(l);
     return WH_OK;
 }
 
@@ -1317,6 +1332,8 @@ static void report(lreq *r, wh_transport_done_fn done, void *done_user)
 
 static void tl_free(wh_lean *l);
 
+/* One round: wait up to wait_ms for I/O (0: none), do it, expire
+ * deadlines, report what finished. */
 static int tl_perform(void *user, int wait_ms, wh_transport_done_fn done, void *done_user)
 {
     wh_lean *l = user;
@@ -1340,6 +1357,12 @@ static int tl_perform(void *user, int wait_ms, wh_transport_done_fn done, void *
     struct epoll_event evs[LEAN_EVENTS];
     int n = epoll_wait(l->ep, evs, LEAN_EVENTS, timeout);
     for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 == LEAN_WAKE_TAG) {
+            uint64_t v;
+            ssize_t k = read(l->wake_fd, &v, sizeof v);
+            (void)k;
+            continue;
+        }
 #ifdef WH_HAVE_CARES
         if (evs[i].data.u64 & LEAN_DNS_TAG) {
             dns_process(l, (int)(uint32_t)evs[i].data.u64, evs[i].events);
@@ -1368,7 +1391,73 @@ static int tl_perform(void *user, int wait_ms, wh_transport_done_fn done, void *
         tl_free(l);
         return 0;
     }
+    rearm(l);
     return (int)l->running.n;
+}
+
+static void tl_wakeup(void *user)
+{
+    wh_lean *l = user;
+    uint64_t one = 1;
+    if (!l) return;
+    ssize_t k = write(l->wake_fd, &one, sizeof one);
+    (void)k; /* EAGAIN: the counter is huge, it is readable anyway */
+}
+
+/* ---- version 2: the host's loop ------------------------------------------------ */
+/* The host watches one fd, the epoll set (readable when any socket of ours
+ * is ready), and arms its one timer for our nearest deadline. */
+static void rearm(wh_lean *l)
+{
+#ifdef WH_LOOP_VERSION
+    if (!l->loop_on) return;
+    int64_t t = tl_timeout_ms(l);
+    int64_t due = t < 0 ? INT64_MAX : now_ms() + t;
+    if (due == l->armed) return;
+    l->armed = due;
+    l->loop.timer(l->loop.user, t < 0 ? -1 : t);
+#else
+    (void)l;
+#endif
+}
+
+#ifdef WH_LOOP_VERSION
+static int tl_set_loop(void *user, const wh_loop *loop)
+{
+    wh_lean *l = user;
+    if (!l) return WH_E_INVAL;
+    if (l->loop_on) {
+        l->loop.watch(l->loop.user, l->ep, 0, &l->ep_slot);
+        if (l->armed != INT64_MAX) l->loop.timer(l->loop.user, -1);
+        l->loop_on = 0;
+    }
+    if (!loop) return WH_OK;
+    if (loop->version < 1 || !loop->watch || !loop->timer) return WH_E_VERSION;
+    l->loop = *loop;
+    l->ep_slot = NULL;
+    if (l->loop.watch(l->loop.user, l->ep, WH_POLL_IN, &l->ep_slot) != 0) return WH_E_IO;
+    l->loop_on = 1;
+    l->armed = INT64_MAX;
+    rearm(l);
+    return WH_OK;
+}
+
+/* Our epoll fd is ready, or the timer fired: one round without waiting. */
+static int tl_socket_action(void *user, int fd, int events, wh_transport_done_fn done,
+                            void *done_user)
+{
+    (void)fd, (void)events;
+    wh_lean *l = user;
+    if (!l) return WH_E_INVAL;
+    if (fd == WH_SOCKET_TIMEOUT) l->armed = INT64_MAX; /* fired: not armed any more */
+    return tl_perform(user, 0, done, done_user);
+}
+#endif
+
+/* The epoll fd (the one fd the host watches in loop mode). */
+int wh__lean_fd(const wh_transport *t)
+{
+    return wh__lean_is(t) ? ((const wh_lean *)t->user)->ep : -1;
 }
 
 static int64_t tl_timeout_ms(void *user)
@@ -1392,10 +1481,18 @@ static lreq *find(const wh__list *list, void *token)
     return NULL;
 }
 
+static void cancel_one(wh_lean *l, void *token);
+
 static void tl_cancel(void *user, void *token)
 {
     wh_lean *l = user;
     if (!l) return;
+    cancel_one(l, token);
+    if (!l->in_perform) rearm(l);
+}
+
+static void cancel_one(wh_lean *l, void *token)
+{
     lreq *r = find(&l->running, token);
     if (r) {
         if (r->conn) {
@@ -1457,6 +1554,7 @@ static void tl_free(wh_lean *l)
     wh__map_free(&l->targets);
     wh__heap_free(&l->timers);
     if (l->ep >= 0) close(l->ep);
+    if (l->wake_fd >= 0) close(l->wake_fd);
 #ifdef WH_HAVE_LEAN_TLS
     if (l->ssl_ctx) SSL_CTX_free(l->ssl_ctx);
     free(l->ca_file);
@@ -1541,7 +1639,14 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
         l->n_allow = o.n_ssrf_allow;
     }
     l->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (l->ep < 0) {
+    l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wev;
+    memset(&wev, 0, sizeof wev);
+    wev.events = EPOLLIN;
+    wev.data.u64 = LEAN_WAKE_TAG;
+    if (l->ep < 0 || l->wake_fd < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake_fd, &wev) != 0) {
+        if (l->ep >= 0) close(l->ep);
+        if (l->wake_fd >= 0) close(l->wake_fd);
         free(l->allow);
         free(l);
         return WH_E_TRANSPORT;
@@ -1566,6 +1671,13 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
     l->vt.timeout_ms = tl_timeout_ms;
     l->vt.cancel = tl_cancel;
     l->vt.destroy = tl_destroy;
+#ifdef WH_LOOP_VERSION
+    l->vt.set_loop = tl_set_loop;
+    l->vt.socket_action = tl_socket_action;
+    l->vt.wakeup = tl_wakeup;
+#else
+    (void)tl_wakeup;
+#endif
     *out = &l->vt;
     return WH_OK;
 }
