@@ -657,9 +657,12 @@ static void t_idle_pool_bounded(void)
         CHECK_EQ(d->n, (round + 1) * N);
     }
     for (int i = 0; i < d->n; i++) CHECK_EQ(d->recs[i].status, 200);
-    /* round 2 reused the 2 kept connections and opened 4 more: 10 in all
-     * (closed ones linger in TIME_WAIT, which the count includes) */
-    CHECK_EQ(client_sockets_to(th_recv_port(r)) - before, 10);
+    /* round 2 reused at most the 2 kept connections and opened at least 4
+     * more: 10 or more in all (closed ones linger in TIME_WAIT, which the
+     * count includes; without the bound round 2 would open none: 6).  Only
+     * a lower bound: another process's sockets to a recycled port number
+     * can only add to the count. */
+    CHECK_INT(client_sockets_to(th_recv_port(r)) - before, >=, 10);
     destroy(t);
     th_recv_stop(r);
     free(d);
