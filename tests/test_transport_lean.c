@@ -893,6 +893,155 @@ static void t_engine_no_threads(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* ---- version 2: the host's loop (issue 11's hooks) ----------------------------------- */
+#ifdef WH_LOOP_VERSION
+/* A host loop of this test: poll(2) over what the engine asked to watch,
+ * one timer. */
+typedef struct hloop {
+    int fds[64], ev[64], n;
+    int64_t due;                 /* -1: no timer */
+    int watch_calls, timer_calls;
+} hloop;
+
+static int hl_watch(void *user, int fd, int events, void **sock)
+{
+    hloop *h = user;
+    h->watch_calls++;
+    int i = 0;
+    while (i < h->n && h->fds[i] != fd) i++;
+    if (events == 0) {
+        if (i < h->n) {
+            h->fds[i] = h->fds[h->n - 1];
+            h->ev[i] = h->ev[h->n - 1];
+            h->n--;
+        }
+        *sock = NULL;
+        return 0;
+    }
+    if (i == h->n) {
+        CHECK(h->n < 64);
+        h->fds[h->n] = fd;
+        h->n++;
+    }
+    h->ev[i] = events;
+    *sock = h;
+    return 0;
+}
+
+static int hl_timer(void *user, int64_t ms)
+{
+    hloop *h = user;
+    h->timer_calls++;
+    h->due = ms < 0 ? -1 : th_now_ms() + ms;
+    return 0;
+}
+
+/* One iteration: wait for a watched fd or the timer, then tell the engine. */
+static void hl_run_once(hloop *h, wh_engine *e)
+{
+    struct pollfd p[64];
+    for (int i = 0; i < h->n; i++) {
+        p[i].fd = h->fds[i];
+        p[i].events = (short)(((h->ev[i] & WH_POLL_IN) ? POLLIN : 0) |
+                              ((h->ev[i] & WH_POLL_OUT) ? POLLOUT : 0));
+        p[i].revents = 0;
+    }
+    int64_t wait = h->due < 0 ? 100 : h->due - th_now_ms();
+    if (wait < 0) wait = 0;
+    if (wait > 100) wait = 100;
+    int n = poll(p, (nfds_t)h->n, (int)wait);
+    CHECK(n >= 0);
+    int fired = 0;
+    for (int i = 0; i < h->n && n > 0; i++) {
+        if (!p[i].revents) continue;
+        int ev = ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) ? WH_POLL_IN : 0) |
+                 ((p[i].revents & (POLLOUT | POLLERR)) ? WH_POLL_OUT : 0);
+        CHECK(wh_socket_action(e, p[i].fd, ev) >= 0);
+        fired = 1;
+        break; /* the set may have changed */
+    }
+    if (!fired && h->due >= 0 && th_now_ms() >= h->due) {
+        h->due = -1;
+        CHECK(wh_socket_action(e, WH_SOCKET_TIMEOUT, 0) >= 0);
+    }
+}
+
+/* The engine on the lean transport in the host's loop: the loop watches a
+ * handful of fds (the lean transport's one epoll fd, whatever the number
+ * of connections), every event is delivered, and no thread is started. */
+static void t_loop_hooks_lean(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r != NULL);
+    outs x = {0, 0};
+    wh_engine *e = engine_of(WH_TRANSPORT_LEAN, &x);
+    hloop h;
+    memset(&h, 0, sizeof h);
+    h.due = -1;
+    wh_loop lp;
+    memset(&lp, 0, sizeof lp);
+    lp.version = WH_LOOP_VERSION;
+    lp.user = &h;
+    lp.watch = hl_watch;
+    lp.timer = hl_timer;
+    CHECK_EQ(wh_loop_attach(e, &lp), WH_OK);
+    wh_endpoint_options o;
+    wh_endpoint_options_init(&o);
+    o.url = th_recv_url(r);
+    o.max_in_flight = 16;
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    for (int i = 0; i < 100; i++) CHECK(wh_emit(e, "t.x", NULL, "{}", 2, NULL) >= 0);
+    int64_t end = th_now_ms() + 10000;
+    int most = 0;
+    while (x.delivered < 100 && th_now_ms() < end) {
+        hl_run_once(&h, e);
+        if (h.n > most) most = h.n;
+    }
+    CHECK_EQ(x.delivered, 100);
+    CHECK_EQ(x.other, 0);
+    CHECK_EQ(th_recv_count(r), 100);
+    CHECK_EQ(most, 2); /* the engine's wakeup fd and the lean epoll fd, however
+                          many connections are open */
+    CHECK_EQ(th_recv_max_concurrent(r) > 1, 1);
+    CHECK_EQ(wh_loop_attach(e, NULL), WH_OK);
+    CHECK_EQ(h.n, 0); /* everything unwatched */
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+
+/* wh_fd(): one pollable fd for the engine on the lean transport. */
+static void t_wh_fd_lean(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r != NULL);
+    outs x = {0, 0};
+    wh_engine *e = engine_of(WH_TRANSPORT_LEAN, &x);
+    int fd = wh_fd(e);
+    CHECK(fd >= 0);
+    wh_endpoint_options o;
+    wh_endpoint_options_init(&o);
+    o.url = th_recv_url(r);
+    CHECK(wh_endpoint_add(e, &o) > 0);
+    for (int i = 0; i < 50; i++) CHECK(wh_emit(e, "t.x", NULL, "{}", 2, NULL) >= 0);
+    int64_t end = th_now_ms() + 10000;
+    while (x.delivered < 50 && th_now_ms() < end) {
+        int64_t t = wh_timeout_ms(e);
+        struct pollfd p = {fd, POLLIN, 0};
+        (void)poll(&p, 1, t < 0 || t > 100 ? 100 : (int)t);
+        CHECK(wh_poll(e, 0) >= 0);
+    }
+    CHECK_EQ(x.delivered, 50);
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+#endif
+
+#ifdef WH_LOOP_VERSION
+#define LOOP_CASES , TH_CASE(t_loop_hooks_lean), TH_CASE(t_wh_fd_lean)
+#else
+#define LOOP_CASES
+#endif
+
 TH_MAIN(TT_SHARED_CASES, TH_CASE(t_wire_format), TH_CASE(t_userinfo_basic_auth),
         TH_CASE(t_response_framings), TH_CASE(t_malformed_answers),
         TH_CASE(t_error_messages_name_the_cause),
@@ -900,4 +1049,5 @@ TH_MAIN(TT_SHARED_CASES, TH_CASE(t_wire_format), TH_CASE(t_userinfo_basic_auth),
         TH_CASE(t_no_retry_when_fully_written), TH_CASE(t_idle_close_noticed),
         TH_CASE(t_early_answer), TH_CASE(t_hostile_receivers), TH_CASE(t_lean_options),
         TH_CASE(t_idle_pool_bounded), TH_CASE(t_engine_kind_lean),
-        TH_CASE(t_endpoint_choice), TH_CASE(t_config_key), TH_CASE(t_engine_no_threads))
+        TH_CASE(t_endpoint_choice), TH_CASE(t_config_key), TH_CASE(t_engine_no_threads)
+        LOOP_CASES)
