@@ -177,10 +177,7 @@ typedef struct tsel {
 #endif
 } tsel;
 
-/* The lean transport takes no per-request TLS settings (wh_request.tls:
- * an endpoint's or the engine's ca_file, client certificate, pin, ...)
- * and no proxy: "auto" sends those requests through libcurl; "lean" fails
- * them by name (lib/transport_lean.c).  A proxy sends every request
+/* The lean transport has no proxy support: a proxy sends every request
  * through libcurl. */
 static int tsel_pick(const tsel *t, const wh_request *req)
 {
@@ -189,8 +186,7 @@ static int tsel_pick(const tsel *t, const wh_request *req)
                 : t->kind;
     if (k == WH_TRANSPORT_AUTO) {
 #ifdef WH_HAVE_CURL
-        k = wh__lean_handles(req->url) && !req->tls && !t->proxy ? WH_TRANSPORT_LEAN
-                                                                 : WH_TRANSPORT_CURL;
+        k = wh__lean_handles(req->url) && !t->proxy ? WH_TRANSPORT_LEAN : WH_TRANSPORT_CURL;
 #else
         k = WH_TRANSPORT_LEAN;
 #endif

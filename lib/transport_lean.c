@@ -43,6 +43,8 @@
 #endif
 #ifdef WH_HAVE_LEAN_TLS
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #endif
@@ -64,8 +66,20 @@ typedef struct lconn lconn;
 typedef struct lreq lreq;
 typedef struct wh_lean wh_lean;
 
+#ifdef WH_HAVE_LEAN_TLS
+/* One TLS profile (wh_request.tls: CA store, client certificate, minimum
+ * version, verification, pins): one SSL_CTX each, made once. */
+typedef struct ltls {
+    struct ltls *next;
+    char *key;
+    SSL_CTX *ctx;
+    size_t n_pins;
+    unsigned char (*pins)[32];   /* SHA-256 of the accepted public keys */
+} ltls;
+#endif
+
 typedef struct ltarget {
-    char *url;
+    char *url;                   /* the map key: url, or url \x1f profile */
     lpool *pool;                 /* NULL when refused */
     char *prefix;                /* request line, Host, Authorization */
     size_t prefix_len;
@@ -80,6 +94,9 @@ struct lpool {
     int host_is_ip;
     int port;
     wh_lean *owner;
+#ifdef WH_HAVE_LEAN_TLS
+    ltls *prof;                  /* NULL: the transport's own TLS settings */
+#endif
     int needs_dns;               /* a host name: resolved through c-ares */
     int resolving;
     int64_t resolved_until;      /* the answer's TTL */
@@ -157,6 +174,8 @@ struct wh_lean {
     int destroy_pending;
 #ifdef WH_HAVE_LEAN_TLS
     SSL_CTX *ssl_ctx;            /* made at the first https:// target */
+    ltls *profiles;
+    BIO_METHOD *bio_meth;        /* sockets without SIGPIPE (send MSG_NOSIGNAL) */
     char *ca_file, *ca_path;
 #endif
     int wake_fd;                 /* eventfd: wakeup() interrupts a wait */
@@ -245,11 +264,13 @@ static int set_refused(ltarget *t, int error, const char *fmt, const char *arg)
 }
 
 static lpool *pool_get(wh_lean *l, int tls, const char *host, size_t host_len, int port,
-                       int is_ip, const struct sockaddr_storage *sa, socklen_t sl)
+                       int is_ip, const struct sockaddr_storage *sa, socklen_t sl, void *prof)
 {
-    char key[300];
-    int kn = snprintf(key, sizeof key, "%s%.*s:%d", tls ? "https:" : "", (int)host_len, host,
-                      port);
+    char key[340];
+    int kn = prof ? snprintf(key, sizeof key, "https:%.*s:%d|%p", (int)host_len, host, port,
+                             prof)
+                  : snprintf(key, sizeof key, "%s%.*s:%d", tls ? "https:" : "",
+                             (int)host_len, host, port);
     if (kn < 0 || (size_t)kn >= sizeof key) return NULL;
     uint64_t h = wh__hash(key, (size_t)kn);
     lpool *p = wh__map_get(&l->pools, key, (size_t)kn, h);
@@ -268,6 +289,9 @@ static lpool *pool_get(wh_lean *l, int tls, const char *host, size_t host_len, i
     p->host_is_ip = is_ip;
     p->port = port;
     p->owner = l;
+#ifdef WH_HAVE_LEAN_TLS
+    p->prof = prof;
+#endif
     p->addr = *sa;
     p->addr_len = sl;
     return p;
@@ -288,7 +312,7 @@ static int ipv4_literal(const char *h, struct in_addr *out)
     return inet_aton(h, out) != 0;
 }
 
-static int target_parse(wh_lean *l, ltarget *t, const char *url)
+static int target_parse(wh_lean *l, ltarget *t, const char *url, void *prof)
 {
     const char *s;
     int tls = 0;
@@ -376,7 +400,7 @@ static int target_parse(wh_lean *l, ltarget *t, const char *url)
 #endif
     }
     int is_ip = hp[0] == '[' || (sl != 0 && strcasecmp(hbuf, "localhost") != 0);
-    t->pool = pool_get(l, tls, hbuf, host_len, port, is_ip, &sa, sl);
+    t->pool = pool_get(l, tls, hbuf, host_len, port, is_ip, &sa, sl, tls ? prof : NULL);
     if (!t->pool) return WH_E_NOMEM;
     if (sl == 0) t->pool->needs_dns = 1;
 
@@ -444,20 +468,50 @@ static void target_free(ltarget *t)
     free(t);
 }
 
-static int target_get(wh_lean *l, const char *url, ltarget **out)
+#ifdef WH_HAVE_LEAN_TLS
+static int tls_profile(wh_lean *l, const wh_tls *tls, ltls **out);
+#endif
+
+/* The target of url (with TLS settings tls, https:// only), made at its
+ * first request. */
+static int target_get(wh_lean *l, const char *url, const wh_tls *tls, ltarget **out)
 {
     size_t n = strlen(url);
-    uint64_t h = wh__hash(url, n);
-    ltarget *t = wh__map_get(&l->targets, url, n, h);
+    void *prof = NULL;
+    char *key = (char *)url;
+    size_t kn = n;
+#ifdef WH_HAVE_LEAN_TLS
+    if (tls && strncasecmp(url, "https://", 8) == 0) {
+        ltls *pr = NULL;
+        int prc = tls_profile(l, tls, &pr);
+        if (prc != WH_OK) return prc;
+        prof = pr;
+        kn = n + 1 + strlen(pr->key);
+        key = malloc(kn + 1);
+        if (!key) return WH_E_NOMEM;
+        memcpy(key, url, n);
+        key[n] = '\x1f';
+        memcpy(key + n + 1, pr->key, kn - n - 1);
+        key[kn] = '\0';
+    }
+#else
+    (void)tls;
+#endif
+    uint64_t h = wh__hash(key, kn);
+    ltarget *t = wh__map_get(&l->targets, key, kn, h);
     if (t) {
+        if (key != url) free(key);
         *out = t;
         return WH_OK;
     }
     t = wh__calloc(1, sizeof *t);
-    if (!t) return WH_E_NOMEM;
-    t->url = wh__strndup(url, n);
-    int rc = t->url ? target_parse(l, t, url) : WH_E_NOMEM;
-    if (rc == WH_OK) rc = wh__map_put(&l->targets, t->url, n, h, t);
+    if (!t) {
+        if (key != url) free(key);
+        return WH_E_NOMEM;
+    }
+    t->url = key != url ? key : wh__strndup(url, n);
+    int rc = t->url ? target_parse(l, t, url, prof) : WH_E_NOMEM;
+    if (rc == WH_OK) rc = wh__map_put(&l->targets, t->url, kn, h, t);
     if (rc != WH_OK) {
         target_free(t);
         return rc;
@@ -932,39 +986,166 @@ static int new_session(SSL *ssl, SSL_SESSION *sess)
     return 1; /* kept */
 }
 
-static int tls_ctx(wh_lean *l)
+static SSL_CTX *make_ctx(const char *ca_file, const char *ca_path, const char *cert,
+                         const char *key, int min, int verify)
 {
-    if (l->ssl_ctx) return WH_OK;
     SSL_CTX *x = SSL_CTX_new(TLS_client_method());
-    if (!x) return WH_E_NOMEM;
-    SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
+    if (!x) return NULL;
+    SSL_CTX_set_min_proto_version(x, min == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
     SSL_CTX_set_options(x, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
-    int ok = l->ca_file || l->ca_path
-                 ? SSL_CTX_load_verify_locations(x, l->ca_file, l->ca_path)
-                 : SSL_CTX_set_default_verify_paths(x);
+    int ok = ca_file || ca_path ? SSL_CTX_load_verify_locations(x, ca_file, ca_path)
+                                : SSL_CTX_set_default_verify_paths(x);
+    if (ok && cert) ok = SSL_CTX_use_certificate_chain_file(x, cert) == 1 &&
+                         SSL_CTX_use_PrivateKey_file(x, key ? key : cert, SSL_FILETYPE_PEM) == 1;
     if (!ok) {
         SSL_CTX_free(x);
-        return WH_E_TRANSPORT;
+        return NULL;
     }
-    SSL_CTX_set_verify(x, l->opts.verify_tls ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(x, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(x, alpn, sizeof alpn - 1);
     SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(x, new_session);
-    l->ssl_ctx = x;
+    return x;
+}
+
+/* A socket BIO whose writes never raise SIGPIPE (OpenSSL's own uses
+ * write(2)); the fd is the BIO's data. */
+static int nb_fd(BIO *b) { return (int)(intptr_t)BIO_get_data(b); }
+
+static int nb_write(BIO *b, const char *buf, int len)
+{
+    ssize_t n = send(nb_fd(b), buf, (size_t)len, MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static int nb_read(BIO *b, char *buf, int len)
+{
+    ssize_t n = recv(nb_fd(b), buf, (size_t)len, 0);
+    BIO_clear_retry_flags(b);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_read(b);
+    return (int)n;
+}
+
+static long nb_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b, (void)num, (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int nb_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int tls_ctx(wh_lean *l)
+{
+    if (!l->bio_meth) {
+        l->bio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "wh-lean-socket");
+        if (!l->bio_meth || !BIO_meth_set_write(l->bio_meth, nb_write) ||
+            !BIO_meth_set_read(l->bio_meth, nb_read) || !BIO_meth_set_ctrl(l->bio_meth, nb_ctrl) ||
+            !BIO_meth_set_create(l->bio_meth, nb_create))
+            return WH_E_NOMEM;
+    }
+    if (l->ssl_ctx) return WH_OK;
+    l->ssl_ctx = make_ctx(l->ca_file, l->ca_path, NULL, NULL, 0, l->opts.verify_tls);
+    return l->ssl_ctx ? WH_OK : WH_E_TRANSPORT;
+}
+
+static int tls_profile(wh_lean *l, const wh_tls *tls, ltls **out)
+{
+    char key[2048];
+    int kn = snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%d\x1f%s",
+                      tls->ca_file ? tls->ca_file : "", tls->ca_path ? tls->ca_path : "",
+                      tls->client_cert_file ? tls->client_cert_file : "",
+                      tls->client_key_file ? tls->client_key_file : "", tls->min_version,
+                      tls->insecure_skip_verify_DANGEROUS,
+                      tls->pinned_public_key ? tls->pinned_public_key : "");
+    if (kn < 0 || (size_t)kn >= sizeof key) return WH_E_INVAL;
+    for (ltls *p = l->profiles; p; p = p->next)
+        if (strcmp(p->key, key) == 0) {
+            *out = p;
+            return WH_OK;
+        }
+    ltls *p = wh__calloc(1, sizeof *p);
+    if (!p) return WH_E_NOMEM;
+    p->key = wh__strdup(key);
+    /* no CA of the endpoint's own: the transport's (ca_file option, else
+     * OpenSSL's default store) */
+    const char *ca_file = tls->ca_file, *ca_path = tls->ca_path;
+    if (!ca_file && !ca_path) ca_file = l->ca_file, ca_path = l->ca_path;
+    p->ctx = make_ctx(ca_file, ca_path, tls->client_cert_file, tls->client_key_file,
+                      tls->min_version,
+                      l->opts.verify_tls && !tls->insecure_skip_verify_DANGEROUS);
+    const char *pin = tls->pinned_public_key;
+    size_t n = 0;
+    for (const char *q = pin; q && *q; q++)
+        if (*q == ';') n++;
+    if (pin && *pin) n++;
+    if (n) p->pins = wh__calloc(n, sizeof *p->pins);
+    int ok = p->key && p->ctx && (!n || p->pins);
+    for (const char *q = pin; ok && q && *q;) {
+        /* "sha256//" + 44 base64 characters (checked by the engine) */
+        unsigned char raw[48];
+        if (strncmp(q, "sha256//", 8) != 0 ||
+            EVP_DecodeBlock(raw, (const unsigned char *)q + 8, 44) != 33) {
+            ok = 0;
+            break;
+        }
+        memcpy(p->pins[p->n_pins++], raw, 32);
+        q += 8 + 44;
+        if (*q == ';') q++;
+    }
+    if (!ok) {
+        if (p->ctx) SSL_CTX_free(p->ctx);
+        free(p->pins);
+        free(p->key);
+        free(p);
+        return WH_E_TRANSPORT;
+    }
+    p->next = l->profiles;
+    l->profiles = p;
+    *out = p;
     return WH_OK;
+}
+
+/* The server's public key is one of the pins (or there are none). */
+static int pin_ok(lconn *c)
+{
+    ltls *p = c->pool->prof;
+    if (!p || !p->n_pins) return 1;
+    X509 *cert = SSL_get1_peer_certificate(c->ssl);
+    if (!cert) return 0;
+    unsigned char *der = NULL;
+    int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    X509_free(cert);
+    if (len <= 0) return 0;
+    unsigned char md[32];
+    SHA256(der, (size_t)len, md);
+    OPENSSL_free(der);
+    for (size_t i = 0; i < p->n_pins; i++)
+        if (memcmp(md, p->pins[i], 32) == 0) return 1;
+    return 0;
 }
 
 /* The TLS client on c's connected socket. */
 static int tls_start(wh_lean *l, lconn *c)
 {
-    c->ssl = SSL_new(l->ssl_ctx);
+    c->ssl = SSL_new(c->pool->prof ? c->pool->prof->ctx : l->ssl_ctx);
     if (!c->ssl) return 0;
     SSL_set_app_data(c->ssl, c);
-    if (!SSL_set_fd(c->ssl, c->fd)) return 0;
+    BIO *bio = BIO_new(l->bio_meth);
+    if (!bio) return 0;
+    BIO_set_data(bio, (void *)(intptr_t)c->fd);
+    SSL_set_bio(c->ssl, bio, bio);
     lpool *p = c->pool;
     if (p->host_is_ip) {
         X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
@@ -1212,6 +1393,16 @@ static void on_event(wh_lean *l, lconn *c, uint32_t ev)
                        where, w);
             return;
         }
+        if (!pin_ok(c)) {
+            char where[340];
+            snprintf(where, sizeof where, "%s", pool_name(c));
+            c->req = NULL;
+            conn_close(l, c);
+            r->conn = NULL;
+            req_finish(l, r, WH_E_TRANSPORT, "lean transport: TLS handshake with %s: the "
+                       "server's public key matches no pinned_public_key", where);
+            return;
+        }
         if (r->connect_deadline) {
             r->connect_deadline = 0;
             wh__heap_update(&l->timers, &r->timer, r->deadline);
@@ -1268,7 +1459,7 @@ static int tl_submit(void *user, const wh_request *req)
         return WH_E_INVAL;
     if (l->destroy_pending) return WH_E_INVAL;
     ltarget *t = NULL;
-    int rc = target_get(l, req->url, &t);
+    int rc = target_get(l, req->url, req->tls, &t);
     if (rc != WH_OK) return rc;
     lreq *r = req_get(l);
     if (!r) return WH_E_NOMEM;
@@ -1298,16 +1489,6 @@ static int tl_submit(void *user, const wh_request *req)
     wh__heap_push(&l->timers, &r->timer, r->deadline);
     if (t->error) {
         req_finish(l, r, t->error, "%s", t->msg);
-        rearm(l);
-        return WH_OK;
-    }
-    if (req->tls && t->pool->tls) {
-        /* an endpoint's (or the engine's) ca_file, client certificate,
-         * pin, minimum version or insecure mode: never ignored */
-        req_finish(l, r, WH_E_TRANSPORT, "lean transport: %s: endpoint TLS settings (ca_file, "
-                   "client_cert_file, pinned_public_key, tls_min_version, insecure) are not "
-                   "supported by the lean transport (use transport \"auto\" or \"curl\")",
-                   t->pool->key);
         rearm(l);
         return WH_OK;
     }
@@ -1557,6 +1738,15 @@ static void tl_free(wh_lean *l)
     if (l->wake_fd >= 0) close(l->wake_fd);
 #ifdef WH_HAVE_LEAN_TLS
     if (l->ssl_ctx) SSL_CTX_free(l->ssl_ctx);
+    if (l->bio_meth) BIO_meth_free(l->bio_meth);
+    while (l->profiles) {
+        ltls *p = l->profiles;
+        l->profiles = p->next;
+        SSL_CTX_free(p->ctx);
+        free(p->pins);
+        free(p->key);
+        free(p);
+    }
     free(l->ca_file);
     free(l->ca_path);
 #endif

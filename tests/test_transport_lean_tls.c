@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 /* ---- certificates ----------------------------------------------------------- */
 static char ca_pem[512], srv_pem[512], srv_key[512], other_pem[512], other_key[512];
+static char srv_pin[128]; /* "sha256//<base64>" of srv.pem's public key */
 
 static void sh(const char *cmd)
 {
@@ -53,9 +55,20 @@ static void make_certs(void)
              "   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=$n"
              "     -keyout $n.key -out $n.csr 2>/dev/null &&"
              "   openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
-             "     -days 2 -extfile $n.ext -out $n.pem 2>/dev/null || exit 1; done",
+             "     -days 2 -extfile $n.ext -out $n.pem 2>/dev/null || exit 1; done"
+             " && openssl x509 -in srv.pem -pubkey -noout | openssl pkey -pubin -outform der"
+             "   | openssl dgst -sha256 -binary | base64 > srv.pin",
              dir);
     sh(cmd);
+    char pinf[600];
+    snprintf(pinf, sizeof pinf, "%s/srv.pin", dir);
+    FILE *f = fopen(pinf, "r");
+    CHECK(f != NULL);
+    char b64[96] = "";
+    CHECK(fgets(b64, sizeof b64, f) != NULL);
+    fclose(f);
+    b64[strcspn(b64, "\r\n")] = '\0';
+    snprintf(srv_pin, sizeof srv_pin, "sha256//%s", b64);
 }
 
 /* ---- TLS server --------------------------------------------------------------- */
@@ -125,6 +138,12 @@ static void srv_conn(tls_srv *s, SSL *ssl, int ci)
 static void *srv_main(void *arg)
 {
     tls_srv *s = arg;
+    /* the server's writes to a closed client: EPIPE in this thread only (a
+     * SIGPIPE the library raised would still end the test) */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     while (!atomic_load(&s->stop)) {
         struct pollfd p = {s->lfd, POLLIN, 0};
         if (poll(&p, 1, 50) <= 0) continue;
@@ -218,6 +237,8 @@ static wh_transport *lean(const char *ca, int verify)
     return t;
 }
 
+static const wh_tls *req_tls; /* the next requests' TLS settings */
+
 static void request(wh_transport *t, done_log *d, const char *url, const char *body,
                     size_t len)
 {
@@ -231,6 +252,7 @@ static void request(wh_transport *t, done_log *d, const char *url, const char *b
     q.body_len = len;
     q.timeout_ms = 10000;
     q.connect_timeout_ms = 5000;
+    q.tls = req_tls;
     int before = d->n;
     CHECK_EQ(t->submit(t->user, &q), WH_OK);
     int64_t end = th_now_ms() + 15000;
@@ -396,5 +418,60 @@ static void t_tls_engine_auto(void)
     th_tmp_cleanup();
 }
 
-TH_MAIN(TH_CASE(t_tls_keepalive), TH_CASE(t_tls_sni_and_resumption),
+/* The per-request TLS settings (an endpoint's, wh_request.tls): its CA
+ * file, public-key pins, TLS 1.3 minimum, insecure mode; connections are
+ * not shared between settings. */
+static void t_tls_request_settings(void)
+{
+    need_tls();
+    make_certs();
+    /* one connection at a time: each answer closes its connection */
+    tls_srv *s = srv_start(srv_pem, srv_key, 1);
+    unsetenv("SSL_CERT_FILE");
+    wh_transport *t = lean(NULL, 1); /* the system store: not the test CA */
+    done_log *d = calloc(1, sizeof *d);
+    CHECK(d != NULL);
+    wh_tls a;
+    memset(&a, 0, sizeof a);
+    a.ca_file = ca_pem;
+    req_tls = &a;
+    request(t, d, s->url, "{}", 2);
+    CHECK_EQ(d->error[0], WH_OK);
+    CHECK_EQ(d->status[0], 200);
+    /* the right pin, TLS 1.3 at least */
+    wh_tls b = a;
+    b.pinned_public_key = srv_pin;
+    b.min_version = 13;
+    req_tls = &b;
+    request(t, d, s->url, "{}", 2);
+    CHECK_EQ(d->error[1], WH_OK);
+    /* a wrong pin: refused after the handshake, nothing sent */
+    wh_tls c = a;
+    c.pinned_public_key = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    req_tls = &c;
+    int before = atomic_load(&s->reqs);
+    request(t, d, s->url, "{}", 2);
+    CHECK_EQ(d->error[2], WH_E_TRANSPORT);
+    CHECK(strstr(d->msg[2], "pinned_public_key") != NULL);
+    CHECK_EQ(atomic_load(&s->reqs), before);
+    /* no settings: the transport's own store, which lacks the CA */
+    req_tls = NULL;
+    request(t, d, s->url, "{}", 2);
+    CHECK_EQ(d->error[3], WH_E_TRANSPORT);
+    CHECK(strstr(d->msg[3], "certificate") != NULL);
+    /* insecure (testing only) */
+    wh_tls e;
+    memset(&e, 0, sizeof e);
+    e.insecure_skip_verify_DANGEROUS = 1;
+    req_tls = &e;
+    request(t, d, s->url, "{}", 2);
+    CHECK_EQ(d->error[4], WH_OK);
+    req_tls = NULL;
+    t->destroy(t->user);
+    srv_stop(s);
+    free(d);
+    th_tmp_cleanup();
+}
+
+TH_MAIN(TH_CASE(t_tls_request_settings), TH_CASE(t_tls_keepalive), TH_CASE(t_tls_sni_and_resumption),
         TH_CASE(t_tls_verification_named), TH_CASE(t_tls_engine_auto))
