@@ -17,6 +17,9 @@
 #   WITH_MHD=     libmicrohttpd: the example receiver and the tests' receivers
 #   WITH_TLS=     OpenSSL libssl: https:// in the lean transport
 #   WITH_CARES=   c-ares: host names in the lean transport
+#   WITH_UV=      libuv: the libuv adapter's tests and examples/libuv_server
+#   WITH_EVENT=   libevent: the libevent adapter's tests
+# (the adapters themselves are header-only: include/webhook/adapters/)
 # A backend left out is not compiled; its constructor returns
 # WH_E_UNSUPPORTED (lib/backends.c), and its tests are reported as skipped.
 # Use a separate B= directory per combination.
@@ -40,7 +43,7 @@ SONAME  := libwebhook.so.$(MAJOR)
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1 || echo 0)
 # parts left out by the user (WITH_X=0 given): their Debian packages are not
 # asked for by the preflight
-OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD TLS CARES,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
+OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD TLS CARES UV EVENT,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
 ifeq ($(origin WITH_CURL),undefined)
 WITH_CURL := $(call have_pkg,libcurl)
 endif
@@ -59,8 +62,14 @@ endif
 ifeq ($(origin WITH_CARES),undefined)
 WITH_CARES := $(call have_pkg,libcares)
 endif
+ifeq ($(origin WITH_UV),undefined)
+WITH_UV := $(call have_pkg,libuv)
+endif
+ifeq ($(origin WITH_EVENT),undefined)
+WITH_EVENT := $(call have_pkg,libevent)
+endif
 # WITH_X=1 given: the package must be there
-$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd TLS:libssl CARES:libcares,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
+$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd TLS:libssl CARES:libcares UV:libuv EVENT:libevent,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
 # the tags of lib/sources.txt and tests/tests.txt this build has
 HAVE :=
 OPT_PKGS :=
@@ -87,6 +96,16 @@ ifeq ($(WITH_CARES),1)
 HAVE += cares
 OPT_PKGS += libcares
 endif
+# the loop libraries: linked into tests and examples only (never the library)
+LOOP_PKGS :=
+ifeq ($(WITH_UV),1)
+HAVE += uv
+LOOP_PKGS += libuv
+endif
+ifeq ($(WITH_EVENT),1)
+HAVE += event
+LOOP_PKGS += libevent
+endif
 # Lines of lib/sources.txt and tests/tests.txt: a name, then the tags it
 # needs.  Prints the names whose tags are all in $(HAVE) ($(1) = file).
 built_from = $(shell awk -v have=" $(strip $(HAVE)) " '!/^\#/ && NF { ok = 1; for (i = 2; i <= NF; i++) if (index(have, " " $$i " ") == 0) ok = 0; if (ok) print $$1 }' $(1))
@@ -101,15 +120,18 @@ TEST_SKIPS := $(call skipped_from,tests/tests.txt)
 TEST_SUPPORT := tests/support/harness.c tests/support/fixture.c
 ifeq ($(WITH_MHD),1)
 TEST_SUPPORT += tests/support/http_receiver.c
-EXAMPLES  := receiver chat_demo minimal
+EXAMPLES  := receiver chat_demo minimal game_loop poll_loop
 else
-EXAMPLES  := chat_demo minimal
+EXAMPLES  := chat_demo minimal game_loop poll_loop
+endif
+ifeq ($(WITH_UV),1)
+EXAMPLES  += libuv_server
 endif
 TOOLS     := whsend
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
-# DEB_LATER: installed by `make deps` for the event-loop adapters (next
-# issue); not yet needed by the build, so the preflight does not ask for them.
+# DEB_LATER: installed by `make deps` for the event-loop adapters' tests and
+# examples; optional (WITH_UV, WITH_EVENT), so the preflight does not ask.
 DEB_LATER := libuv1-dev libevent-dev
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
@@ -151,8 +173,9 @@ LIB_CFLAGS += -DWH_HMAC_OPENSSL
 LIB_LIBS   += -lcrypto
 PC_REQUIRES += libcrypto
 endif
-MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
-MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) $(LOOP_PKGS) 2>/dev/null) \
+              $(if $(filter uv,$(HAVE)),-DWH_HAVE_UV) $(if $(filter event,$(HAVE)),-DWH_HAVE_EVENT)
+MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) $(LOOP_PKGS) 2>/dev/null) -lpthread
 
 LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRCS))
 TEST_LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(TEST_LIB_SRCS))
@@ -199,6 +222,7 @@ preflight:
 
 # ---- library ----------------------------------------------------------------
 HEADERS := $(wildcard include/webhook/*.h)
+ADAPTER_HEADERS := $(wildcard include/webhook/adapters/*.h)
 $(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h lib/ds.h $(HEADERS) $(B)/.config
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
@@ -233,7 +257,7 @@ $(B)/libwebhook-test.pc: pkgconfig/libwebhook-test.pc.in include/webhook/webhook
 	$(PC_SED) $< > $@
 
 # ---- examples and tests (linked statically against the library) ------------
-$(B)/bin/%: examples/%.c $(STATIC)
+$(B)/bin/%: examples/%.c $(ADAPTER_HEADERS) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
 
@@ -241,7 +265,7 @@ $(B)/bin/%: tools/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) -lm
 
-$(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(STATIC) $(TEST_STATIC)
+$(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(ADAPTER_HEADERS) $(STATIC) $(TEST_STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ilib -Itests/support $(MHD_CFLAGS) $< $(TEST_SUPPORT) -o $@ \
 	  $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
@@ -293,18 +317,27 @@ $(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -DWH_BENCH_HMAC='"$*"' $< -o $@ $(B)/hmac-$*/libwebhook.a $(LIB_LIBS) -lcrypto -lm
 
+# the host-loop integrations (libuv adapter, 1 ms wh_poll timer, wh_fd,
+# wh_tick, emit_any_thread); needs libuv
+$(B)/bench/loop_bench: bench/loop_bench.c $(ADAPTER_HEADERS) $(STATIC) $(TEST_STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
+
 $(B)/bench/ref_curl: bench/ref_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< -o $@ $(shell pkg-config --libs libcurl 2>/dev/null) -lmbedcrypto
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(BENCH_BINS) $(if $(filter uv,$(HAVE)),$(B)/bench/loop_bench)
 	python3 bench/run.py $(B)
+	$(if $(filter uv,$(HAVE)),python3 bench/loop_run.py $(B),@echo "bench: built without libuv: bench/loop_run.py skipped")
 
 # ---- install ------------------------------------------------------------------
 install: lib $(B)/bin/whsend
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/webhook $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/webhook $(DESTDIR)$(INCDIR)/webhook/adapters \
+	  $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCDIR)/webhook/
+	install -m 644 $(ADAPTER_HEADERS) $(DESTDIR)$(INCDIR)/webhook/adapters/
 	install -m 644 $(STATIC) $(TEST_STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libwebhook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)

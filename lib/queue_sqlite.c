@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SQ_BUSY_OPEN_MS 5000 /* opening (schema) and the last write at close */
+
 #include <sqlite3.h>
 
 /* An accepted event not yet written. */
@@ -698,6 +700,7 @@ static void sq_destroy(void *user)
             push_op(q, &o);
             free(c);
         }
+        sqlite3_busy_timeout(q->db, SQ_BUSY_OPEN_MS);
         if (has_writes(q) && sq_commit(q) != WH_OK)
             sq_log(q, WH_LOG_ERROR, "sqlite queue: closing with %" PRIu64
                    " accepted event(s) not written", q->pend_events);
@@ -720,15 +723,15 @@ static const wh_sqlite_options sq_defaults = {
     .max_bytes = (uint64_t)4 << 30,
     .lease_ms = 30000,
     .poll_interval_ms = 100,
-    .busy_timeout_ms = 5000,
+    /* small: the queue's writes run inside wh_poll / wh_socket_action, which
+     * must not block the host's loop; a write that meets another process's
+     * lock for longer stays in memory and is tried again next round */
+    .busy_timeout_ms = 5,
 };
 
 void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size)
 {
-    if (!o || size < sizeof(size_t)) return;
-    wh_sqlite_options d = sq_defaults;
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    memcpy(o, &d, d.struct_size);
+    wh__opts_init(o, size, &sq_defaults, sizeof sq_defaults);
 }
 
 static int sq_info(void *user, wh_queue_info *out);
@@ -739,11 +742,7 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
     *out = NULL;
     wh_sqlite_options o;
     wh_sqlite_options_init(&o);
-    if (in) {
-        if (in->struct_size < sizeof(size_t) || in->struct_size > sizeof o * 4)
-            return WH_E_VERSION;
-        memcpy(&o, in, in->struct_size < sizeof o ? in->struct_size : sizeof o);
-    }
+    if (wh__opts_copy_in(&o, sizeof o, in) != WH_OK) return WH_E_VERSION;
     if (!path || !*path) return WH_E_INVAL;
     sq *q = wh__calloc(1, sizeof *q);
     if (!q) return WH_E_NOMEM;
@@ -765,8 +764,9 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
                              NULL);
     const char *step = "open";
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
-                                                        : sq_defaults.busy_timeout_ms));
+        /* opening and closing happen outside the host's loop: they may wait
+         * as long as they need for the lock; the rounds wait busy_timeout_ms */
+        sqlite3_busy_timeout(q->db, SQ_BUSY_OPEN_MS);
         step = "WAL mode";
         rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     }
@@ -783,6 +783,9 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
         else sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    if (rc == SQLITE_OK)
+        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
+                                                        : sq_defaults.busy_timeout_ms));
     for (int i = 0; i < ST_N && rc == SQLITE_OK; i++) {
         step = "prepare";
         rc = sqlite3_prepare_v3(q->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],

@@ -77,12 +77,12 @@ typedef struct wh_response {
     size_t body_len;
 } wh_response;
 
-/* Called by a transport, from inside its perform method, once per finished
- * request. The response and its strings are valid only during the call. */
+/* Called by a transport, from inside its perform (or socket_action)
+ * method, once per finished request. The response and its strings are valid only during the call. */
 typedef void (*wh_transport_done_fn)(void *done_user, void *token,
                                      const wh_response *res);
 
-#define WH_TRANSPORT_VERSION 1
+#define WH_TRANSPORT_VERSION 2
 typedef struct wh_transport {
     int version;                 /* WH_TRANSPORT_VERSION */
     void *user;
@@ -102,6 +102,27 @@ typedef struct wh_transport {
     /* Release everything.  Called by wh_engine_free() only for a transport
      * the engine created itself. */
     void (*destroy)(void *user);
+
+    /* ---- version 2 (read only when version >= 2; a version-1 transport
+     * keeps working: the engine calls perform()) ---- */
+    /* The engine hands the transport socket and timer hooks (the struct is
+     * valid until the next set_loop): from now on the transport tells
+     * loop->watch which of its fds to watch (events 0 before it closes
+     * one) and arms loop->timer for its own timers, and the engine drives
+     * it through socket_action().  perform() must keep working as well
+     * (wh_flush).  loop == NULL: stop watching every fd (watch(.., 0, ..)
+     * on the previous hooks), cancel the timer, back to perform().  Called
+     * only while no request is running.  Returns WH_OK or a status. */
+    int (*set_loop)(void *user, const wh_loop *loop);
+    /* Readiness of one of the transport's fds (WH_POLL_IN/OUT), or
+     * fd == WH_SOCKET_TIMEOUT: its timer is due.  Never waits.  Reports
+     * finished requests through done() like perform(); done() may submit.
+     * Returns the number of requests still running, or a status. */
+    int (*socket_action)(void *user, int fd, int events, wh_transport_done_fn done,
+                         void *done_user);
+    /* Make a perform() that is waiting return soon.  Any thread.  May be
+     * NULL. */
+    void (*wakeup)(void *user);
 } wh_transport;
 
 /* ---- queue vtable -------------------------------------------------------- */
