@@ -28,8 +28,11 @@
  * only IP literals and "localhost" are taken (else WH_E_CONNECT naming the
  * reason).
  *
+ * Transport vtable version 2: in a host loop (wh_loop_attach, wh_fd) it
+ * asks for one fd to be watched, its epoll set, and one timer.
+ *
  * What it does not do (use the curl transport, or "auto", which picks curl
- * for these): proxies, HTTP/2, client certificates.
+ * for these): proxies, HTTP/2.
  */
 #ifndef WEBHOOK_LEAN_H
 #define WEBHOOK_LEAN_H
