@@ -15,6 +15,8 @@
 #   WITH_SQLITE=  SQLite queue
 #   WITH_REDIS=   Redis Streams queue (hiredis)
 #   WITH_MHD=     libmicrohttpd: the example receiver and the tests' receivers
+#   WITH_TLS=     OpenSSL libssl: https:// in the lean transport
+#   WITH_CARES=   c-ares: host names in the lean transport
 #   WITH_UV=      libuv: the libuv adapter's tests and examples/libuv_server
 #   WITH_EVENT=   libevent: the libevent adapter's tests
 # (the adapters themselves are header-only: include/webhook/adapters/)
@@ -41,7 +43,7 @@ SONAME  := libwebhook.so.$(MAJOR)
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1 || echo 0)
 # parts left out by the user (WITH_X=0 given): their Debian packages are not
 # asked for by the preflight
-OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD UV EVENT,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
+OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD TLS CARES UV EVENT,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
 ifeq ($(origin WITH_CURL),undefined)
 WITH_CURL := $(call have_pkg,libcurl)
 endif
@@ -54,6 +56,12 @@ endif
 ifeq ($(origin WITH_MHD),undefined)
 WITH_MHD := $(call have_pkg,libmicrohttpd)
 endif
+ifeq ($(origin WITH_TLS),undefined)
+WITH_TLS := $(call have_pkg,libssl)
+endif
+ifeq ($(origin WITH_CARES),undefined)
+WITH_CARES := $(call have_pkg,libcares)
+endif
 ifeq ($(origin WITH_UV),undefined)
 WITH_UV := $(call have_pkg,libuv)
 endif
@@ -61,7 +69,7 @@ ifeq ($(origin WITH_EVENT),undefined)
 WITH_EVENT := $(call have_pkg,libevent)
 endif
 # WITH_X=1 given: the package must be there
-$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd UV:libuv EVENT:libevent,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
+$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd TLS:libssl CARES:libcares UV:libuv EVENT:libevent,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
 # the tags of lib/sources.txt and tests/tests.txt this build has
 HAVE :=
 OPT_PKGS :=
@@ -79,6 +87,14 @@ OPT_PKGS += hiredis
 endif
 ifeq ($(WITH_MHD),1)
 HAVE += mhd
+endif
+ifeq ($(WITH_TLS),1)
+HAVE += tls
+OPT_PKGS += libssl
+endif
+ifeq ($(WITH_CARES),1)
+HAVE += cares
+OPT_PKGS += libcares
 endif
 # the loop libraries: linked into tests and examples only (never the library)
 LOOP_PKGS :=
@@ -119,13 +135,15 @@ TOOLS     := whsend
 DEB_LATER := libuv1-dev libevent-dev
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
-            libsqlite3-dev libhiredis-dev redis-server libssl-dev $(DEB_LATER) \
-            $(DEB_BINDINGS)
+            libsqlite3-dev libhiredis-dev redis-server libssl-dev libc-ares-dev \
+            $(DEB_LATER) $(DEB_BINDINGS)
 PKGS     := libcjson $(OPT_PKGS)
 DEB_CURL   := libcurl4-openssl-dev
 DEB_SQLITE := libsqlite3-dev
 DEB_REDIS  := libhiredis-dev redis-server
 DEB_MHD    := libmicrohttpd-dev
+DEB_TLS    := libssl-dev
+DEB_CARES  := libc-ares-dev
 PREFLIGHT_PKGS := $(filter-out $(DEB_LATER) $(foreach v,$(OFF_BY_USER),$(DEB_$(v))),$(DEB_PKGS))
 # HMAC-SHA256 backend: openssl (libcrypto, which libcurl already loads; its
 # SHA-256 uses the CPU's SHA extensions: 2-4x faster signing, see
@@ -140,7 +158,9 @@ WARNINGS := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SAN) -Iinclude
 HAVE_DEFS   := $(if $(filter curl,$(HAVE)),-DWH_HAVE_CURL) \
                $(if $(filter sqlite,$(HAVE)),-DWH_HAVE_SQLITE) \
-               $(if $(filter redis,$(HAVE)),-DWH_HAVE_REDIS)
+               $(if $(filter redis,$(HAVE)),-DWH_HAVE_REDIS) \
+               $(if $(filter tls,$(HAVE)),-DWH_HAVE_LEAN_TLS) \
+               $(if $(filter cares,$(HAVE)),-DWH_HAVE_CARES)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_CFLAGS  = $(BASE_CFLAGS) -DBUILDING_WH -fPIC -fvisibility=hidden $(HAVE_DEFS) \

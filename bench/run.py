@@ -6,6 +6,7 @@
     python3 bench/run.py BUILD_DIR --only https [--events N]   (just section 9,
                                                   HTTPS, printed)
     python3 bench/run.py BUILD_DIR --only-bindings [N] (just section 10, printed)
+    python3 bench/run.py BUILD_DIR --only-lean [N]     (just section 11, printed)
 
 BUILD_DIR holds bench/whbench (the default build), bench/ref_curl, bin/whsend and,
 optionally, bench/whbench-openssl and bench/whbench-mbedtls (the library
@@ -608,12 +609,118 @@ def only_bindings(build, n):
     return 0
 
 
+# Section 11: the lean transport against libcurl and wrk over plain HTTP.
+LEAN_CONCS = [1, 8, 32]
+
+
+def run_env(cmd, env_add, timeout=180):
+    env = dict(os.environ)
+    env.update(env_add)
+    left = TIME_LIMIT - (time.monotonic() - T_START)
+    if left < 5:
+        raise RuntimeError("time budget exhausted")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=min(timeout, left), env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p.stdout
+
+
+def wrk_cpu(url, conns, secs, lua):
+    """wrk's req/s and its CPU (user+system) per request."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = run(["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "-s", lua, url], timeout=secs + 30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m = WRK_RE.search(out)
+    if not m:
+        raise RuntimeError("cannot parse wrk output:\n" + out)
+    rps = float(m.group(1))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return rps, cpu * 1e9 / max(rps * secs, 1)
+
+
+def measure_lean(build, url, tmp, body, lua, n, reps, secs):
+    """Lean vs curl (whbench single, signed, the engine's transport_kind) vs
+    wrk at 1/8/32 in flight, events/s and client CPU per request; then
+    whsend with "transport": "lean" against ref_curl."""
+    whb = os.path.join(build, "bench", "whbench")
+    out = {"n": n, "wrk": {}, "lean": {}, "curl": {}}
+    for c in LEAN_CONCS:
+        n_ev = max(n // 4, 1000) if c == 1 else n
+        w, l, k = [], [], []
+        for _ in range(reps):
+            w.append(wrk_cpu(url, c, secs, lua))
+            l += parse_result(run_env([whb, "single", url, str(n_ev), str(c)], {"WH_BENCH_TRANSPORT": "lean"}), "single")
+            k += parse_result(run_env([whb, "single", url, str(n_ev), str(c)], {"WH_BENCH_TRANSPORT": "curl"}), "single")
+        out["wrk"][c] = (statistics.median(x[0] for x in w), statistics.median(x[1] for x in w))
+        out["lean"][c] = (med(l, "eps"), med(l, "cpu_ns_per_event"))
+        out["curl"][c] = (med(k, "eps"), med(k, "cpu_ns_per_event"))
+        log(f"lean section c={c}: wrk {out['wrk'][c]} lean {out['lean'][c]} curl {out['curl'][c]}")
+    # whsend, "transport": "lean" (root key of its configuration)
+    whsend = os.path.join(build, "bin", "whsend")
+    ref = os.path.join(build, "bench", "ref_curl")
+    cfg, events = whsend_files(tmp, url, body, n)
+    lcfg = os.path.join(tmp, "whsend-lean.json")
+    with open(cfg) as f, open(lcfg, "w") as g:
+        g.write(f.read().replace('{"endpoints"', '{"transport": "lean", "endpoints"', 1))
+    ws, wc, rows = [], [], []
+    for _ in range(reps):
+        rows += parse_result(run([ref, url, str(n), str(WHSEND_INFLIGHT)]), "ref")
+        eps, cpu = whsend_once(whsend, lcfg, events, n)
+        ws.append(eps)
+        wc.append(cpu)
+    out["whsend"] = (statistics.median(ws), med(rows, "eps"), statistics.median(wc),
+                     med(rows, "cpu_ns_per_event"))
+    log(f"lean section whsend: {out['whsend']}")
+    return out
+
+
+def lean_lines(S):
+    L = [f"## 11. The lean transport: {S['n']:,} signed events (C = 1: a quarter), plain HTTP\n"]
+    L.append("| in flight | wrk req/s | lean events/s | curl events/s | lean / wrk | lean / curl |"
+             " CPU/request wrk | lean | curl |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in LEAN_CONCS:
+        w, l, k = S["wrk"][c], S["lean"][c], S["curl"][c]
+        L.append(f"| {c} | {w[0]:,.0f} | {l[0]:,.0f} | {k[0]:,.0f} | {l[0] / w[0]:.2f}× | {l[0] / k[0]:.2f}× |"
+                 f" {w[1] / 1000:.1f} µs | {l[1] / 1000:.1f} µs | {k[1] / 1000:.1f} µs |")
+    ws, wr, wcpu, rcpu = S["whsend"]
+    L.append("")
+    L.append(f"whsend with `\"transport\": \"lean\"`: {ws:,.0f} events/s vs the hand-written libcurl loop"
+             f" {wr:,.0f} events/s: {ws / wr:.2f}× (target ≥ 2×); CPU per event {wcpu / 1000:.1f} µs vs"
+             f" {rcpu / 1000:.1f} µs.  lean / wrk at 32 in flight: {S['lean'][32][0] / S['wrk'][32][0]:.2f}×"
+             f" (target ≥ 0.85×); lean CPU per request at 32: {S['lean'][32][1] / 1000:.1f} µs (target ≤ 5 µs).\n")
+    return L
+
+
+def only_lean(build, n):
+    """Just section 11, printed (a quick check)."""
+    whb = os.path.join(build, "bench", "whbench")
+    tmp = tempfile.mkdtemp(prefix="whbench-nginx-")
+    ng = Nginx(tmp)
+    try:
+        url = ng.start()
+        body = run([whb, "payload"])
+        lua = os.path.join(tmp, "post.lua")
+        lua_body(lua, body)
+        S = measure_lean(build, url, tmp, body, lua, n, 1, 2)
+    finally:
+        ng.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\n".join(lean_lines(S)))
+    return 0
+
+
 def main():
     args = sys.argv[1:]
     if not args:
         print(__doc__)
         return 2
     build = os.path.abspath(args[0])
+    if "--only-lean" in args:
+        i = args.index("--only-lean")
+        n = int(args[i + 1]) if len(args) > i + 1 else WHSEND_N
+        return only_lean(build, n)
     if "--only-whsend" in args:
         i = args.index("--only-whsend")
         n = int(args[i + 1]) if len(args) > i + 1 else WHSEND_N
@@ -725,6 +832,11 @@ def main():
             except Exception as exc:  # reported, never fatal to the other sections
                 R["bindings_error"] = str(exc)
                 log(f"bindings: {exc}")
+
+        # (11) the lean transport vs libcurl vs wrk, and whsend over it
+        R["cmds"].append(f"WH_BENCH_TRANSPORT=lean|curl whbench single URL {WHSEND_N} C ; wrk -c C ;"
+                         f" whsend with \"transport\": \"lean\"   (C = 1, 8, 32)")
+        R["lean"] = measure_lean(build, url, tmp, body, lua, WHSEND_N, reps, wrk_secs)
 
         # (7) latency at half of the single-mode maximum (32 in flight)
         rate = R["single"][32][0] / 2
@@ -911,11 +1023,12 @@ def write_results(R, path, n_single, n_batch):
 
     if "https" in R:
         write_https(R["https"], L)
-
     if R.get("bindings"):
         L.append(bindings_text(R["bindings"]))
     elif R.get("bindings_error"):
         L.append(f"## 10. The bindings\n\nNot measured: {R['bindings_error']}\n")
+    if "lean" in R:
+        L += lean_lines(R["lean"])
 
     notes = os.path.join(HERE, "NOTES.md")
     if os.path.exists(notes):

@@ -30,6 +30,7 @@ typedef struct doc {
     const char *ca_file, *ca_path, *client_cert_file, *client_key_file;
     const char *tls_min_version, *pinned_public_key;
     int insecure;
+    wh_transport_kind transport;  /* default of the document's endpoints */
 } doc;
 
 static doc *doc_of(void *target) { return target; }
@@ -74,6 +75,12 @@ static int root_queue(const cJSON *item, const char *path, void *target,
     (void)path, (void)target;
     wh__cfg_queue q;
     return wh__cfg_queue_parse(item, &q, err);
+}
+
+static int root_transport(const cJSON *item, const char *path, void *target,
+                          wh__cfg_err *err)
+{
+    return wh__cfg_transport(item, path, &doc_of(target)->transport, err);
 }
 
 static int root_ssrf_allow(const cJSON *item, const char *path, void *target,
@@ -170,6 +177,8 @@ static const wh__cfg_key root_keys[] = {
      "default `pinned_public_key` of the endpoints"},
     {"insecure_skip_verify_DANGEROUS", WH__CFG_BOOL, D(insecure), 0, 0, NULL, NULL, NULL,
      NULL, "default `insecure_skip_verify_DANGEROUS` of the endpoints"},
+    {"transport", WH__CFG_FN, 0, 0, 0, NULL, root_transport, NULL, "`curl`, `lean`, `auto`",
+     "`transport` of every endpoint of the document that sets none"},
 };
 const wh__cfg_table wh__cfg_root_table = {
     root_keys, sizeof root_keys / sizeof root_keys[0], NULL, NULL, NULL};
@@ -300,7 +309,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
     cJSON *root = wh__cfg_parse(json, len, err);
     if (!root) return err->status;
     doc d = {NULL, NULL, NULL, NULL, 0, 50, -1, -1, NULL, 0, 0, NULL,
-             NULL, NULL, NULL, NULL, NULL, NULL, 0};
+             NULL, NULL, NULL, NULL, NULL, NULL, 0, WH_TRANSPORT_DEFAULT};
     wh__cfg_ep *eps = NULL;
     size_t n_eps = 0;
     int *handles = NULL;
@@ -334,6 +343,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
         for (const cJSON *it = arr ? arr->child : NULL; it; it = it->next, i++) {
             wh__cfg_ep *p = &eps[n_eps++];
             wh_endpoint_options_init(&p->o);
+            p->o.transport = d.transport;
             snprintf(p->where, sizeof p->where, "%s[%zu]",
                      list == 0 ? "endpoints" : "webhooks", i);
             if (list == 1) { /* Soketi defaults; the entry's keys override */

@@ -96,9 +96,12 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
             rc = WH_E_VERSION;
         e->transport = o.transport;
         e->transport_owned = o.transport_owned;
+    } else if (o.transport_kind < WH_TRANSPORT_DEFAULT || o.transport_kind > WH_TRANSPORT_AUTO) {
+        rc = WH_E_INVAL;
     } else {
         rc = wh__default_transport_new(&o, &e->transport);
         e->transport_owned = 1;
+        e->transport_library = 1;
     }
     if (rc == WH_OK) rc = wh__net_engine_init(e, &o);
     if (rc == WH_OK) {

@@ -76,6 +76,7 @@ typedef struct wh_ep_conf {
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t connect_timeout_ms;
     struct wh__ep_net *net; /* TLS profile (backends.c), or NULL */
+    int transport;          /* wh_transport_kind, handed to wh_request */
 } wh_ep_conf;
 
 /* Retry policy and request limits (policy.c builds it; read-only after). */
@@ -198,6 +199,8 @@ struct wh_engine {
     wh_clock clock;
     wh_transport *transport;
     int transport_owned;
+    int transport_library;  /* the library's own (lib/backends.c): endpoints
+                               may choose lean/curl/auto */
     wh_queue *queue;
     int queue_owned;
     size_t max_payload;

@@ -59,6 +59,9 @@ typedef struct wh_request {
     uint32_t connect_timeout_ms;
     void *token;                 /* engine's; handed back on completion */
     const wh_tls *tls;           /* NULL: the transport's TLS defaults */
+    /* The endpoint's wh_transport_kind (WH_TRANSPORT_DEFAULT when it chose
+     * none).  Only the library's own transport reads it; others ignore it. */
+    int transport;
 } wh_request;
 
 /* The outcome of one request, as the transport reports it. */

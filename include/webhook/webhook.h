@@ -9,6 +9,7 @@
  *
  *     <webhook/plugin.h>   clock, transport and queue vtables (backend authors)
  *     <webhook/curl.h>     options of the libcurl transport
+ *     <webhook/lean.h>     options of the lean (HTTP/1.1, no libcurl) transport
  *     <webhook/sqlite.h>   the durable SQLite queue
  *     <webhook/redis.h>    the shared Redis Streams queue
  *     <webhook/verify.h>   receiver side: signing and verification helpers
@@ -221,6 +222,19 @@ typedef struct wh_health {
 typedef void (*wh_health_fn)(void *user, const wh_health *h);
 
 /* ---- engine -------------------------------------------------------------- */
+/* Which of the library's transports carries a request (engine default, or
+ * one endpoint's choice).  AUTO: the lean transport where it can (http://
+ * with an IP literal or "localhost" as host), libcurl for the rest
+ * (https://, host names); in a build without libcurl, lean for all.
+ * README "Lean transport". */
+typedef enum wh_transport_kind {
+    WH_TRANSPORT_DEFAULT = 0, /* engine: libcurl (lean when built without
+                                 it); endpoint: the engine's choice */
+    WH_TRANSPORT_CURL = 1,
+    WH_TRANSPORT_LEAN = 2,
+    WH_TRANSPORT_AUTO = 3
+} wh_transport_kind;
+
 typedef struct wh_engine_options {
     size_t struct_size;          /* set by wh_engine_options_init() */
     /* Parts.  NULL selects the default. The engine copies the structs;
@@ -291,6 +305,10 @@ typedef struct wh_engine_options {
     /* emit_any_thread: events the inbox holds before wh_emit() returns
      * WH_E_FULL; rounded up to a power of two; default 65,536. */
     size_t inbox_capacity;
+    /* The engine's own transport (used when `transport` is NULL): which
+     * of the library's transports carries requests whose endpoint says
+     * WH_TRANSPORT_DEFAULT.  Default WH_TRANSPORT_DEFAULT (libcurl). */
+    wh_transport_kind transport_kind;
 } wh_engine_options;
 
 WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
@@ -489,6 +507,12 @@ typedef struct wh_endpoint_options {
      * read and change the deliveries.  For tests against self-signed
      * servers only; use ca_file instead. */
     int insecure_skip_verify_DANGEROUS;
+
+    /* Transport of this endpoint's requests (JSON "transport": "lean",
+     * "curl", "auto").  Default WH_TRANSPORT_DEFAULT: the engine's
+     * transport_kind.  Another value needs the engine's own transport
+     * (wh_engine_options.transport NULL): else WH_E_INVAL. */
+    wh_transport_kind transport;
 } wh_endpoint_options;
 
 WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
