@@ -265,9 +265,10 @@ typedef struct wh_engine_options {
     void *health_user;
 
     /* ---- network safety (README "Security") ---------------------------
-     * ssrf_guard, ssrf_allow and proxy apply to the default libcurl
-     * transport (with your own transport, set them in its options:
-     * wh_engine_new fails with WH_E_INVAL when they are set here). */
+     * ssrf_guard, ssrf_allow and proxy apply to the engine's own
+     * transports (libcurl and the lean transport; with your own transport,
+     * set them in its options: wh_engine_new fails with WH_E_INVAL when
+     * they are set here). */
     /* 1: wh_endpoint_add refuses http:// URLs (WH_E_URL). */
     int https_only;
     /* 1: refuse to connect to loopback, private, link-local, CGNAT,
