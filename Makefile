@@ -275,7 +275,7 @@ $(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(ADAPTER_
 # (a second make, so that what the preflight installed is detected)
 check: preflight
 	@$(MAKE) --no-print-directory check-run
-check-run: all $(BINDING_BUILD)
+check-run: all
 	@WH_BIN=$(abspath $(B)/bin) WH_BUILD=$(abspath $(B)) WH_SOURCE_DIR=$(CURDIR) CC='$(CC)' \
 	  WH_PARTS='$(strip $(HAVE))' WH_TEST_CFLAGS='$(SAN)' \
 	  sh tests/run.sh $(TEST_BINS) $(addprefix tests/,$(TEST_SH)) $(TEST_SKIPS) $(BINDING_TESTS)
@@ -378,6 +378,9 @@ BINDING_BUILD :=
 BINDING_TESTS := skip=test_python.sh:built_with_SAN skip=test_node.sh:built_with_SAN
 endif
 export PYTHON
+# (a prerequisite list is expanded when its rule is read: this line comes
+# after BINDING_BUILD is set)
+check-run: $(BINDING_BUILD)
 
 # ---- install ------------------------------------------------------------------
 install: lib $(B)/bin/whsend
