@@ -370,7 +370,7 @@ $(NODE_ADDON): bindings/node/src/addon.c $(STATIC) $(HEADERS) $(wildcard include
 # test scripts report themselves as skipped otherwise
 BINDING_BUILD := $(if $(shell $(PYTHON) -c 'import sysconfig,os; print(os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) or "")' 2>/dev/null),python) \
                  $(if $(wildcard $(NODE_INC)/node_api.h),node)
-BINDING_TESTS := tests/test_python.sh tests/test_node.sh
+BINDING_TESTS := tests/test_node.sh tests/test_python.sh
 # a sanitizer build (SAN=...) cannot be loaded into python3 or node (the
 # ASan runtime must come first): its bindings are reported as skipped
 ifneq ($(strip $(SAN)),)
