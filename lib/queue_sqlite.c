@@ -126,6 +126,7 @@ static const char schema[] =
 typedef struct sq {
     wh_queue vt;
     sqlite3 *db;
+    int busy_ms;            /* the wait for another process's lock in a round */
     sqlite3_stmt *st[ST_N];
     wh_clock clock;
     wh_log_fn on_log;
@@ -664,7 +665,11 @@ static int sq_bind(void *user, uint32_t slot, const char *endpoint_id)
     if (ensure_slot(q, slot) != WH_OK) return WH_E_NOMEM;
     sqlite3_stmt *s = stmt(q, ST_EP_INS);
     sqlite3_bind_text(s, 1, endpoint_id, -1, SQLITE_STATIC);
+    /* wh_endpoint_add, not a wh_poll round: it may wait for another
+     * process's write lock as long as opening does */
+    sqlite3_busy_timeout(q->db, SQ_BUSY_OPEN_MS);
     int rc = exec_stmt(q, s);
+    sqlite3_busy_timeout(q->db, q->busy_ms);
     if (rc != SQLITE_OK) {
         sq_log(q, WH_LOG_ERROR, "sqlite queue: cannot record endpoint \"%s\": %s",
                endpoint_id, sqlite3_errstr(rc));
@@ -783,9 +788,8 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
         else sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     }
-    if (rc == SQLITE_OK)
-        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
-                                                        : sq_defaults.busy_timeout_ms));
+    q->busy_ms = (int)(o.busy_timeout_ms ? o.busy_timeout_ms : sq_defaults.busy_timeout_ms);
+    if (rc == SQLITE_OK) sqlite3_busy_timeout(q->db, q->busy_ms);
     for (int i = 0; i < ST_N && rc == SQLITE_OK; i++) {
         step = "prepare";
         rc = sqlite3_prepare_v3(q->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],

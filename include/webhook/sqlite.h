@@ -43,7 +43,10 @@ typedef struct wh_sqlite_options {
                                     wh_socket_action, which must not block
                                     the host's loop; a write that did not
                                     get the lock stays in memory and is
-                                    tried again in the next round */
+                                    tried again in the next round.  Opening,
+                                    wh_endpoint_add (recording the endpoint)
+                                    and the last write at free wait up to
+                                    5 s instead */
     int synchronous_full;        /* 0 (default): WAL with synchronous=NORMAL,
                                     survives a crash of the process; 1:
                                     synchronous=FULL, survives power loss */
