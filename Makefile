@@ -90,7 +90,9 @@ HAVE += mhd
 endif
 ifeq ($(WITH_TLS),1)
 HAVE += tls
-OPT_PKGS += libssl
+# libssl's .pc names libcrypto only as private: the lean transport calls it
+# directly, whichever HMAC backend is chosen
+OPT_PKGS += libssl libcrypto
 endif
 ifeq ($(WITH_CARES),1)
 HAVE += cares
@@ -170,8 +172,10 @@ LIB_LIBS    = $(PKG_LIBS) -lmbedcrypto
 PC_REQUIRES := $(PKGS)
 ifeq ($(WH_HMAC),openssl)
 LIB_CFLAGS += -DWH_HMAC_OPENSSL
+ifeq ($(filter libcrypto,$(PKGS)),)
 LIB_LIBS   += -lcrypto
 PC_REQUIRES += libcrypto
+endif
 endif
 MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) $(LOOP_PKGS) 2>/dev/null) \
               $(if $(filter uv,$(HAVE)),-DWH_HAVE_UV) $(if $(filter event,$(HAVE)),-DWH_HAVE_EVENT)
