@@ -304,7 +304,9 @@ typedef struct wh_endpoint_options {
     const char *channel_prefix;
     const char *channel_suffix;
     /* Standard Webhooks secrets "whsec_<base64>" (raw strings are used as
-     * bytes).  Several secrets produce several signatures (key rotation).
+     * bytes), or ed25519 secret keys "whsk_<base64>" ("v1a," signatures;
+     * OpenSSL build only, see wh_sign_standard).  Several secrets produce
+     * several signatures (key rotation, kinds may mix).
      * None: requests are not signed. */
     const char *const *secrets;
     size_t n_secrets;
