@@ -1,7 +1,7 @@
 /* Ed25519 in the Standard Webhooks format: "whsk_" secret keys sign
  * "v1a,<base64>" entries, "whpk_" public keys verify them, HMAC and ed25519
  * keys rotate in one header.  Keys are made and signatures checked by
- * independent implementations: python3-cryptography and the openssl
+ * independent implementations: Debian's python3-cryptography (/usr/bin/python3) and the openssl
  * command line tool (pkeyutl -rawin).  Over real HTTP, an engine endpoint
  * with a v1 + v1a rotation delivers to a receiver whose recorded header is
  * verified the same way. */
@@ -44,7 +44,7 @@ static void make_keypair(keypair *kp)
 {
     int st;
     char *out = run_capture(
-        "python3 -c '"
+        "/usr/bin/python3 -c '"
         "import base64\n"
         "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n"
         "from cryptography.hazmat.primitives import serialization as s\n"
@@ -71,7 +71,7 @@ static int python_verifies(const char *pk, const char *id, const char *ts,
     fclose(f);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "python3 -c '"
+             "/usr/bin/python3 -c '"
              "import base64, sys\n"
              "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey\n"
              "pk, mid, ts, hdr, body = open(sys.argv[1], \"rb\").read().split(b\"\\n\", 4)\n"
@@ -99,7 +99,7 @@ static char *python_sign(const char *sk, const char *id, const char *ts,
     fclose(f);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "python3 -c '"
+             "/usr/bin/python3 -c '"
              "import base64, sys\n"
              "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n"
              "sk, mid, ts, body = open(sys.argv[1], \"rb\").read().split(b\"\\n\", 3)\n"
