@@ -8,6 +8,16 @@
 #   make deps       install the Debian packages the build needs (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
+#
+# Optional parts, each detected with pkg-config (1 when found, else 0);
+# set to 0 to leave one out, to 1 to require it:
+#   WITH_CURL=    libcurl transport (the engine's default transport)
+#   WITH_SQLITE=  SQLite queue
+#   WITH_REDIS=   Redis Streams queue (hiredis)
+#   WITH_MHD=     libmicrohttpd: the example receiver and the tests' receivers
+# A backend left out is not compiled; its constructor returns
+# WH_E_UNSUPPORTED (lib/backends.c), and its tests are reported as skipped.
+# Use a separate B= directory per combination.
 
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -24,19 +34,76 @@ VERSION := $(shell sed -n 's/^\#define WH_VERSION_STRING "\(.*\)"/\1/p' include/
 MAJOR   := $(shell sed -n 's/^\#define WH_VERSION_MAJOR \([0-9]*\)/\1/p' include/webhook/webhook.h)
 SONAME  := libwebhook.so.$(MAJOR)
 
-LIB_SRCS  := $(addprefix lib/,$(shell grep -v '^\#' lib/sources.txt))
+# ---- optional parts (pkg-config; no package manager is asked here) ----------
+have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1 || echo 0)
+# parts left out by the user (WITH_X=0 given): their Debian packages are not
+# asked for by the preflight
+OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
+ifeq ($(origin WITH_CURL),undefined)
+WITH_CURL := $(call have_pkg,libcurl)
+endif
+ifeq ($(origin WITH_SQLITE),undefined)
+WITH_SQLITE := $(call have_pkg,sqlite3)
+endif
+ifeq ($(origin WITH_REDIS),undefined)
+WITH_REDIS := $(call have_pkg,hiredis)
+endif
+ifeq ($(origin WITH_MHD),undefined)
+WITH_MHD := $(call have_pkg,libmicrohttpd)
+endif
+# WITH_X=1 given: the package must be there
+$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
+# the tags of lib/sources.txt and tests/tests.txt this build has
+HAVE :=
+OPT_PKGS :=
+ifeq ($(WITH_CURL),1)
+HAVE += curl
+OPT_PKGS += libcurl
+endif
+ifeq ($(WITH_SQLITE),1)
+HAVE += sqlite
+OPT_PKGS += sqlite3
+endif
+ifeq ($(WITH_REDIS),1)
+HAVE += redis
+OPT_PKGS += hiredis
+endif
+ifeq ($(WITH_MHD),1)
+HAVE += mhd
+endif
+# Lines of lib/sources.txt and tests/tests.txt: a name, then the tags it
+# needs.  Prints the names whose tags are all in $(HAVE) ($(1) = file).
+built_from = $(shell awk -v have=" $(strip $(HAVE)) " '!/^\#/ && NF { ok = 1; for (i = 2; i <= NF; i++) if (index(have, " " $$i " ") == 0) ok = 0; if (ok) print $$1 }' $(1))
+# "skip=NAME:built without TAG[,TAG]" for each test left out
+skipped_from = $(shell awk -v have=" $(strip $(HAVE)) " '!/^\#/ && NF { m = ""; for (i = 2; i <= NF; i++) if (index(have, " " $$i " ") == 0) m = m (m == "" ? "" : ",") $$i; if (m != "") print "skip=" $$1 ":built_without_" m }' $(1))
+
+LIB_SRCS  := $(addprefix lib/,$(call built_from,lib/sources.txt))
 # the test doubles (manual clock, scripted transport): libwebhook-test.a only
 TEST_LIB_SRCS := $(addprefix lib/,$(shell grep -v '^\#' lib/test_sources.txt))
-TEST_NAMES := $(shell grep -v '^\#' tests/tests.txt)
-TEST_SUPPORT := tests/support/harness.c tests/support/http_receiver.c
+TEST_NAMES := $(call built_from,tests/tests.txt)
+TEST_SKIPS := $(call skipped_from,tests/tests.txt)
+TEST_SUPPORT := tests/support/harness.c tests/support/fixture.c
+ifeq ($(WITH_MHD),1)
+TEST_SUPPORT += tests/support/http_receiver.c
 EXAMPLES  := receiver chat_demo minimal
+else
+EXAMPLES  := chat_demo minimal
+endif
 TOOLS     := whsend
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
+# DEB_LATER: installed by `make deps` for the event-loop adapters (next
+# issue); not yet needed by the build, so the preflight does not ask for them.
+DEB_LATER := libuv1-dev libevent-dev
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
-            libsqlite3-dev libhiredis-dev redis-server libssl-dev
-PKGS     := libcurl libcjson sqlite3 hiredis
+            libsqlite3-dev libhiredis-dev redis-server libssl-dev $(DEB_LATER)
+PKGS     := libcjson $(OPT_PKGS)
+DEB_CURL   := libcurl4-openssl-dev
+DEB_SQLITE := libsqlite3-dev
+DEB_REDIS  := libhiredis-dev redis-server
+DEB_MHD    := libmicrohttpd-dev
+PREFLIGHT_PKGS := $(filter-out $(DEB_LATER) $(foreach v,$(OFF_BY_USER),$(DEB_$(v))),$(DEB_PKGS))
 # HMAC-SHA256 backend: openssl (libcrypto, which libcurl already loads; its
 # SHA-256 uses the CPU's SHA extensions: 2-4x faster signing, see
 # bench/RESULTS.md) by default; WH_HMAC=mbedtls selects Mbed TLS (CI runs the
@@ -48,14 +115,20 @@ TEST_PKGS := libmicrohttpd
 WARNINGS := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SAN) -Iinclude
-LIB_CFLAGS  = $(BASE_CFLAGS) -DBUILDING_WH -fPIC -fvisibility=hidden \
-              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIB_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmbedcrypto
-PC_REQUIRES :=
+HAVE_DEFS   := $(if $(filter curl,$(HAVE)),-DWH_HAVE_CURL) \
+               $(if $(filter sqlite,$(HAVE)),-DWH_HAVE_SQLITE) \
+               $(if $(filter redis,$(HAVE)),-DWH_HAVE_REDIS)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIB_CFLAGS  = $(BASE_CFLAGS) -DBUILDING_WH -fPIC -fvisibility=hidden $(HAVE_DEFS) \
+              $(PKG_CFLAGS)
+LIB_LIBS    = $(PKG_LIBS) -lmbedcrypto
+# Requires.private of libwebhook.pc: only what this build links
+PC_REQUIRES := $(PKGS)
 ifeq ($(WH_HMAC),openssl)
 LIB_CFLAGS += -DWH_HMAC_OPENSSL
 LIB_LIBS   += -lcrypto
-PC_REQUIRES := libcrypto
+PC_REQUIRES += libcrypto
 endif
 MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
@@ -65,40 +138,47 @@ TEST_LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(TEST_LIB_SRCS))
 STATIC   := $(B)/libwebhook.a
 TEST_STATIC := $(B)/libwebhook-test.a
 SHARED   := $(B)/libwebhook.so.$(VERSION)
-TEST_BINS := $(addprefix $(B)/tests/,$(TEST_NAMES))
+TEST_C    := $(filter-out %.sh,$(TEST_NAMES))
+TEST_SH   := $(filter %.sh,$(TEST_NAMES))
+TEST_BINS := $(addprefix $(B)/tests/,$(TEST_C))
 EXAMPLE_BINS := $(addprefix $(B)/bin/,$(EXAMPLES) $(TOOLS))
-DEPS_OK  := $(B)/.deps-ok
 
-.PHONY: all check demo deps install uninstall clean lib examples tests bench bench-deps
+.PHONY: all check check-run demo deps preflight install uninstall clean lib examples tests bench bench-deps
 all: lib examples tests
-lib: $(STATIC) $(SHARED) $(TEST_STATIC) $(B)/libwebhook.pc
+lib: $(STATIC) $(SHARED) $(TEST_STATIC) $(B)/libwebhook.pc $(B)/libwebhook-test.pc
 examples: $(EXAMPLE_BINS)
 tests: $(TEST_BINS)
 
 # ---- dependencies ----------------------------------------------------------
-# Installs what is missing when run as root; otherwise stops with the exact
-# command to run.
+# Debian packages.  Installs what is missing when run as root; otherwise
+# stops with the exact command to run.  Compile rules never ask the package
+# manager: `make` needs only a compiler, pkg-config and the packages found.
+# `make check` and `make demo` run `preflight` first: the same check for
+# DEB_PKGS on a Debian system (dpkg-query present), nothing elsewhere.
 deps:
-	@missing=""; \
-	for p in $(DEB_PKGS); do \
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+	  echo "deps: not a Debian system; install the equivalents of: $(DEB_PKGS)"; exit 1; fi
+	@$(MAKE) --no-print-directory preflight PREFLIGHT_NAME=deps PREFLIGHT_PKGS='$(DEB_PKGS)'
+
+PREFLIGHT_NAME ?= preflight
+preflight:
+	@command -v dpkg-query >/dev/null 2>&1 || exit 0; \
+	missing=""; \
+	for p in $(PREFLIGHT_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
-	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ -z "$$missing" ]; then echo "$(PREFLIGHT_NAME): all packages present"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
-	  echo "deps: installing$$missing"; \
+	  echo "$(PREFLIGHT_NAME): installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	else \
-	  echo "deps: missing packages:$$missing"; \
-	  echo "deps: run:  sudo apt-get install -y$$missing"; exit 1; \
+	  echo "$(PREFLIGHT_NAME): missing packages:$$missing"; \
+	  echo "$(PREFLIGHT_NAME): run:  sudo apt-get install -y$$missing"; exit 1; \
 	fi
-
-$(DEPS_OK): Makefile
-	@$(MAKE) --no-print-directory deps
-	@mkdir -p $(B) && touch $@
 
 # ---- library ----------------------------------------------------------------
 HEADERS := $(wildcard include/webhook/*.h)
-$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h $(HEADERS) | $(DEPS_OK)
+$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h lib/ds.h $(HEADERS) $(B)/.config
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
@@ -114,29 +194,49 @@ $(SHARED): $(LIB_OBJS) lib/libwebhook.map
 	ln -sf libwebhook.so.$(VERSION) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libwebhook.so
 
-$(B)/libwebhook.pc: pkgconfig/libwebhook.pc.in include/webhook/webhook.h
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES))|'
+# rebuilt when the set of optional parts changes
+$(B)/.config: FORCE
 	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@HMAC_REQUIRES@|$(PC_REQUIRES)|' $< > $@
+	@echo '$(HAVE) $(WH_HMAC)' | cmp -s - $@ || echo '$(HAVE) $(WH_HMAC)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(B)/libwebhook.pc: pkgconfig/libwebhook.pc.in include/webhook/webhook.h $(B)/.config
+	@mkdir -p $(B)
+	$(PC_SED) $< > $@
+
+$(B)/libwebhook-test.pc: pkgconfig/libwebhook-test.pc.in include/webhook/webhook.h
+	@mkdir -p $(B)
+	$(PC_SED) $< > $@
 
 # ---- examples and tests (linked statically against the library) ------------
-$(B)/bin/%: examples/%.c $(STATIC) | $(DEPS_OK)
+$(B)/bin/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
 
-$(B)/bin/%: tools/%.c $(STATIC) | $(DEPS_OK)
+$(B)/bin/%: tools/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) -lm
 
-$(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/support/harness.h tests/support/http_receiver.h $(STATIC) $(TEST_STATIC) | $(DEPS_OK)
+$(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(STATIC) $(TEST_STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ilib -Itests/support $(MHD_CFLAGS) $< $(TEST_SUPPORT) -o $@ \
 	  $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
 
-check: all
-	@WH_BIN=$(abspath $(B)/bin) sh tests/run.sh $(TEST_BINS)
+# the shell tests (tests/test_*.sh, listed in tests/tests.txt) read WH_BUILD,
+# WH_SOURCE_DIR and CC; WH_PARTS names the optional parts built
+# (a second make, so that what the preflight installed is detected)
+check: preflight
+	@$(MAKE) --no-print-directory check-run
+check-run: all
+	@WH_BIN=$(abspath $(B)/bin) WH_BUILD=$(abspath $(B)) WH_SOURCE_DIR=$(CURDIR) CC='$(CC)' \
+	  WH_PARTS='$(strip $(HAVE))' WH_TEST_CFLAGS='$(SAN)' \
+	  sh tests/run.sh $(TEST_BINS) $(addprefix tests/,$(TEST_SH)) $(TEST_SKIPS)
 
-demo: $(B)/bin/receiver $(B)/bin/chat_demo
+demo: preflight
+	@$(MAKE) --no-print-directory $(B)/bin/receiver $(B)/bin/chat_demo
 	@sh examples/demo.sh $(B)/bin
 
 # ---- benchmarks (bench/) ---------------------------------------------------------
@@ -159,20 +259,20 @@ bench-deps:
 	  echo "bench-deps: run:  sudo apt-get install -y$$missing"; exit 1; \
 	fi
 
-$(B)/bench/whbench: bench/whbench.c $(STATIC) | $(DEPS_OK)
+$(B)/bench/whbench: bench/whbench.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -DWH_BENCH_HMAC='"$(WH_HMAC)"' $< -o $@ $(STATIC) $(LIB_LIBS) -lm
 
 # the same benchmark against the library built with each HMAC backend
 .PRECIOUS: $(B)/hmac-%/libwebhook.a
-$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h lib/config.h $(HEADERS)
+$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h lib/config.h lib/ds.h $(HEADERS)
 	@$(MAKE) --no-print-directory B=$(B)/hmac-$* WH_HMAC=$* $@
 
-$(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a | $(DEPS_OK)
+$(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -DWH_BENCH_HMAC='"$*"' $< -o $@ $(B)/hmac-$*/libwebhook.a $(LIB_LIBS) -lcrypto -lm
 
-$(B)/bench/ref_curl: bench/ref_curl.c | $(DEPS_OK)
+$(B)/bench/ref_curl: bench/ref_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< -o $@ $(shell pkg-config --libs libcurl 2>/dev/null) -lmbedcrypto
 
@@ -189,14 +289,14 @@ install: lib $(B)/bin/whsend
 	ln -sf libwebhook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libwebhook.so
 	# generated here so that it always carries this install's PREFIX
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@HMAC_REQUIRES@|$(PC_REQUIRES)|' \
-	    pkgconfig/libwebhook.pc.in > $(DESTDIR)$(PCDIR)/libwebhook.pc
+	$(PC_SED) pkgconfig/libwebhook.pc.in > $(DESTDIR)$(PCDIR)/libwebhook.pc
+	$(PC_SED) pkgconfig/libwebhook-test.pc.in > $(DESTDIR)$(PCDIR)/libwebhook-test.pc
 	install -m 755 $(B)/bin/whsend $(DESTDIR)$(BINDIR)/
 
 uninstall:
 	rm -rf $(DESTDIR)$(INCDIR)/webhook \
-	  $(DESTDIR)$(LIBDIR)/libwebhook.* $(DESTDIR)$(PCDIR)/libwebhook.pc $(DESTDIR)$(BINDIR)/whsend
+	  $(DESTDIR)$(LIBDIR)/libwebhook.* $(DESTDIR)$(LIBDIR)/libwebhook-test.a \
+	  $(DESTDIR)$(PCDIR)/libwebhook.pc $(DESTDIR)$(PCDIR)/libwebhook-test.pc $(DESTDIR)$(BINDIR)/whsend
 
 clean:
 	rm -rf $(B) build-*

@@ -178,7 +178,10 @@ int wh__cfg_queue_create(const wh__cfg_queue *c, wh_log_fn on_log, void *log_use
         o.on_log = on_log;
         o.log_user = log_user;
         rc = wh_queue_sqlite_new(c->path, &o, out);
-        if (rc != WH_OK)
+        if (rc == WH_E_UNSUPPORTED)
+            wh__cfg_fail(err, rc, "queue.type: \"sqlite\": %s (built without SQLite)",
+                         wh_strerror(rc));
+        else if (rc != WH_OK)
             wh__cfg_fail(err, rc, "queue.path: cannot open %.200s: %s", c->path,
                          wh_strerror(rc));
         return rc;
@@ -199,6 +202,10 @@ int wh__cfg_queue_create(const wh__cfg_queue *c, wh_log_fn on_log, void *log_use
     o.on_log = on_log;
     o.log_user = log_user;
     rc = wh_queue_redis_new(&o, out);
-    if (rc != WH_OK) wh__cfg_fail(err, rc, "queue: %s", wh_strerror(rc));
+    if (rc == WH_E_UNSUPPORTED)
+        wh__cfg_fail(err, rc, "queue.type: \"redis\": %s (built without hiredis)",
+                     wh_strerror(rc));
+    else if (rc != WH_OK)
+        wh__cfg_fail(err, rc, "queue: %s", wh_strerror(rc));
     return rc;
 }

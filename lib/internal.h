@@ -100,12 +100,8 @@ int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out);
 /* backends.c: the engine's default transport and queue (0 bounds: defaults) */
 int wh__default_transport_new(wh_transport **out);
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);
-/* wh_queue_info_get per backend: WH_E_INVAL when vq is not of that kind. */
-int wh__queue_memory_info(wh_queue *vq, wh_queue_info *out);
-int wh__queue_sqlite_info(wh_queue *vq, wh_queue_info *out);
-int wh__queue_redis_info(wh_queue *vq, wh_queue_info *out);
 
-/* ---- engine internals used by config.c ------------------------------------ */
+/* ---- engine internals used by config.c (lib/log.c, lib/endpoint.c) -------- */
 /* Set the engine's last-error message (printf style) and return `status`. */
 int wh__fail(wh_engine *e, int status, const char *fmt, ...) WH_PRINTF(3, 4);
 /* Check endpoint options without adding; on error sets last error prefixed

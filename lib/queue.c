@@ -1,4 +1,6 @@
-/* Functions common to the queues the library creates. */
+/* Functions common to every queue: the host API's wh_queue_free and
+ * wh_queue_info_get, through the queue's own vtable (no queue type is
+ * named here). */
 #include "internal.h"
 
 #include <string.h>
@@ -11,13 +13,13 @@ void wh_queue_free(wh_queue *q)
 int wh_queue_info_get(wh_queue *q, wh_queue_info *out)
 {
     if (!q || !out || out->struct_size < sizeof(size_t)) return WH_E_INVAL;
+    if (q->version < 3 || !q->info) return WH_E_INVAL;
     wh_queue_info info;
     memset(&info, 0, sizeof info);
-    info.struct_size = out->struct_size < sizeof info ? out->struct_size : sizeof info;
-    int rc = wh__queue_memory_info(q, &info);
-    if (rc == WH_E_INVAL) rc = wh__queue_sqlite_info(q, &info);
-    if (rc == WH_E_INVAL) rc = wh__queue_redis_info(q, &info);
-    if (rc == WH_E_INVAL) return rc;
-    memcpy(out, &info, info.struct_size);
+    size_t n = out->struct_size < sizeof info ? out->struct_size : sizeof info;
+    info.struct_size = n;
+    int rc = q->info(q->user, &info);
+    if (rc != WH_OK && rc != WH_E_QUEUE) return rc;
+    memcpy(out, &info, n);
     return rc;
 }

@@ -1,11 +1,51 @@
 /* The scripted transport: answers from rules on a (usually manual) clock,
  * and records every request.  For exact timing and fault-injection tests. */
+#include "ds.h"
 #include "internal.h"
 #include <webhook/test.h>
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
+
+/* libwebhook-test.a uses only the public API of libwebhook (so it links
+ * with libwebhook.so, whose wh__ internals are hidden): its own allocator. */
+static void *td_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+static char *td_strndup(const char *s, size_t n)
+{
+    if (!s) return NULL;
+    char *p = malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* `p` (of *cap elements of `size` bytes) grown to hold at least `need`:
+ * the new pointer, or NULL (p untouched) when out of memory. */
+static void *td_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return p;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / size) return NULL;
+        n *= 2;
+    }
+    void *q = realloc(p, n * size);
+    if (q) *cap = n;
+    return q;
+}
+
+static char *td_strdup(const char *s)
+{
+    return s ? td_strndup(s, strlen(s)) : NULL;
+}
 
 typedef struct rule {
     char *url;          /* NULL: any */
@@ -47,28 +87,20 @@ typedef struct scripted {
 static int sc_submit(void *user, const wh_request *req)
 {
     scripted *s = user;
-    if (s->n_recs == s->cap_recs) {
-        size_t cap = s->cap_recs ? s->cap_recs * 2 : 64;
-        rec *r = realloc(s->recs, cap * sizeof *r);
-        if (!r) return WH_E_NOMEM;
-        s->recs = r;
-        s->cap_recs = cap;
-    }
-    if (s->n_run == s->cap_run) {
-        size_t cap = s->cap_run ? s->cap_run * 2 : 64;
-        running *r = realloc(s->run, cap * sizeof *r);
-        if (!r) return WH_E_NOMEM;
-        s->run = r;
-        s->cap_run = cap;
-    }
+    rec *recs = td_grow(s->recs, &s->cap_recs, s->n_recs + 1, sizeof *s->recs);
+    if (!recs) return WH_E_NOMEM;
+    s->recs = recs;
+    running *run = td_grow(s->run, &s->cap_run, s->n_run + 1, sizeof *s->run);
+    if (!run) return WH_E_NOMEM;
+    s->run = run;
     rec *r = &s->recs[s->n_recs];
     memset(r, 0, sizeof *r);
-    r->url = wh__strdup(req->url);
-    r->body = wh__strndup(req->body ? req->body : "", req->body_len);
-    r->headers = wh__calloc(req->n_headers ? req->n_headers : 1, sizeof *r->headers);
+    r->url = td_strdup(req->url);
+    r->body = td_strndup(req->body ? req->body : "", req->body_len);
+    r->headers = td_calloc(req->n_headers ? req->n_headers : 1, sizeof *r->headers);
     if (!r->url || !r->body || !r->headers) goto oom;
     for (size_t i = 0; i < req->n_headers; i++) {
-        if (!(r->headers[i] = wh__strdup(req->headers[i]))) goto oom;
+        if (!(r->headers[i] = td_strdup(req->headers[i]))) goto oom;
         r->n_headers++;
     }
     int64_t now = s->clock.now_ms(s->clock.user);
@@ -201,7 +233,7 @@ int wh_transport_scripted_new(const wh_clock *clock, wh_manual_clock *manual,
     if (!out) return WH_E_INVAL;
     if (!clock && manual) clock = wh_manual_clock_vtable(manual);
     if (!clock) clock = wh_clock_system();
-    scripted *s = wh__calloc(1, sizeof *s);
+    scripted *s = td_calloc(1, sizeof *s);
     if (!s) return WH_E_NOMEM;
     s->clock = *clock;
     s->manual = manual;
@@ -231,8 +263,8 @@ int wh_scripted_rule(wh_transport *t, const char *url, int status, int error,
     s->rules = r;
     rule *ru = &s->rules[s->n_rules];
     memset(ru, 0, sizeof *ru);
-    ru->url = wh__strdup(url);
-    ru->retry_after = wh__strdup(retry_after);
+    ru->url = td_strdup(url);
+    ru->retry_after = td_strdup(retry_after);
     if ((url && !ru->url) || (retry_after && !ru->retry_after)) {
         free(ru->url);
         free(ru->retry_after);

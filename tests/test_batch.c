@@ -2,7 +2,7 @@
  * batch leaves (full, linger, flush), what it holds (max events, max bytes),
  * how it is retried (as a unit, one id), and the exact bytes of every body
  * format. */
-#include "harness.h"
+#include "fixture.h"
 #include <webhook/webhook.h>
 #include <webhook/test.h>
 
@@ -13,49 +13,11 @@
 #define WALL0 1700000000000LL /* 2023-11-14T22:13:20.000Z */
 #define URL "http://127.0.0.1:9/hook"
 
-typedef struct fx {
-    wh_manual_clock *clock;
-    wh_transport *t;
-    wh_engine *e;
-    size_t delivered, retried, dead;
-    char last_dead_id[64];
-} fx;
-
-static void on_outcome(void *user, const wh_outcome *o)
-{
-    fx *f = user;
-    if (o->kind == WH_DELIVERED) f->delivered++;
-    if (o->kind == WH_RETRY) f->retried++;
-    if (o->kind == WH_DEAD) {
-        f->dead++;
-        snprintf(f->last_dead_id, sizeof f->last_dead_id, "%s", o->ev.id);
-    }
-}
-
-static void fx_init(fx *f)
-{
-    memset(f, 0, sizeof *f);
-    f->clock = wh_manual_clock_new(1000, WALL0);
-    CHECK(f->clock);
-    CHECK_EQ(wh_transport_scripted_new(NULL, f->clock, &f->t), WH_OK);
-    wh_engine_options o;
-    wh_engine_options_init(&o);
-    o.clock = wh_manual_clock_vtable(f->clock);
-    o.transport = f->t;
-    o.on_outcome = on_outcome;
-    o.outcome_user = f;
-    o.seed = 7;
-    int err = -1;
-    f->e = wh_engine_new(&o, &err);
-    CHECK_EQ(err, WH_OK);
-}
-
-static void fx_done(fx *f)
-{
-    wh_engine_free(f->e);
-    wh_transport_free(f->t);
-    wh_manual_clock_free(f->clock);
-}
+/* the shared fixture (tests/support/fixture.h): manual clock at 1000,
+ * scripted transport, outcomes counted in f->delivered / retried / dead */
+typedef tf fx;
+static void fx_init(fx *f) { tf_init(f, 7); }
+static void fx_done(fx *f) { tf_done(f); }
 
 static int add_batch_ep(fx *f, uint32_t max_events, uint32_t max_bytes,
                         uint32_t linger_ms, wh_body body)
@@ -95,12 +57,7 @@ static size_t items(const char *body, int *first, int *last)
     return n;
 }
 
-static wh_scripted_request req(fx *f, size_t i)
-{
-    wh_scripted_request r;
-    CHECK_EQ(wh_scripted_get(f->t, i, &r), WH_OK);
-    return r;
-}
+static wh_scripted_request req(fx *f, size_t i) { return tf_req(f, i); }
 
 /* A lone event waits exactly its linger, measured from its emit. */
 static void test_lone_event_leaves_after_linger(void)

@@ -2,7 +2,7 @@
  * scripted transport: every preset's exact attempt times and counts, the
  * knobs one by one, Retry-After, rate limit, ordering, 410, circuit breaker,
  * auto-disable, and the JSON form. */
-#include "harness.h"
+#include "fixture.h"
 #include <webhook/webhook.h>
 #include <webhook/test.h>
 
@@ -13,103 +13,28 @@
 #define T0 1000 /* manual clock start */
 #define URL "http://127.0.0.1:9/hook"
 
-typedef struct rec_outcome {
-    wh_outcome_kind kind;
-    uint32_t attempt;
-    int http_status, error;
-    int64_t retry_in_ms;
-    char endpoint_id[32];
-    char data[64];
-} rec_outcome;
+/* the shared fixture (tests/support/fixture.h): manual clock at T0,
+ * scripted transport, every outcome in f->out and health change in
+ * f->health */
+typedef tf fx;
+typedef tf_outcome rec_outcome;
 
-typedef struct rec_health {
-    wh_ep_state state, previous;
-    int http_status;
-    uint32_t failures;
-    int64_t resume_at, at;
-    char reason[128];
-} rec_health;
-
-typedef struct fx {
-    wh_manual_clock *clock;
-    wh_transport *t;
-    wh_engine *e;
-    rec_outcome out[256];
-    size_t n_out;
-    rec_health health[32];
-    size_t n_health;
-} fx;
-
-static void on_outcome(void *user, const wh_outcome *o)
+/* health callbacks follow the outcome callback's rules */
+static void health_not_recursive(tf *f, const wh_health *h)
 {
-    fx *f = user;
-    if (f->n_out < 256) {
-        rec_outcome *r = &f->out[f->n_out];
-        r->kind = o->kind;
-        r->attempt = o->attempt;
-        r->http_status = o->http_status;
-        r->error = o->error;
-        r->retry_in_ms = o->retry_in_ms;
-        snprintf(r->endpoint_id, sizeof r->endpoint_id, "%s", o->endpoint_id);
-        snprintf(r->data, sizeof r->data, "%.*s", (int)o->ev.data_len, o->ev.data);
-    }
-    f->n_out++;
-}
-
-static void on_health(void *user, const wh_health *h)
-{
-    fx *f = user;
-    CHECK(h->reason != NULL);
-    if (f->n_health < 32) {
-        rec_health *r = &f->health[f->n_health];
-        r->state = h->state;
-        r->previous = h->previous;
-        r->http_status = h->http_status;
-        r->failures = h->consecutive_failures;
-        r->resume_at = h->resume_at_ms;
-        r->at = wh_manual_clock_now(f->clock);
-        snprintf(r->reason, sizeof r->reason, "%s", h->reason);
-    }
-    f->n_health++;
-    /* same rules as the outcome callback */
     CHECK_EQ(wh_endpoint_enable(f->e, h->endpoint, 1), WH_E_RECURSIVE);
 }
 
 static void fx_init_seed(fx *f, uint64_t seed)
 {
-    memset(f, 0, sizeof *f);
-    f->clock = wh_manual_clock_new(T0, WALL0);
-    CHECK(f->clock);
-    CHECK_EQ(wh_transport_scripted_new(NULL, f->clock, &f->t), WH_OK);
-    wh_engine_options o;
-    wh_engine_options_init(&o);
-    o.clock = wh_manual_clock_vtable(f->clock);
-    o.transport = f->t;
-    o.on_outcome = on_outcome;
-    o.outcome_user = f;
-    o.on_health = on_health;
-    o.health_user = f;
-    o.seed = seed;
-    int err = -99;
-    f->e = wh_engine_new(&o, &err);
-    CHECK_EQ(err, WH_OK);
+    tf_init(f, seed);
+    f->health_hook = health_not_recursive;
 }
 
 static void fx_init(fx *f) { fx_init_seed(f, 42); }
+static void fx_done(fx *f) { tf_done(f); }
 
-static void fx_done(fx *f)
-{
-    wh_engine_free(f->e);
-    wh_transport_free(f->t);
-    wh_manual_clock_free(f->clock);
-}
-
-static int add(fx *f, wh_endpoint_options *ep)
-{
-    int h = wh_endpoint_add(f->e, ep);
-    if (h <= 0) th_fail(__FILE__, __LINE__, "endpoint_add: %s", wh_last_error(f->e));
-    return h;
-}
+static int add(fx *f, wh_endpoint_options *ep) { return tf_add(f, ep); }
 
 static int add_preset(fx *f, const char *preset)
 {
@@ -121,33 +46,10 @@ static int add_preset(fx *f, const char *preset)
 }
 
 /* Advance simulated time to each next deadline until nothing is pending. */
-static void run_to_idle(fx *f, int64_t limit_ms)
-{
-    int64_t end = wh_manual_clock_now(f->clock) + limit_ms;
-    for (;;) {
-        wh_poll(f->e, 0);
-        int64_t t = wh_timeout_ms(f->e);
-        if (t < 0) return;
-        CHECK_INT(wh_manual_clock_now(f->clock) + t, <=, end);
-        wh_manual_clock_advance(f->clock, t);
-    }
-}
+static void run_to_idle(fx *f, int64_t limit_ms) { tf_run_to_idle(f, limit_ms); }
 
 /* Poll through simulated time up to `until` (absolute). */
-static void run_until(fx *f, int64_t until)
-{
-    for (;;) {
-        wh_poll(f->e, 0);
-        int64_t now = wh_manual_clock_now(f->clock);
-        int64_t t = wh_timeout_ms(f->e);
-        if (t < 0 || now + t > until) {
-            if (until > now) wh_manual_clock_advance(f->clock, until - now);
-            wh_poll(f->e, 0);
-            return;
-        }
-        wh_manual_clock_advance(f->clock, t);
-    }
-}
+static void run_until(fx *f, int64_t until) { tf_run_until(f, until); }
 
 static void emit(fx *f, const char *data)
 {
@@ -179,11 +81,7 @@ static void check_times(fx *f, const int64_t *at, size_t n)
     }
 }
 
-static const rec_outcome *last(const fx *f)
-{
-    CHECK(f->n_out > 0);
-    return &f->out[f->n_out - 1];
-}
+static const rec_outcome *last(const fx *f) { return tf_last(f); }
 
 /* ---- presets ---------------------------------------------------------------- */
 

@@ -2,7 +2,7 @@
  * signatures of every scheme checked by the library's verify helpers and by
  * an independent implementation (the openssl command line), key rotation,
  * and refusal of bad options at wh_endpoint_add and in the JSON config. */
-#include "harness.h"
+#include "fixture.h"
 #include <webhook/webhook.h>
 #include <webhook/verify.h>
 #include <webhook/test.h>
@@ -18,33 +18,11 @@
 #define SECRET2 "whsec_dGVzdC1zZWNyZXQtbnVtYmVyLXR3bw=="
 #define HEX_SECRET "app-secret-7f3a"
 
-typedef struct fx {
-    wh_manual_clock *clock;
-    wh_transport *t;
-    wh_engine *e;
-} fx;
-
-static void fx_init(fx *f)
-{
-    memset(f, 0, sizeof *f);
-    f->clock = wh_manual_clock_new(1000, WALL0);
-    CHECK(f->clock);
-    CHECK_EQ(wh_transport_scripted_new(NULL, f->clock, &f->t), WH_OK);
-    wh_engine_options o;
-    wh_engine_options_init(&o);
-    o.clock = wh_manual_clock_vtable(f->clock);
-    o.transport = f->t;
-    int err = -1;
-    f->e = wh_engine_new(&o, &err);
-    CHECK_EQ(err, WH_OK);
-}
-
-static void fx_done(fx *f)
-{
-    wh_engine_free(f->e);
-    wh_transport_free(f->t);
-    wh_manual_clock_free(f->clock);
-}
+/* the shared fixture (tests/support/fixture.h): manual clock, scripted
+ * transport */
+typedef tf fx;
+static void fx_init(fx *f) { tf_init(f, 0); }
+static void fx_done(fx *f) { tf_done(f); }
 
 static void add(fx *f, const wh_endpoint_options *ep)
 {

@@ -1,7 +1,11 @@
 /*
  * libwebhook's libcurl transport: the default transport of an engine when
- * the library is built with libcurl.  Create one yourself only to set its
- * options, then hand it to wh_engine_options.transport.
+ * the library is built with libcurl (make WITH_CURL=, meson -Dcurl=;
+ * detected by default).  Create one yourself only to set its options, then
+ * hand it to wh_engine_options.transport.  In a library built without
+ * libcurl, this header is the same, wh_curl_options_init() only sets
+ * struct_size, wh_transport_curl_new() returns WH_E_UNSUPPORTED, and an
+ * engine given no transport fails with WH_E_UNSUPPORTED.
  */
 #ifndef WEBHOOK_CURL_H
 #define WEBHOOK_CURL_H
@@ -26,7 +30,9 @@ WH_EXTERN void wh_curl_options_init_sized(wh_curl_options *o, size_t size);
 /* Create a libcurl multi transport (non-blocking, keep-alive, HTTP/2 when the
  * server offers it, redirects never followed, response bodies read up to a
  * small cap).  opts may be NULL.  Free it with wh_transport_free() unless it
- * was handed to wh_engine_options.transport_owned. */
+ * was handed to wh_engine_options.transport_owned.  Returns WH_OK, WH_E_INVAL,
+ * WH_E_VERSION, WH_E_NOMEM, WH_E_TRANSPORT (libcurl could not start) or
+ * WH_E_UNSUPPORTED (library built without libcurl; *out is set to NULL). */
 WH_EXTERN int wh_transport_curl_new(const wh_curl_options *opts,
                                     wh_transport **out);
 

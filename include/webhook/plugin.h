@@ -102,7 +102,7 @@ typedef struct wh_job {
  * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
  * named by a small integer slot the engine assigns, and by their stable
  * string id for backends that persist jobs. */
-#define WH_QUEUE_VERSION 2
+#define WH_QUEUE_VERSION 3
 typedef struct wh_queue {
     int version;                 /* WH_QUEUE_VERSION */
     void *user;
@@ -150,6 +150,13 @@ typedef struct wh_queue {
      * or a negative status (logged).  *next_ms receives the engine time by
      * which poll() wants to run again.  May be NULL. */
     int (*poll)(void *user, int64_t now_ms, int64_t *next_ms);
+
+    /* ---- version 3 (read only when version >= 3) ---- */
+    /* Fill the fields of *out after struct_size (zeroed by the caller) with
+     * what the queue holds: this is what wh_queue_info_get() returns for
+     * it.  Returns WH_OK, or WH_E_QUEUE when the store could not be read
+     * (the fields then hold what is known).  May be NULL. */
+    int (*info)(void *user, wh_queue_info *out);
 } wh_queue;
 
 #define WH_QUEUE_DURABLE 1u

@@ -1,8 +1,10 @@
 /*
  * libwebhook's Redis Streams queue: jobs shared by processes on several
- * machines.  Present when the library was built with hiredis (make
- * WITH_REDIS=1, meson -Dredis=enabled; detected by default).  The
- * durability notes of <webhook/sqlite.h> apply here too.
+ * machines.  Built when hiredis is found (make WITH_REDIS=, meson -Dredis=;
+ * detected by default).  In a library built without it, this header is the
+ * same, wh_redis_options_init() only sets struct_size and
+ * wh_queue_redis_new() returns WH_E_UNSUPPORTED.  The durability notes of
+ * <webhook/sqlite.h> apply here too.
  */
 #ifndef WEBHOOK_REDIS_H
 #define WEBHOOK_REDIS_H
@@ -58,7 +60,8 @@ WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
  * written when the connection returns, and wh_poll never waits longer than
  * timeout_ms on Redis.  An unreachable server at creation is not an error
  * (the queue keeps trying).  opts may be NULL.  Returns WH_OK, WH_E_INVAL,
- * WH_E_VERSION or WH_E_NOMEM. */
+ * WH_E_VERSION, WH_E_NOMEM or WH_E_UNSUPPORTED (library built without
+ * hiredis; *out is set to NULL). */
 WH_EXTERN int wh_queue_redis_new(const wh_redis_options *opts, wh_queue **out);
 
 #ifdef __cplusplus

@@ -1,7 +1,9 @@
 /*
  * libwebhook's SQLite queue: durable jobs in one file, shared by the
- * processes of one machine.  Present when the library was built with SQLite
- * (make WITH_SQLITE=1, meson -Dsqlite=enabled; detected by default).
+ * processes of one machine.  Built when SQLite is found (make WITH_SQLITE=,
+ * meson -Dsqlite=; detected by default).  In a library built without it,
+ * this header is the same, wh_sqlite_options_init() only sets struct_size
+ * and wh_queue_sqlite_new() returns WH_E_UNSUPPORTED.
  */
 #ifndef WEBHOOK_SQLITE_H
 #define WEBHOOK_SQLITE_H
@@ -55,9 +57,10 @@ WH_EXTERN void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size);
  * written in one transaction at its end (group commit), so an event is
  * durable once the wh_poll() after its wh_emit() returns.  Several
  * processes on one machine may share the file (producers and workers).
- * opts may be NULL.  Returns WH_OK, WH_E_INVAL, WH_E_VERSION, WH_E_NOMEM or
+ * opts may be NULL.  Returns WH_OK, WH_E_INVAL, WH_E_VERSION, WH_E_NOMEM,
  * WH_E_IO (cannot open or initialise the file; the message goes to
- * opts->on_log). */
+ * opts->on_log) or WH_E_UNSUPPORTED (library built without SQLite; *out is
+ * set to NULL). */
 WH_EXTERN int wh_queue_sqlite_new(const char *path,
                                   const wh_sqlite_options *opts,
                                   wh_queue **out);

@@ -14,16 +14,21 @@
  *     <webhook/verify.h>   receiver side: signing and verification helpers
  *     <webhook/test.h>     manual clock and scripted transport (libwebhook-test)
  *
- * The common case is three calls after creating the engine:
+ * Example: the common case is three calls after creating the engine (the
+ * test suite compiles this block, so it stays true):
  *
+ *     static const char json[] = "{\"text\":\"hello\"}";
  *     int err;
  *     wh_engine *e = wh_engine_new(NULL, &err);          // defaults
+ *     if (!e) { fprintf(stderr, "%s\n", wh_strerror(err)); return 1; }
  *     wh_endpoint_options ep;
  *     wh_endpoint_options_init(&ep);
  *     ep.url = "https://example.com/hooks";
  *     wh_endpoint_add(e, &ep);                             // 1
- *     wh_emit(e, "message.created", "room-1", json, len, NULL);  // 2
+ *     wh_emit(e, "message.created", "room-1", json, sizeof json - 1, NULL); // 2
  *     wh_poll(e, 100);                                     // 3, from the loop
+ *     wh_flush(e, 5000);                                   // at shutdown
+ *     wh_engine_free(e);
  *
  * Threading: an engine belongs to one thread at a time.  Nothing in the
  * library blocks except wh_poll() with a positive max_wait_ms and
@@ -96,13 +101,14 @@ WH_EXTERN const char *wh_version(int least);
     XX(E_HTTP_STATUS, -19, "endpoint answered with a failure status")          \
     XX(E_SIGNATURE, -20, "signature does not verify")                          \
     XX(E_TIMESTAMP, -21, "timestamp outside tolerance")                        \
-    XX(E_QUEUE, -22, "queue backend error")
+    XX(E_QUEUE, -22, "queue backend error")                                    \
+    XX(E_UNSUPPORTED, -23, "backend not built into this library")
 
 typedef enum wh_status {
 #define WH_XX_(name, val, msg) WH_##name = val,
     WH_STATUS_MAP(WH_XX_)
 #undef WH_XX_
-    WH_STATUS_LAST_ = -23 /* never use */
+    WH_STATUS_LAST_ = -24 /* never use */
 } wh_status;
 
 /* Static English description of a status ("invalid URL"); never NULL. */
@@ -157,10 +163,15 @@ typedef struct wh_outcome {
     int64_t latency_ms;       /* duration of the attempt */
 } wh_outcome;
 
-/* Outcome callback.  The outcome and everything it points to is valid only
- * during the call.  The callback may call wh_emit(), wh_stats() and
- * wh_last_error(); other engine calls return WH_E_RECURSIVE (wh_engine_free
- * is deferred until the callback returns). */
+/* Outcome callback.  Outcomes are collected while the engine works and
+ * handed to the callback at the end of the call that produced them: in
+ * wh_poll() (and so wh_flush()) after the transport step and before it
+ * returns, in wh_endpoint_remove() and wh_engine_free() for the jobs they
+ * cancel; never while the engine is in the middle of scheduling.  They come
+ * in the order they happened.  The outcome and everything it points to is
+ * valid only during the call.  The callback may call wh_emit(), wh_stats()
+ * and wh_last_error(); other engine calls return WH_E_RECURSIVE
+ * (wh_engine_free is deferred until the callback returns). */
 typedef void (*wh_outcome_fn)(void *user, const wh_outcome *o);
 
 typedef enum wh_log_level {
@@ -198,7 +209,9 @@ typedef struct wh_health {
     int64_t resume_at_ms;     /* PAUSED: monotonic time of the probe; else -1 */
 } wh_health;
 
-/* Health callback: same rules as the outcome callback. */
+/* Health callback: same rules and same moment as the outcome callback (a
+ * change made by wh_endpoint_enable() is reported before it returns); health
+ * changes and outcomes come in one sequence, in the order they happened. */
 typedef void (*wh_health_fn)(void *user, const wh_health *h);
 
 /* ---- engine -------------------------------------------------------------- */
@@ -207,7 +220,9 @@ typedef struct wh_engine_options {
     /* Parts.  NULL selects the default. The engine copies the structs;
      * their `user` pointers must outlive the engine. */
     const wh_clock *clock;       /* default: wh_clock_system() */
-    wh_transport *transport;     /* default: a new libcurl transport */
+    wh_transport *transport;     /* default: a new libcurl transport
+                                    (a build without libcurl has none:
+                                    wh_engine_new fails, WH_E_UNSUPPORTED) */
     int transport_owned;         /* 1: the engine destroys `transport` */
     wh_queue *queue;             /* default: a bounded in-memory queue */
     int queue_owned;             /* 1: the engine destroys `queue` */
@@ -236,8 +251,16 @@ WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
 #define wh_engine_options_init(o) wh_engine_options_init_sized((o), sizeof *(o))
 
 /* Create an engine.  opts may be NULL for all defaults.
- * Returns NULL on failure (out of memory, bad struct version, transport
- * could not start); if err is not NULL it receives the status. */
+ * Returns NULL on failure; if err is not NULL it receives the status:
+ * WH_E_VERSION (opts->struct_size, the clock's, the transport's or the
+ * queue's version or a missing method), WH_E_NOMEM, or the status of the
+ * default transport or queue that could not start.
+ * Ownership: on success the engine owns opts->transport when
+ * transport_owned is 1 and opts->queue when queue_owned is 1, and destroys
+ * them in wh_engine_free().  On failure it takes nothing, on every path: a
+ * transport or queue handed in stays the caller's whatever *_owned says (free
+ * it with wh_transport_free() / wh_queue_free()); only the defaults the
+ * engine made itself are destroyed. */
 WH_EXTERN wh_engine *wh_engine_new(const wh_engine_options *opts, int *err);
 
 /* Destroy an engine.  Jobs still queued or in flight in the in-memory queue
@@ -487,7 +510,8 @@ WH_EXTERN int wh_emit(wh_engine *e, const char *type, const char *channel,
 
 /* ---- driving the engine -------------------------------------------------- */
 /* Do all work that is due: start requests for due jobs, process network
- * I/O and completions, schedule retries, report outcomes.  Waits up to
+ * I/O and completions, schedule retries, then report the outcomes and
+ * health changes of the round to the callbacks.  Waits up to
  * max_wait_ms for network activity or the next due job when there is
  * nothing to do now (0 = never block).  Returns the number of outcomes
  * reported in this call, or WH_E_RECURSIVE. */
@@ -498,8 +522,10 @@ WH_EXTERN int wh_poll(wh_engine *e, int max_wait_ms);
 WH_EXTERN int64_t wh_timeout_ms(wh_engine *e);
 
 /* Drain for shutdown: poll until nothing is queued or in flight, or until
- * timeout_ms (engine clock) has passed.  Returns WH_OK when drained,
- * WH_E_TIMEOUT when work remains (it stays queued; see wh_stats). */
+ * timeout_ms (engine clock) has passed; INT64_MAX waits as long as it takes
+ * (the deadline saturates), a negative value is 0.  Returns WH_OK when
+ * drained, WH_E_TIMEOUT when work remains (it stays queued; see wh_stats),
+ * WH_E_RECURSIVE from a callback, or WH_E_INVAL when e is NULL. */
 WH_EXTERN int wh_flush(wh_engine *e, int64_t timeout_ms);
 
 /* ---- statistics ---------------------------------------------------------- */
@@ -537,9 +563,14 @@ typedef struct wh_queue_info {
     uint64_t pending;            /* accepted here, not yet written */
     uint64_t claimed;            /* claimed by this process now */
     int connected;               /* Redis: 1 when connected; others: 1 */
+    int durable;                 /* 1: jobs outlive the engine (SQLite,
+                                    Redis); 0: in memory */
 } wh_queue_info;
-/* Fill *out (set out->struct_size first).  Returns WH_OK, WH_E_INVAL (not a
- * queue of this library) or WH_E_QUEUE (the store could not be read). */
+/* Fill *out (set out->struct_size first) through the queue's info method
+ * (every queue of this library has one).  Returns WH_OK, WH_E_INVAL (NULL,
+ * struct_size too small, or a queue without an info method: a plug-in
+ * queue of vtable version < 3) or WH_E_QUEUE (the store could not be
+ * read). */
 WH_EXTERN int wh_queue_info_get(wh_queue *q, wh_queue_info *out);
 
 /* Destroy a queue created by the library (memory, SQLite, Redis) that was

@@ -1,6 +1,10 @@
 /* Minimal test harness: every test case runs in its own child process with a
  * time limit, so a crash, a hang or a leak (under LeakSanitizer) fails that
- * case only.  Each binary ends with the line "N passed, N failed". */
+ * case only.  Each binary prints "ok - name", "FAIL - name" or
+ * "skip - name (reason)" per case and ends with the line "N passed, N failed"
+ * (", N skipped" appended when some were).  Exit status: 1 when a case
+ * failed, 77 (skipped, as meson and automake read it) when every case was
+ * skipped, else 0. */
 #ifndef TH_HARNESS_H
 #define TH_HARNESS_H
 
@@ -18,6 +22,11 @@ typedef struct th_case {
 /* Report a failed check and end the test case (exit status 1). */
 void th_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
+
+/* Skip the current test case (something it needs is not built or not
+ * installed): reported as "skip - name (reason)", never as passed. */
+void th_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+#define TH_SKIP_STATUS 77
 
 #define CHECK(c)                                                              \
     do {                                                                      \
