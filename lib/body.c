@@ -4,7 +4,8 @@
  *   standard  {"type":T,"timestamp":"2024-05-17T20:56:59.006Z","data":D}
  *   pusher    {"time_ms":N,"events":[{"name":T,"channel":C,"event":T,"data":D},...]}
  *   batch     [item,item,...] of raw or standard items, or one pusher envelope
- */
+ *
+ * Leaf: reads an endpoint's configuration, calls nothing of the library. */
 #include "engine.h"
 
 #include <inttypes.h>
@@ -113,15 +114,15 @@ static char *item(char *o, wh_body body, const wh_event_view *ev)
     return o;
 }
 
-size_t wh__body_max(const wh_ep *ep, const wh_job *jobs, size_t n)
+size_t wh__body_max(const wh_ep_conf *ep, const wh_job *jobs, size_t n)
 {
     size_t total = 64; /* envelope, brackets */
     for (size_t i = 0; i < n; i++) total += item_max(ep->body, &jobs[i].ev) + 1;
     return total;
 }
 
-size_t wh__body_build(const wh_ep *ep, const wh_job *jobs, size_t n, int64_t wall_ms,
-                      char *out)
+size_t wh__body_build(const wh_ep_conf *ep, const wh_job *jobs, size_t n,
+                      int64_t wall_ms, char *out)
 {
     char *o = out;
     if (ep->body == WH_BODY_PUSHER) {

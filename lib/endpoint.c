@@ -1,44 +1,52 @@
-/* Endpoints: options, validation, add/remove/find. */
+/* An endpoint's configuration (wh_ep_conf): the options' defaults table,
+ * header-name presets, validation, build and free.  The public endpoint
+ * calls (add, remove, find, enable) are in engine.c.
+ * Calls policy.c (the policy part of the options), sign.c, validate.c and
+ * log.c. */
 #include "engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EP_FIELD_OK(o, field)                                                  \
-    ((o)->struct_size >= offsetof(wh_endpoint_options, field) + sizeof((o)->field))
+
+/* The defaults: what wh_endpoint_options_init sets, and what a zero field
+ * of an option that needs a value means.  The retry presets start from the
+ * same table (policy.c). */
+const wh_endpoint_options wh__endpoint_defaults = {
+    .struct_size = sizeof(wh_endpoint_options),
+    .timeout_ms = 10000,
+    .connect_timeout_ms = 5000,
+    .max_attempts = 8,
+    .retry_initial_ms = 2000,
+    .retry_max_ms = 300000,
+    .retry_multiplier = 2,
+    .max_in_flight = 30,
+    .mode = WH_MODE_SINGLE,
+    .batch_max_events = 1000,
+    .batch_max_bytes = 1u << 20,
+    .batch_linger_ms = 50,
+    .body = WH_BODY_RAW,
+    .signing = WH_SIGN_DEFAULT,
+    .retry_jitter = WH_JITTER_NONE,
+    .retry_jitter_percent = 20,
+    .honor_retry_after = 1,
+    .rate_period_ms = 1000,
+    .disable_on_410 = 1,
+    .breaker_cooldown_ms = 30000,
+};
 
 void wh_endpoint_options_init_sized(wh_endpoint_options *o, size_t size)
 {
     if (!o || size < sizeof(size_t)) return;
-    wh_endpoint_options d;
-    memset(&d, 0, sizeof d);
+    wh_endpoint_options d = wh__endpoint_defaults;
     d.struct_size = size < sizeof d ? size : sizeof d;
-    d.timeout_ms = 10000;
-    d.connect_timeout_ms = 5000;
-    d.max_attempts = 8;
-    d.retry_initial_ms = 2000;
-    d.retry_max_ms = 300000;
-    d.retry_multiplier = 2;
-    d.max_in_flight = 30;
-    d.mode = WH_MODE_SINGLE;
-    d.batch_max_events = 1000;
-    d.batch_max_bytes = 1u << 20;
-    d.batch_linger_ms = 50;
-    d.body = WH_BODY_RAW;
-    d.signing = WH_SIGN_DEFAULT;
-    d.retry_jitter = WH_JITTER_NONE;
-    d.retry_jitter_percent = 20;
-    d.honor_retry_after = 1;
-    d.rate_period_ms = 1000;
-    d.disable_on_410 = 1;
-    d.breaker_cooldown_ms = 30000;
     memcpy(o, &d, d.struct_size);
 }
 
 /* Copy the caller's options into a full-size struct with defaults for the
  * fields an older caller does not know. */
-static int normalize(const wh_endpoint_options *in, wh_endpoint_options *o)
+int wh__endpoint_normalize(const wh_endpoint_options *in, wh_endpoint_options *o)
 {
     if (in->struct_size < offsetof(wh_endpoint_options, url) + sizeof in->url)
         return WH_E_VERSION;
@@ -97,10 +105,10 @@ static wh_sign_scheme effective_scheme(const wh_endpoint_options *o, const prese
     return s;
 }
 
-static int find_by_id(const wh_engine *e, const char *id)
+int wh__endpoint_find(const wh_engine *e, const char *id)
 {
     for (size_t i = 0; i < e->n_slots; i++)
-        if (e->eps[i] && strcmp(e->eps[i]->id, id) == 0) return e->eps[i]->handle;
+        if (e->eps[i] && strcmp(e->eps[i]->conf.id, id) == 0) return e->eps[i]->handle;
     return WH_E_NOT_FOUND;
 }
 
@@ -110,7 +118,7 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (!e || !in) return WH_E_INVAL;
     if (!where) where = "endpoint";
     wh_endpoint_options o;
-    if (normalize(in, &o) != WH_OK)
+    if (wh__endpoint_normalize(in, &o) != WH_OK)
         return wh__fail(e, WH_E_VERSION, "%s: options struct_size %zu too small "
                         "(use wh_endpoint_options_init)", where, in->struct_size);
     const char *why = NULL;
@@ -125,7 +133,7 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
             if ((unsigned char)*c < 0x20 || *c == 0x7f)
                 return wh__fail(e, WH_E_INVAL,
                                 "%s.id: contains a control character", where);
-        if (find_by_id(e, o.id) > 0)
+        if (wh__endpoint_find(e, o.id) > 0)
             return wh__fail(e, WH_E_EXISTS, "%s.id: \"%s\" is already in use",
                             where, o.id);
     }
@@ -203,176 +211,104 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
 void wh__ep_free(wh_ep *ep)
 {
     if (!ep) return;
-    free(ep->id);
-    free(ep->url);
-    for (size_t i = 0; i < ep->n_types; i++) free(ep->types[i]);
-    free(ep->types);
-    free(ep->ch_prefix);
-    free(ep->ch_suffix);
-    wh__signer_free(ep->signer);
-    wh__policy_free(ep);
-    free(ep->h_id);
-    free(ep->h_ts);
-    free(ep->h_attempt);
-    free(ep->h_sig);
-    free(ep->h_apikey);
-    if (ep->api_key) {
-        memset(ep->api_key, 0, strlen(ep->api_key));
-        free(ep->api_key);
+    free(ep->conf.id);
+    free(ep->conf.url);
+    for (size_t i = 0; i < ep->conf.n_types; i++) free(ep->conf.types[i]);
+    free(ep->conf.types);
+    free(ep->conf.ch_prefix);
+    free(ep->conf.ch_suffix);
+    wh__signer_free(ep->conf.signer);
+    wh__policy_free(&ep->pol);
+    free(ep->conf.h_id);
+    free(ep->conf.h_ts);
+    free(ep->conf.h_attempt);
+    free(ep->conf.h_sig);
+    free(ep->conf.h_apikey);
+    if (ep->conf.api_key) {
+        memset(ep->conf.api_key, 0, strlen(ep->conf.api_key));
+        free(ep->conf.api_key);
     }
-    for (size_t i = 0; i < ep->n_headers; i++) free(ep->headers[i]);
-    free(ep->headers);
+    for (size_t i = 0; i < ep->conf.n_headers; i++) free(ep->conf.headers[i]);
+    free(ep->conf.headers);
     free(ep);
 }
 
-static wh_ep *ep_build(const wh_engine *e, const wh_endpoint_options *o, int handle)
+wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
 {
     wh_ep *ep = wh__calloc(1, sizeof *ep);
     if (!ep) return NULL;
     ep->handle = handle;
     ep->slot = (uint32_t)(handle - 1);
-    ep->wake = INT64_MAX;
-    ep->heap_idx = SIZE_MAX;
-    if (o->id) ep->id = wh__strdup(o->id);
+    ep->sched.wake = (wh__heap_node)WH__HEAP_NODE_INIT;
+    ep->sched.rate.tokens_at = -1;
+    ep->health.state = WH_EP_ACTIVE;
+    ep->health.fail_since = -1;
+    if (o->id) ep->conf.id = wh__strdup(o->id);
     else {
         /* "ep-<handle>", made unique against ids the host chose */
         char buf[48];
         snprintf(buf, sizeof buf, "ep-%d", handle);
-        for (int k = 2; find_by_id(e, buf) > 0; k++)
+        for (int k = 2; wh__endpoint_find(e, buf) > 0; k++)
             snprintf(buf, sizeof buf, "ep-%d-%d", handle, k);
-        ep->id = wh__strdup(buf);
+        ep->conf.id = wh__strdup(buf);
     }
-    ep->url = wh__strdup(o->url);
-    if (!ep->id || !ep->url) goto fail;
-    ep->all_types = o->event_types == NULL;
+    ep->conf.url = wh__strdup(o->url);
+    if (!ep->conf.id || !ep->conf.url) goto fail;
+    ep->conf.all_types = o->event_types == NULL;
     if (o->event_types && o->n_event_types) {
-        ep->types = wh__calloc(o->n_event_types, sizeof *ep->types);
-        if (!ep->types) goto fail;
+        ep->conf.types = wh__calloc(o->n_event_types, sizeof *ep->conf.types);
+        if (!ep->conf.types) goto fail;
         for (size_t i = 0; i < o->n_event_types; i++) {
-            if (strcmp(o->event_types[i], "*") == 0) ep->all_types = 1;
-            if (!(ep->types[ep->n_types++] = wh__strdup(o->event_types[i])))
+            if (strcmp(o->event_types[i], "*") == 0) ep->conf.all_types = 1;
+            if (!(ep->conf.types[ep->conf.n_types++] = wh__strdup(o->event_types[i])))
                 goto fail;
         }
     }
     if (o->channel_prefix) {
-        if (!(ep->ch_prefix = wh__strdup(o->channel_prefix))) goto fail;
-        ep->ch_prefix_len = strlen(ep->ch_prefix);
+        if (!(ep->conf.ch_prefix = wh__strdup(o->channel_prefix))) goto fail;
+        ep->conf.ch_prefix_len = strlen(ep->conf.ch_prefix);
     }
     if (o->channel_suffix) {
-        if (!(ep->ch_suffix = wh__strdup(o->channel_suffix))) goto fail;
-        ep->ch_suffix_len = strlen(ep->ch_suffix);
+        if (!(ep->conf.ch_suffix = wh__strdup(o->channel_suffix))) goto fail;
+        ep->conf.ch_suffix_len = strlen(ep->conf.ch_suffix);
     }
     const preset *p = find_preset(o->preset);
     int explicit_scheme;
     wh_sign_scheme scheme = effective_scheme(o, p, &explicit_scheme);
     if (scheme != WH_SIGN_NONE &&
         wh__signer_new(scheme, o->secrets, o->n_secrets, o->private_key_pem,
-                       &ep->signer, NULL) != WH_OK)
+                       &ep->conf.signer, NULL) != WH_OK)
         goto fail;
     const char *names[5] = {pick(o->id_header, p->id), pick(o->timestamp_header, p->ts),
                             pick(o->attempt_header, p->attempt),
                             pick(o->signature_header, p->sig),
                             pick(o->api_key_header, p->apikey)};
-    char **dst[5] = {&ep->h_id, &ep->h_ts, &ep->h_attempt, &ep->h_sig, &ep->h_apikey};
+    char **dst[5] = {&ep->conf.h_id, &ep->conf.h_ts, &ep->conf.h_attempt, &ep->conf.h_sig, &ep->conf.h_apikey};
     for (size_t i = 0; i < 5; i++)
         if (names[i] && !(*dst[i] = wh__strdup(names[i]))) goto fail;
-    if (o->api_key && !(ep->api_key = wh__strdup(o->api_key))) goto fail;
-    ep->mode = o->mode;
-    ep->body = o->body;
-    ep->batch_max_events = o->batch_max_events;
-    ep->batch_max_bytes = o->batch_max_bytes;
-    ep->batch_linger_ms = o->batch_linger_ms;
+    if (o->api_key && !(ep->conf.api_key = wh__strdup(o->api_key))) goto fail;
+    ep->conf.mode = o->mode;
+    ep->conf.body = o->body;
+    ep->conf.batch_max_events = o->batch_max_events;
+    ep->conf.batch_max_bytes = o->batch_max_bytes;
+    ep->conf.batch_linger_ms = o->batch_linger_ms;
     if (o->n_headers) {
-        ep->headers = wh__calloc(o->n_headers, sizeof *ep->headers);
-        if (!ep->headers) goto fail;
+        ep->conf.headers = wh__calloc(o->n_headers, sizeof *ep->conf.headers);
+        if (!ep->conf.headers) goto fail;
         for (size_t i = 0; i < o->n_headers; i++) {
-            if (!(ep->headers[i] = wh__strdup(o->headers[i]))) goto fail;
-            ep->n_headers++;
-            ep->headers_bytes += strlen(o->headers[i]);
+            if (!(ep->conf.headers[i] = wh__strdup(o->headers[i]))) goto fail;
+            ep->conf.n_headers++;
+            ep->conf.headers_bytes += strlen(o->headers[i]);
         }
     }
-    ep->timeout_ms = o->timeout_ms;
-    ep->connect_timeout_ms = o->connect_timeout_ms && o->connect_timeout_ms < o->timeout_ms
+    /* zero (or more than the whole timeout): the whole timeout */
+    ep->conf.connect_timeout_ms = o->connect_timeout_ms && o->connect_timeout_ms < o->timeout_ms
                                  ? o->connect_timeout_ms
                                  : o->timeout_ms;
-    ep->max_attempts = o->max_attempts;
-    ep->retry_initial_ms = o->retry_initial_ms;
-    ep->retry_max_ms = o->retry_max_ms;
-    ep->retry_multiplier = o->retry_multiplier;
-    ep->max_in_flight = o->max_in_flight;
-    if (wh__policy_build(ep, o) != WH_OK) goto fail;
+    if (wh__policy_build(&ep->pol, o) != WH_OK) goto fail;
     return ep;
 fail:
     wh__ep_free(ep);
     return NULL;
 }
 
-int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
-{
-    if (!e) return WH_E_INVAL;
-    if (!in) return wh__fail(e, WH_E_INVAL, "wh_endpoint_add: options are NULL");
-    if (e->in_callback)
-        return wh__fail(e, WH_E_RECURSIVE, "wh_endpoint_add: called from a callback");
-    int rc = wh__endpoint_check(e, in, "endpoint");
-    if (rc != WH_OK) return rc;
-    wh_endpoint_options o;
-    normalize(in, &o);
-    if (e->n_slots >= (size_t)INT32_MAX - 1)
-        return wh__fail(e, WH_E_FULL, "too many endpoints");
-    if (e->n_slots == e->cap_slots) {
-        size_t cap = e->cap_slots ? e->cap_slots * 2 : 16;
-        wh_ep **p = realloc(e->eps, cap * sizeof *p);
-        if (!p) return wh__fail(e, WH_E_NOMEM, "out of memory");
-        e->eps = p;
-        e->cap_slots = cap;
-    }
-    if (wh__sched_reserve(e, e->n_slots + 1) != WH_OK)
-        return wh__fail(e, WH_E_NOMEM, "out of memory");
-    int handle = (int)e->n_slots + 1;
-    wh_ep *ep = ep_build(e, &o, handle);
-    if (!ep) return wh__fail(e, WH_E_NOMEM, "out of memory");
-    if (wh__router_add(&e->router, ep) != WH_OK) {
-        wh__ep_free(ep);
-        return wh__fail(e, WH_E_NOMEM, "out of memory");
-    }
-    if (e->queue->bind) {
-        rc = e->queue->bind(e->queue->user, ep->slot, ep->id);
-        if (rc != WH_OK) {
-            wh__router_remove(&e->router, ep);
-            wh__ep_free(ep);
-            return wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", o.id ? o.id : o.url);
-        }
-    }
-    e->eps[e->n_slots++] = ep;
-    /* a persistent queue may already hold jobs for this endpoint */
-    int64_t due = e->queue->next_due(e->queue->user, ep->slot);
-    if (due != INT64_MAX) wh__ep_schedule(e, ep, due);
-    wh__log(e, WH_LOG_DEBUG, "endpoint %d \"%s\" added", handle, ep->id);
-    return handle;
-}
-
-static wh_ep *ep_get(wh_engine *e, int handle)
-{
-    if (handle <= 0 || (size_t)handle > e->n_slots) return NULL;
-    return e->eps[handle - 1];
-}
-
-int wh_endpoint_remove(wh_engine *e, int handle)
-{
-    if (!e) return WH_E_INVAL;
-    if (e->in_callback)
-        return wh__fail(e, WH_E_RECURSIVE, "wh_endpoint_remove: called from a callback");
-    wh_ep *ep = ep_get(e, handle);
-    if (!ep) return wh__fail(e, WH_E_NOT_FOUND, "no endpoint with handle %d", handle);
-    wh__router_remove(&e->router, ep);
-    wh__cancel_endpoint(e, ep);
-    e->eps[handle - 1] = NULL;
-    wh__ep_free(ep);
-    return WH_OK;
-}
-
-int wh_endpoint_find(wh_engine *e, const char *id)
-{
-    if (!e || !id) return WH_E_INVAL;
-    return find_by_id(e, id);
-}

@@ -1,15 +1,53 @@
-/* The engine's private structures, shared by engine.c, endpoint.c and
- * router.c. */
+/* The engine's private structures and the seams between its files.
+ *
+ * Data walks one way:
+ *
+ *   wh_emit -> route -> queue -> schedule -> body/sign -> transport -> outcome
+ *
+ * and so do the calls.  Each file calls only files below it in this list
+ * (a file never calls one above it, so there is no call cycle; every file
+ * includes this header and nothing includes a .c file's private header):
+ *
+ *   engine.c     the public engine API: lifecycle, emit, poll, flush,
+ *                stats, endpoint add/remove/enable.  Calls everything below.
+ *   endpoint.c   an endpoint's configuration (wh_ep_conf): options, their
+ *                defaults table, presets of header names, validation, build
+ *                and free.  Calls policy.c (its part of the options), log.c.
+ *   delivery.c   one request's worth of jobs (wh_delivery): claim from the
+ *                queue, build, sign, submit, take the transport's answer and
+ *                turn it into a decision, cancel.  Calls policy.c,
+ *                health.c, outcome.c, scheduler.c, body.c, sign.c.
+ *   health.c     the health state of an endpoint (wh_ep_health): applies
+ *                the policy's health transitions, reports them.  Calls
+ *                policy.c, outcome.c, log.c.
+ *   outcome.c    the engine's queue of outcomes and health changes, filled
+ *                during a call and handed to the host's callbacks at its end
+ *                (then the queue is told: ack or retry).  Calls scheduler.c
+ *                (an endpoint whose job went back to the queue is
+ *                rescheduled) and the host's callbacks.
+ *   scheduler.c  when each endpoint next has work (wh_ep_sched, the wake
+ *                heap).  Calls policy.c (gates), ds.c.
+ *   router.c     which endpoints an event goes to.  Calls ds.c.
+ *   policy.c     pure retry and limit policy (wh_ep_policy): given state and
+ *                an answer it returns a decision; changes nothing but what
+ *                it is handed.  Calls log.c (option errors) only.
+ *   body.c       request bodies.  Leaf.
+ *   log.c        the last error and the log callback.  Leaf.
+ *   ds.c         heap, hash map, intrusive list.  Leaf.
+ *
+ * Host callbacks run only from outcome.c's wh__outcomes_deliver(), which the
+ * public calls run after the transport step and at their end: never while a
+ * scheduling loop holds engine state. */
 #ifndef WH_ENGINE_H
 #define WH_ENGINE_H
 
+#include "ds.h"
 #include "internal.h"
 
 typedef struct wh_delivery wh_delivery;
 
-typedef struct wh_ep {
-    int handle;
-    uint32_t slot;
+/* What the host configured (endpoint.c builds it; read-only after). */
+typedef struct wh_ep_conf {
     char *id;
     char *url;
     int all_types;          /* event_types == NULL or contains "*" */
@@ -27,12 +65,15 @@ typedef struct wh_ep {
     wh_mode mode;
     wh_body body;
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
-    uint32_t timeout_ms, connect_timeout_ms;
+    uint32_t connect_timeout_ms;
+} wh_ep_conf;
+
+/* Retry policy and request limits (policy.c builds it; read-only after). */
+typedef struct wh_ep_policy {
+    uint32_t timeout_ms;
     uint32_t max_attempts;
     uint32_t retry_initial_ms, retry_max_ms, retry_multiplier;
     uint32_t max_in_flight;
-    uint32_t in_flight;
-    /* retry policy, limits, health (policy.c) */
     wh_jitter jitter;
     uint32_t jitter_pct;
     uint32_t *schedule;     /* owned copy, or NULL */
@@ -43,22 +84,44 @@ typedef struct wh_ep {
     int *retry_statuses;    /* owned copy */
     size_t n_retry_statuses;
     uint32_t rate, rate_period, rate_burst;
-    int64_t tokens;         /* rate bucket, in 1/rate_period units */
-    int64_t tokens_at;      /* time of the last refill, -1: full */
     int ordered;
     int disable_on_410;
     uint32_t breaker_failures, breaker_cooldown_ms, disable_after_ms;
+} wh_ep_policy;
+
+/* Health state (health.c changes it, from the policy's transitions). */
+typedef struct wh_ep_health {
     wh_ep_state state;
     int64_t paused_until;
     uint32_t consec_fail;
     int64_t fail_since;     /* start of the failure streak, -1: none */
+} wh_ep_health;
+
+/* The rate bucket (policy.c's functions update it). */
+typedef struct wh_ep_rate {
+    int64_t tokens;         /* in 1/rate_period units */
+    int64_t tokens_at;      /* time of the last refill, -1: full */
+} wh_ep_rate;
+
+/* Scheduling state (scheduler.c and delivery.c). */
+typedef struct wh_ep_sched {
+    uint32_t in_flight;
     /* jobs enqueued and not yet claimed (batch readiness; approximate for a
      * queue that already held jobs when the engine started) */
     uint64_t fresh, fresh_bytes;
-    wh_delivery *held;      /* batches waiting for their retry time */
-    /* scheduling: position in the engine's wake heap */
-    int64_t wake;           /* INT64_MAX: not scheduled */
-    size_t heap_idx;        /* SIZE_MAX: not in the heap */
+    wh__list held;          /* wh_delivery.link: batches waiting for their
+                               retry time */
+    wh__heap_node wake;     /* key: wake time, in the engine's heap */
+    wh_ep_rate rate;
+} wh_ep_sched;
+
+typedef struct wh_ep {
+    int handle;
+    uint32_t slot;
+    wh_ep_conf conf;
+    wh_ep_policy pol;
+    wh_ep_health health;
+    wh_ep_sched sched;
 } wh_ep;
 
 /* One request's worth of jobs: a single event, or a batch.  In single mode
@@ -66,7 +129,8 @@ typedef struct wh_ep {
  * until it is delivered or dead, keeping its id, body and jobs across
  * retries (held on its endpoint between attempts). */
 struct wh_delivery {
-    wh_delivery *prev, *next; /* engine's in-flight list, or ep->held */
+    wh__link link;            /* engine's in-flight list, failed list, or
+                                 ep->sched.held */
     wh_ep *ep;
     const char *id;           /* event id (single) or id_buf (batch) */
     char id_buf[40];
@@ -77,6 +141,8 @@ struct wh_delivery {
     const char *body;         /* payload (single raw) or body_buf */
     size_t body_len;
     char *body_buf;           /* owned, or NULL */
+    int fail_error;           /* failed before the transport answered */
+    const char *fail_msg;     /* static */
     wh_request req;
     const char **hdrs;        /* n_hdr_max pointers, same allocation */
     char *text;               /* header text storage, text_size bytes */
@@ -86,16 +152,29 @@ struct wh_delivery {
 };
 
 /* The routing index (router.c). */
-typedef struct wh__map wh__map;
 typedef struct wh__router {
-    wh__map *by_type;      /* type -> endpoints listing it */
-    wh__map *by_prefix;    /* channel prefix -> all-type endpoints */
+    wh__map by_type;       /* type -> wh__bucket of endpoints listing it */
+    wh__map by_prefix;     /* channel prefix -> all-type endpoints */
     struct { size_t len, count; } *plen; /* distinct prefix lengths */
     size_t n_plen, cap_plen;
     wh_ep **any;           /* all-type endpoints without a prefix filter */
     size_t n_any, cap_any;
     size_t n;              /* endpoints indexed */
 } wh__router;
+
+/* A queued report (outcome.c): an outcome with the queue action to take
+ * once the host has seen it, or a health change. */
+enum { WH__ACT_NONE, WH__ACT_ACK, WH__ACT_RETRY };
+typedef struct wh__report {
+    int is_health;
+    int act;                  /* outcomes: WH__ACT_* */
+    int64_t due;              /* WH__ACT_RETRY */
+    wh_ep *ep;
+    wh_job job;
+    wh_outcome o;
+    wh_health h;
+    char msg[160];            /* o.error_msg / h.reason when they point here */
+} wh__report;
 
 struct wh_engine {
     wh_clock clock;
@@ -118,10 +197,10 @@ struct wh_engine {
     size_t n_slots, cap_slots;
     wh__router router;
 
-    wh_ep **heap;          /* endpoints by wake time */
-    size_t heap_n, heap_cap;
+    wh__heap wake;         /* endpoints by wake time (wh_ep_sched.wake) */
 
-    wh_delivery *flights;  /* in-flight list head */
+    wh__list flights;      /* in flight (wh_delivery.link) */
+    wh__list failed;       /* failed before reaching the transport */
     int flushing;          /* wh_flush: batches leave without lingering */
     wh_job *claim_buf;
     size_t claim_cap;
@@ -129,12 +208,24 @@ struct wh_engine {
     const char **route_ids;
     size_t route_cap;
 
+    wh__report *reports;   /* outcome.c: reports[rep_head..rep_n) pending */
+    size_t rep_head, rep_n, rep_cap;
+    size_t delivered_outcomes; /* outcomes handed out during this wh_poll */
+
     int in_callback;
     int free_pending;
-    int polled_outcomes;
     wh_stats st;
     char err[512];
 };
+
+/* endpoint.c */
+extern const wh_endpoint_options wh__endpoint_defaults;
+/* Copy the caller's options into a full-size struct with the defaults for
+ * fields an older caller does not know.  WH_OK or WH_E_VERSION. */
+int wh__endpoint_normalize(const wh_endpoint_options *in, wh_endpoint_options *o);
+int wh__endpoint_find(const wh_engine *e, const char *id);
+wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle);
+void wh__ep_free(wh_ep *ep);
 
 /* router.c */
 int wh__router_add(wh__router *r, wh_ep *ep);
@@ -149,46 +240,103 @@ size_t wh__router_match(const wh__router *r, const char *type,
 
 /* body.c: upper bound of the body of these jobs, and the body itself
  * (NUL-terminated; returns its length). */
-size_t wh__body_max(const wh_ep *ep, const wh_job *jobs, size_t n);
-size_t wh__body_build(const wh_ep *ep, const wh_job *jobs, size_t n, int64_t wall_ms,
-                      char *out);
+size_t wh__body_max(const wh_ep_conf *c, const wh_job *jobs, size_t n);
+size_t wh__body_build(const wh_ep_conf *c, const wh_job *jobs, size_t n,
+                      int64_t wall_ms, char *out);
 
-/* endpoint.c */
-void wh__ep_free(wh_ep *ep);
-
-/* policy.c: retry decisions, rate limit, health */
-/* Copy the policy fields of o into ep (allocates the lists). */
-int wh__policy_build(wh_ep *ep, const wh_endpoint_options *o);
-void wh__policy_free(wh_ep *ep);
+/* policy.c: pure retry and limit decisions */
+int wh__policy_build(wh_ep_policy *p, const wh_endpoint_options *o);
+void wh__policy_free(wh_ep_policy *p);
 /* Check the policy fields; sets the last error prefixed with `where`. */
 int wh__policy_check(wh_engine *e, const wh_endpoint_options *o, const char *where);
-/* After a failed attempt number `attempt` (from 1) whose first attempt
- * started at `first`: the delay before the next one, or -1 when none is
- * made (*why says why). */
-int64_t wh__policy_next_delay(wh_engine *e, const wh_ep *ep, const wh_response *res,
-                              uint32_t attempt, int64_t first, int64_t now,
-                              const char **why);
+
+/* An attempt's answer, as the policy sees it. */
+typedef struct wh__attempt {
+    const wh_response *res;
+    uint32_t attempt;         /* number of the attempt just made, from 1 */
+    int64_t first;            /* when the first attempt started, -1: unknown */
+    int64_t now, wall;        /* monotonic and wall clock now */
+} wh__attempt;
+
+/* What to do after an attempt. */
+typedef struct wh__decision {
+    wh_outcome_kind kind;     /* WH_DELIVERED, WH_RETRY or WH_DEAD */
+    int64_t delay;            /* WH_RETRY: ms until the next attempt; -1:
+                                 when the endpoint is enabled again (410) */
+    const char *why;          /* WH_DEAD: why no more attempts (static) */
+    int error;                /* WH_OK or the attempt's error */
+    char msg[160];            /* the answer, human-readable ("" when ok) */
+    wh_ep_health health;      /* the endpoint's health after this answer */
+    int health_changed;       /* health.state changed: reason says why */
+    int health_status;        /* the answer's HTTP status (0: none) */
+    int health_error;         /* the answer's error */
+    uint32_t health_failures; /* consecutive failures to report */
+    char reason[128];
+} wh__decision;
+
+/* The decision after attempt `a` of an endpoint with policy p and health h.
+ * rng is drawn from for jitter only when a retry is decided. */
+void wh__policy_decide(const wh_ep_policy *p, const wh_ep_health *h,
+                       const wh__attempt *a, wh__rng *rng, wh__decision *out);
 /* Timeout of an attempt starting now (the budget may shorten it). */
-uint32_t wh__policy_attempt_timeout(const wh_ep *ep, int64_t first, int64_t now);
-/* How many requests ep may start now (in-flight room, state, rate). */
-uint32_t wh__policy_allowance(wh_engine *e, wh_ep *ep, int64_t now);
+uint32_t wh__policy_attempt_timeout(const wh_ep_policy *p, int64_t first, int64_t now);
+/* How many requests may start now (in-flight room, health state, rate). */
+uint32_t wh__policy_allowance(const wh_ep_policy *p, const wh_ep_health *h,
+                              const wh_ep_rate *r, uint32_t in_flight, int64_t now);
 /* A request was started: take a token. */
-void wh__policy_took(wh_ep *ep, int64_t now);
-/* Earliest time `when` or later at which ep may start a request. */
-int64_t wh__policy_gate(const wh_ep *ep, int64_t when);
-/* Health bookkeeping after an attempt; returns 1 when the endpoint was
- * disabled by this answer (HTTP 410). Reports through on_health. */
-int wh__health_after(wh_engine *e, wh_ep *ep, const wh_response *res, int ok,
-                     int64_t now);
+void wh__policy_took(const wh_ep_policy *p, wh_ep_rate *r, int64_t now);
+/* Earliest time `when` or later at which a request may start. */
+int64_t wh__policy_gate(const wh_ep_policy *p, const wh_ep_health *h,
+                        const wh_ep_rate *r, int64_t when);
+/* Most requests in flight in health state h. */
+uint32_t wh__policy_in_flight_limit(const wh_ep_policy *p, const wh_ep_health *h);
+
+/* log.c: wh__fail and wh__log are declared in internal.h */
+
+/* ds.c: see ds.h */
+
+/* scheduler.c */
+int wh__sched_reserve(wh_engine *e, size_t n_endpoints);
+/* Wake ep at `when` (INT64_MAX: not at all), or later when its state or
+ * rate limit says so. */
+void wh__sched_at(wh_engine *e, wh_ep *ep, int64_t when);
+/* Wake ep at `when` unless it already wakes earlier. */
+void wh__sched_sooner(wh_engine *e, wh_ep *ep, int64_t when);
+void wh__sched_cancel(wh_engine *e, wh_ep *ep);
+/* When ep next has something to do. */
+int64_t wh__sched_next_wake(wh_engine *e, wh_ep *ep);
+/* Schedule ep for its next due work (after a state change). */
+void wh__sched_update(wh_engine *e, wh_ep *ep);
+/* The endpoint due first, if due by now (taken off the heap), else NULL. */
+wh_ep *wh__sched_pop_due(wh_engine *e, int64_t now);
+/* Wake time of the first endpoint, INT64_MAX when none. */
+int64_t wh__sched_first(const wh_engine *e);
+
+/* outcome.c */
+/* An outcome for job of ep; act says what to tell the queue after. */
+void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
+                     int act, int64_t due, const wh_outcome *tmpl, const char *msg);
+void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h);
+/* Hand every queued report to the host's callbacks, then tell the queue. */
+void wh__outcomes_deliver(wh_engine *e);
+
+/* health.c */
+/* Apply a decision's health transition to ep and report it. */
+void wh__health_apply(wh_engine *e, wh_ep *ep, const wh__decision *d, int64_t now);
 void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status,
                     int error, const char *reason, int64_t now);
+/* A paused endpoint whose cool-down is over starts probing. */
+void wh__health_tick(wh_engine *e, wh_ep *ep, int64_t now);
 
-/* engine.c: scheduling */
-int wh__sched_reserve(wh_engine *e, size_t n_endpoints);
-void wh__ep_schedule(wh_engine *e, wh_ep *ep, int64_t when);
-void wh__ep_unschedule(wh_engine *e, wh_ep *ep);
-/* Schedule ep for its next due work (after a state change). */
-void wh__ep_reschedule(wh_engine *e, wh_ep *ep);
+/* delivery.c */
+/* Start requests for every endpoint whose wake time has come. */
+void wh__deliver_due(wh_engine *e, int64_t now);
+/* The transport's completion callback (token: the delivery). */
+void wh__delivery_done(void *user, void *token, const wh_response *res);
+/* Report every job of ep (in flight, held or queued) as cancelled. */
 void wh__cancel_endpoint(wh_engine *e, wh_ep *ep);
+/* Engine going away over a durable queue: give every job back. */
+void wh__leave_durable_queue(wh_engine *e);
+size_t wh__jobs_in_flight(const wh_engine *e);
 
 #endif

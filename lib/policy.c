@@ -5,7 +5,13 @@
  * attempts overall and per failure class, backoff formula or explicit
  * schedule, jitter, Retry-After, time budget), the token-bucket rate limit,
  * and the health state machine (HTTP 410, circuit breaker, auto-disable).
- * engine.c asks; nothing here starts a request. */
+ *
+ * Pure: every function takes the endpoint's policy and the state it is
+ * handed (health, rate bucket, the attempt's answer, a random generator)
+ * and returns a decision; none reaches the engine, starts a request or
+ * reports anything.  delivery.c asks, health.c applies the health part.
+ * Calls nothing of the library but wh__fail (option errors) and
+ * wh__rng_next. */
 #include "engine.h"
 
 #include <inttypes.h>
@@ -22,28 +28,30 @@
 static const uint32_t svix_schedule[] = {5000u,     300000u,    1800000u, 7200000u,
                                          18000000u, 36000000u, 36000000u};
 
-/* The library's defaults for every policy field a preset sets. */
+/* A preset starts from the library's defaults (the endpoint defaults
+ * table) for every policy field a preset sets. */
 static void policy_defaults(wh_endpoint_options *o)
 {
-    o->timeout_ms = 10000;
-    o->connect_timeout_ms = 5000;
-    o->max_attempts = 8;
-    o->retry_initial_ms = 2000;
-    o->retry_max_ms = 300000;
-    o->retry_multiplier = 2;
-    o->retry_jitter = WH_JITTER_NONE;
-    o->retry_jitter_percent = 20;
-    o->retry_schedule_ms = NULL;
-    o->n_retry_schedule = 0;
-    o->max_attempts_status = 0;
-    o->max_attempts_network = 0;
-    o->max_attempts_timeout = 0;
-    o->retry_budget_ms = 0;
-    o->retry_3xx = 0;
-    o->retry_4xx = 0;
-    o->retry_statuses = NULL;
-    o->n_retry_statuses = 0;
-    o->honor_retry_after = 1;
+    const wh_endpoint_options *d = &wh__endpoint_defaults;
+    o->timeout_ms = d->timeout_ms;
+    o->connect_timeout_ms = d->connect_timeout_ms;
+    o->max_attempts = d->max_attempts;
+    o->retry_initial_ms = d->retry_initial_ms;
+    o->retry_max_ms = d->retry_max_ms;
+    o->retry_multiplier = d->retry_multiplier;
+    o->retry_jitter = d->retry_jitter;
+    o->retry_jitter_percent = d->retry_jitter_percent;
+    o->retry_schedule_ms = d->retry_schedule_ms;
+    o->n_retry_schedule = d->n_retry_schedule;
+    o->max_attempts_status = d->max_attempts_status;
+    o->max_attempts_network = d->max_attempts_network;
+    o->max_attempts_timeout = d->max_attempts_timeout;
+    o->retry_budget_ms = d->retry_budget_ms;
+    o->retry_3xx = d->retry_3xx;
+    o->retry_4xx = d->retry_4xx;
+    o->retry_statuses = d->retry_statuses;
+    o->n_retry_statuses = d->n_retry_statuses;
+    o->honor_retry_after = d->honor_retry_after;
 }
 
 int wh_endpoint_options_retry_preset(wh_endpoint_options *o, const char *name)
@@ -149,90 +157,93 @@ int wh__policy_check(wh_engine *e, const wh_endpoint_options *o, const char *whe
     return WH_OK;
 }
 
-int wh__policy_build(wh_ep *ep, const wh_endpoint_options *o)
+int wh__policy_build(wh_ep_policy *p, const wh_endpoint_options *o)
 {
-    ep->jitter = o->retry_jitter;
-    ep->jitter_pct = o->retry_jitter_percent;
+    p->timeout_ms = o->timeout_ms;
+    p->max_attempts = o->max_attempts;
+    p->retry_initial_ms = o->retry_initial_ms;
+    p->retry_max_ms = o->retry_max_ms;
+    p->retry_multiplier = o->retry_multiplier;
+    p->max_in_flight = o->max_in_flight;
+    p->jitter = o->retry_jitter;
+    p->jitter_pct = o->retry_jitter_percent;
     if (o->n_retry_schedule) {
-        ep->schedule = malloc(o->n_retry_schedule * sizeof *ep->schedule);
-        if (!ep->schedule) return WH_E_NOMEM;
-        memcpy(ep->schedule, o->retry_schedule_ms, o->n_retry_schedule * sizeof *ep->schedule);
-        ep->n_schedule = o->n_retry_schedule;
+        p->schedule = malloc(o->n_retry_schedule * sizeof *p->schedule);
+        if (!p->schedule) return WH_E_NOMEM;
+        memcpy(p->schedule, o->retry_schedule_ms, o->n_retry_schedule * sizeof *p->schedule);
+        p->n_schedule = o->n_retry_schedule;
     }
     if (o->n_retry_statuses) {
-        ep->retry_statuses = malloc(o->n_retry_statuses * sizeof *ep->retry_statuses);
-        if (!ep->retry_statuses) return WH_E_NOMEM;
-        memcpy(ep->retry_statuses, o->retry_statuses,
-               o->n_retry_statuses * sizeof *ep->retry_statuses);
-        ep->n_retry_statuses = o->n_retry_statuses;
+        p->retry_statuses = malloc(o->n_retry_statuses * sizeof *p->retry_statuses);
+        if (!p->retry_statuses) return WH_E_NOMEM;
+        memcpy(p->retry_statuses, o->retry_statuses,
+               o->n_retry_statuses * sizeof *p->retry_statuses);
+        p->n_retry_statuses = o->n_retry_statuses;
     }
-    ep->max_status = o->max_attempts_status;
-    ep->max_network = o->max_attempts_network;
-    ep->max_timeout = o->max_attempts_timeout;
-    ep->budget_ms = o->retry_budget_ms;
-    ep->retry_3xx = o->retry_3xx != 0;
-    ep->retry_4xx = o->retry_4xx != 0;
-    ep->honor_retry_after = o->honor_retry_after != 0;
-    ep->rate = o->rate_limit;
-    ep->rate_period = o->rate_period_ms ? o->rate_period_ms : 1000;
-    ep->rate_burst = o->rate_burst ? o->rate_burst : o->rate_limit;
-    ep->tokens_at = -1;
-    ep->ordered = o->ordered != 0;
-    if (ep->ordered) ep->max_in_flight = 1;
-    ep->disable_on_410 = o->disable_on_410 != 0;
-    ep->breaker_failures = o->breaker_failures;
-    ep->breaker_cooldown_ms = o->breaker_cooldown_ms;
-    ep->disable_after_ms = o->disable_after_ms;
-    ep->state = WH_EP_ACTIVE;
-    ep->paused_until = 0;
-    ep->fail_since = -1;
+    p->max_status = o->max_attempts_status;
+    p->max_network = o->max_attempts_network;
+    p->max_timeout = o->max_attempts_timeout;
+    p->budget_ms = o->retry_budget_ms;
+    p->retry_3xx = o->retry_3xx != 0;
+    p->retry_4xx = o->retry_4xx != 0;
+    p->honor_retry_after = o->honor_retry_after != 0;
+    p->rate = o->rate_limit;
+    p->rate_period = o->rate_period_ms ? o->rate_period_ms
+                                       : wh__endpoint_defaults.rate_period_ms;
+    p->rate_burst = o->rate_burst ? o->rate_burst : o->rate_limit;
+    p->ordered = o->ordered != 0;
+    if (p->ordered) p->max_in_flight = 1;
+    p->disable_on_410 = o->disable_on_410 != 0;
+    p->breaker_failures = o->breaker_failures;
+    p->breaker_cooldown_ms = o->breaker_cooldown_ms;
+    p->disable_after_ms = o->disable_after_ms;
     return WH_OK;
 }
 
-void wh__policy_free(wh_ep *ep)
+void wh__policy_free(wh_ep_policy *p)
 {
-    free(ep->schedule);
-    free(ep->retry_statuses);
+    free(p->schedule);
+    free(p->retry_statuses);
 }
 
 /* ---- retry decision ---------------------------------------------------------- */
 
-static int status_retryable(const wh_ep *ep, int s)
+static int status_retryable(const wh_ep_policy *p, int s)
 {
     if (s >= 500 || s == 408 || s == 429) return 1;
-    if (s >= 300 && s < 400 && ep->retry_3xx) return 1;
-    if (s >= 400 && s < 500 && ep->retry_4xx) return 1;
-    for (size_t i = 0; i < ep->n_retry_statuses; i++)
-        if (ep->retry_statuses[i] == s) return 1;
+    if (s >= 300 && s < 400 && p->retry_3xx) return 1;
+    if (s >= 400 && s < 500 && p->retry_4xx) return 1;
+    for (size_t i = 0; i < p->n_retry_statuses; i++)
+        if (p->retry_statuses[i] == s) return 1;
     return 0;
 }
 
 /* initial * multiplier^(attempt-1), capped, without overflow */
-static int64_t backoff(const wh_ep *ep, uint32_t attempt)
+static int64_t backoff(const wh_ep_policy *p, uint32_t attempt)
 {
-    int64_t d = ep->retry_initial_ms;
-    for (uint32_t i = 1; i < attempt && d < ep->retry_max_ms; i++) {
-        if (d > ep->retry_max_ms / ep->retry_multiplier) return ep->retry_max_ms;
-        d *= ep->retry_multiplier;
+    int64_t d = p->retry_initial_ms;
+    for (uint32_t i = 1; i < attempt && d < p->retry_max_ms; i++) {
+        if (d > p->retry_max_ms / p->retry_multiplier) return p->retry_max_ms;
+        d *= p->retry_multiplier;
     }
-    return d > ep->retry_max_ms ? ep->retry_max_ms : d;
+    return d > p->retry_max_ms ? p->retry_max_ms : d;
 }
 
 /* uniform in [0, n] */
-static int64_t uniform(wh_engine *e, int64_t n)
+static int64_t uniform(wh__rng *rng, int64_t n)
 {
     if (n <= 0) return 0;
-    return (int64_t)(wh__rng_next(&e->rng) % ((uint64_t)n + 1));
+    return (int64_t)(wh__rng_next(rng) % ((uint64_t)n + 1));
 }
 
-static int64_t jitter(wh_engine *e, const wh_ep *ep, int64_t d)
+static int64_t jitter(wh__rng *rng, const wh_ep_policy *p, int64_t d)
 {
-    switch (ep->jitter) {
-    case WH_JITTER_FULL: return uniform(e, d);
-    case WH_JITTER_EQUAL: return d / 2 + uniform(e, d - d / 2);
+    switch (p->jitter) {
+    case WH_JITTER_FULL: return uniform(rng, d);
+    case WH_JITTER_EQUAL: return d / 2 + uniform(rng, d - d / 2);
     case WH_JITTER_PERCENT: {
-        int64_t span = d * (int64_t)ep->jitter_pct / 100;
-        return d - span + uniform(e, 2 * span);
+        int64_t span = d * (int64_t)p->jitter_pct / 100;
+        return d - span + uniform(rng, 2 * span);
     }
     default: return d;
     }
@@ -281,52 +292,55 @@ static int parse_retry_after(const char *v, int64_t wall_ms, int64_t *ms)
     return 1;
 }
 
-int64_t wh__policy_next_delay(wh_engine *e, const wh_ep *ep, const wh_response *res,
-                              uint32_t attempt, int64_t first, int64_t now,
-                              const char **why)
+/* After a failed attempt number `attempt` (from 1) whose first attempt
+ * started at `first`: the delay before the next one, or -1 when none is
+ * made (*why says why). */
+static int64_t next_delay(const wh_ep_policy *p, const wh_response *res, uint32_t attempt,
+                          int64_t first, int64_t now, int64_t wall, wh__rng *rng,
+                          const char **why)
 {
-    uint32_t limit = ep->max_attempts, class_limit;
+    uint32_t limit = p->max_attempts, class_limit;
     int status = 0;
     if (res->error == WH_E_TIMEOUT) {
-        class_limit = ep->max_timeout;
+        class_limit = p->max_timeout;
     } else if (res->error != WH_OK || res->status == 0) {
-        class_limit = ep->max_network;
+        class_limit = p->max_network;
     } else {
         status = res->status;
-        if (!status_retryable(ep, status)) {
+        if (!status_retryable(p, status)) {
             *why = "status not retried";
             return -1;
         }
-        class_limit = ep->max_status;
+        class_limit = p->max_status;
     }
-    if (ep->schedule && ep->n_schedule < limit) limit = (uint32_t)ep->n_schedule + 1;
+    if (p->schedule && p->n_schedule < limit) limit = (uint32_t)p->n_schedule + 1;
     if (class_limit && class_limit < limit) limit = class_limit;
     if (attempt >= limit) {
         *why = "maximum attempts reached";
         return -1;
     }
     int64_t d, ra;
-    if (ep->honor_retry_after && (status == 429 || status == 503) && res->retry_after &&
-        parse_retry_after(res->retry_after, e->clock.wall_ms(e->clock.user), &ra)) {
-        d = ra > ep->retry_max_ms ? ep->retry_max_ms : ra;
-    } else if (ep->schedule) {
-        d = jitter(e, ep, ep->schedule[attempt - 1]);
+    if (p->honor_retry_after && (status == 429 || status == 503) && res->retry_after &&
+        parse_retry_after(res->retry_after, wall, &ra)) {
+        d = ra > p->retry_max_ms ? p->retry_max_ms : ra;
+    } else if (p->schedule) {
+        d = jitter(rng, p, p->schedule[attempt - 1]);
     } else {
-        d = jitter(e, ep, backoff(ep, attempt));
-        if (d > ep->retry_max_ms) d = ep->retry_max_ms;
+        d = jitter(rng, p, backoff(p, attempt));
+        if (d > p->retry_max_ms) d = p->retry_max_ms;
     }
-    if (ep->budget_ms && first >= 0 && now + d >= first + ep->budget_ms) {
+    if (p->budget_ms && first >= 0 && now + d >= first + p->budget_ms) {
         *why = "retry budget exhausted";
         return -1;
     }
     return d;
 }
 
-uint32_t wh__policy_attempt_timeout(const wh_ep *ep, int64_t first, int64_t now)
+uint32_t wh__policy_attempt_timeout(const wh_ep_policy *p, int64_t first, int64_t now)
 {
-    uint32_t t = ep->timeout_ms;
-    if (ep->budget_ms && first >= 0) {
-        int64_t left = first + ep->budget_ms - now;
+    uint32_t t = p->timeout_ms;
+    if (p->budget_ms && first >= 0) {
+        int64_t left = first + p->budget_ms - now;
         if (left < 1) left = 1;
         if (left < t) t = (uint32_t)left;
     }
@@ -338,176 +352,157 @@ uint32_t wh__policy_attempt_timeout(const wh_ep *ep, int64_t first, int64_t now)
  * `rate` units per millisecond up to burst * period, and a request costs
  * `period` units.  Integer arithmetic, exact on the manual clock. */
 
-static int64_t bucket_cap(const wh_ep *ep)
+static int64_t bucket_cap(const wh_ep_policy *p)
 {
-    return (int64_t)ep->rate_burst * ep->rate_period;
+    return (int64_t)p->rate_burst * p->rate_period;
 }
 
-static int64_t tokens_at(const wh_ep *ep, int64_t now)
+static int64_t tokens_at(const wh_ep_policy *p, const wh_ep_rate *r, int64_t now)
 {
-    int64_t cap = bucket_cap(ep);
-    if (ep->tokens_at < 0) return cap;
-    int64_t need = cap - ep->tokens;
-    int64_t elapsed = now - ep->tokens_at;
-    if (need <= 0 || elapsed <= 0) return ep->tokens < cap ? ep->tokens : cap;
-    if (elapsed > need / ep->rate) return cap;
-    int64_t t = ep->tokens + elapsed * (int64_t)ep->rate;
+    int64_t cap = bucket_cap(p);
+    if (r->tokens_at < 0) return cap;
+    int64_t need = cap - r->tokens;
+    int64_t elapsed = now - r->tokens_at;
+    if (need <= 0 || elapsed <= 0) return r->tokens < cap ? r->tokens : cap;
+    if (elapsed > need / p->rate) return cap;
+    int64_t t = r->tokens + elapsed * (int64_t)p->rate;
     return t < cap ? t : cap;
 }
 
-void wh__policy_took(wh_ep *ep, int64_t now)
+void wh__policy_took(const wh_ep_policy *p, wh_ep_rate *r, int64_t now)
 {
-    if (!ep->rate) return;
-    ep->tokens = tokens_at(ep, now) - ep->rate_period;
-    ep->tokens_at = now;
+    if (!p->rate) return;
+    r->tokens = tokens_at(p, r, now) - p->rate_period;
+    r->tokens_at = now;
 }
 
-uint32_t wh__policy_allowance(wh_engine *e, wh_ep *ep, int64_t now)
+uint32_t wh__policy_in_flight_limit(const wh_ep_policy *p, const wh_ep_health *h)
 {
-    if (ep->state == WH_EP_DISABLED) return 0;
-    if (ep->state == WH_EP_PAUSED) {
-        if (now < ep->paused_until) return 0;
-        ep->state = WH_EP_PROBING; /* one probe at a time from now on */
-        wh__log(e, WH_LOG_INFO, "endpoint %s: cool-down over, probing", ep->id);
-    }
-    uint32_t lim = ep->state == WH_EP_PROBING ? 1 : ep->max_in_flight;
-    if (ep->in_flight >= lim) return 0;
-    uint32_t room = lim - ep->in_flight;
-    if (ep->rate) {
-        int64_t n = tokens_at(ep, now) / ep->rate_period;
+    return h->state == WH_EP_PROBING ? 1 : p->max_in_flight;
+}
+
+uint32_t wh__policy_allowance(const wh_ep_policy *p, const wh_ep_health *h,
+                              const wh_ep_rate *r, uint32_t in_flight, int64_t now)
+{
+    if (h->state == WH_EP_DISABLED) return 0;
+    /* a paused endpoint whose cool-down is over probes: one at a time */
+    if (h->state == WH_EP_PAUSED && now < h->paused_until) return 0;
+    uint32_t lim = h->state == WH_EP_ACTIVE ? p->max_in_flight : 1;
+    if (in_flight >= lim) return 0;
+    uint32_t room = lim - in_flight;
+    if (p->rate) {
+        int64_t n = tokens_at(p, r, now) / p->rate_period;
         if (n < room) room = (uint32_t)(n < 0 ? 0 : n);
     }
     return room;
 }
 
-int64_t wh__policy_gate(const wh_ep *ep, int64_t when)
+int64_t wh__policy_gate(const wh_ep_policy *p, const wh_ep_health *h,
+                        const wh_ep_rate *r, int64_t when)
 {
     if (when == INT64_MAX) return when;
-    if (ep->state == WH_EP_DISABLED) return INT64_MAX;
-    if (ep->state == WH_EP_PAUSED && when < ep->paused_until) when = ep->paused_until;
-    if (ep->rate) {
+    if (h->state == WH_EP_DISABLED) return INT64_MAX;
+    if (h->state == WH_EP_PAUSED && when < h->paused_until) when = h->paused_until;
+    if (p->rate) {
         /* the bucket is known from its last change on, not before */
-        if (when < ep->tokens_at) when = ep->tokens_at;
-        int64_t have = tokens_at(ep, when);
-        if (have < ep->rate_period)
-            when += (ep->rate_period - have + ep->rate - 1) / ep->rate;
+        if (when < r->tokens_at) when = r->tokens_at;
+        int64_t have = tokens_at(p, r, when);
+        if (have < p->rate_period)
+            when += (p->rate_period - have + p->rate - 1) / p->rate;
     }
     return when;
 }
 
-/* ---- health ------------------------------------------------------------------ */
+/* ---- health transitions ------------------------------------------------------ */
 
-static const char *state_name(wh_ep_state s)
+static void change(wh__decision *d, const wh_ep_policy *p, wh_ep_state st,
+                   const char *reason, int64_t now)
 {
-    switch (s) {
-    case WH_EP_ACTIVE: return "active";
-    case WH_EP_PAUSED: return "paused";
-    case WH_EP_PROBING: return "probing";
-    default: return "disabled";
-    }
+    wh_ep_health *h = &d->health;
+    h->state = st;
+    if (st == WH_EP_PAUSED) h->paused_until = now + p->breaker_cooldown_ms;
+    d->health_changed = 1;
+    d->health_failures = h->consec_fail;
+    snprintf(d->reason, sizeof d->reason, "%s", reason);
 }
 
-void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status, int error,
-                    const char *reason, int64_t now)
+/* d->health holds the state before the answer; leaves the state after. */
+static void health_next(const wh_ep_policy *p, const wh_response *res, int ok,
+                        int64_t now, wh__decision *d)
 {
-    wh_ep_state prev = ep->state;
-    ep->state = st;
-    if (st == WH_EP_PAUSED) ep->paused_until = now + ep->breaker_cooldown_ms;
-    wh_health h;
-    memset(&h, 0, sizeof h);
-    h.endpoint = ep->handle;
-    h.endpoint_id = ep->id;
-    h.url = ep->url;
-    h.state = st;
-    h.previous = prev;
-    h.http_status = http_status;
-    h.error = error;
-    h.reason = reason;
-    h.consecutive_failures = ep->consec_fail;
-    h.resume_at_ms = st == WH_EP_PAUSED ? ep->paused_until : -1;
-    if (st == WH_EP_ACTIVE) {
-        ep->consec_fail = 0;
-        ep->fail_since = -1;
-    }
-    wh__log(e, st == WH_EP_ACTIVE ? WH_LOG_INFO : WH_LOG_WARN,
-            "endpoint %s: %s -> %s: %s", ep->id, state_name(prev), state_name(st), reason);
-    if (!e->on_health) return;
-    e->in_callback++;
-    e->on_health(e->health_user, &h);
-    e->in_callback--;
-}
-
-int wh__health_after(wh_engine *e, wh_ep *ep, const wh_response *res, int ok, int64_t now)
-{
+    wh_ep_health *h = &d->health;
+    d->health_changed = 0;
+    d->health_status = res->status;
+    d->health_error = WH_OK;
     if (ok) {
-        if (ep->state == WH_EP_PAUSED || ep->state == WH_EP_PROBING)
-            wh__health_set(e, ep, WH_EP_ACTIVE, res->status, WH_OK,
-                           "a request succeeded: circuit breaker closed", now);
-        ep->consec_fail = 0;
-        ep->fail_since = -1;
-        return 0;
+        if (h->state == WH_EP_PAUSED || h->state == WH_EP_PROBING)
+            change(d, p, WH_EP_ACTIVE, "a request succeeded: circuit breaker closed", now);
+        h->consec_fail = 0;
+        h->fail_since = -1;
+        return;
     }
     int status = res->error == WH_OK ? res->status : 0;
-    int err = res->error != WH_OK ? res->error : WH_E_HTTP_STATUS;
-    if (status == 410 && ep->disable_on_410) {
-        if (ep->state != WH_EP_DISABLED)
-            wh__health_set(e, ep, WH_EP_DISABLED, 410, err, "HTTP 410 Gone", now);
-        return 1;
+    d->health_status = status;
+    d->health_error = res->error != WH_OK ? res->error : WH_E_HTTP_STATUS;
+    if (status == 410 && p->disable_on_410) {
+        if (h->state != WH_EP_DISABLED) change(d, p, WH_EP_DISABLED, "HTTP 410 Gone", now);
+        return;
     }
-    if (ep->consec_fail < UINT32_MAX) ep->consec_fail++;
-    if (ep->fail_since < 0) ep->fail_since = now;
-    if (ep->state == WH_EP_DISABLED) return 0;
+    if (h->consec_fail < UINT32_MAX) h->consec_fail++;
+    if (h->fail_since < 0) h->fail_since = now;
+    if (h->state == WH_EP_DISABLED) return;
     char why[128];
-    if (ep->disable_after_ms && now - ep->fail_since >= ep->disable_after_ms) {
+    if (p->disable_after_ms && now - h->fail_since >= p->disable_after_ms) {
         snprintf(why, sizeof why, "failing without a success for %" PRId64 " ms",
-                 now - ep->fail_since);
-        wh__health_set(e, ep, WH_EP_DISABLED, status, err, why, now);
-        return 0;
+                 now - h->fail_since);
+        change(d, p, WH_EP_DISABLED, why, now);
+        return;
     }
-    if (!ep->breaker_failures) return 0;
-    if (ep->state == WH_EP_PROBING) {
-        wh__health_set(e, ep, WH_EP_PAUSED, status, err,
-                       "probe failed: circuit breaker open again", now);
-    } else if (ep->state == WH_EP_ACTIVE && ep->consec_fail >= ep->breaker_failures) {
+    if (!p->breaker_failures) return;
+    if (h->state == WH_EP_PROBING) {
+        change(d, p, WH_EP_PAUSED, "probe failed: circuit breaker open again", now);
+    } else if (h->state == WH_EP_ACTIVE && h->consec_fail >= p->breaker_failures) {
         snprintf(why, sizeof why, "%" PRIu32 " consecutive failures: circuit breaker open",
-                 ep->consec_fail);
-        wh__health_set(e, ep, WH_EP_PAUSED, status, err, why, now);
+                 h->consec_fail);
+        change(d, p, WH_EP_PAUSED, why, now);
     }
-    return 0;
 }
 
-/* ---- host calls ---------------------------------------------------------------- */
+/* ---- the decision ------------------------------------------------------------ */
 
-int wh_endpoint_enable(wh_engine *e, int endpoint, int enable)
+void wh__policy_decide(const wh_ep_policy *p, const wh_ep_health *h,
+                       const wh__attempt *a, wh__rng *rng, wh__decision *d)
 {
-    if (!e) return WH_E_INVAL;
-    if (e->in_callback)
-        return wh__fail(e, WH_E_RECURSIVE, "wh_endpoint_enable: called from a callback");
-    if (endpoint <= 0 || (size_t)endpoint > e->n_slots || !e->eps[endpoint - 1])
-        return wh__fail(e, WH_E_NOT_FOUND, "no endpoint with handle %d", endpoint);
-    wh_ep *ep = e->eps[endpoint - 1];
-    int64_t now = e->clock.now_ms(e->clock.user);
-    if (enable) {
-        if (ep->state != WH_EP_ACTIVE)
-            wh__health_set(e, ep, WH_EP_ACTIVE, 0, WH_OK, "enabled by the host", now);
-        ep->consec_fail = 0;
-        ep->fail_since = -1;
-        wh__ep_reschedule(e, ep);
-    } else if (ep->state != WH_EP_DISABLED) {
-        wh__health_set(e, ep, WH_EP_DISABLED, 0, WH_OK, "disabled by the host", now);
-        wh__ep_unschedule(e, ep);
+    const wh_response *res = a->res;
+    int ok = res->error == WH_OK && res->status >= 200 && res->status < 300;
+    d->delay = 0;
+    d->why = "";
+    d->msg[0] = '\0';
+    d->error = WH_OK;
+    if (ok) {
+        d->kind = WH_DELIVERED;
+    } else {
+        int err = res->error != WH_OK ? res->error : WH_E_HTTP_STATUS;
+        d->error = err;
+        if (res->error != WH_OK)
+            snprintf(d->msg, sizeof d->msg, "%s%s%s", wh_strerror(err),
+                     res->error_msg && *res->error_msg ? ": " : "",
+                     res->error_msg ? res->error_msg : "");
+        else
+            snprintf(d->msg, sizeof d->msg, "HTTP %d", res->status);
+        /* HTTP 410 disables the endpoint: the delivery waits for it to be
+         * enabled again instead of being dead-lettered */
+        int gone = res->error == WH_OK && res->status == 410 && p->disable_on_410;
+        int64_t delay = gone ? -1
+                             : next_delay(p, res, a->attempt, a->first, a->now, a->wall,
+                                          rng, &d->why);
+        if (gone || delay >= 0) {
+            d->kind = WH_RETRY;
+            d->delay = delay;
+        } else {
+            d->kind = WH_DEAD;
+        }
     }
-    if (e->free_pending && !e->in_callback) {
-        e->free_pending = 0;
-        wh_engine_free(e);
-    }
-    return WH_OK;
-}
-
-int wh_endpoint_state(wh_engine *e, int endpoint)
-{
-    if (!e) return WH_E_INVAL;
-    if (endpoint <= 0 || (size_t)endpoint > e->n_slots || !e->eps[endpoint - 1])
-        return WH_E_NOT_FOUND;
-    return (int)e->eps[endpoint - 1]->state;
+    d->health = *h;
+    health_next(p, res, ok, a->now, d);
 }

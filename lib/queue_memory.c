@@ -19,6 +19,7 @@
  * Retried jobs wait, as their claim records, in a per-endpoint min-heap on
  * due time; room in that heap is reserved at claim time, so retry and
  * release never allocate and never fail. */
+#include "ds.h"
 #include "internal.h"
 
 #include <stdlib.h>
@@ -32,86 +33,38 @@ typedef struct mq_str {
     char s[];
 } mq_str;
 
-typedef struct strtab {
-    mq_str **slots;   /* open addressing, linear probing; cap a power of 2 */
-    size_t cap, n;
-} strtab;
-
-static uint64_t str_hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 32);
-}
-
-static int strtab_grow(strtab *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 64;
-    mq_str **slots = wh__calloc(cap, sizeof *slots);
-    if (!slots) return WH_E_NOMEM;
-    for (size_t i = 0; i < t->cap; i++) {
-        mq_str *x = t->slots[i];
-        if (!x) continue;
-        size_t j = x->hash & (cap - 1);
-        while (slots[j]) j = (j + 1) & (cap - 1);
-        slots[j] = x;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-    return WH_OK;
-}
+/* The interned strings, keyed by their own bytes. */
+typedef wh__map strtab;
 
 /* A new reference to the interned copy of s[0..len), or NULL (out of
  * memory). */
 static mq_str *strtab_get(strtab *t, const char *s, size_t len)
 {
-    uint64_t h = str_hash(s, len);
-    if (t->cap) {
-        for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-            mq_str *x = t->slots[i];
-            if (!x) break;
-            if (x->hash == h && x->len == len && memcmp(x->s, s, len) == 0) {
-                x->refs++;
-                return x;
-            }
-        }
+    uint64_t h = wh__hash(s, len);
+    mq_str *x = wh__map_get(t, s, len, h);
+    if (x) {
+        x->refs++;
+        return x;
     }
-    if ((t->n + 1) * 2 > t->cap && strtab_grow(t) != WH_OK) return NULL;
     if (len > UINT32_MAX) return NULL;
-    mq_str *x = malloc(sizeof *x + len + 1);
+    x = malloc(sizeof *x + len + 1);
     if (!x) return NULL;
     x->refs = 1;
     x->len = (uint32_t)len;
     x->hash = h;
     memcpy(x->s, s, len);
     x->s[len] = '\0';
-    size_t i = h & (t->cap - 1);
-    while (t->slots[i]) i = (i + 1) & (t->cap - 1);
-    t->slots[i] = x;
-    t->n++;
+    if (wh__map_put(t, x->s, len, h, x) != WH_OK) {
+        free(x);
+        return NULL;
+    }
     return x;
 }
 
-/* Remove x from the table (backward-shift deletion) and free it. */
+/* Remove x from the table and free it. */
 static void strtab_del(strtab *t, mq_str *x)
 {
-    size_t mask = t->cap - 1, i = x->hash & mask;
-    while (t->slots[i] != x) i = (i + 1) & mask;
-    t->slots[i] = NULL;
-    for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
-        size_t k = t->slots[j]->hash & mask; /* home of the entry at j */
-        /* it may move to the hole at i unless its home is in (i, j] */
-        int stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
-        if (stays) continue;
-        t->slots[i] = t->slots[j];
-        t->slots[j] = NULL;
-        i = j;
-    }
-    t->n--;
+    wh__map_del(t, x->s, x->len, x->hash);
     free(x);
 }
 
@@ -149,7 +102,7 @@ static char *job_data(const mq_job *j)
 typedef struct mq_claim {
     mq_job *job;
     struct mq_claim *next_free;
-    int64_t due;           /* due time while in the retry heap */
+    wh__heap_node node;    /* key: due time (in the retry heap, or as claimed) */
     int64_t first_attempt;
     uint32_t attempts;
     uint32_t slot;
@@ -158,8 +111,7 @@ typedef struct mq_claim {
 
 typedef struct mq_ep {
     mq_job *head, *tail;   /* fresh jobs, FIFO */
-    mq_claim **heap;       /* retries, min-heap on due */
-    size_t heap_n, heap_cap;
+    wh__heap heap;         /* retries (claim records), min-heap on due */
     size_t out;            /* claimed, not yet acked/retried/released */
 } mq_ep;
 
@@ -301,61 +253,27 @@ static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
 }
 
 /* ---- heap of retried jobs (claim records) --------------------------------------- */
-static void heap_up(mq_ep *ep, size_t i)
-{
-    mq_claim *c = ep->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (ep->heap[parent]->due <= c->due) break;
-        ep->heap[i] = ep->heap[parent];
-        i = parent;
-    }
-    ep->heap[i] = c;
-}
-
-static void heap_down(mq_ep *ep, size_t i)
-{
-    mq_claim *c = ep->heap[i];
-    for (;;) {
-        size_t k = 2 * i + 1;
-        if (k >= ep->heap_n) break;
-        if (k + 1 < ep->heap_n && ep->heap[k + 1]->due < ep->heap[k]->due) k++;
-        if (ep->heap[k]->due >= c->due) break;
-        ep->heap[i] = ep->heap[k];
-        i = k;
-    }
-    ep->heap[i] = c;
-}
-
 static mq_claim *heap_pop(mq_ep *ep)
 {
-    mq_claim *top = ep->heap[0];
-    if (--ep->heap_n) {
-        ep->heap[0] = ep->heap[ep->heap_n];
-        heap_down(ep, 0);
-    }
-    return top;
+    return WH__CONTAINER_OF(wh__heap_pop(&ep->heap), mq_claim, node);
 }
 
 /* Room was reserved when the job was claimed. */
-static void heap_push(mq_ep *ep, mq_claim *c)
+static void heap_push(mq_ep *ep, mq_claim *c, int64_t due)
 {
-    ep->heap[ep->heap_n++] = c;
-    heap_up(ep, ep->heap_n - 1);
+    wh__heap_push(&ep->heap, &c->node, due);
+}
+
+static mq_claim *heap_top(const mq_ep *ep)
+{
+    wh__heap_node *t = wh__heap_top(&ep->heap);
+    return t ? WH__CONTAINER_OF(t, mq_claim, node) : NULL;
 }
 
 /* Make sure every claimed job of ep could go back to its heap. */
 static int heap_reserve(mq_ep *ep)
 {
-    size_t want = ep->heap_n + ep->out + 1;
-    if (want <= ep->heap_cap) return WH_OK;
-    size_t cap = ep->heap_cap ? ep->heap_cap * 2 : 16;
-    while (cap < want) cap *= 2;
-    mq_claim **h = realloc(ep->heap, cap * sizeof *h);
-    if (!h) return WH_E_NOMEM;
-    ep->heap = h;
-    ep->heap_cap = cap;
-    return WH_OK;
+    return wh__heap_reserve(&ep->heap, ep->heap.n + ep->out + 1);
 }
 
 static mq_claim *claim_new(mq *q)
@@ -389,11 +307,11 @@ static size_t mq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
     mq_ep *ep = &q->eps[slot];
     size_t n = 0;
     while (n < max) {
-        mq_claim *h = ep->heap_n ? ep->heap[0] : NULL;
+        mq_claim *h = heap_top(ep);
         mq_job *f = ep->head;
         int64_t f_due = f ? job_event(f)->due : INT64_MAX;
         mq_claim *c;
-        if (h && h->due <= now && (!f || h->due <= f_due)) {
+        if (h && h->node.key <= now && (!f || h->node.key <= f_due)) {
             c = heap_pop(ep);
         } else if (f && f_due <= now) {
             if (heap_reserve(ep) != WH_OK || !(c = claim_new(q))) break;
@@ -402,7 +320,8 @@ static size_t mq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
             f->next = NULL;
             mq_event *e = job_event(f);
             c->job = f;
-            c->due = e->due;
+            c->node.key = e->due;
+            c->node.idx = SIZE_MAX;
             c->first_attempt = -1;
             c->attempts = 0;
             c->slot = slot;
@@ -455,9 +374,8 @@ static void mq_retry(void *user, wh_job *job, int64_t due)
     mq_ep *ep = &q->eps[c->slot];
     c->attempts++;
     c->first_attempt = job->first_attempt_ms;
-    c->due = due;
     ep->out--;
-    heap_push(ep, c);
+    heap_push(ep, c, due);
     job->ref = NULL;
 }
 
@@ -478,7 +396,7 @@ static void mq_release(void *user, wh_job *job)
         claim_free(q, c);
         return;
     }
-    heap_push(ep, c); /* a retried job: due as before */
+    heap_push(ep, c, c->node.key); /* a retried job: due as before */
 }
 
 static int64_t mq_next_due(void *user, uint32_t slot)
@@ -488,7 +406,8 @@ static int64_t mq_next_due(void *user, uint32_t slot)
     mq_ep *ep = &q->eps[slot];
     int64_t t = INT64_MAX;
     if (ep->head) t = job_event(ep->head)->due;
-    if (ep->heap_n && ep->heap[0]->due < t) t = ep->heap[0]->due;
+    mq_claim *h = heap_top(ep);
+    if (h && h->node.key < t) t = h->node.key;
     return t;
 }
 
@@ -503,11 +422,12 @@ static void mq_destroy(void *user)
         size_t n;
         while ((n = mq_claim_jobs(q, s, INT64_MAX, tmp, 64)) > 0)
             for (size_t i = 0; i < n; i++) mq_ack(q, &tmp[i]);
-        free(q->eps[s].heap);
+        wh__heap_free(&q->eps[s].heap);
     }
     free(q->eps);
-    for (size_t i = 0; i < q->strs.cap; i++) free(q->strs.slots[i]);
-    free(q->strs.slots);
+    for (size_t i = 0; i < q->strs.cap; i++)
+        if (q->strs.slot[i].key) free(q->strs.slot[i].val);
+    wh__map_free(&q->strs);
     mq_claim *c;
     while ((c = q->free_claims)) {
         q->free_claims = c->next_free;

@@ -25,6 +25,7 @@
  * max_buffered), written in order when Redis is back.  A write whose reply
  * was lost is written again: at-least-once, a duplicate carries the same
  * delivery id. */
+#include "ds.h"
 #include "internal.h"
 
 #include <hiredis/hiredis.h>
@@ -54,7 +55,7 @@ typedef struct rq_op {
 /* A job read from a stream: claimed by the engine, or waiting in its slot's
  * ready list (reclaimed from a dead consumer, or released). */
 typedef struct rq_job {
-    struct rq_job *prev, *next;
+    wh__link link;            /* in q->held or its slot's ready list */
     uint32_t slot;
     char entry[48];
     uint64_t nonce;
@@ -70,7 +71,7 @@ typedef struct rq_slot {
     char *skey, *rkey;        /* stream and retry-set keys */
     int ready_setup;          /* group created on this connection */
     int more;                 /* the stream may hold unclaimed jobs */
-    rq_job *ready_head, *ready_tail;
+    wh__list ready;           /* rq_job.link */
     uint64_t xlen, zcard;     /* as of the last look, plus our changes */
     uint64_t pend;            /* buffered XADDs */
     char cursor[48];          /* XAUTOCLAIM position */
@@ -94,8 +95,7 @@ typedef struct rq {
     rq_op *ops;
     size_t n_ops, cap_ops;
     uint64_t pend_jobs;
-    rq_job *held;             /* claimed by the engine */
-    uint64_t n_held;
+    wh__list held;            /* claimed by the engine (rq_job.link) */
 
     int64_t reconnect_at;     /* engine time */
     int64_t next_check;
@@ -195,56 +195,27 @@ static rq_job *decode(const char *b, size_t n, uint32_t slot, const char *entry)
 }
 
 /* ---- lists ------------------------------------------------------------------- */
-static void held_push(rq *q, rq_job *j)
-{
-    j->prev = NULL;
-    j->next = q->held;
-    if (q->held) q->held->prev = j;
-    q->held = j;
-    q->n_held++;
-}
+static rq_job *job_of(wh__link *l) { return l ? WH__CONTAINER_OF(l, rq_job, link) : NULL; }
+#define RQ_EACH(j, list) for (rq_job *j = job_of((list).head); j; j = job_of(j->link.next))
 
-static void held_unlink(rq *q, rq_job *j)
-{
-    if (j->prev) j->prev->next = j->next;
-    else q->held = j->next;
-    if (j->next) j->next->prev = j->prev;
-    q->n_held--;
-}
+static void held_push(rq *q, rq_job *j) { wh__list_push_front(&q->held, &j->link); }
+
+static void held_unlink(rq *q, rq_job *j) { wh__list_unlink(&q->held, &j->link); }
 
 static void ready_push(rq_slot *s, rq_job *j, int front)
 {
-    j->prev = j->next = NULL;
-    if (!s->ready_head) {
-        s->ready_head = s->ready_tail = j;
-    } else if (front) {
-        j->next = s->ready_head;
-        s->ready_head->prev = j;
-        s->ready_head = j;
-    } else {
-        j->prev = s->ready_tail;
-        s->ready_tail->next = j;
-        s->ready_tail = j;
-    }
+    if (front) wh__list_push_front(&s->ready, &j->link);
+    else wh__list_push_back(&s->ready, &j->link);
 }
 
-static rq_job *ready_pop(rq_slot *s)
-{
-    rq_job *j = s->ready_head;
-    if (!j) return NULL;
-    s->ready_head = j->next;
-    if (s->ready_head) s->ready_head->prev = NULL;
-    else s->ready_tail = NULL;
-    j->next = j->prev = NULL;
-    return j;
-}
+static rq_job *ready_pop(rq_slot *s) { return job_of(wh__list_pop_front(&s->ready)); }
 
 /* Is the entry already ours (claimed or ready)? */
 static int have_entry(rq *q, uint32_t slot, const char *entry)
 {
-    for (rq_job *j = q->held; j; j = j->next)
+    RQ_EACH(j, q->held)
         if (j->slot == slot && strcmp(j->entry, entry) == 0) return 1;
-    for (rq_job *j = q->slots[slot].ready_head; j; j = j->next)
+    RQ_EACH(j, q->slots[slot].ready)
         if (strcmp(j->entry, entry) == 0) return 1;
     return 0;
 }
@@ -638,7 +609,7 @@ static int64_t rq_next_due(void *user, uint32_t slot)
     rq *q = user;
     if (q->producer_only || slot >= q->n_slots || !q->slots[slot].name) return INT64_MAX;
     rq_slot *s = &q->slots[slot];
-    if (s->ready_head) return mono(q);
+    if (s->ready.head) return mono(q);
     if ((s->pend || s->more) && (q->c || mono(q) >= q->reconnect_at)) return mono(q);
     if (s->pend || s->more) return q->reconnect_at;
     return INT64_MAX;
@@ -657,8 +628,8 @@ static void renew(rq *q)
         rq_slot *s = &q->slots[i];
         if (!s->name) continue;
         size_t n = 0;
-        for (rq_job *j = q->held; j; j = j->next) n += j->slot == i;
-        for (rq_job *j = s->ready_head; j; j = j->next) n++;
+        RQ_EACH(j, q->held) n += j->slot == i;
+        n += s->ready.n;
         if (!n) continue;
         const char **a = malloc((n + 6) * sizeof *a);
         if (!a) return;
@@ -668,9 +639,9 @@ static void renew(rq *q)
         a[k++] = RQ_GROUP;
         a[k++] = q->consumer;
         a[k++] = "0";
-        for (rq_job *j = q->held; j; j = j->next)
+        RQ_EACH(j, q->held)
             if (j->slot == i) a[k++] = j->entry;
-        for (rq_job *j = s->ready_head; j; j = j->next) a[k++] = j->entry;
+        RQ_EACH(j, s->ready) a[k++] = j->entry;
         a[k++] = "JUSTID";
         redisAppendCommandArgv(q->c, (int)k, a, NULL);
         free(a);
@@ -802,7 +773,7 @@ static int rq_commit(void *user)
     if (q->n_ops) flush(q);
     if (q->c && q->renew_at && mono(q) >= q->renew_at) {
         renew(q);
-        q->renew_at = q->n_held ? mono(q) + q->lease_ms / 3 : 0;
+        q->renew_at = q->held.n ? mono(q) + q->lease_ms / 3 : 0;
     }
     if (q->n_ops && !q->c) return WH_E_QUEUE;
     return WH_OK;
@@ -868,7 +839,7 @@ static void rq_destroy(void *user)
     if (!q) return;
     /* jobs we hold go back to their stream, at its end, for the others */
     rq_job *j;
-    while ((j = q->held)) {
+    while ((j = job_of(q->held.head))) {
         held_unlink(q, j);
         ready_push(&q->slots[j->slot], j, 0);
     }
@@ -1012,7 +983,7 @@ int wh__queue_redis_info(wh_queue *vq, wh_queue_info *out)
     out->jobs = stored(q) + q->unbound_jobs + q->pend_jobs;
     out->unbound_jobs = q->unbound_jobs;
     out->pending = q->pend_jobs;
-    out->claimed = q->n_held;
+    out->claimed = q->held.n;
     out->connected = q->c != NULL;
     return WH_OK;
 }

@@ -21,6 +21,7 @@
  * and releases are buffered like enqueues; a claim flushes them first, so
  * at most max_in_flight leased jobs per endpoint are ever unfinished in the
  * file. */
+#include "ds.h"
 #include "internal.h"
 
 #include <inttypes.h>
@@ -53,7 +54,7 @@ typedef struct sq_op {
 
 /* A claimed job: the wh_job's ref. */
 typedef struct sq_claim {
-    struct sq_claim *prev, *next;
+    wh__link link;          /* in q->claims */
     int64_t row, event, due; /* due: wall */
     uint32_t slot;
     char buf[];             /* id NUL type NUL [channel NUL] data NUL */
@@ -140,8 +141,7 @@ typedef struct sq {
     sq_op *ops;
     size_t n_ops, cap_ops;
 
-    sq_claim *claims;
-    uint64_t n_claims;
+    wh__list claims;        /* sq_claim.link */
     int64_t renew_at;       /* wall */
 
     /* totals as of the last read of wh_counts */
@@ -360,7 +360,8 @@ static int has_writes(const sq *q) { return q->pend_head || q->n_ops; }
 static int renew_locked(sq *q, int64_t wall)
 {
     int rc = SQLITE_OK;
-    for (sq_claim *c = q->claims; c && rc == SQLITE_OK; c = c->next) {
+    for (wh__link *l = q->claims.head; l && rc == SQLITE_OK; l = l->next) {
+        sq_claim *c = WH__CONTAINER_OF(l, sq_claim, link);
         sqlite3_stmt *s = stmt(q, ST_LEASE);
         sqlite3_bind_int64(s, 1, wall + q->lease_ms);
         sqlite3_bind_int64(s, 2, q->owner);
@@ -438,13 +439,7 @@ static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     return WH_OK;
 }
 
-static void claim_unlink(sq *q, sq_claim *c)
-{
-    if (c->prev) c->prev->next = c->next;
-    else q->claims = c->next;
-    if (c->next) c->next->prev = c->prev;
-    q->n_claims--;
-}
+static void claim_unlink(sq *q, sq_claim *c) { wh__list_unlink(&q->claims, &c->link); }
 
 static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out, size_t max)
 {
@@ -483,7 +478,7 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
     sqlite3_bind_int64(s, 3, lease_lim);
     sqlite3_bind_int64(s, 4, (int64_t)max);
     size_t n = 0;
-    sq_claim *got = NULL, *last = NULL;
+    wh__list got = {0};
     while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(s, 5);
         const char *type = (const char *)sqlite3_column_text(s, 6);
@@ -521,16 +516,13 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
         o->ev.data = p;
         o->ev.data_len = data_len;
         o->ev.created_ms = sqlite3_column_int64(s, 9);
-        c->prev = last;
-        c->next = NULL;
-        if (last) last->next = c;
-        else got = c;
-        last = c;
+        wh__list_push_back(&got, &c->link);
         n++;
     }
     sqlite3_reset(s);
     rc = SQLITE_OK;
-    for (sq_claim *c = got; c && rc == SQLITE_OK; c = c->next) {
+    for (wh__link *l = got.head; l && rc == SQLITE_OK; l = l->next) {
+        sq_claim *c = WH__CONTAINER_OF(l, sq_claim, link);
         s = stmt(q, ST_LEASE);
         sqlite3_bind_int64(s, 1, wall + q->lease_ms);
         sqlite3_bind_int64(s, 2, q->owner);
@@ -540,21 +532,15 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
     if (rc == SQLITE_OK) rc = exec_stmt(q, stmt(q, ST_COMMIT));
     if (rc != SQLITE_OK) {
         write_failed(q, "claim", rc);
-        while (got) {
-            sq_claim *next = got->next;
-            free(got);
-            got = next;
-        }
+        wh__link *l;
+        while ((l = wh__list_pop_front(&got))) free(WH__CONTAINER_OF(l, sq_claim, link));
         return 0;
     }
     q->failing = 0;
     flush_done(q);
     refresh_counts(q);
-    if (got) {
-        last->next = q->claims;
-        if (q->claims) q->claims->prev = last;
-        q->claims = got;
-        q->n_claims += n;
+    if (got.head) {
+        wh__list_splice_front(&q->claims, &got);
         if (q->renew_at == 0 || q->renew_at > wall + q->lease_ms / 3)
             q->renew_at = wall + q->lease_ms / 3;
     }
@@ -645,7 +631,7 @@ static int sq_commit(void *user)
 {
     sq *q = user;
     int64_t wall = wall_now(q);
-    int renew = q->claims && wall >= q->renew_at;
+    int renew = q->claims.head && wall >= q->renew_at;
     int ret = WH_OK;
     if (has_writes(q) || renew) {
         int rc = begin(q);
@@ -717,23 +703,19 @@ static void sq_destroy(void *user)
     if (!q) return;
     if (q->db) {
         /* give back what is still claimed, write what is buffered */
-        while (q->claims) {
-            sq_claim *c = q->claims;
+        wh__link *l;
+        while ((l = wh__list_pop_front(&q->claims))) {
+            sq_claim *c = WH__CONTAINER_OF(l, sq_claim, link);
             sq_op o = {OP_RELEASE, c->slot, 0, c->row, c->event, c->due, -1};
             push_op(q, &o);
-            q->claims = c->next;
             free(c);
         }
-        q->n_claims = 0;
         if (has_writes(q) && sq_commit(q) != WH_OK)
             sq_log(q, WH_LOG_ERROR, "sqlite queue: closing with %" PRIu64
                    " accepted event(s) not written", q->pend_events);
     }
-    while (q->claims) {
-        sq_claim *c = q->claims;
-        q->claims = c->next;
-        free(c);
-    }
+    for (wh__link *l; (l = wh__list_pop_front(&q->claims));)
+        free(WH__CONTAINER_OF(l, sq_claim, link));
     free_pending(q);
     for (int i = 0; i < ST_N; i++) sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
@@ -743,17 +725,21 @@ static void sq_destroy(void *user)
 }
 
 /* ---- public ---------------------------------------------------------------- */
+/* The defaults: what _init sets, and what a zero field means. */
+static const wh_sqlite_options sq_defaults = {
+    .struct_size = sizeof(wh_sqlite_options),
+    .max_jobs = 10000000,
+    .max_bytes = (uint64_t)4 << 30,
+    .lease_ms = 30000,
+    .poll_interval_ms = 100,
+    .busy_timeout_ms = 5000,
+};
+
 void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size)
 {
     if (!o || size < sizeof(size_t)) return;
-    wh_sqlite_options d;
-    memset(&d, 0, sizeof d);
+    wh_sqlite_options d = sq_defaults;
     d.struct_size = size < sizeof d ? size : sizeof d;
-    d.max_jobs = 10000000;
-    d.max_bytes = (uint64_t)4 << 30;
-    d.lease_ms = 30000;
-    d.poll_interval_ms = 100;
-    d.busy_timeout_ms = 5000;
     memcpy(o, &d, d.struct_size);
 }
 
@@ -775,10 +761,10 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
     q->clock = *c;
     q->on_log = o.on_log;
     q->log_user = o.log_user;
-    q->max_jobs = o.max_jobs ? o.max_jobs : 10000000;
-    q->max_bytes = o.max_bytes ? o.max_bytes : ((uint64_t)4 << 30);
-    q->lease_ms = o.lease_ms ? o.lease_ms : 30000;
-    q->poll_ms = o.poll_interval_ms ? o.poll_interval_ms : 100;
+    q->max_jobs = o.max_jobs ? o.max_jobs : sq_defaults.max_jobs;
+    q->max_bytes = o.max_bytes ? o.max_bytes : sq_defaults.max_bytes;
+    q->lease_ms = o.lease_ms ? o.lease_ms : sq_defaults.lease_ms;
+    q->poll_ms = o.poll_interval_ms ? o.poll_interval_ms : sq_defaults.poll_interval_ms;
     q->producer_only = o.producer_only;
     wh__rng r;
     wh__rng_seed(&r, 0);
@@ -789,7 +775,8 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
                              NULL);
     const char *step = "open";
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms : 5000));
+        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
+                                                        : sq_defaults.busy_timeout_ms));
         step = "WAL mode";
         rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     }
@@ -845,7 +832,7 @@ int wh__queue_sqlite_info(wh_queue *vq, wh_queue_info *out)
     out->jobs = q->jobs + q->pend_jobs;
     out->unbound_jobs = q->jobs > q->bound_jobs ? q->jobs - q->bound_jobs : 0;
     out->pending = q->pend_jobs;
-    out->claimed = q->n_claims;
+    out->claimed = q->claims.n;
     out->connected = 1;
     return rc;
 }

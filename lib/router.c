@@ -16,92 +16,55 @@
  *
  * Keys are copied into the map and never removed (an emptied bucket stays,
  * ready for the next endpoint with that key): the map only grows with the
- * number of distinct types and prefixes ever configured. */
+ * number of distinct types and prefixes ever configured.
+ *
+ * Calls ds.c (the hash map) only. */
 #include "engine.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* The endpoints under one key (the bucket owns the key's bytes). */
 typedef struct wh__bucket {
     char *key;
-    size_t key_len;
-    uint64_t hash;
     wh_ep **eps;            /* insertion (slot) order */
     size_t n, cap;
 } wh__bucket;
 
-struct wh__map {
-    wh__bucket *b;          /* open addressing, linear probing */
-    size_t cap, used;       /* cap: power of two */
-};
-
-static uint64_t hash_bytes(const char *s, size_t n)
+static wh__bucket *map_find(const wh__map *m, const char *key, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-}
-
-static wh__bucket *map_find(const wh__map *m, const char *key, size_t len,
-                            uint64_t h)
-{
-    if (!m || !m->cap) return NULL;
-    for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        wh__bucket *b = &m->b[i];
-        if (!b->key) return NULL;
-        if (b->hash == h && b->key_len == len && memcmp(b->key, key, len) == 0)
-            return b;
-    }
-}
-
-static int map_grow(wh__map *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 16;
-    wh__bucket *nb = wh__calloc(cap, sizeof *nb);
-    if (!nb) return WH_E_NOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->b[i].key) continue;
-        size_t j = m->b[i].hash & (cap - 1);
-        while (nb[j].key) j = (j + 1) & (cap - 1);
-        nb[j] = m->b[i];
-    }
-    free(m->b);
-    m->b = nb;
-    m->cap = cap;
-    return WH_OK;
+    return wh__map_get(m, key, len, wh__hash(key, len));
 }
 
 static wh__bucket *map_get_or_add(wh__map *m, const char *key)
 {
     size_t len = strlen(key);
-    uint64_t h = hash_bytes(key, len);
-    wh__bucket *b = map_find(m, key, len, h);
+    uint64_t h = wh__hash(key, len);
+    wh__bucket *b = wh__map_get(m, key, len, h);
     if (b) return b;
-    if ((m->used + 1) * 4 > m->cap * 3 && map_grow(m) != WH_OK) return NULL;
-    char *k = wh__strndup(key, len);
-    if (!k) return NULL;
-    size_t i = h & (m->cap - 1);
-    while (m->b[i].key) i = (i + 1) & (m->cap - 1);
-    b = &m->b[i];
-    b->key = k;
-    b->key_len = len;
-    b->hash = h;
-    m->used++;
+    b = wh__calloc(1, sizeof *b);
+    if (!b || !(b->key = wh__strndup(key, len))) {
+        free(b);
+        return NULL;
+    }
+    if (wh__map_put(m, b->key, len, h, b) != WH_OK) {
+        free(b->key);
+        free(b);
+        return NULL;
+    }
     return b;
 }
 
 static void map_free(wh__map *m)
 {
-    if (!m) return;
     for (size_t i = 0; i < m->cap; i++) {
-        free(m->b[i].key);
-        free(m->b[i].eps);
+        wh__bucket *b = m->slot[i].val;
+        if (!m->slot[i].key) continue;
+        free(b->key);
+        free(b->eps);
+        free(b);
     }
-    free(m->b);
-    free(m);
+    wh__map_free(m);
 }
 
 /* Append ep to a list kept in slot order (endpoints are added with
@@ -131,18 +94,16 @@ static void list_del(wh_ep **eps, size_t *n, const wh_ep *ep)
         }
 }
 
-static int bucket_add(wh__map **mp, const char *key, wh_ep *ep)
+static int bucket_add(wh__map *m, const char *key, wh_ep *ep)
 {
-    if (!*mp && !(*mp = calloc(1, sizeof **mp))) return WH_E_NOMEM;
-    wh__bucket *b = map_get_or_add(*mp, key);
+    wh__bucket *b = map_get_or_add(m, key);
     if (!b) return WH_E_NOMEM;
     return list_add(&b->eps, &b->n, &b->cap, ep);
 }
 
 static void bucket_del(wh__map *m, const char *key, const wh_ep *ep)
 {
-    size_t len = strlen(key);
-    wh__bucket *b = map_find(m, key, len, hash_bytes(key, len));
+    wh__bucket *b = map_find(m, key, strlen(key));
     if (b) list_del(b->eps, &b->n, ep);
 }
 
@@ -177,19 +138,18 @@ static void prefix_len_del(wh__router *r, size_t len)
 
 void wh__router_remove(wh__router *r, wh_ep *ep)
 {
-    if (!ep->all_types) {
-        for (size_t i = 0; i < ep->n_types; i++)
-            bucket_del(r->by_type, ep->types[i], ep);
-    } else if (ep->ch_prefix) {
+    if (!ep->conf.all_types) {
+        for (size_t i = 0; i < ep->conf.n_types; i++)
+            bucket_del(&r->by_type, ep->conf.types[i], ep);
+    } else if (ep->conf.ch_prefix) {
         size_t before = 0, after = 0;
-        wh__bucket *b = map_find(r->by_prefix, ep->ch_prefix, ep->ch_prefix_len,
-                                 hash_bytes(ep->ch_prefix, ep->ch_prefix_len));
+        wh__bucket *b = map_find(&r->by_prefix, ep->conf.ch_prefix, ep->conf.ch_prefix_len);
         if (b) {
             before = b->n;
             list_del(b->eps, &b->n, ep);
             after = b->n;
         }
-        if (after < before) prefix_len_del(r, ep->ch_prefix_len);
+        if (after < before) prefix_len_del(r, ep->conf.ch_prefix_len);
     } else {
         list_del(r->any, &r->n_any, ep);
     }
@@ -199,13 +159,13 @@ void wh__router_remove(wh__router *r, wh_ep *ep)
 int wh__router_add(wh__router *r, wh_ep *ep)
 {
     int rc = WH_OK;
-    if (!ep->all_types) {
-        for (size_t i = 0; i < ep->n_types && rc == WH_OK; i++)
-            rc = bucket_add(&r->by_type, ep->types[i], ep);
-    } else if (ep->ch_prefix) {
-        rc = bucket_add(&r->by_prefix, ep->ch_prefix, ep);
-        if (rc == WH_OK) rc = prefix_len_add(r, ep->ch_prefix_len);
-        if (rc != WH_OK) bucket_del(r->by_prefix, ep->ch_prefix, ep);
+    if (!ep->conf.all_types) {
+        for (size_t i = 0; i < ep->conf.n_types && rc == WH_OK; i++)
+            rc = bucket_add(&r->by_type, ep->conf.types[i], ep);
+    } else if (ep->conf.ch_prefix) {
+        rc = bucket_add(&r->by_prefix, ep->conf.ch_prefix, ep);
+        if (rc == WH_OK) rc = prefix_len_add(r, ep->conf.ch_prefix_len);
+        if (rc != WH_OK) bucket_del(&r->by_prefix, ep->conf.ch_prefix, ep);
     } else {
         rc = list_add(&r->any, &r->n_any, &r->cap_any, ep);
     }
@@ -216,8 +176,8 @@ int wh__router_add(wh__router *r, wh_ep *ep)
 
 void wh__router_free(wh__router *r)
 {
-    map_free(r->by_type);
-    map_free(r->by_prefix);
+    map_free(&r->by_type);
+    map_free(&r->by_prefix);
     free(r->any);
     free(r->plen);
     memset(r, 0, sizeof *r);
@@ -225,15 +185,15 @@ void wh__router_free(wh__router *r)
 
 static int ep_filters_hold(const wh_ep *ep, const char *channel, size_t ch_len)
 {
-    if (ep->ch_prefix) {
-        if (!channel || ch_len < ep->ch_prefix_len ||
-            memcmp(channel, ep->ch_prefix, ep->ch_prefix_len) != 0)
+    if (ep->conf.ch_prefix) {
+        if (!channel || ch_len < ep->conf.ch_prefix_len ||
+            memcmp(channel, ep->conf.ch_prefix, ep->conf.ch_prefix_len) != 0)
             return 0;
     }
-    if (ep->ch_suffix) {
-        if (!channel || ch_len < ep->ch_suffix_len ||
-            memcmp(channel + ch_len - ep->ch_suffix_len, ep->ch_suffix,
-                   ep->ch_suffix_len) != 0)
+    if (ep->conf.ch_suffix) {
+        if (!channel || ch_len < ep->conf.ch_suffix_len ||
+            memcmp(channel + ch_len - ep->conf.ch_suffix_len, ep->conf.ch_suffix,
+                   ep->conf.ch_suffix_len) != 0)
             return 0;
     }
     return 1;
@@ -255,7 +215,7 @@ static void emit_one(const wh_ep *ep, const char *channel, size_t ch_len,
     if (!ep_filters_hold(ep, channel, ch_len)) return;
     if (*n < cap) {
         out[*n] = ep->slot;
-        ids[*n] = ep->id;
+        ids[*n] = ep->conf.id;
     }
     (*n)++;
 }
@@ -267,18 +227,16 @@ size_t wh__router_match(const wh__router *r, const char *type,
     size_t ch_len = channel ? strlen(channel) : 0;
     src srcs[WH__MAX_SOURCES];
     size_t ns = 0, n = 0, next_plen = 0;
-    if (r->by_type) {
-        size_t tl = strlen(type);
-        const wh__bucket *b = map_find(r->by_type, type, tl, hash_bytes(type, tl));
+    if (r->by_type.n) {
+        const wh__bucket *b = map_find(&r->by_type, type, strlen(type));
         if (b && b->n) srcs[ns++] = (src){b->eps, b->n, 0};
     }
     if (r->n_any) srcs[ns++] = (src){r->any, r->n_any, 0};
-    if (channel && r->by_prefix) {
+    if (channel && r->by_prefix.n) {
         for (; next_plen < r->n_plen && ns < WH__MAX_SOURCES; next_plen++) {
             size_t L = r->plen[next_plen].len;
             if (L > ch_len) continue;
-            const wh__bucket *b = map_find(r->by_prefix, channel, L,
-                                           hash_bytes(channel, L));
+            const wh__bucket *b = map_find(&r->by_prefix, channel, L);
             if (b && b->n) srcs[ns++] = (src){b->eps, b->n, 0};
         }
     }
@@ -298,7 +256,7 @@ size_t wh__router_match(const wh__router *r, const char *type,
     for (; channel && next_plen < r->n_plen; next_plen++) {
         size_t L = r->plen[next_plen].len;
         if (L > ch_len) continue;
-        const wh__bucket *b = map_find(r->by_prefix, channel, L, hash_bytes(channel, L));
+        const wh__bucket *b = map_find(&r->by_prefix, channel, L);
         for (size_t k = 0; b && k < b->n; k++)
             emit_one(b->eps[k], channel, ch_len, out, ids, cap, &n);
     }

@@ -33,57 +33,57 @@ static wh_ep *make_ep(uint32_t slot)
     wh_ep *ep = calloc(1, sizeof *ep);
     CHECK(ep);
     ep->slot = slot;
-    ep->id = malloc(16);
-    CHECK(ep->id);
-    snprintf(ep->id, 16, "ep%u", slot);
+    ep->conf.id = malloc(16);
+    CHECK(ep->conf.id);
+    snprintf(ep->conf.id, 16, "ep%u", slot);
     uint32_t kind = rnd(4);
     if (kind == 0) {
-        ep->all_types = 1; /* no list */
+        ep->conf.all_types = 1; /* no list */
     } else {
-        ep->n_types = rnd(4); /* 0: subscribes to nothing */
-        ep->types = calloc(ep->n_types ? ep->n_types : 1, sizeof *ep->types);
-        CHECK(ep->types);
-        for (size_t i = 0; i < ep->n_types; i++) {
+        ep->conf.n_types = rnd(4); /* 0: subscribes to nothing */
+        ep->conf.types = calloc(ep->conf.n_types ? ep->conf.n_types : 1, sizeof *ep->conf.types);
+        CHECK(ep->conf.types);
+        for (size_t i = 0; i < ep->conf.n_types; i++) {
             if (rnd(8) == 0) {
-                ep->types[i] = strdup("*");
-                ep->all_types = 1;
+                ep->conf.types[i] = strdup("*");
+                ep->conf.all_types = 1;
             } else {
-                ep->types[i] = strdup(TYPES[rnd(N_OF(TYPES))]); /* repeats allowed */
+                ep->conf.types[i] = strdup(TYPES[rnd(N_OF(TYPES))]); /* repeats allowed */
             }
         }
     }
     if (rnd(2)) {
-        ep->ch_prefix = strdup(PREFIXES[rnd(N_OF(PREFIXES))]);
-        ep->ch_prefix_len = strlen(ep->ch_prefix);
+        ep->conf.ch_prefix = strdup(PREFIXES[rnd(N_OF(PREFIXES))]);
+        ep->conf.ch_prefix_len = strlen(ep->conf.ch_prefix);
     }
     if (rnd(3) == 0) {
-        ep->ch_suffix = strdup(SUFFIXES[rnd(N_OF(SUFFIXES))]);
-        ep->ch_suffix_len = strlen(ep->ch_suffix);
+        ep->conf.ch_suffix = strdup(SUFFIXES[rnd(N_OF(SUFFIXES))]);
+        ep->conf.ch_suffix_len = strlen(ep->conf.ch_suffix);
     }
     return ep;
 }
 
 static void free_ep(wh_ep *ep)
 {
-    for (size_t i = 0; i < ep->n_types; i++) free(ep->types[i]);
-    free(ep->types);
-    free(ep->ch_prefix);
-    free(ep->ch_suffix);
-    free(ep->id);
+    for (size_t i = 0; i < ep->conf.n_types; i++) free(ep->conf.types[i]);
+    free(ep->conf.types);
+    free(ep->conf.ch_prefix);
+    free(ep->conf.ch_suffix);
+    free(ep->conf.id);
     free(ep);
 }
 
 static int ref_match(const wh_ep *ep, const char *type, const char *ch)
 {
-    int t = ep->all_types;
-    for (size_t i = 0; !t && i < ep->n_types; i++) t = strcmp(ep->types[i], type) == 0;
+    int t = ep->conf.all_types;
+    for (size_t i = 0; !t && i < ep->conf.n_types; i++) t = strcmp(ep->conf.types[i], type) == 0;
     if (!t) return 0;
     size_t cl = ch ? strlen(ch) : 0;
-    if (ep->ch_prefix &&
-        (!ch || cl < ep->ch_prefix_len || strncmp(ch, ep->ch_prefix, ep->ch_prefix_len)))
+    if (ep->conf.ch_prefix &&
+        (!ch || cl < ep->conf.ch_prefix_len || strncmp(ch, ep->conf.ch_prefix, ep->conf.ch_prefix_len)))
         return 0;
-    if (ep->ch_suffix && (!ch || cl < ep->ch_suffix_len ||
-                          strcmp(ch + cl - ep->ch_suffix_len, ep->ch_suffix)))
+    if (ep->conf.ch_suffix && (!ch || cl < ep->conf.ch_suffix_len ||
+                          strcmp(ch + cl - ep->conf.ch_suffix_len, ep->conf.ch_suffix)))
         return 0;
     return 1;
 }
@@ -122,7 +122,7 @@ static void test_index_equals_brute_force(void)
                 th_fail(__FILE__, __LINE__, "round %d type %s channel %s: expected "
                         "slot %u at %zu, index gave %ld (n=%zu)", round, type,
                         ch ? ch : "(none)", s, k, k < n ? (long)out[k] : -1L, n);
-            CHECK_STR(ids[k], eps[s]->id);
+            CHECK_STR(ids[k], eps[s]->conf.id);
             k++;
         }
         CHECK_EQ(n, k);
@@ -157,10 +157,10 @@ static void test_many_prefix_lengths(void)
         eps[i] = calloc(1, sizeof *eps[i]);
         CHECK(eps[i]);
         eps[i]->slot = i;
-        eps[i]->id = strdup("x");
-        eps[i]->all_types = 1;
-        eps[i]->ch_prefix = strndup(chan, i + 1);
-        eps[i]->ch_prefix_len = i + 1;
+        eps[i]->conf.id = strdup("x");
+        eps[i]->conf.all_types = 1;
+        eps[i]->conf.ch_prefix = strndup(chan, i + 1);
+        eps[i]->conf.ch_prefix_len = i + 1;
         CHECK_EQ(wh__router_add(&r, eps[i]), WH_OK);
     }
     uint32_t out[N];
@@ -170,8 +170,8 @@ static void test_many_prefix_lengths(void)
     CHECK_EQ(wh__router_match(&r, "t", chan, out, ids, N), 40);
     for (uint32_t i = 0; i < N; i++) {
         wh__router_remove(&r, eps[i]);
-        free(eps[i]->ch_prefix);
-        free(eps[i]->id);
+        free(eps[i]->conf.ch_prefix);
+        free(eps[i]->conf.id);
         free(eps[i]);
     }
     wh__router_free(&r);

@@ -1,0 +1,447 @@
+/* Deliveries: one request's worth of jobs.  Claims due jobs from the queue
+ * for an endpoint (within what the policy allows), builds the body and the
+ * headers, signs, submits to the transport, and turns the transport's
+ * answer into the policy's decision: an outcome queued for the host (the
+ * queue is told after the host has seen it), a held batch, a health change.
+ * Calls policy.c, health.c, outcome.c, scheduler.c, body.c, sign.c and the
+ * transport's and queue's vtables; never a host callback. */
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLAIM_BATCH 64
+
+static wh_delivery *of(wh__link *l) { return WH__CONTAINER_OF(l, wh_delivery, link); }
+
+static size_t name_len(const char *n) { return n ? strlen(n) + 2 : 0; }
+
+/* Make a delivery of n claimed jobs: body built once (unless it is the raw
+ * payload itself), id, and room for every attempt's headers. */
+static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n)
+{
+    const wh_ep_conf *c = &ep->conf;
+    int batch = c->mode == WH_MODE_BATCH;
+    const char *id = batch ? NULL : jobs[0].ev.id;
+    size_t id_len = batch ? 36 : strlen(id);
+    size_t n_hdr = 7 + c->n_headers;
+    size_t text = name_len(c->h_id) + id_len + 1 + name_len(c->h_ts) + 21 +
+                  name_len(c->h_attempt) + 11 +
+                  (c->h_apikey && c->api_key ? name_len(c->h_apikey) + strlen(c->api_key) + 1 : 0) +
+                  (c->h_sig && c->signer ? name_len(c->h_sig) + wh__signer_max_len(c->signer) + 1
+                                         : 0);
+    wh_delivery *d = malloc(sizeof *d + n * sizeof(wh_job) + n_hdr * sizeof(char *) + text);
+    if (!d) return NULL;
+    memset(d, 0, sizeof *d);
+    d->ep = ep;
+    d->n_jobs = n;
+    memcpy(d->jobs, jobs, n * sizeof *jobs);
+    d->hdrs = (const char **)(d->jobs + n);
+    d->text = (char *)(d->hdrs + n_hdr);
+    d->text_size = text;
+    d->attempts = jobs[0].attempts;
+    d->first_attempt = jobs[0].first_attempt_ms;
+    if (batch) {
+        wh__uuid7(&e->rng, e->clock.wall_ms(e->clock.user), d->id_buf);
+        d->id = d->id_buf;
+    } else {
+        d->id = id;
+    }
+    if (!batch && c->body == WH_BODY_RAW) {
+        d->body = jobs[0].ev.data;
+        d->body_len = jobs[0].ev.data_len;
+    } else {
+        d->body_buf = malloc(wh__body_max(c, jobs, n) + 1);
+        if (!d->body_buf) {
+            free(d);
+            return NULL;
+        }
+        d->body_len = wh__body_build(c, jobs, n, e->clock.wall_ms(e->clock.user),
+                                     d->body_buf);
+        d->body = d->body_buf;
+    }
+    return d;
+}
+
+static void delivery_free(wh_delivery *d)
+{
+    if (!d) return;
+    free(d->body_buf);
+    free(d);
+}
+
+/* d failed before the transport had it: its answer is made after the
+ * endpoint's service round (wh__deliver_due), so that an endpoint's state
+ * never changes while it is being served. */
+static void fail_early(wh_engine *e, wh_delivery *d, int error, const char *msg)
+{
+    d->fail_error = error;
+    d->fail_msg = msg;
+    wh__list_push_back(&e->failed, &d->link);
+    d->ep->sched.in_flight++;
+    e->st.in_flight++;
+}
+
+/* Attempt d now: headers for this attempt, signature, submit. */
+static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
+{
+    wh_ep *ep = d->ep;
+    const wh_ep_conf *c = &ep->conf;
+    uint32_t attempt = d->attempts + 1;
+    if (d->first_attempt < 0) d->first_attempt = now;
+    d->started = now;
+    char *p = d->text;
+    size_t h = 0;
+    d->hdrs[h++] = "Content-Type: application/json";
+    d->hdrs[h++] = "User-Agent: " WH_USER_AGENT;
+    int64_t ts = e->clock.wall_ms(e->clock.user) / 1000;
+    if (c->h_id) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %s", c->h_id, d->id) + 1;
+    }
+    if (c->h_ts) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %" PRId64, c->h_ts, ts) + 1;
+    }
+    if (c->h_attempt) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %" PRIu32, c->h_attempt, attempt) + 1;
+    }
+    if (c->h_apikey && c->api_key) {
+        d->hdrs[h++] = p;
+        p += sprintf(p, "%s: %s", c->h_apikey, c->api_key) + 1;
+    }
+    if (c->h_sig && c->signer) {
+        char *line = p;
+        p += sprintf(p, "%s: ", c->h_sig);
+        size_t room = d->text_size - (size_t)(p - d->text);
+        int rc = wh__signer_sign(c->signer, d->id, ts, d->body, d->body_len, p, room);
+        if (rc == WH_OK) {
+            d->hdrs[h++] = line;
+            p += strlen(p) + 1;
+        } else {
+            /* never send an unsigned request in place of a signed one */
+            wh__log(e, WH_LOG_ERROR, "endpoint %s: signing failed: %s", c->id,
+                    wh_strerror(rc));
+            fail_early(e, d, WH_E_TRANSPORT, "signing failed");
+            return;
+        }
+    }
+    for (size_t i = 0; i < c->n_headers; i++) d->hdrs[h++] = c->headers[i];
+    d->req.url = c->url;
+    d->req.headers = d->hdrs;
+    d->req.n_headers = h;
+    d->req.body = d->body;
+    d->req.body_len = d->body_len;
+    d->req.timeout_ms = wh__policy_attempt_timeout(&ep->pol, d->first_attempt, now);
+    d->req.connect_timeout_ms = c->connect_timeout_ms < d->req.timeout_ms
+                                    ? c->connect_timeout_ms
+                                    : d->req.timeout_ms;
+    d->req.token = d;
+    e->st.requests++;
+    e->st.bytes_sent += d->body_len;
+    wh__list_push_front(&e->flights, &d->link);
+    ep->sched.in_flight++;
+    e->st.in_flight++;
+    int rc = e->transport->submit(e->transport->user, &d->req);
+    if (rc != WH_OK) {
+        wh__list_unlink(&e->flights, &d->link);
+        ep->sched.in_flight--;
+        e->st.in_flight--;
+        fail_early(e, d, WH_E_TRANSPORT, wh_strerror(rc));
+    }
+}
+
+/* The answer to d's attempt: ask the policy, queue the outcomes, keep a
+ * batch for its retry, apply the health change, reschedule. */
+static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
+{
+    wh_ep *ep = d->ep;
+    int64_t now = e->clock.now_ms(e->clock.user);
+    ep->sched.in_flight--;
+    e->st.in_flight--;
+
+    wh__attempt a = {res, d->attempts + 1, d->first_attempt, now, 0};
+    if (ep->pol.honor_retry_after && res->retry_after) a.wall = e->clock.wall_ms(e->clock.user);
+    wh__decision dec;
+    wh__policy_decide(&ep->pol, &ep->health, &a, &e->rng, &dec);
+
+    wh_outcome o;
+    memset(&o, 0, sizeof o);
+    o.attempt = a.attempt;
+    o.http_status = res->status;
+    o.error = dec.error;
+    o.latency_ms = now - d->started;
+    int held = 0;
+    if (dec.kind == WH_DELIVERED) {
+        e->st.delivered += d->n_jobs;
+        for (size_t i = 0; i < d->n_jobs; i++)
+            wh__outcome_add(e, ep, WH_DELIVERED, &d->jobs[i], WH__ACT_ACK, 0, &o, "");
+    } else if (dec.kind == WH_RETRY) {
+        int64_t delay = dec.delay < 0 ? 0 : dec.delay;
+        o.retry_in_ms = dec.delay;
+        e->st.retries += d->n_jobs;
+        if (ep->conf.mode == WH_MODE_BATCH || ep->pol.ordered) {
+            /* the batch stays whole: same id, same body, same jobs; an
+             * ordered endpoint's head stays in front */
+            for (size_t i = 0; i < d->n_jobs; i++)
+                wh__outcome_add(e, ep, WH_RETRY, &d->jobs[i], WH__ACT_NONE, 0, &o, dec.msg);
+            d->attempts = a.attempt;
+            d->due = now + delay;
+            wh__list_push_front(&ep->sched.held, &d->link);
+            held = 1;
+        } else {
+            d->jobs[0].first_attempt_ms = d->first_attempt;
+            wh__outcome_add(e, ep, WH_RETRY, &d->jobs[0], WH__ACT_RETRY, now + delay, &o,
+                            dec.msg);
+        }
+        wh__log(e, WH_LOG_DEBUG, "endpoint %s: %s, attempt %" PRIu32
+                " failed, retry in %" PRId64 " ms", ep->conf.id, dec.msg, a.attempt, delay);
+    } else {
+        e->st.dead += d->n_jobs;
+        for (size_t i = 0; i < d->n_jobs; i++)
+            wh__outcome_add(e, ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, dec.msg);
+        wh__log(e, WH_LOG_WARN, "endpoint %s: delivery %s (%zu event(s)) dead after %"
+                PRIu32 " attempt(s): %s (%s)", ep->conf.id, d->id, d->n_jobs, a.attempt,
+                dec.msg, dec.why);
+    }
+    wh__health_apply(e, ep, &dec, now);
+    if (!held) delivery_free(d);
+    wh__sched_update(e, ep);
+}
+
+void wh__delivery_done(void *user, void *token, const wh_response *res)
+{
+    wh_engine *e = user;
+    wh_delivery *d = token;
+    wh__list_unlink(&e->flights, &d->link);
+    complete(e, d, res);
+}
+
+/* Answer the deliveries that failed before reaching the transport. */
+static void complete_failed(wh_engine *e)
+{
+    wh__link *l;
+    while ((l = wh__list_pop_front(&e->failed))) {
+        wh_delivery *d = of(l);
+        wh_response r = {0, d->fail_error, d->fail_msg, NULL, NULL, 0};
+        complete(e, d, &r);
+    }
+}
+
+static void count_claimed(wh_ep *ep, const wh_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].attempts != 0) continue;
+        if (ep->sched.fresh) ep->sched.fresh--;
+        uint64_t *fb = &ep->sched.fresh_bytes;
+        *fb -= *fb < jobs[i].ev.data_len ? *fb : jobs[i].ev.data_len;
+    }
+}
+
+static int grow_claim_buf(wh_engine *e, size_t want)
+{
+    if (want <= e->claim_cap) return WH_OK;
+    wh_job *b = realloc(e->claim_buf, want * sizeof *b);
+    if (!b) return WH_E_NOMEM;
+    e->claim_buf = b;
+    e->claim_cap = want;
+    return WH_OK;
+}
+
+/* Claim the next batch of ep's due jobs: up to batch_max_events, and up to
+ * batch_max_bytes of payload (a single larger event still goes alone).
+ * Returns how many are in e->claim_buf. */
+static size_t claim_batch(wh_engine *e, wh_ep *ep, int64_t now)
+{
+    size_t max = ep->conf.batch_max_events;
+    if (grow_claim_buf(e, max) != WH_OK) max = e->claim_cap;
+    size_t n = 0;
+    uint64_t bytes = 0;
+    while (n < max) {
+        size_t want = max - n < CLAIM_BATCH ? max - n : CLAIM_BATCH;
+        size_t got = e->queue->claim(e->queue->user, ep->slot, now, e->claim_buf + n, want);
+        if (got == 0) break;
+        size_t keep = 0;
+        while (keep < got &&
+               (n + keep == 0 ||
+                bytes + e->claim_buf[n + keep].ev.data_len <= ep->conf.batch_max_bytes)) {
+            bytes += e->claim_buf[n + keep].ev.data_len;
+            keep++;
+        }
+        /* give back what does not fit, last first so the order holds */
+        for (size_t k = got; k-- > keep;) e->queue->release(e->queue->user, &e->claim_buf[n + k]);
+        n += keep;
+        if (keep < got || got < want) break;
+    }
+    return n;
+}
+
+static uint32_t allowance(wh_engine *e, wh_ep *ep, int64_t now)
+{
+    wh__health_tick(e, ep, now);
+    return wh__policy_allowance(&ep->pol, &ep->health, &ep->sched.rate, ep->sched.in_flight,
+                                now);
+}
+
+static void took(wh_ep *ep, int64_t now) { wh__policy_took(&ep->pol, &ep->sched.rate, now); }
+
+/* The held batch (or ordered head) due first, or NULL. */
+static wh_delivery *held_due(wh_ep *ep, int64_t now)
+{
+    wh_delivery *due = NULL;
+    for (wh__link *l = ep->sched.held.head; l; l = l->next) {
+        wh_delivery *d = of(l);
+        if (d->due <= now && (!due || d->due < due->due)) due = d;
+    }
+    return due;
+}
+
+/* Start what ep may start now: no more than its allowance (in-flight room,
+ * health state, rate limit) says.  Nothing here changes the endpoint's
+ * state but the requests it starts (answers come later, failures before
+ * the transport are answered after this round), so the allowance holds for
+ * every job claimed. */
+static void service(wh_engine *e, wh_ep *ep, int64_t now)
+{
+    uint32_t room;
+    while ((room = allowance(e, ep, now)) > 0) {
+        if (ep->sched.held.head) {
+            /* a held batch (or ordered head) whose retry is due goes first */
+            wh_delivery *due = held_due(ep, now);
+            if (due) {
+                wh__list_unlink(&ep->sched.held, &due->link);
+                took(ep, now);
+                send_delivery(e, due, now);
+                continue;
+            }
+            if (ep->pol.ordered) return; /* the failing head blocks the endpoint */
+        }
+        if (ep->conf.mode == WH_MODE_SINGLE) {
+            size_t n = e->queue->claim(e->queue->user, ep->slot, now, e->claim_buf,
+                                       room < CLAIM_BATCH ? room : CLAIM_BATCH);
+            if (n == 0) return;
+            count_claimed(ep, e->claim_buf, n);
+            for (size_t i = 0; i < n; i++) {
+                wh_job *job = &e->claim_buf[i];
+                wh_delivery *d = delivery_new(e, ep, job, 1);
+                if (!d) {
+                    /* out of memory: back to the queue as a failed attempt,
+                     * due in a second; never lost */
+                    wh__log(e, WH_LOG_ERROR, "out of memory building a request for %s",
+                            ep->conf.id);
+                    if (job->first_attempt_ms < 0) job->first_attempt_ms = now;
+                    e->queue->retry(e->queue->user, job, now + 1000);
+                    continue;
+                }
+                took(ep, now);
+                send_delivery(e, d, now);
+            }
+            continue;
+        }
+        /* batch mode */
+        int64_t q = e->queue->next_due(e->queue->user, ep->slot);
+        if (q > now) return;
+        int full = ep->sched.fresh >= ep->conf.batch_max_events ||
+                   ep->sched.fresh_bytes >= ep->conf.batch_max_bytes;
+        if (!full && !e->flushing && q + ep->conf.batch_linger_ms > now) return;
+        size_t n = claim_batch(e, ep, now);
+        if (n == 0) return;
+        count_claimed(ep, e->claim_buf, n);
+        wh_delivery *d = delivery_new(e, ep, e->claim_buf, n);
+        if (!d) {
+            wh__log(e, WH_LOG_ERROR, "out of memory building a batch for %s", ep->conf.id);
+            for (size_t k = n; k-- > 0;) e->queue->release(e->queue->user, &e->claim_buf[k]);
+            return;
+        }
+        took(ep, now);
+        send_delivery(e, d, now);
+    }
+}
+
+void wh__deliver_due(wh_engine *e, int64_t now)
+{
+    wh_ep *ep;
+    while ((ep = wh__sched_pop_due(e, now))) {
+        service(e, ep, now);
+        complete_failed(e);
+        if (ep->sched.wake.idx == SIZE_MAX) wh__sched_update(e, ep);
+    }
+}
+
+static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
+{
+    wh_outcome o;
+    memset(&o, 0, sizeof o);
+    o.attempt = d->attempts;
+    o.error = WH_E_CANCELLED;
+    e->st.dead += d->n_jobs;
+    for (size_t i = 0; i < d->n_jobs; i++)
+        wh__outcome_add(e, d->ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, why);
+    delivery_free(d);
+}
+
+void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
+{
+    wh__sched_cancel(e, ep);
+    wh__link *l = e->flights.head;
+    while (l) {
+        wh__link *next = l->next;
+        wh_delivery *d = of(l);
+        if (d->ep == ep) {
+            e->transport->cancel(e->transport->user, d);
+            wh__list_unlink(&e->flights, l);
+            ep->sched.in_flight--;
+            e->st.in_flight--;
+            d->attempts++; /* the attempt in flight counts */
+            cancel_delivery(e, d, "cancelled while in flight");
+        }
+        l = next;
+    }
+    while ((l = wh__list_pop_front(&ep->sched.held)))
+        cancel_delivery(e, of(l), "cancelled while waiting for a retry");
+    size_t n;
+    while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
+                                e->claim_cap)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            wh_outcome o;
+            memset(&o, 0, sizeof o);
+            o.attempt = e->claim_buf[i].attempts;
+            o.error = WH_E_CANCELLED;
+            wh__outcome_add(e, ep, WH_DEAD, &e->claim_buf[i], WH__ACT_ACK, 0, &o,
+                            "cancelled before delivery");
+            e->st.dead++;
+        }
+    }
+    ep->sched.fresh = ep->sched.fresh_bytes = 0;
+}
+
+void wh__leave_durable_queue(wh_engine *e)
+{
+    wh__link *l;
+    while ((l = wh__list_pop_front(&e->flights))) {
+        wh_delivery *d = of(l);
+        e->transport->cancel(e->transport->user, d);
+        for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
+        delivery_free(d);
+    }
+    for (size_t s = 0; s < e->n_slots; s++) {
+        wh_ep *ep = e->eps[s];
+        while (ep && (l = wh__list_pop_front(&ep->sched.held))) {
+            wh_delivery *d = of(l);
+            for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
+            delivery_free(d);
+        }
+    }
+    if (e->queue->commit) e->queue->commit(e->queue->user);
+}
+
+size_t wh__jobs_in_flight(const wh_engine *e)
+{
+    size_t n = 0;
+    for (const wh__link *l = e->flights.head; l; l = l->next)
+        n += WH__CONTAINER_OF(l, const wh_delivery, link)->n_jobs;
+    return n;
+}
