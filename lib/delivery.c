@@ -6,6 +6,7 @@
  * Calls policy.c, health.c, outcome.c, scheduler.c, body.c, sign.c and the
  * transport's and queue's vtables; never a host callback. */
 #include "engine.h"
+#include "opevents.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -167,6 +168,18 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     if (ep->pol.honor_retry_after && res->retry_after) a.wall = e->clock.wall_ms(e->clock.user);
     wh__decision dec;
     wh__policy_decide(&ep->pol, &ep->health, &a, &e->rng, &dec);
+    /* the receiver's word (webhook-delivery), then at-most-once */
+    const char *control = e->transport->version >= 2 ? res->delivery_control : NULL;
+    unsigned ctl = ep->conf.ignore_control ? 0 : wh__delivery_control(control);
+    if ((ctl & WH__CTL_ABORT) && dec.kind == WH_RETRY) {
+        dec.kind = WH_DEAD;
+        dec.why = "the receiver answered webhook-delivery: abort-message";
+    }
+    if (ep->conf.at_most_once && dec.kind == WH_RETRY && res->error != WH_E_CONNECT &&
+        !d->fail_error) {
+        dec.kind = WH_DEAD;
+        dec.why = "at-most-once: the request may have reached the receiver";
+    }
 
     wh_outcome o;
     memset(&o, 0, sizeof o);
@@ -174,6 +187,12 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     o.http_status = res->status;
     o.error = dec.error;
     o.latency_ms = now - d->started;
+    o.response_body = res->body;
+    o.response_body_len = res->body && res->body_len < WH_OUTCOME_BODY_MAX
+                              ? res->body_len
+                              : res->body ? WH_OUTCOME_BODY_MAX : 0;
+    o.retry_after = res->retry_after;
+    o.delivery_control = control;
     int held = 0;
     if (dec.kind == WH_DELIVERED) {
         e->st.delivered += d->n_jobs;
@@ -208,6 +227,11 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
                 dec.msg, dec.why);
     }
     wh__health_apply(e, ep, &dec, now);
+    if ((ctl & WH__CTL_DISABLE) && ep->health.state != WH_EP_DISABLED) {
+        wh__health_set(e, ep, WH_EP_DISABLED, res->status, res->error,
+                       "the receiver answered webhook-delivery: disable", now);
+        wh__sched_cancel(e, ep);
+    }
     if (!held) delivery_free(d);
     wh__sched_update(e, ep);
 }
@@ -226,7 +250,7 @@ static void complete_failed(wh_engine *e)
     wh__link *l;
     while ((l = wh__list_pop_front(&e->failed))) {
         wh_delivery *d = of(l);
-        wh_response r = {0, d->fail_error, d->fail_msg, NULL, NULL, 0};
+        wh_response r = {0, d->fail_error, d->fail_msg, NULL, NULL, 0, NULL};
         complete(e, d, &r);
     }
 }

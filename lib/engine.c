@@ -6,6 +6,8 @@
  * made (delivery.c) and hands the queued outcomes to the host at the end
  * of each call (outcome.c).  Nothing calls back into this file. */
 #include "engine.h"
+#include "dedupe.h"
+#include "filter.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -96,6 +98,19 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
             e->queue_owned = 1;
         }
     }
+    if (rc == WH_OK && o.dedupe_window_ms < 0) rc = WH_E_INVAL;
+    if (rc == WH_OK && o.dedupe_window_ms > 0) {
+        e->dedupe_window = o.dedupe_window_ms;
+        /* a durable queue that remembers ids does so in its own store */
+        if (wh__queue_sqlite_remember(e->queue, NULL, 0, 0) == WH_E_INVAL) {
+            e->dedupe = wh__dedupe_new(o.dedupe_window_ms,
+                                       o.dedupe_max_ids ? o.dedupe_max_ids : 1000000);
+            if (!e->dedupe) rc = WH_E_NOMEM;
+        }
+    }
+    if (rc == WH_OK && o.operational_endpoint &&
+        !(e->op_endpoint = wh__strdup(o.operational_endpoint)))
+        rc = WH_E_NOMEM;
     if (rc == WH_OK) {
         e->claim_cap = CLAIM_BATCH;
         e->claim_buf = wh__calloc(e->claim_cap, sizeof *e->claim_buf);
@@ -151,12 +166,48 @@ void wh_engine_free(wh_engine *e)
     free(e->claim_buf);
     free(e->route_buf);
     free(e->route_ids);
+    wh__dedupe_free(e->dedupe);
+    free(e->op_endpoint);
     if (e->queue && e->queue_owned && e->queue->destroy) e->queue->destroy(e->queue->user);
     if (e->transport && e->transport_owned) wh_transport_free(e->transport);
     free(e);
 }
 
 /* ---- emit ----------------------------------------------------------------------- */
+/* dedupe_window_ms: 1 when id was accepted within the window, 0 when it is
+ * new (and now remembered), or a negative status. */
+static int dedupe_check(wh_engine *e, const char *id)
+{
+    int64_t wall = e->clock.wall_ms(e->clock.user);
+    if (e->dedupe) return wh__dedupe_check(e->dedupe, id, wall);
+    return wh__queue_sqlite_remember(e->queue, id, wall, e->dedupe_window);
+}
+
+static void dedupe_forget(wh_engine *e, const char *id)
+{
+    if (e->dedupe) wh__dedupe_forget(e->dedupe, id);
+    else wh__queue_sqlite_remember(e->queue, id, 0, -1);
+}
+
+/* Keep the routed endpoints whose payload filter (if any) the payload
+ * satisfies; the payload is parsed on the first filter that needs it.
+ * Returns how many remain in e->route_buf / e->route_ids. */
+static size_t payload_filter(wh_engine *e, const char *data, size_t len, size_t n)
+{
+    wh__payload p;
+    wh__payload_init(&p, data, len);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wh__filter *f = e->eps[e->route_buf[i]]->conf.payload_filter;
+        if (f && !wh__filter_match(f, &p)) continue;
+        e->route_buf[k] = e->route_buf[i];
+        e->route_ids[k] = e->route_ids[i];
+        k++;
+    }
+    wh__payload_done(&p);
+    return k;
+}
+
 int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
             size_t len, const char *id)
 {
@@ -187,6 +238,21 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
         return wh__fail(e, WH_E_INVAL, "wh_emit: id must be 1 to 128 printable "
                         "characters without spaces");
     }
+    int remembered = 0;
+    if (id && e->dedupe_window > 0) {
+        int d = dedupe_check(e, id);
+        if (d == 1) {
+            e->st.duplicates++;
+            return wh__fail(e, WH_E_DUPLICATE, "wh_emit: id \"%s\" was accepted within "
+                            "dedupe_window_ms (%" PRId64 " ms): not delivered again", id,
+                            e->dedupe_window);
+        }
+        if (d < 0) {
+            e->st.rejected++;
+            return wh__fail(e, d, "wh_emit: cannot remember the id: %s", wh_strerror(d));
+        }
+        remembered = 1;
+    }
     size_t n = wh__router_match(&e->router, type, channel, e->route_buf,
                                 e->route_ids, e->route_cap);
     if (n > e->route_cap) {
@@ -197,12 +263,14 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
         if (ri) e->route_ids = ri;
         if (!rb || !ri) {
             e->st.rejected++;
+            if (remembered) dedupe_forget(e, id);
             return wh__fail(e, WH_E_NOMEM, "wh_emit: out of memory");
         }
         e->route_cap = cap;
         n = wh__router_match(&e->router, type, channel, e->route_buf, e->route_ids,
                              e->route_cap);
     }
+    if (n && e->n_payload_filters) n = payload_filter(e, data, len, n);
     e->st.emitted++;
     if (n == 0) return 0;
     int64_t now = e->clock.now_ms(e->clock.user);
@@ -217,6 +285,7 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     if (rc != WH_OK) {
         e->st.emitted--;
         e->st.rejected++;
+        if (remembered) dedupe_forget(e, id);
         if (rc == WH_E_FULL)
             return wh__fail(e, rc, "wh_emit: queue is full (%zu jobs queued)",
                             e->queue->size(e->queue->user));
@@ -225,6 +294,7 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     e->st.enqueued += n;
     for (size_t i = 0; i < n; i++) {
         wh_ep *ep = e->eps[e->route_buf[i]];
+        ep->outstanding++;
         ep->sched.fresh++;
         ep->sched.fresh_bytes += len;
         int64_t when = now;
@@ -351,6 +421,41 @@ int wh_flush(wh_engine *e, int64_t timeout_ms)
                     e->queue->size(e->queue->user));
 }
 
+size_t wh_metrics_write(wh_engine *e, char *buf, size_t len)
+{
+    if (!e) {
+        if (buf && len) buf[0] = '\0';
+        return 0;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_slots; i++) n += e->eps[i] != NULL;
+    wh__metrics_ep *rows = wh__calloc(n ? n : 1, sizeof *rows);
+    if (!rows) {
+        if (buf && len) buf[0] = '\0';
+        return 0;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < e->n_slots; i++) {
+        const wh_ep *ep = e->eps[i];
+        if (!ep) continue;
+        uint64_t in_flight = 0;
+        for (const wh__link *l = e->flights.head; l; l = l->next) {
+            const wh_delivery *d = WH__CONTAINER_OF(l, const wh_delivery, link);
+            if (d->ep == ep) in_flight += d->n_jobs;
+        }
+        rows[k].id = ep->conf.id;
+        rows[k].state = ep->health.state;
+        rows[k].in_flight = in_flight;
+        rows[k].queued = ep->outstanding > in_flight ? ep->outstanding - in_flight : 0;
+        rows[k].m = &ep->metrics;
+        k++;
+    }
+    wh__metrics_engine g = {e->st.emitted, e->st.rejected, e->st.duplicates, e->st.requests};
+    size_t need = wh__metrics_format(&g, rows, k, buf, len);
+    free(rows);
+    return need;
+}
+
 int wh_stats_get_sized(const wh_engine *e, wh_stats *out, size_t size)
 {
     /* the first version of wh_stats ends with bytes_sent */
@@ -402,6 +507,7 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
         }
     }
     e->eps[e->n_slots++] = ep;
+    if (ep->conf.payload_filter) e->n_payload_filters++;
     /* a persistent queue may already hold jobs for this endpoint */
     int64_t due = e->queue->next_due(e->queue->user, ep->slot);
     if (due != INT64_MAX) wh__sched_at(e, ep, due);
@@ -426,6 +532,7 @@ int wh_endpoint_remove(wh_engine *e, int handle)
     wh__cancel_endpoint(e, ep);
     wh__outcomes_deliver(e); /* before ep's strings go */
     e->eps[handle - 1] = NULL;
+    if (ep->conf.payload_filter) e->n_payload_filters--;
     wh__ep_free(ep);
     finish_call(e);
     return WH_OK;

@@ -104,6 +104,14 @@ int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);
 int wh__queue_memory_info(wh_queue *vq, wh_queue_info *out);
 int wh__queue_sqlite_info(wh_queue *vq, wh_queue_info *out);
 int wh__queue_redis_info(wh_queue *vq, wh_queue_info *out);
+/* Emit idempotency kept by the SQLite queue in its file (table wh_dedupe,
+ * written in the transaction of the events accepted with the ids):
+ * WH_E_INVAL when vq is not a SQLite queue; id NULL: WH_OK (a probe);
+ * window_ms < 0: forget id (its emit failed); else 1 when id was accepted
+ * within the window (by this or an earlier process), 0 when it is new and
+ * now remembered until wall_ms + window_ms, or a negative status. */
+int wh__queue_sqlite_remember(wh_queue *vq, const char *id, int64_t wall_ms,
+                              int64_t window_ms);
 
 /* ---- engine internals used by config.c ------------------------------------ */
 /* Set the engine's last-error message (printf style) and return `status`. */

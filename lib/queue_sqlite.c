@@ -21,6 +21,7 @@
  * and releases are buffered like enqueues; a claim flushes them first, so
  * at most max_in_flight leased jobs per endpoint are ever unfinished in the
  * file. */
+#include "dedupe.h"
 #include "ds.h"
 #include "internal.h"
 
@@ -70,7 +71,7 @@ enum {
     ST_INS_EVENT, ST_INS_JOB, ST_DEL_JOB, ST_DEC_REFS, ST_DEL_EVENT, ST_RETRY,
     ST_RELEASE, ST_COUNTS, ST_HAS_DUE, ST_CLAIM, ST_LEASE, ST_NEXT_DUE,
     ST_READ_COUNTS, ST_EP_INS, ST_EP_GET, ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-    ST_UNBOUND, ST_N
+    ST_UNBOUND, ST_DD_GET, ST_DD_PUT, ST_DD_PURGE, ST_N
 };
 
 static const char *const sql_text[ST_N] = {
@@ -102,6 +103,10 @@ static const char *const sql_text[ST_N] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_UNBOUND] = "SELECT c.k,e.name,c.jobs FROM wh_counts c JOIN wh_endpoints e"
                    " ON e.key=c.k WHERE c.k>0 AND c.jobs>0",
+    [ST_DD_GET] = "SELECT 1 FROM wh_dedupe WHERE id=? AND expires>?",
+    [ST_DD_PUT] = "INSERT INTO wh_dedupe(id,expires) VALUES(?,?)"
+                  " ON CONFLICT(id) DO UPDATE SET expires=excluded.expires",
+    [ST_DD_PURGE] = "DELETE FROM wh_dedupe WHERE expires<=?",
 };
 
 static const char schema[] =
@@ -119,7 +124,11 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS wh_jobs_due ON wh_jobs(ep,due);"
     "CREATE TABLE IF NOT EXISTS wh_counts(k INTEGER PRIMARY KEY,"
     " jobs INTEGER NOT NULL DEFAULT 0, events INTEGER NOT NULL DEFAULT 0,"
-    " bytes INTEGER NOT NULL DEFAULT 0);";
+    " bytes INTEGER NOT NULL DEFAULT 0);"
+    /* dedupe_window_ms: ids accepted, until when (wall ms) */
+    "CREATE TABLE IF NOT EXISTS wh_dedupe(id TEXT PRIMARY KEY,"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS wh_dedupe_expires ON wh_dedupe(expires);";
 
 typedef struct sq {
     wh_queue vt;
@@ -149,6 +158,13 @@ typedef struct sq {
     int64_t next_check;     /* engine time of the next poll() look */
     int unbound_dirty;      /* report unbound jobs at the next commit */
     int failing;            /* last write failed (log once per episode) */
+
+    /* dedupe_window_ms: ids accepted by this process (memory), and those
+     * not yet written to wh_dedupe (written with the events they came
+     * with, in the same transaction) */
+    wh__dedupe *dd;
+    struct { char *id; int64_t expires; } *dd_pend;
+    size_t n_dd_pend, cap_dd_pend;
 } sq;
 
 #define sq_log(q, lvl, ...) wh__logf((q)->on_log, (q)->log_user, (lvl), __VA_ARGS__)
@@ -285,6 +301,17 @@ static int flush_locked(sq *q)
         d_events++;
         d_bytes += (int64_t)p->data_len;
     }
+    for (size_t i = 0; i < q->n_dd_pend && rc == SQLITE_OK; i++) {
+        sqlite3_stmt *s = stmt(q, ST_DD_PUT);
+        sqlite3_bind_text(s, 1, q->dd_pend[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, q->dd_pend[i].expires);
+        rc = exec_stmt(q, s);
+    }
+    if (q->n_dd_pend && rc == SQLITE_OK) {
+        sqlite3_stmt *s = stmt(q, ST_DD_PURGE);
+        sqlite3_bind_int64(s, 1, wall_now(q));
+        rc = exec_stmt(q, s);
+    }
     for (size_t i = 0; i < q->n_ops && rc == SQLITE_OK; i++) {
         sq_op *o = &q->ops[i];
         sqlite3_stmt *s;
@@ -346,14 +373,21 @@ static void free_pending(sq *q)
     q->pend_events = q->pend_jobs = q->pend_bytes = 0;
 }
 
+static void dd_pend_free(sq *q)
+{
+    for (size_t i = 0; i < q->n_dd_pend; i++) free(q->dd_pend[i].id);
+    q->n_dd_pend = 0;
+}
+
 static void flush_done(sq *q)
 {
     free_pending(q);
+    dd_pend_free(q);
     q->n_ops = 0;
     for (size_t i = 0; i < q->n_slots; i++) q->slots[i].pend_min = INT64_MAX;
 }
 
-static int has_writes(const sq *q) { return q->pend_head || q->n_ops; }
+static int has_writes(const sq *q) { return q->pend_head || q->n_ops || q->n_dd_pend; }
 
 /* Renew the leases of the jobs this process has claimed (in the caller's
  * transaction). */
@@ -717,6 +751,9 @@ static void sq_destroy(void *user)
     for (wh__link *l; (l = wh__list_pop_front(&q->claims));)
         free(WH__CONTAINER_OF(l, sq_claim, link));
     free_pending(q);
+    dd_pend_free(q);
+    free(q->dd_pend);
+    wh__dedupe_free(q->dd);
     for (int i = 0; i < ST_N; i++) sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
     free(q->ops);
@@ -822,6 +859,58 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
     q->vt.poll = sq_poll;
     *out = &q->vt;
     return WH_OK;
+}
+
+int wh__queue_sqlite_remember(wh_queue *vq, const char *id, int64_t wall_ms,
+                              int64_t window_ms)
+{
+    if (!vq || vq->destroy != sq_destroy) return WH_E_INVAL;
+    sq *q = vq->user;
+    if (!id) return WH_OK;
+    if (window_ms < 0) {             /* forget: the emit failed */
+        wh__dedupe_forget(q->dd, id);
+        for (size_t i = q->n_dd_pend; i-- > 0;)
+            if (strcmp(q->dd_pend[i].id, id) == 0) {
+                free(q->dd_pend[i].id);
+                q->dd_pend[i] = q->dd_pend[--q->n_dd_pend];
+                break;
+            }
+        return WH_OK;
+    }
+    if (!q->dd && !(q->dd = wh__dedupe_new(window_ms, 1000000))) return WH_E_NOMEM;
+    int seen = wh__dedupe_check(q->dd, id, wall_ms);
+    if (seen != 0) return seen;
+    /* accepted before this process, or by another process on the file */
+    sqlite3_stmt *s = stmt(q, ST_DD_GET);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, wall_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW || (rc != SQLITE_DONE)) {
+        wh__dedupe_forget(q->dd, id);
+        if (rc == SQLITE_ROW) return 1;
+        sq_log(q, WH_LOG_ERROR, "sqlite queue: dedupe lookup: %s", sqlite3_errstr(rc));
+        return WH_E_QUEUE;
+    }
+    if (q->n_dd_pend == q->cap_dd_pend) {
+        size_t cap = q->cap_dd_pend ? 2 * q->cap_dd_pend : 16;
+        void *p = realloc(q->dd_pend, cap * sizeof *q->dd_pend);
+        if (!p) {
+            wh__dedupe_forget(q->dd, id);
+            return WH_E_NOMEM;
+        }
+        q->dd_pend = p;
+        q->cap_dd_pend = cap;
+    }
+    char *copy = wh__strdup(id);
+    if (!copy) {
+        wh__dedupe_forget(q->dd, id);
+        return WH_E_NOMEM;
+    }
+    q->dd_pend[q->n_dd_pend].id = copy;
+    q->dd_pend[q->n_dd_pend].expires = wall_ms + window_ms;
+    q->n_dd_pend++;
+    return 0;
 }
 
 int wh__queue_sqlite_info(wh_queue *vq, wh_queue_info *out)

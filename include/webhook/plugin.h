@@ -56,6 +56,8 @@ typedef struct wh_response {
     const char *retry_after;  /* Retry-After header value, or NULL */
     const char *body;         /* start of the response body (capped) */
     size_t body_len;
+    /* ---- transport version 2 (read only when version >= 2) ---- */
+    const char *delivery_control; /* webhook-delivery header value, or NULL */
 } wh_response;
 
 /* Called by a transport, from inside its perform method, once per finished
@@ -63,7 +65,7 @@ typedef struct wh_response {
 typedef void (*wh_transport_done_fn)(void *done_user, void *token,
                                      const wh_response *res);
 
-#define WH_TRANSPORT_VERSION 1
+#define WH_TRANSPORT_VERSION 2
 typedef struct wh_transport {
     int version;                 /* WH_TRANSPORT_VERSION */
     void *user;
