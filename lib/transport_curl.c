@@ -185,9 +185,11 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     }
     static const char dc[] = "webhook-delivery:";
     if (n > sizeof dc - 1 && strncasecmp(buf, dc, sizeof dc - 1) == 0) {
-        size_t vl = n - (sizeof dc - 1);
+        const char *v = buf + sizeof dc - 1;
+        while (v < buf + n && (*v == ' ' || *v == '\t')) v++;
+        size_t vl = (size_t)(buf + n - v);
         if (vl >= sizeof r->delivery_control) vl = sizeof r->delivery_control - 1;
-        memcpy(r->delivery_control, buf + sizeof dc - 1, vl);
+        memcpy(r->delivery_control, v, vl);
         r->delivery_control[vl] = '\0';
         r->delivery_control[strcspn(r->delivery_control, "\r\n")] = '\0';
         return n;

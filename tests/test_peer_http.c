@@ -1,0 +1,563 @@
+/* Issue 12 features over real HTTP on 127.0.0.1 (libcurl transport, an
+ * in-process libmicrohttpd receiver): payload filters, emit idempotency
+ * (in memory, and across a kill -9 with the SQLite queue), receiver-driven
+ * control (webhook-delivery: disable / abort-message), at-most-once,
+ * operational events, the attempt log fields of wh_outcome, and
+ * wh_metrics_write against wh_stats. */
+#include "harness.h"
+#include "http_receiver.h"
+#include "proc.h"
+#include <webhook/webhook.h>
+#include <webhook/sqlite.h>
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rec {
+    int delivered, retry, dead;
+    uint32_t last_attempt;
+    int last_error;
+    int last_status;
+    char last_body[WH_OUTCOME_BODY_MAX + 1];
+    char last_control[64];
+    int health_disabled;
+    char health_reason[160];
+} rec;
+
+static void on_outcome(void *user, const wh_outcome *o)
+{
+    rec *c = user;
+    if (o->kind == WH_DELIVERED) c->delivered++;
+    else if (o->kind == WH_RETRY) c->retry++;
+    else c->dead++;
+    c->last_attempt = o->attempt;
+    c->last_error = o->error;
+    c->last_status = o->http_status;
+    memcpy(c->last_body, o->response_body ? o->response_body : "", o->response_body_len);
+    c->last_body[o->response_body_len] = '\0';
+    snprintf(c->last_control, sizeof c->last_control, "%s",
+             o->delivery_control ? o->delivery_control : "");
+}
+
+static void on_health(void *user, const wh_health *h)
+{
+    rec *c = user;
+    if (h->state == WH_EP_DISABLED) {
+        c->health_disabled++;
+        snprintf(c->health_reason, sizeof c->health_reason, "%s", h->reason);
+    }
+}
+
+static wh_engine *engine_with(rec *c, wh_engine_options *eo)
+{
+    memset(c, 0, sizeof *c);
+    eo->on_outcome = on_outcome;
+    eo->outcome_user = c;
+    eo->on_health = on_health;
+    eo->health_user = c;
+    int err = 0;
+    wh_engine *e = wh_engine_new(eo, &err);
+    CHECK_EQ(err, WH_OK);
+    CHECK(e);
+    return e;
+}
+
+static wh_engine *engine(rec *c)
+{
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    return engine_with(c, &eo);
+}
+
+static int add(wh_engine *e, wh_endpoint_options *ep)
+{
+    int h = wh_endpoint_add(e, ep);
+    if (h <= 0) th_fail(__FILE__, __LINE__, "wh_endpoint_add: %s", wh_last_error(e));
+    return h;
+}
+
+/* Poll until cond or a deadline (a bound, not a speed assertion). */
+#define POLL_UNTIL(e, cond, ms)                                               \
+    do {                                                                      \
+        int64_t t0_ = th_now_ms();                                            \
+        while (!(cond) && th_now_ms() - t0_ < (ms)) wh_poll((e), 20);         \
+    } while (0)
+
+/* ---- payload filters ------------------------------------------------------- */
+
+static void test_payload_filter_delivers_matching_events(void)
+{
+    th_recv *big = th_recv_start(NULL), *all = th_recv_start(NULL);
+    CHECK(big && all);
+    rec c;
+    wh_engine *e = engine(&c);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(big);
+    ep.payload_filter_json = "{\"data.amount\": {\"$gt\": 100}}";
+    add(e, &ep);
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(all);
+    add(e, &ep);
+    int amounts[] = {5, 101, 100, 250, -3, 1000, 99};
+    int expect_big = 0;
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++) {
+        char body[64];
+        int len = snprintf(body, sizeof body, "{\"amount\":%d,\"seq\":%zu}", amounts[i], i);
+        int want = amounts[i] > 100 ? 2 : 1;
+        CHECK_EQ(wh_emit(e, "payment", NULL, body, (size_t)len, NULL), want);
+        expect_big += amounts[i] > 100;
+    }
+    /* a payload without the field, and one where it is a string */
+    CHECK_EQ(wh_emit(e, "payment", NULL, "{\"other\":1}", 11, NULL), 1);
+    CHECK_EQ(wh_emit(e, "payment", NULL, "{\"amount\":\"500\"}", 16, NULL), 1);
+    int total = 7 + 2 + expect_big;
+    POLL_UNTIL(e, c.delivered >= total, 10000);
+    CHECK_EQ(c.delivered, total);
+    CHECK_EQ(th_recv_count(all), 9);
+    CHECK_EQ(th_recv_count(big), (size_t)expect_big);
+    for (size_t i = 0; i < th_recv_count(big); i++) {
+        th_recv_req q;
+        CHECK_EQ(th_recv_get(big, i, &q), 0);
+        int amount = atoi(strstr(q.body, "\"amount\":") + 9);
+        CHECK(amount > 100);
+    }
+    /* a bad filter is refused at add, with the path and the operator */
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(big);
+    ep.payload_filter_json = "{\"data.amount\": {\"$gtt\": 100}}";
+    CHECK_EQ(wh_endpoint_add(e, &ep), WH_E_INVAL);
+    CHECK(strstr(wh_last_error(e), "payload_filter_json"));
+    CHECK(strstr(wh_last_error(e), "\"data.amount\": unknown operator \"$gtt\""));
+    ep.payload_filter_json = "{\"data.amount\": ";
+    CHECK_EQ(wh_endpoint_add(e, &ep), WH_E_JSON);
+    wh_engine_free(e);
+    th_recv_stop(big);
+    th_recv_stop(all);
+}
+
+/* ---- dedupe ------------------------------------------------------------------ */
+
+static void test_dedupe_in_memory(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    rec c;
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.dedupe_window_ms = 60000;
+    wh_engine *e = engine_with(&c, &eo);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(r);
+    add(e, &ep);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":1}", 7, "evt_same"), 1);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":2}", 7, "evt_same"), WH_E_DUPLICATE);
+    CHECK(strstr(wh_last_error(e), "evt_same"));
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":3}", 7, "evt_other"), 1);
+    /* without an id there is nothing to compare: always delivered */
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":4}", 7, NULL), 1);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":4}", 7, NULL), 1);
+    POLL_UNTIL(e, c.delivered >= 4, 10000);
+    wh_poll(e, 100);
+    CHECK_EQ(th_recv_count(r), 4);
+    /* still a duplicate after delivery */
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":1}", 7, "evt_same"), WH_E_DUPLICATE);
+    wh_stats st;
+    wh_stats_get(e, &st);
+    CHECK_EQ(st.duplicates, 2);
+    CHECK_EQ(st.rejected, 0);
+    CHECK_EQ(st.emitted, 4);
+    /* a refused emit does not remember its id */
+    CHECK_EQ(wh_emit(e, "t", NULL, "{bad", 4, "evt_bad"), WH_E_JSON);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, "evt_bad"), 1);
+    wh_engine_free(e);
+    th_recv_stop(r);
+    /* negative window refused */
+    wh_engine_options_init(&eo);
+    eo.dedupe_window_ms = -1;
+    int err = 0;
+    CHECK(wh_engine_new(&eo, &err) == NULL);
+    CHECK_EQ(err, WH_E_INVAL);
+}
+
+static void test_dedupe_window_expires(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    rec c;
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.dedupe_window_ms = 300;
+    wh_engine *e = engine_with(&c, &eo);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(r);
+    add(e, &ep);
+    int64_t t0 = th_now_ms();
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, "evt_w"), 1);
+    int rc = wh_emit(e, "t", NULL, "{}", 2, "evt_w");
+    /* within 300 ms of the first (checked: the second call came first) */
+    if (th_now_ms() - t0 < 300) CHECK_EQ(rc, WH_E_DUPLICATE);
+    th_sleep_ms(350);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, "evt_w"), 1);
+    POLL_UNTIL(e, c.delivered >= 2, 10000);
+    CHECK_EQ(th_recv_count(r), 2);
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+
+static wh_engine *sqlite_engine(rec *c, const char *path, const char *url)
+{
+    wh_sqlite_options so;
+    wh_sqlite_options_init(&so);
+    wh_queue *q = NULL;
+    CHECK_EQ(wh_queue_sqlite_new(path, &so, &q), WH_OK);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.queue = q;
+    eo.queue_owned = 1;
+    eo.dedupe_window_ms = 3600000;
+    wh_engine *e = engine_with(c, &eo);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.id = "hook";
+    ep.url = url;
+    add(e, &ep);
+    return e;
+}
+
+/* The same id emitted before and after a kill -9, over the same SQLite
+ * file: one request. */
+static void test_dedupe_sqlite_across_kill(void)
+{
+    th_tmp_init("whdd");
+    const char *path = th_tmp_path("q.db");
+    th_recv *r = th_recv_start(NULL);
+    int pipefd[2];
+    CHECK_EQ(pipe(pipefd), 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(pipefd[0]);
+        rec c;
+        wh_engine *e = sqlite_engine(&c, path, th_recv_url(r));
+        if (wh_emit(e, "t", NULL, "{\"n\":1}", 7, "evt_once") != 1) _exit(3);
+        if (wh_emit(e, "t", NULL, "{\"n\":1}", 7, "evt_once") != WH_E_DUPLICATE) _exit(4);
+        int64_t t0 = th_now_ms();
+        while (c.delivered < 1 && th_now_ms() - t0 < 10000) wh_poll(e, 20);
+        wh_poll(e, 0); /* the ack is written */
+        if (write(pipefd[1], c.delivered == 1 ? "y" : "n", 1) != 1) _exit(5);
+        for (;;) wh_poll(e, 100); /* until killed */
+    }
+    close(pipefd[1]);
+    char ch = 0;
+    CHECK_EQ(read(pipefd[0], &ch, 1), 1);
+    close(pipefd[0]);
+    CHECK_EQ(ch, 'y');
+    kill(pid, SIGKILL);
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK(WIFSIGNALED(st));
+    CHECK_EQ(th_recv_count(r), 1);
+    /* a new process on the same file */
+    rec c;
+    wh_engine *e = sqlite_engine(&c, path, th_recv_url(r));
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":1}", 7, "evt_once"), WH_E_DUPLICATE);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"n\":2}", 7, "evt_new"), 1);
+    POLL_UNTIL(e, c.delivered >= 1, 10000);
+    wh_poll(e, 100);
+    CHECK_EQ(th_recv_count(r), 2);
+    th_recv_req q;
+    CHECK_EQ(th_recv_get(r, 1, &q), 0);
+    CHECK_STR(q.webhook_id, "evt_new");
+    wh_engine_free(e);
+    th_recv_stop(r);
+    th_tmp_cleanup();
+}
+
+/* ---- receiver-driven control --------------------------------------------------- */
+
+static void test_receiver_disable(void)
+{
+    th_recv_opts ro = {0};
+    ro.delivery_control = "disable";
+    ro.delay_ms = 50;     /* several requests in flight when the first answers */
+    th_recv *r = th_recv_start(&ro);
+    rec c;
+    wh_engine *e = engine(&c);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(r);
+    ep.max_in_flight = 4;
+    ep.event_types = (const char *const[]){"t"};
+    ep.n_event_types = 1;
+    int h = add(e, &ep);
+    for (int i = 0; i < 40; i++) CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    POLL_UNTIL(e, c.health_disabled > 0, 10000);
+    CHECK_EQ(c.health_disabled, 1);
+    CHECK(strstr(c.health_reason, "webhook-delivery: disable"));
+    CHECK_EQ(wh_endpoint_state(e, h), WH_EP_DISABLED);
+    /* what was in flight finishes; nothing more starts */
+    int64_t t0 = th_now_ms();
+    while (th_now_ms() - t0 < 500) wh_poll(e, 20);
+    CHECK_INT(th_recv_count(r), <=, 4);
+    CHECK_INT(th_recv_count(r), >=, 1);
+    CHECK_STR(c.last_control, "disable");
+    size_t seen = th_recv_count(r);
+    /* ignore_delivery_control: a second endpoint keeps sending */
+    th_recv *r2 = th_recv_start(&ro);
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(r2);
+    ep.event_types = (const char *const[]){"u"};
+    ep.n_event_types = 1;
+    ep.ignore_delivery_control = 1;
+    int h2 = add(e, &ep);
+    for (int i = 0; i < 5; i++) CHECK_EQ(wh_emit(e, "u", NULL, "{}", 2, NULL), 1);
+    int before = c.delivered;
+    POLL_UNTIL(e, c.delivered >= before + 5, 10000);
+    CHECK_EQ(th_recv_count(r2), 5);
+    CHECK_EQ(wh_endpoint_state(e, h2), WH_EP_ACTIVE);
+    CHECK_EQ(th_recv_count(r), seen);
+    wh_engine_free(e);
+    th_recv_stop(r);
+    th_recv_stop(r2);
+}
+
+static void test_receiver_abort_message(void)
+{
+    th_recv_opts ro = {0};
+    ro.status = 503;
+    ro.delivery_control = "abort-message";
+    th_recv *r = th_recv_start(&ro);
+    rec c;
+    wh_engine *e = engine(&c);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(r);
+    ep.max_attempts = 5;
+    ep.retry_initial_ms = 10;
+    ep.retry_max_ms = 10;
+    add(e, &ep);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    POLL_UNTIL(e, c.dead >= 1, 10000);
+    CHECK_EQ(c.dead, 1);
+    CHECK_EQ(c.retry, 0);
+    CHECK_EQ(c.last_attempt, 1);
+    CHECK_EQ(c.last_status, 503);
+    /* the attempt log: the answer's first bytes and its header */
+    CHECK_STR(c.last_body, "th_recv answered 503\n");
+    CHECK_STR(c.last_control, "abort-message");
+    int64_t t0 = th_now_ms();
+    while (th_now_ms() - t0 < 200) wh_poll(e, 20);
+    CHECK_EQ(th_recv_count(r), 1);
+    wh_engine_free(e);
+    th_recv_stop(r);
+    /* without the header the same answers are retried to max_attempts */
+    ro.delivery_control = NULL;
+    r = th_recv_start(&ro);
+    e = engine(&c);
+    ep.url = th_recv_url(r);
+    add(e, &ep);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    POLL_UNTIL(e, c.dead >= 1, 10000);
+    CHECK_EQ(th_recv_count(r), 5);
+    CHECK_EQ(c.retry, 4);
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+
+/* ---- at-most-once ---------------------------------------------------------------- */
+
+static int closed_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t l = sizeof sa;
+    CHECK_EQ(getsockname(s, (struct sockaddr *)&sa, &l), 0);
+    close(s); /* nothing listens there now */
+    return ntohs(sa.sin_port);
+}
+
+static void test_at_most_once(void)
+{
+    th_recv_opts ro = {0};
+    ro.status = 503;
+    th_recv *r = th_recv_start(&ro);
+    rec c;
+    wh_engine *e = engine(&c);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = th_recv_url(r);
+    ep.max_attempts = 4;
+    ep.retry_initial_ms = 10;
+    ep.retry_max_ms = 10;
+    ep.delivery = WH_DELIVERY_AT_MOST_ONCE;
+    add(e, &ep);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    POLL_UNTIL(e, c.dead >= 1, 10000);
+    CHECK_EQ(c.dead, 1);
+    CHECK_EQ(c.retry, 0);
+    CHECK_EQ(th_recv_count(r), 1); /* the request reached it: never again */
+    wh_engine_free(e);
+    th_recv_stop(r);
+    /* nothing listening: the connection failed before any byte, retried */
+    e = engine(&c);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", closed_port());
+    ep.url = url;
+    add(e, &ep);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    POLL_UNTIL(e, c.dead >= 1, 10000);
+    CHECK_EQ(c.retry, 3);
+    CHECK_EQ(c.dead, 1);
+    CHECK_EQ(c.last_attempt, 4);
+    CHECK_EQ(c.last_error, WH_E_CONNECT);
+    /* a bad mode is refused */
+    ep.delivery = 7;
+    CHECK_EQ(wh_endpoint_add(e, &ep), WH_E_INVAL);
+    CHECK(strstr(wh_last_error(e), "delivery"));
+    wh_engine_free(e);
+}
+
+/* ---- operational events -------------------------------------------------------------- */
+
+static void test_operational_events(void)
+{
+    th_recv *ops = th_recv_start(NULL);
+    th_recv_opts gone = {0};
+    gone.status = 410;
+    th_recv *r410 = th_recv_start(&gone);
+    th_recv_opts failing = {0};
+    failing.status = 500;
+    th_recv *r500 = th_recv_start(&failing);
+    rec c;
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.operational_endpoint = "ops";
+    wh_engine *e = engine_with(&c, &eo);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.id = "ops";
+    ep.url = th_recv_url(ops);
+    ep.event_types = (const char *const[]){"never.emitted"};
+    ep.n_event_types = 1;
+    add(e, &ep);
+    wh_endpoint_options_init(&ep);
+    ep.id = "gone";
+    ep.url = th_recv_url(r410);
+    ep.event_types = (const char *const[]){"a"};
+    ep.n_event_types = 1;
+    add(e, &ep);
+    wh_endpoint_options_init(&ep);
+    ep.id = "flaky";
+    ep.url = th_recv_url(r500);
+    ep.event_types = (const char *const[]){"b"};
+    ep.n_event_types = 1;
+    ep.max_attempts = 5;
+    ep.retry_initial_ms = 10;
+    ep.retry_max_ms = 10;
+    add(e, &ep);
+    CHECK_EQ(wh_emit(e, "a", NULL, "{}", 2, "evt_a"), 1);
+    CHECK_EQ(wh_emit(e, "b", NULL, "{}", 2, "evt_b"), 1);
+    /* gone: endpoint.disabled; flaky: message.attempt.failing after the 4th
+     * attempt, then message.attempt.exhausted after the 5th */
+    POLL_UNTIL(e, th_recv_count(ops) >= 3, 10000);
+    int64_t t0 = th_now_ms();
+    while (th_now_ms() - t0 < 200) wh_poll(e, 20);
+    CHECK_EQ(th_recv_count(ops), 3);
+    int disabled = 0, failing_n = 0, exhausted = 0;
+    for (size_t i = 0; i < 3; i++) {
+        th_recv_req q;
+        CHECK_EQ(th_recv_get(ops, i, &q), 0);
+        if (strstr(q.body, "\"endpoint_id\":\"gone\"") && strstr(q.body, "\"state\":\"disabled\""))
+            disabled++;
+        if (strstr(q.body, "\"endpoint_id\":\"flaky\"") && strstr(q.body, "\"attempts\":4") &&
+            strstr(q.body, "\"message_id\":\"evt_b\""))
+            failing_n++;
+        if (strstr(q.body, "\"endpoint_id\":\"flaky\"") && strstr(q.body, "\"attempts\":5") &&
+            strstr(q.body, "\"http_status\":500"))
+            exhausted++;
+    }
+    CHECK_EQ(disabled, 1);
+    CHECK_EQ(failing_n, 1);
+    CHECK_EQ(exhausted, 1);
+    wh_engine_free(e);
+    th_recv_stop(ops);
+    th_recv_stop(r410);
+    th_recv_stop(r500);
+}
+
+/* ---- metrics against wh_stats ------------------------------------------------------ */
+
+static uint64_t metric(const char *text, const char *series)
+{
+    char want[256];
+    snprintf(want, sizeof want, "\n%s", series);
+    const char *p = strstr(text, want);
+    if (!p) th_fail(__FILE__, __LINE__, "no series %s in:\n%s", series, text);
+    return strtoull(p + strlen(want), NULL, 10);
+}
+
+static void test_metrics_match_stats(void)
+{
+    th_recv *ok = th_recv_start(NULL);
+    th_recv_opts ro = {0};
+    ro.fail_first = 1;
+    th_recv *once = th_recv_start(&ro);
+    rec c;
+    wh_engine *e = engine(&c);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.id = "ok";
+    ep.url = th_recv_url(ok);
+    add(e, &ep);
+    wh_endpoint_options_init(&ep);
+    ep.id = "once";
+    ep.url = th_recv_url(once);
+    ep.retry_initial_ms = 10;
+    add(e, &ep);
+    for (int i = 0; i < 10; i++) CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 2);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{", 1, NULL), WH_E_JSON);
+    POLL_UNTIL(e, c.delivered >= 20, 10000);
+    CHECK_EQ(c.delivered, 20);
+    size_t need = wh_metrics_write(e, NULL, 0);
+    char *text = malloc(need + 1);
+    CHECK_EQ(wh_metrics_write(e, text, need + 1), need);
+    wh_stats st;
+    wh_stats_get(e, &st);
+    CHECK_EQ(metric(text, "webhook_events_emitted_total "), st.emitted);
+    CHECK_EQ(metric(text, "webhook_events_rejected_total "), st.rejected);
+    CHECK_EQ(metric(text, "webhook_requests_total "), st.requests);
+    CHECK_EQ(metric(text, "webhook_delivered_total{endpoint=\"ok\"} ") +
+                 metric(text, "webhook_delivered_total{endpoint=\"once\"} "),
+             st.delivered);
+    CHECK_EQ(metric(text, "webhook_retries_total{endpoint=\"once\"} "), 10);
+    CHECK_EQ(metric(text, "webhook_retries_total{endpoint=\"ok\"} "), 0);
+    CHECK_EQ(metric(text, "webhook_attempts_failed_total{endpoint=\"once\",class=\"http_5xx\"} "), 10);
+    CHECK_EQ(metric(text, "webhook_queued{endpoint=\"ok\"} "), 0);
+    CHECK_EQ(metric(text, "webhook_in_flight{endpoint=\"once\"} "), 0);
+    CHECK_EQ(metric(text, "webhook_delivery_latency_seconds_count{endpoint=\"ok\"} "), 10);
+    CHECK_EQ(metric(text, "webhook_endpoint_state{endpoint=\"ok\",state=\"active\"} "), 1);
+    free(text);
+    /* queued: accepted and not yet delivered */
+    th_recv_set(ok, 200, 1, 0); /* hang */
+    for (int i = 0; i < 3; i++) CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 2);
+    char buf[16384];
+    CHECK(wh_metrics_write(e, buf, sizeof buf) < sizeof buf);
+    CHECK_EQ(metric(buf, "webhook_queued{endpoint=\"ok\"} ") +
+                 metric(buf, "webhook_in_flight{endpoint=\"ok\"} "),
+             3);
+    wh_engine_free(e);
+    th_recv_stop(ok);
+    th_recv_stop(once);
+}
+
+TH_MAIN(TH_CASE(test_payload_filter_delivers_matching_events),
+        TH_CASE(test_dedupe_in_memory), TH_CASE(test_dedupe_window_expires),
+        TH_CASE(test_dedupe_sqlite_across_kill), TH_CASE(test_receiver_disable),
+        TH_CASE(test_receiver_abort_message), TH_CASE(test_at_most_once),
+        TH_CASE(test_operational_events), TH_CASE(test_metrics_match_stats))
