@@ -98,7 +98,7 @@ $(DEPS_OK): Makefile
 
 # ---- library ----------------------------------------------------------------
 HEADERS := $(wildcard include/webhook/*.h)
-$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h $(HEADERS) | $(DEPS_OK)
+$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h $(HEADERS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
@@ -142,7 +142,7 @@ demo: $(B)/bin/receiver $(B)/bin/chat_demo
 # ---- benchmarks (bench/) ---------------------------------------------------------
 # nginx + wrk from the distribution; the same install-or-print rule as deps.
 BENCH_PKGS := nginx wrk python3 libssl-dev
-BENCH_BINS := $(B)/bench/whbench $(B)/bench/ref_curl $(B)/bench/whbench-openssl \
+BENCH_BINS := $(B)/bench/whbench $(B)/bench/ref_curl $(B)/bin/whsend $(B)/bench/whbench-openssl \
               $(B)/bench/whbench-mbedtls
 
 bench-deps:
@@ -165,7 +165,7 @@ $(B)/bench/whbench: bench/whbench.c $(STATIC) | $(DEPS_OK)
 
 # the same benchmark against the library built with each HMAC backend
 .PRECIOUS: $(B)/hmac-%/libwebhook.a
-$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h $(HEADERS)
+$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h lib/config.h $(HEADERS)
 	@$(MAKE) --no-print-directory B=$(B)/hmac-$* WH_HMAC=$* $@
 
 $(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a | $(DEPS_OK)

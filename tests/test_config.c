@@ -5,6 +5,8 @@
 #include <webhook/verify.h>
 #include <webhook/test.h>
 
+#include "config.h" /* the key tables (internal), for the README check */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +389,363 @@ static void test_null_args(void)
     fx_free(&f);
 }
 
+/* ---- issue 15: secret + secrets, NUL in strings, nesting depth ------------------ */
+
+/* F1: "secrets" then "secret" (or the reverse) in one endpoint is refused by
+ * name, whatever the order; nothing leaks (the ASan run checks). */
+static void test_secret_and_secrets(void)
+{
+    static const char *const docs[] = {
+        DOC1("{\"url\": \"http://x.example/\", \"secrets\": [\"" SECRET1 "\", \""
+             SECRET2 "\"], \"secret\": \"" SECRET2 "\"}"),
+        DOC1("{\"url\": \"http://x.example/\", \"secret\": \"" SECRET2 "\","
+             " \"secrets\": [\"" SECRET1 "\"]}"),
+        DOC1("{\"url\": \"http://x.example/\", \"secrets\": \"" SECRET1 "\","
+             " \"secret\": [\"" SECRET1 "\", \"" SECRET2 "\"]}"),
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        fx f;
+        fx_init(&f);
+        CHECK_EQ(load(&f, docs[i]), WH_E_CONFIG);
+        CHECK_MSG(&f, "endpoints[1]: give \"");
+        CHECK_MSG(&f, "\"secret\"");
+        CHECK_MSG(&f, "\"secrets\"");
+        check_empty(&f);
+        fx_free(&f);
+    }
+    /* "secrets" alone is "secret" under another name */
+    fx f;
+    fx_init(&f);
+    CHECK_EQ(load(&f, "{\"endpoints\": [{\"id\": \"s\", \"url\": \"http://x.example/\","
+                      " \"secrets\": [\"" SECRET1 "\", \"" SECRET2 "\"]}]}"), WH_OK);
+    CHECK_EQ(wh_emit(f.e, "t", NULL, "{}", 2, "evt-s"), 1);
+    CHECK_EQ(wh_flush(f.e, 60000), WH_OK);
+    const char *sig = wh_scripted_header(f.t, 0, "webhook-signature");
+    CHECK(sig && strchr(sig, ' ') != NULL); /* two signatures */
+    fx_free(&f);
+}
+
+typedef struct nul_case {
+    const char *doc;
+    size_t len;
+    const char *path; /* the key path the message must start with */
+} nul_case;
+
+#define NUL_CASE(lit, path) {lit, sizeof lit - 1, path}
+
+/* F3: a NUL in a string, escaped or raw, is refused naming the key; it used
+ * to cut the string (secret "ab\u0000cd" signed as "ab"). */
+static void test_nul_in_strings(void)
+{
+    static const nul_case cases[] = {
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"secret\": \"ab\\u0000cd\"}"),
+                 "endpoints[1].secret: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"secret\": \"ab\0cd\"}"),
+                 "endpoints[1].secret: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"secret\": [\"" SECRET1 "\","
+                      " \"x\\u0000\"]}"), "endpoints[1].secret[1]: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/a\\u0000b\"}"), "endpoints[1].url: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/a\0b\"}"), "endpoints[1].url: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"headers\": {\"X-A\": "
+                      "\"v\\u0000w\"}}"), "endpoints[1].headers[\"X-A\"]: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"event_types\": [\"a\","
+                      " \"b\\u0000\"]}"), "endpoints[1].event_types[1]: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"jitter\":"
+                      " \"full\\u0000\"}}"), "endpoints[1].retry.jitter: "),
+        NUL_CASE("{\"webhooks\": [{\"url\": \"http://x.example/\"}], \"key\": \"k\\u0000\"}",
+                 "key: "),
+        NUL_CASE(DOC1("{\"url\": \"http://x.example/\", \"i\\u0000d\": \"x\"}"),
+                 "endpoints[1]: a key contains a NUL"),
+        NUL_CASE("{\"endpoints\": [], \"queue\": {\"type\": \"sqlite\", \"path\":"
+                 " \"/tmp/a\\u0000b\"}}", "queue.path: "),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx f;
+        fx_init(&f);
+        int rc = wh_config_load(f.e, cases[i].doc, cases[i].len);
+        const char *m = wh_last_error(f.e);
+        const char *body = m ? strstr(m, ": ") : NULL; /* after "WH_E_CONFIG" */
+        if (rc != WH_E_CONFIG || !body || strncmp(body + 2, cases[i].path,
+                                                  strlen(cases[i].path)) != 0 ||
+            !strstr(m, "NUL"))
+            th_fail(__FILE__, __LINE__, "case %zu: %s \"%s\", expected %s", i,
+                    wh_status_name(rc), m ? m : "(null)", cases[i].path);
+        check_empty(&f);
+        fx_free(&f);
+    }
+    /* wh_config_queue_new refuses the same way */
+    const nul_case *q = &cases[sizeof cases / sizeof cases[0] - 1];
+    char err[512];
+    wh_queue *out = (wh_queue *)&err; /* must be reset to NULL */
+    CHECK_EQ(wh_config_queue_new(q->doc, q->len, NULL, NULL, &out, err, sizeof err),
+             WH_E_CONFIG);
+    CHECK(out == NULL);
+    CHECK(strncmp(err, "queue.path: ", 12) == 0);
+    /* a NUL escape spelled out is not a NUL: "\\u0000" is six characters */
+    fx f;
+    fx_init(&f);
+    CHECK_EQ(load(&f, "{\"endpoints\": [{\"url\": \"http://x.example/\","
+                      " \"headers\": {\"X-A\": \"\\\\u0000\"}}]}"), WH_OK);
+    CHECK_EQ(wh_emit(f.e, "t", NULL, "{}", 2, NULL), 1);
+    CHECK_EQ(wh_flush(f.e, 60000), WH_OK);
+    CHECK_STR(wh_scripted_header(f.t, 0, "X-A"), "\\u0000");
+    fx_free(&f);
+}
+
+/* "[[[...]]]" of `depth` levels as the value of key "x". */
+static char *nested_doc(size_t depth)
+{
+    const char *head = "{\"endpoints\": [], \"x\": ";
+    size_t hl = strlen(head), n = hl + 2 * depth + 2;
+    char *d = malloc(n);
+    CHECK(d != NULL);
+    memcpy(d, head, hl);
+    memset(d + hl, '[', depth);
+    memset(d + hl + depth, ']', depth);
+    d[hl + 2 * depth] = '}';
+    d[hl + 2 * depth + 1] = '\0';
+    return d;
+}
+
+/* Deep but valid JSON is refused naming the limit, not as malformed. */
+static void test_nesting_limit(void)
+{
+    fx f;
+    fx_init(&f);
+    /* the root object is level 1: 999 more levels are within the limit and
+     * reach the loader, which names the unknown key */
+    char *ok = nested_doc(999);
+    CHECK_EQ(load(&f, ok), WH_E_CONFIG);
+    CHECK_MSG(&f, "config: unknown key \"x\"");
+    free(ok);
+    char *deep = nested_doc(1000);
+    CHECK_EQ(load(&f, deep), WH_E_TOO_LARGE);
+    CHECK_MSG(&f, "nesting deeper than 1000 levels");
+    /* level 1001: the 1000th bracket of "x", after 23 bytes of head */
+    CHECK_MSG(&f, "byte 1022");
+    char err[256];
+    wh_queue *q = NULL;
+    CHECK_EQ(wh_config_queue_new(deep, strlen(deep), NULL, NULL, &q, err, sizeof err),
+             WH_E_TOO_LARGE);
+    CHECK(strstr(err, "nesting deeper than 1000 levels") != NULL);
+    free(deep);
+    /* a truly malformed document is still WH_E_JSON */
+    CHECK_EQ(load(&f, "{\"endpoints\": [[[}"), WH_E_JSON);
+    CHECK_MSG(&f, "malformed JSON");
+    check_empty(&f);
+    fx_free(&f);
+}
+
+/* Unknown keys are named with their full path at every level, and the
+ * "queue" member gives the same message through wh_config_load and
+ * wh_config_queue_new (one error channel). */
+static void test_unknown_keys_named(void)
+{
+    static const struct { const char *doc, *msg; } cases[] = {
+        {"{\"endpoints\": [], \"endpoint\": []}", "config: unknown key \"endpoint\""},
+        {"{\"endpoints\": [], \"batching\": {\"enable\": true}}",
+         "config.batching: unknown key \"enable\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"limits\": {\"rates\": 1}}"),
+         "endpoints[1].limits: unknown key \"rates\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"health\": {\"x\": 1}}"),
+         "endpoints[1].health: unknown key \"x\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"header_names\": {\"ids\": \"a\"}}"),
+         "endpoints[1].header_names: unknown key \"ids\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"batch\": {\"linger\": 1}}"),
+         "endpoints[1].batch: unknown key \"linger\""},
+        {DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"initial_ms\": -1}}"),
+         "endpoints[1].retry.initial_ms: expected an integer from 0 to 4294967295"},
+        {DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"jitter_percent\": 101}}"),
+         "endpoints[1].retry.jitter_percent: expected an integer from 0 to 100"},
+        {DOC1("{\"url\": \"http://x.example/\", \"retry\": {\"statuses\": [200]}}"),
+         "endpoints[1].retry.statuses[0]: expected an HTTP status from 300 to 599"},
+        {"{\"webhooks\": [{\"url\": \"http://x.example/\", \"mode\": \"many\"}]}",
+         "webhooks[0].mode: unknown value \"many\""},
+        {"{\"endpoints\": [], \"queue\": {\"type\": \"redis\", \"path\": \"/tmp/x\"}}",
+         "queue: unknown key \"path\" for type \"redis\""},
+        {"{\"endpoints\": [], \"queue\": {\"type\": \"sqlite\", \"path\": \"/tmp/x\","
+         " \"lease_ms\": 0}}", "queue.lease_ms: expected a positive integer"},
+        {"{\"endpoints\": [], \"queue\": {\"type\": \"memory\", \"max_events\": 5,"
+         " \"max_events\": 6}}", "queue: duplicate key \"max_events\""},
+        {"{\"endpoints\": [], \"queue\": {\"path\": \"/tmp/x\"}}",
+         "queue.type: expected \"memory\", \"sqlite\" or \"redis\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx f;
+        fx_init(&f);
+        int rc = load(&f, cases[i].doc);
+        const char *m = wh_last_error(f.e);
+        if (rc != WH_E_CONFIG || !m || strncmp(m, "WH_E_CONFIG: ", 13) != 0 ||
+            strncmp(m + 13, cases[i].msg, strlen(cases[i].msg)) != 0)
+            th_fail(__FILE__, __LINE__, "case %zu: %s \"%s\", expected \"%s\"", i,
+                    wh_status_name(rc), m ? m : "(null)", cases[i].msg);
+        if (strstr(cases[i].doc, "\"queue\"")) {
+            char err[512];
+            wh_queue *q = NULL;
+            CHECK_EQ(wh_config_queue_new(cases[i].doc, strlen(cases[i].doc), NULL, NULL,
+                                         &q, err, sizeof err), WH_E_CONFIG);
+            CHECK(q == NULL);
+            if (m) CHECK_STR(err, m + 13); /* the same message, the same way */
+        }
+        check_empty(&f);
+        fx_free(&f);
+    }
+}
+
+/* wh_config_load from inside a callback: pass 2's first wh_endpoint_add
+ * refuses (WH_E_RECURSIVE), the message names the endpoint, nothing stays
+ * added. */
+typedef struct reentry {
+    wh_engine *e;
+    int rc, calls;
+    char msg[256];
+} reentry;
+
+static void load_from_callback(void *user, const wh_outcome *o)
+{
+    (void)o;
+    reentry *r = user;
+    const char *doc = "{\"endpoints\": [{\"id\": \"late\", \"url\": \"http://l.example/\"}]}";
+    r->calls++;
+    r->rc = wh_config_load(r->e, doc, strlen(doc));
+    snprintf(r->msg, sizeof r->msg, "%s", wh_last_error(r->e));
+}
+
+static void test_load_from_callback(void)
+{
+    wh_manual_clock *clock = wh_manual_clock_new(1000, WALL0);
+    CHECK(clock != NULL);
+    wh_transport *t = NULL;
+    CHECK_EQ(wh_transport_scripted_new(wh_manual_clock_vtable(clock), clock, &t), WH_OK);
+    reentry r = {NULL, 0, 0, ""};
+    wh_engine_options o;
+    wh_engine_options_init(&o);
+    o.clock = wh_manual_clock_vtable(clock);
+    o.transport = t;
+    o.transport_owned = 1;
+    o.on_outcome = load_from_callback;
+    o.outcome_user = &r;
+    int err = 0;
+    r.e = wh_engine_new(&o, &err);
+    CHECK(r.e != NULL);
+    const char *first = "{\"endpoints\": [{\"url\": \"http://a.example/\"}]}";
+    CHECK_EQ(wh_config_load(r.e, first, strlen(first)), WH_OK);
+    CHECK_EQ(wh_emit(r.e, "t", NULL, "{}", 2, NULL), 1);
+    CHECK_EQ(wh_flush(r.e, 60000), WH_OK);
+    CHECK_EQ(r.calls, 1);
+    CHECK_EQ(r.rc, WH_E_RECURSIVE);
+    CHECK(strstr(r.msg, "endpoints[0]: ") != NULL);
+    CHECK_EQ(wh_endpoint_find(r.e, "late"), WH_E_NOT_FOUND);
+    wh_engine_free(r.e);
+    wh_manual_clock_free(clock);
+}
+
+/* ---- the README's key reference ------------------------------------------------ */
+
+typedef struct keydoc {
+    char *text;
+    size_t len, cap;
+    const char *skip; /* a prefix of paths documented elsewhere */
+} keydoc;
+
+static void keydoc_add(keydoc *k, const char *s)
+{
+    size_t n = strlen(s);
+    if (k->len + n + 1 > k->cap) {
+        k->cap = (k->len + n + 1) * 2;
+        k->text = realloc(k->text, k->cap);
+        CHECK(k->text != NULL);
+    }
+    memcpy(k->text + k->len, s, n + 1);
+    k->len += n;
+}
+
+static void keydoc_row(const char *path, const wh__cfg_key *key, void *user)
+{
+    keydoc *k = user;
+    if (k->skip && strncmp(path, k->skip, strlen(k->skip)) == 0) return;
+    char kind[128], row[512];
+    wh__cfg_key_kind(key, kind, sizeof kind);
+    snprintf(row, sizeof row, "| `%s` | %s | %s |\n", path, kind, key->doc);
+    keydoc_add(k, row);
+}
+
+#define KEYS_BEGIN "<!-- config-keys: generated from the key tables of lib/config*.c; " \
+                   "tests/test_config.c checks it -->\n"
+#define KEYS_END "<!-- /config-keys -->\n"
+
+/* The block README.md must hold: every key of every table, its type and its
+ * meaning, in table order. */
+static char *expected_key_block(void)
+{
+    keydoc k = {NULL, 0, 0, NULL};
+    keydoc_add(&k, KEYS_BEGIN);
+    keydoc_add(&k, "\nThe document:\n\n| key | type | meaning |\n|---|---|---|\n");
+    k.skip = "endpoints.";
+    wh__cfg_table_visit(&wh__cfg_root_table, "", keydoc_row, &k);
+    k.skip = NULL;
+    keydoc_add(&k, "\nAn endpoint object (an entry of `endpoints` or `webhooks`):\n\n"
+                   "| key | type | meaning |\n|---|---|---|\n");
+    wh__cfg_table_visit(&wh__cfg_endpoint_table, "", keydoc_row, &k);
+    keydoc_add(&k, "\n" KEYS_END);
+    return k.text;
+}
+
+static char *read_readme(void)
+{
+    const char *src = getenv("WH_SOURCE_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/README.md", src && *src ? src : ".");
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        th_fail(__FILE__, __LINE__, "cannot open %s", path);
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            CHECK(buf != NULL);
+        }
+    }
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* README.md's key reference is the key tables, verbatim: a key added to a
+ * table and not documented (or documented and gone) fails here, and the
+ * expected block is printed to copy in. */
+static void test_readme_documents_every_key(void)
+{
+    char *want = expected_key_block();
+    char *readme = read_readme();
+    if (!readme) {
+        free(want);
+        return;
+    }
+    const char *b = strstr(readme, KEYS_BEGIN);
+    const char *e = b ? strstr(b, KEYS_END) : NULL;
+    int same = b && e && (size_t)(e + strlen(KEYS_END) - b) == strlen(want) &&
+               memcmp(b, want, strlen(want)) == 0;
+    if (!same) {
+        fprintf(stderr, "README.md must contain this block:\n%s", want);
+        th_fail(__FILE__, __LINE__, "README.md's config key reference differs from "
+                "the key tables");
+    }
+    /* and every key has a row (a coarse check that the block is not empty) */
+    CHECK(strstr(want, "| `retry.initial_ms` |") != NULL);
+    CHECK(strstr(want, "| `queue.lease_ms` |") != NULL);
+    CHECK(strstr(want, "| `batching.duration_ms` |") != NULL);
+    free(want);
+    free(readme);
+}
+
 /* ---- files ------------------------------------------------------------------------ */
 
 static char tmpdir[64];
@@ -462,4 +821,7 @@ TH_MAIN(TH_CASE(test_three_endpoints), TH_CASE(test_event_types_empty_vs_absent)
         TH_CASE(test_delivers), TH_CASE(test_retry_and_timeout_applied),
         TH_CASE(test_invalid_documents), TH_CASE(test_json_error_offset),
         TH_CASE(test_id_in_use), TH_CASE(test_null_args), TH_CASE(test_file_missing),
-        TH_CASE(test_file_load))
+        TH_CASE(test_file_load), TH_CASE(test_secret_and_secrets),
+        TH_CASE(test_nul_in_strings), TH_CASE(test_nesting_limit),
+        TH_CASE(test_unknown_keys_named), TH_CASE(test_readme_documents_every_key),
+        TH_CASE(test_load_from_callback))

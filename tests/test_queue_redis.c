@@ -380,11 +380,56 @@ static void test_redis_unbound_jobs_kept(void)
     th_tmp_cleanup();
 }
 
+/* How many times redis-server ran `cmd` (lower case), from INFO
+ * commandstats ("cmdstat_xadd:calls=N,..."); -1 on failure. */
+static long long redis_calls(int port, const char *cmd)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return -1;
+    }
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        char key[64];
+        snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+        const char *p = strstr(r->str, key);
+        v = p ? atoll(p + strlen(key)) : 0;
+    }
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
 /* Done-when 2: a producer process feeds two worker processes through one
  * Redis; one worker is killed with SIGKILL mid-run; the other takes over
  * its claims after the lease: every event arrives, duplicates carry the id
- * of their first copy and are no more than the killed worker had in
- * flight. */
+ * of their first copy and are no more than the killed worker can hold
+ * delivered but unacknowledged.
+ *
+ * The bound, from lib/queue_redis.c: a duplicate is a job the killed worker
+ * sent whose entry was still pending in Redis when it died, so that the
+ * other worker took it over.  A worker's pending-and-sent entries are its
+ * requests in flight (at most max_in_flight) plus the jobs that finished
+ * but whose XACK Redis has not confirmed (buffered in q->ops until the
+ * round's commit, or being written).  Every XREADGROUP claim is preceded
+ * by a flush() that waits for the replies of all buffered XACKs, and the
+ * engine claims only as many jobs as it has in-flight room; so in-flight +
+ * unconfirmed acks never exceed max_in_flight: dups <= IN_FLIGHT.
+ * Two things would break that, and the test rules both out instead of
+ * widening the bound: (1) a lost reply (the queue's timeout_ms, 50 ms by
+ * default, is too short for a loaded 2-core machine with appendfsync
+ * always): the connection drops, a producer re-writes its XADDs (two
+ * entries for one event) and a worker's lost claims come back to it
+ * through XAUTOCLAIM into its ready list, from which it claims without a
+ * flush, so unconfirmed acks can then exceed max_in_flight; (2) a live
+ * worker that does not renew its claims for a whole lease (the other one
+ * takes them over).  Here Redis gets timeout_ms 2000 to answer (no process
+ * may log a reconnection), the lease (3000 ms) outlasts a round bounded by
+ * that timeout, and every extra stream entry is counted: XADD calls must
+ * equal N. */
 static void test_redis_two_workers_one_killed(void)
 {
     enum { N = 6000, IN_FLIGHT = 8 };
@@ -401,7 +446,7 @@ static void test_redis_two_workers_one_killed(void)
     snprintf(cfg, sizeof cfg,
              "{\"endpoints\":[{\"id\":\"ep\",\"url\":\"%s\",\"max_in_flight\":%d}],"
              "\"queue\":{\"type\":\"redis\",\"url\":\"redis://127.0.0.1:%d\","
-             "\"lease_ms\":1000}}", th_recv_url(r), IN_FLIGHT, srv.port);
+             "\"lease_ms\":3000,\"timeout_ms\":2000}}", th_recv_url(r), IN_FLIGHT, srv.port);
     th_write_file(config, cfg);
     FILE *f = fopen(events, "wb");
     CHECK(f);
@@ -436,11 +481,22 @@ static void test_redis_two_workers_one_killed(void)
     if (ws != 0) th_fail(__FILE__, __LINE__, "worker exited %d: %s", ws, we);
     free(we);
     tally t = tally_requests(r, N, NULL);
+    long long xadds = redis_calls(srv.port, "xadd");
     printf("    redis: worker killed after %zu requests; %ld requests in all, %d duplicates "
-           "(max_in_flight %d)\n", at_kill, t.total, t.dups, IN_FLIGHT);
+           "(max_in_flight %d), %lld XADDs for %d events\n", at_kill, t.total, t.dups,
+           IN_FLIGHT, xadds, N);
+    const char *logs[3] = {errp, errw[0], errw[1]};
+    for (int k = 0; k < 3; k++) {
+        char *text = th_read_file(logs[k]);
+        if (strstr(text, "reconnecting"))
+            th_fail(__FILE__, __LINE__, "a Redis reply took over 2 s (the bound assumes "
+                    "none is lost): %s", text);
+        free(text);
+    }
     CHECK_EQ(t.bad_bodies, 0);
     CHECK_EQ(t.missing, 0);
     CHECK_EQ(t.mismatched_ids, 0);
+    CHECK_EQ(xadds, N);
     CHECK_INT(t.dups, <=, IN_FLIGHT);
     CHECK_EQ(redis_int(srv.port, "XLEN", "wh:s:ep"), 0);
     tally_free(&t);

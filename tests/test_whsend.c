@@ -198,6 +198,113 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+
+/* ---- whsend on an open pipe ------------------------------------------------------ */
+
+/* whsend reading a pipe whose write end the test holds: the test can write
+ * lines, keep the pipe open and idle, signal the process, or close it. */
+typedef struct piped {
+    pid_t pid;
+    int in;                /* write end, -1 once closed */
+    const char *out_path, *err_path;
+    int64_t t0;
+} piped;
+
+static piped start_piped(const char *const *args)
+{
+    const char *exe = whsend_path();
+    piped p;
+    p.out_path = tmp_path("stdout");
+    p.err_path = tmp_path("stderr");
+    char *argv[32];
+    size_t n = 0;
+    argv[n++] = (char *)"whsend";
+    for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    int fds[2];
+    CHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
+    fflush(stdout);
+    fflush(stderr);
+    p.t0 = th_now_ms();
+    p.pid = fork();
+    CHECK(p.pid >= 0);
+    if (p.pid == 0) {
+        int o = open(p.out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(p.err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0) _exit(126);
+        dup2(fds[0], 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(exe, argv);
+        _exit(127);
+    }
+    close(fds[0]);
+    p.in = fds[1];
+    return p;
+}
+
+static void piped_write(piped *p, const char *text)
+{
+    size_t len = strlen(text);
+    CHECK_EQ(write(p->in, text, len), (ssize_t)len);
+}
+
+/* 1 while the process runs. */
+static int piped_running(piped *p)
+{
+    int st;
+    return waitpid(p->pid, &st, WNOHANG) == 0 ? 1 : (p->pid = -1, 0);
+}
+
+/* Close the input (unless keep_open), wait up to timeout_ms for the exit. */
+static run piped_finish(piped *p, int keep_open, int timeout_ms)
+{
+    if (!keep_open && p->in >= 0) {
+        close(p->in);
+        p->in = -1;
+    }
+    int st = 0;
+    int64_t t0 = th_now_ms();
+    for (;;) {
+        pid_t w = waitpid(p->pid, &st, WNOHANG);
+        if (w == p->pid) break;
+        CHECK(w == 0 || errno == EINTR);
+        if (th_now_ms() - t0 > timeout_ms) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            th_fail(__FILE__, __LINE__, "whsend still running after %d ms", timeout_ms);
+        }
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (p->in >= 0) {
+        close(p->in);
+        p->in = -1;
+    }
+    run r;
+    r.ms = th_now_ms() - t0;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = read_all(p->out_path);
+    r.err = read_all(p->err_path);
+    return r;
+}
+
+/* Wait (really) until whsend's stderr contains needle; the time it was
+ * seen, or -1 after timeout_ms. */
+static int64_t wait_stderr(piped *p, const char *needle, int timeout_ms)
+{
+    int64_t t0 = th_now_ms();
+    while (th_now_ms() - t0 <= timeout_ms) {
+        char *e = read_all(p->err_path);
+        int found = strstr(e, needle) != NULL;
+        free(e);
+        if (found) return th_now_ms();
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
 /* ---- cases ------------------------------------------------------------------------ */
 
 /* (a) 200 signed events from stdin, all delivered and verified. */
@@ -505,6 +612,348 @@ static void test_drain_timeout(void)
     tmp_cleanup();
 }
 
+/* Done-when 4 (issue 10): a batch linger of 1 s fires on time while the
+ * input is an open, idle pipe.  A warm-up event to a second endpoint shows
+ * that whsend is up and reading; then three events for the batching
+ * endpoint are written and the pipe stays open with nothing more.
+ * Bounds from the mechanism: the linger starts when whsend emits the first
+ * of them, after t0, so the batch cannot arrive before t0 + 1000 ms (990:
+ * millisecond rounding of two clocks); it leaves when whsend's poll(2) on
+ * the pipe times out at wh_timeout_ms, i.e. at the linger's end, so it is
+ * late only by process wake-up latency: 200 ms covers a loaded 2-core
+ * machine.  (Before: read() blocked and the batch left only at EOF.) */
+static void test_idle_pipe_batch_linger_on_time(void)
+{
+    tmp_init();
+    th_recv *warm = th_recv_start(NULL), *r = th_recv_start(NULL);
+    CHECK(warm && r);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"endpoints\": [{\"id\": \"now\", \"url\": \"%s\", \"event_types\": [\"warmup\"]},"
+             " {\"id\": \"batched\", \"url\": \"%s\", \"event_types\": [\"tick\"],"
+             " \"batch\": {\"max_events\": 100, \"linger_ms\": 1000}}]}",
+             th_recv_url(warm), th_recv_url(r));
+    const char *path = tmp_write("config.json", cfg);
+    const char *args[] = {"-q", "-c", path, NULL};
+    piped p = start_piped(args);
+    piped_write(&p, "{\"event\": \"warmup\", \"data\": 0}\n");
+    CHECK_EQ(th_recv_wait(warm, 1, 20000), 1);
+    int64_t t0 = th_now_ms();
+    piped_write(&p, "{\"event\": \"tick\", \"data\": 1}\n{\"event\": \"tick\", \"data\": 2}\n"
+                    "{\"event\": \"tick\", \"data\": 3}\n");
+    CHECK_EQ(th_recv_wait(r, 1, 5000), 1);
+    th_recv_req q;
+    CHECK_EQ(th_recv_get(r, 0, &q), 0);
+    int64_t dt = q.at_ms - t0;
+    printf("    batch arrived %lld ms after the events were written\n", (long long)dt);
+    CHECK_INT(dt, >=, 990);
+    CHECK_INT(dt, <=, 1200);
+    CHECK(strstr(q.body, "1") && strstr(q.body, "2") && strstr(q.body, "3"));
+    CHECK(piped_running(&p)); /* the pipe is still open: whsend waits for more */
+    run x = piped_finish(&p, 0, 20000);
+    CHECK_STATUS(x, 0);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.emitted, 4);
+    CHECK_EQ(s.delivered, 4);
+    CHECK_EQ(s.requests, 2);
+    CHECK_EQ(th_recv_count(r), 1);
+    th_recv_stop(warm);
+    th_recv_stop(r);
+    run_free(&x);
+    tmp_cleanup();
+}
+
+/* Done-when 4: a retry due 2 s after a 503 is sent on time while the input
+ * is an open, idle pipe.  Bounds: the retry is scheduled 2000 ms after the
+ * engine handled the 503 (retry_initial_ms 2000, no jitter), so the gap
+ * between the two arrivals is at least 2000 ms (1990: rounding); the 503
+ * is handled within one SLICE_MS (5 ms) wh_poll slice of its arrival, since
+ * a request was in flight; then nothing is in flight and whsend sleeps in
+ * poll(2) exactly until wh_timeout_ms: 300 ms covers the slice and wake-up
+ * latency on a loaded machine.  (Before: 6.0 s.) */
+static void test_idle_pipe_retry_on_time(void)
+{
+    tmp_init();
+    th_recv_opts ro = {0};
+    ro.fail_first = 1;
+    th_recv *r = th_recv_start(&ro);
+    CHECK(r);
+    const char *cfg =
+        config_for(th_recv_url(r), "\"retry\": {\"initial_ms\": 2000, \"jitter\": \"none\"}");
+    const char *args[] = {"-q", "-c", cfg, NULL};
+    piped p = start_piped(args);
+    piped_write(&p, "{\"event\": \"call.ended\", \"data\": {\"n\": 1}}\n");
+    CHECK_EQ(th_recv_wait(r, 2, 20000), 2);
+    th_recv_req q0, q1;
+    CHECK_EQ(th_recv_get(r, 0, &q0), 0);
+    CHECK_EQ(th_recv_get(r, 1, &q1), 0);
+    CHECK_EQ(q0.answered, 503);
+    CHECK_STR(q1.attempt, "2");
+    int64_t gap = q1.at_ms - q0.at_ms;
+    printf("    retry sent %lld ms after the first attempt\n", (long long)gap);
+    CHECK_INT(gap, >=, 1990);
+    CHECK_INT(gap, <=, 2300);
+    CHECK(piped_running(&p));
+    run x = piped_finish(&p, 0, 20000);
+    CHECK_STATUS(x, 0);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.delivered, 1);
+    CHECK_EQ(s.retries, 1);
+    CHECK_EQ(s.requests, 2);
+    th_recv_stop(r);
+    run_free(&x);
+    tmp_cleanup();
+}
+
+/* A 1 s request timeout ends after 1 s while the input is an open, idle
+ * pipe (before: 5 s).  Bounds: the timeout counts from the request's start,
+ * which is before the receiver recorded its arrival, so the dead line
+ * comes at most 1000 ms after the arrival plus one wh_poll slice (5 ms),
+ * the time to write the line and this test's 2 ms polling of the file:
+ * 400 ms covers that on a loaded machine.  The request starts after the
+ * test wrote the event, so the line cannot come earlier than 1000 ms after
+ * that write (990: millisecond rounding). */
+static void test_idle_pipe_timeout_on_time(void)
+{
+    tmp_init();
+    th_recv_opts ro = {0};
+    ro.hang = 1;
+    th_recv *r = th_recv_start(&ro);
+    CHECK(r);
+    const char *cfg = config_for(th_recv_url(r), "\"timeout_ms\": 1000, \"max_attempts\": 1");
+    const char *args[] = {"-c", cfg, NULL};
+    piped p = start_piped(args);
+    int64_t t0 = th_now_ms();
+    piped_write(&p, "{\"event\": \"a\", \"data\": 1, \"id\": \"evt-timeout\"}\n");
+    CHECK_EQ(th_recv_wait(r, 1, 20000), 1);
+    th_recv_req q;
+    CHECK_EQ(th_recv_get(r, 0, &q), 0);
+    int64_t seen = wait_stderr(&p, "dead: event evt-timeout", 10000);
+    CHECK_INT(seen, >=, 0);
+    int64_t dt = seen - q.at_ms;
+    printf("    timed out %lld ms after the request arrived\n", (long long)dt);
+    CHECK_INT(seen - t0, >=, 990);
+    CHECK_INT(dt, <=, 1400);
+    run x = piped_finish(&p, 0, 20000);
+    CHECK_STATUS(x, 1);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.dead, 1);
+    th_recv_stop(r);
+    run_free(&x);
+    tmp_cleanup();
+}
+
+/* The first SIGINT stops reading (the pipe stays open) and drains: every
+ * pending event is delivered and whsend exits 0.  max_in_flight 2 and a
+ * 100 ms answer make 20 events take about 1 s, so most are pending when
+ * the signal comes (after the first arrival; the 20 lines are one pipe
+ * write, read and emitted in one chunk before the first request). */
+static void test_sigint_drains(void)
+{
+    enum { N = 20 };
+    tmp_init();
+    th_recv_opts ro = {0};
+    ro.delay_ms = 100;
+    th_recv *r = th_recv_start(&ro);
+    CHECK(r);
+    const char *cfg = config_for(th_recv_url(r), "\"max_in_flight\": 2");
+    const char *args[] = {"-c", cfg, NULL};
+    piped p = start_piped(args);
+    char lines[N * 64], *w = lines;
+    for (int i = 0; i < N; i++) w += sprintf(w, "{\"event\": \"e\", \"data\": {\"n\": %d}}\n", i);
+    piped_write(&p, lines);
+    CHECK_INT(th_recv_wait(r, 1, 20000), >=, 1);
+    CHECK_EQ(kill(p.pid, SIGINT), 0);
+    run x = piped_finish(&p, 1, 30000); /* the input stays open */
+    CHECK_STATUS(x, 0);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.emitted, N);
+    CHECK_EQ(s.delivered, N);
+    CHECK_EQ(s.dead, 0);
+    CHECK_EQ(th_recv_count(r), N);
+    CHECK_CONTAINS(x.err, "interrupted: not reading further input; draining");
+    th_recv_stop(r);
+    run_free(&x);
+    tmp_cleanup();
+}
+
+/* A second SIGINT aborts the drain: what is pending is dead-lettered
+ * (written to --dead-letter) and the counts are reported.  The receiver
+ * never answers, so nothing can finish by itself.  After the first signal
+ * whsend keeps running (draining); after the second it stops within one
+ * drain slice (100 ms) plus the teardown: 5 s is far beyond both. */
+static void test_second_sigint_aborts(void)
+{
+    enum { N = 5 };
+    tmp_init();
+    th_recv_opts ro = {0};
+    ro.hang = 1;
+    th_recv *r = th_recv_start(&ro);
+    CHECK(r);
+    const char *cfg = config_for(th_recv_url(r), "\"timeout_ms\": 30000");
+    const char *dl = tmp_path("dead.ndjson");
+    const char *args[] = {"-c", cfg, "--dead-letter", dl, NULL};
+    piped p = start_piped(args);
+    char lines[N * 64], *w = lines;
+    for (int i = 0; i < N; i++) w += sprintf(w, "{\"event\": \"e\", \"data\": {\"n\": %d}}\n", i);
+    piped_write(&p, lines);
+    CHECK_EQ(th_recv_wait(r, N, 20000), N);
+    CHECK_EQ(kill(p.pid, SIGINT), 0);
+    CHECK_INT(wait_stderr(&p, "draining 5 pending deliveries", 10000), >=, 0);
+    CHECK(piped_running(&p));
+    int64_t t1 = th_now_ms();
+    CHECK_EQ(kill(p.pid, SIGINT), 0);
+    run x = piped_finish(&p, 1, 30000);
+    CHECK_INT(th_now_ms() - t1, <, 5000);
+    CHECK_STATUS(x, 1);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.emitted, N);
+    CHECK_EQ(s.delivered, 0);
+    CHECK_EQ(s.dead, N);
+    CHECK_CONTAINS(x.err, "aborted by a second signal with 5 deliveries pending "
+                          "(0 queued, 5 in flight); they are dead-lettered");
+    char *d = read_all(dl);
+    int lines_in_dl = 0;
+    for (const char *c = d; *c; c++) lines_in_dl += *c == '\n';
+    CHECK_EQ(lines_in_dl, N);
+    free(d);
+    th_recv_stop(r);
+    run_free(&x);
+    tmp_cleanup();
+}
+
+/* Endpoint health changes are reported on stderr, one line each, unless
+ * -q: a 410 disables the endpoint; a 503 with breaker_failures 1 pauses
+ * the other, and the successful probe after the cool-down resumes it. */
+static void test_health_lines(void)
+{
+    tmp_init();
+    th_recv_opts gone = {0};
+    gone.status = 410;
+    th_recv *r410 = th_recv_start(&gone);
+    th_recv_opts flaky = {0};
+    flaky.fail_first = 1;
+    th_recv *r503 = th_recv_start(&flaky);
+    CHECK(r410 && r503);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"endpoints\": [{\"id\": \"gone\", \"url\": \"%s\"},"
+             " {\"id\": \"flaky\", \"url\": \"%s\", \"retry\": {\"initial_ms\": 100},"
+             " \"health\": {\"breaker_failures\": 1, \"breaker_cooldown_ms\": 300}}]}",
+             th_recv_url(r410), th_recv_url(r503));
+    const char *path = tmp_write("config.json", cfg);
+    const char *in = tmp_write("events.ndjson", "{\"event\": \"e\", \"data\": 1}\n");
+    /* the disabled endpoint keeps its job: the drain timeout ends the run */
+    const char *args[] = {"-c", path, "--drain-timeout", "2000", in, NULL};
+    run x = run_whsend(args, NULL, 30000);
+    CHECK_STATUS(x, 1);
+    CHECK_CONTAINS(x.err, "endpoint gone disabled (was active, HTTP 410)");
+    CHECK_CONTAINS(x.err, "endpoint flaky paused (was active, HTTP 503");
+    CHECK_CONTAINS(x.err, "endpoint flaky resumed (was ");
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.delivered, 1);
+    CHECK_EQ(th_recv_count(r503), 2);
+    run_free(&x);
+
+    const char *quiet[] = {"-q", "-c", path, "--drain-timeout", "2000", in, NULL};
+    x = run_whsend(quiet, NULL, 30000);
+    CHECK_STATUS(x, 1);
+    CHECK(strstr(x.err, "endpoint ") == NULL);
+    run_free(&x);
+    th_recv_stop(r410);
+    th_recv_stop(r503);
+    tmp_cleanup();
+}
+
+/* Issue 15 F4: a NUL character in "event", "channel" or "id" (\u0000, or a
+ * raw byte) is refused by name, never cut short: cutting gave two
+ * different events the same webhook-id.  NUL inside "data" is fine (the
+ * payload is passed on as JSON text). */
+static void test_nul_in_fields_refused(void)
+{
+    tmp_init();
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r);
+    const char *cfg = config_for(th_recv_url(r), NULL);
+    const char *in = tmp_write("events.ndjson",
+                               "{\"event\": \"a\\u0000b\", \"data\": 1}\n"
+                               "{\"event\": \"ok\", \"channel\": \"c\\u0000d\", \"data\": 2}\n"
+                               "{\"event\": \"ok\", \"data\": 3, \"id\": \"evt-1\\u0000x\"}\n"
+                               "{\"event\": \"ok\", \"data\": 4, \"id\": \"evt-1\"}\n"
+                               "{\"event\": \"ok\\\\u0000\", \"data\": {\"s\": \"x\\u0000y\"}}\n");
+    const char *args[] = {"-q", "-c", cfg, in, NULL};
+    run x = run_whsend(args, NULL, 30000);
+    CHECK_STATUS(x, 1);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.rejected, 3);
+    CHECK_EQ(s.emitted, 2);
+    CHECK_EQ(s.delivered, 2);
+    CHECK_CONTAINS(x.err, "line 1: \"event\" contains a NUL character");
+    CHECK_CONTAINS(x.err, "line 2: \"channel\" contains a NUL character");
+    CHECK_CONTAINS(x.err, "line 3: \"id\" contains a NUL character");
+    CHECK(strstr(x.err, "line 4:") == NULL);
+    CHECK(strstr(x.err, "line 5:") == NULL);
+    CHECK_EQ(th_recv_count(r), 2);
+    th_recv_req q;
+    int evt1 = 0;
+    for (size_t i = 0; i < 2; i++) {
+        CHECK_EQ(th_recv_get(r, i, &q), 0);
+        evt1 += strcmp(q.webhook_id, "evt-1") == 0;
+    }
+    CHECK_EQ(evt1, 1);
+    run_free(&x);
+
+    /* a raw NUL byte inside "id" */
+    static const char raw[] = "{\"event\": \"ok\", \"data\": 5, \"id\": \"evt-2\0y\"}\n";
+    const char *rawp = tmp_path("raw.ndjson");
+    FILE *f = fopen(rawp, "wb");
+    CHECK(f);
+    CHECK_EQ(fwrite(raw, 1, sizeof raw - 1, f), sizeof raw - 1);
+    CHECK_EQ(fclose(f), 0);
+    const char *args2[] = {"-q", "-c", cfg, rawp, NULL};
+    x = run_whsend(args2, NULL, 30000);
+    CHECK_STATUS(x, 1);
+    s = parse_summary(x.out);
+    CHECK_EQ(s.emitted, 0);
+    CHECK_EQ(s.rejected, 1);
+    CHECK_CONTAINS(x.err, "line 1:");
+    CHECK_EQ(th_recv_count(r), 2);
+    run_free(&x);
+    th_recv_stop(r);
+    tmp_cleanup();
+}
+
+/* Input read in chunks: the engine gets the lines of a chunk at once and
+ * starts max_in_flight requests together.  With a 100 ms answer, 8 slots
+ * and 64 events, the receiver must see exactly 8 requests at the same
+ * moment (never more: the engine's limit). */
+static void test_keeps_max_in_flight_busy(void)
+{
+    enum { N = 64 };
+    tmp_init();
+    th_recv_opts ro = {0};
+    ro.delay_ms = 100;
+    th_recv *r = th_recv_start(&ro);
+    CHECK(r);
+    const char *cfg = config_for(th_recv_url(r), "\"max_in_flight\": 8");
+    char events[N * 64], *p = events;
+    for (int i = 0; i < N; i++) p += sprintf(p, "{\"event\": \"e\", \"data\": %d}\n", i);
+    const char *in = tmp_write("events.ndjson", events);
+    const char *args[] = {"-q", "-c", cfg, in, NULL};
+    run x = run_whsend(args, NULL, 30000);
+    CHECK_STATUS(x, 0);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.delivered, N);
+    CHECK_EQ(th_recv_max_concurrent(r), 8);
+    th_recv_stop(r);
+    run_free(&x);
+    tmp_cleanup();
+}
+
 TH_MAIN(TH_CASE(test_deliver_200_signed), TH_CASE(test_retries_same_id),
         TH_CASE(test_no_receiver_dead), TH_CASE(test_malformed_lines),
-        TH_CASE(test_config_error), TH_CASE(test_usage), TH_CASE(test_drain_timeout))
+        TH_CASE(test_config_error), TH_CASE(test_usage), TH_CASE(test_drain_timeout),
+        TH_CASE(test_idle_pipe_batch_linger_on_time), TH_CASE(test_idle_pipe_retry_on_time),
+        TH_CASE(test_idle_pipe_timeout_on_time), TH_CASE(test_sigint_drains),
+        TH_CASE(test_second_sigint_aborts), TH_CASE(test_health_lines),
+        TH_CASE(test_nul_in_fields_refused), TH_CASE(test_keeps_max_in_flight_busy))

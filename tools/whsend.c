@@ -21,6 +21,23 @@
  * Exit status: 0 everything delivered, 1 something was rejected or
  * dead-lettered, 2 usage or configuration error.
  *
+ * Waiting: whsend waits on its input and on the engine at once (poll(2) on
+ * the input with the engine's wh_timeout_ms as the timeout), so batch
+ * lingers, retries and timeouts fire on time while the input is an open,
+ * idle pipe.  Input is read in chunks; the engine is polled once per chunk
+ * (at most LINES_PER_ROUND lines, or LINES_PER_ROUND_DURABLE with a durable
+ * queue), not after every line, so it can keep
+ * max_in_flight requests running and a durable queue commits once per
+ * round.
+ *
+ * Signals: the first SIGINT/SIGTERM stops reading and drains what is
+ * pending for up to --drain-timeout; a second one aborts: what remains is
+ * dead-lettered (in-memory queue) or left in the queue (durable), and the
+ * counts are reported on stderr.  A third one kills at once.
+ *
+ * Endpoint health changes (disabled, paused, resumed) are reported on
+ * stderr, one line each, unless -q.
+ *
  * Durable and shared queues (--queue sqlite:PATH | redis://HOST:PORT, or the
  * "queue" member of CONFIG): --producer only stores the events (another
  * process delivers them), --worker reads no input and delivers what is in
@@ -53,11 +70,28 @@
 #define MAX_LINE_BYTES ((size_t)64 << 20)
 #define MAX_DEAD_SHOWN 10
 #define PROGRESS_EVERY_MS 200
+#define READ_CHUNK ((size_t)1 << 16)   /* bytes asked of one read() */
+/* Input lines between two wh_poll rounds.  In-memory queue: a round costs
+ * little, and a short one keeps the receiver busy with the requests already
+ * started while whsend parses the next lines (a line takes about 3 us to
+ * parse and emit: 64 take 0.2 ms, less than 32 requests take at nginx on
+ * loopback, about 0.5 ms at 67k/s).  Durable queue: each
+ * round is one transaction, so a longer one groups more commits. */
+#define LINES_PER_ROUND 64
+#define LINES_PER_ROUND_DURABLE 512
+#define READ_AHEAD_JOBS 100000         /* stop reading while this many wait */
+#define MAX_WAIT_MS 1000               /* longest single wait (re-checks state) */
+#define SLICE_MS 5                     /* engine slice while requests run and
+                                          the engine's fd cannot be watched */
+#define DRAIN_SLICE_MS 100             /* wh_flush slice: progress, 2nd signal */
 
 typedef struct app {
     wh_engine *e;
     wh_queue *q;                /* created here (durable/shared), or NULL */
     int durable;
+    unsigned lines_per_round;   /* LINES_PER_ROUND[_DURABLE] */
+    int quiet;                  /* -q */
+    int producer;               /* --producer: nothing is delivered here */
     int show_progress;          /* stderr is a terminal and not -q */
     int progress_visible;       /* a progress line is on screen */
     int64_t last_progress;
@@ -68,6 +102,7 @@ typedef struct app {
     int dead_letter_failed;
 } app;
 
+/* Signals received (SIGINT/SIGTERM): 1 = stop reading and drain, 2 = abort. */
 static volatile sig_atomic_t interrupted;
 
 static int64_t mono_ms(void)
@@ -79,12 +114,8 @@ static int64_t mono_ms(void)
 
 static void on_signal(int sig)
 {
-    if (interrupted) {          /* second signal: stop now */
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    interrupted = 1;
+    if (interrupted < 2) interrupted++;
+    if (interrupted == 2) signal(sig, SIG_DFL); /* a third one kills at once */
 }
 
 /* ---- stderr: messages and the progress line ---------------------------------- */
@@ -177,6 +208,41 @@ static void on_outcome(void *user, const wh_outcome *o)
     }
 }
 
+static const char *state_name(wh_ep_state s)
+{
+    switch (s) {
+    case WH_EP_ACTIVE: return "active";
+    case WH_EP_PAUSED: return "paused";
+    case WH_EP_PROBING: return "probing";
+    case WH_EP_DISABLED: return "disabled";
+    }
+    return "?";
+}
+
+/* One stderr line per endpoint state change (unless -q). */
+static void on_health(void *user, const wh_health *h)
+{
+    app *a = user;
+    if (a->quiet) return;
+    const char *what = h->state == WH_EP_DISABLED ? "disabled"
+                       : h->state == WH_EP_PAUSED ? "paused"
+                       : h->state == WH_EP_ACTIVE ? "resumed"
+                                                  : "probing";
+    char status[32] = "";
+    if (h->http_status) snprintf(status, sizeof status, ", HTTP %d", h->http_status);
+    if (h->state == WH_EP_PAUSED && h->resume_at_ms >= 0) {
+        /* the engine's default clock is CLOCK_MONOTONIC in ms, like mono_ms() */
+        int64_t in = h->resume_at_ms - mono_ms();
+        say(a, "endpoint %s %s (was %s%s, %" PRIu32 " consecutive failure%s): %s; "
+            "probe in %" PRId64 " ms",
+            h->endpoint_id, what, state_name(h->previous), status, h->consecutive_failures,
+            h->consecutive_failures == 1 ? "" : "s", h->reason, in < 0 ? 0 : in);
+    } else {
+        say(a, "endpoint %s %s (was %s%s): %s", h->endpoint_id, what,
+            state_name(h->previous), status, h->reason);
+    }
+}
+
 /* ---- one input line ------------------------------------------------------------ */
 
 static const char *skip_ws(const char *p, const char *end)
@@ -241,6 +307,20 @@ static int member_span(const char *s, size_t len, size_t index,
         p = skip_ws(p, end);
         if (p >= end || *p != ',') return -1;
     }
+}
+
+/* 1 when the raw JSON string literal [s, s+n) holds a NUL character, as
+ * the escape \u0000 or as a raw byte: cJSON would decode it and the C
+ * string would end there, so two different values would become one. */
+static int string_has_nul(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\0') return 1;
+        if (s[i] != '\\' || i + 1 >= n) continue;
+        if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0) return 1;
+        i++; /* skip the escaped character (\\ included) */
+    }
+    return 0;
 }
 
 static int optional_string(const cJSON *it, const char **out)
@@ -308,6 +388,19 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
             goto done;
         }
         seen |= 1u << k;
+        if (k != 2 && cJSON_IsString(it)) {
+            const char *vs;
+            size_t vn;
+            if (member_span(line, len, i, &vs, &vn) != 0) {
+                reject(a, line_no, "cannot locate \"%s\"", keys[k]);
+                goto done;
+            }
+            if (string_has_nul(vs, vn)) {
+                reject(a, line_no, "\"%s\" contains a NUL character (\\u0000); refused "
+                       "rather than cut short", keys[k]);
+                goto done;
+            }
+        }
         if (k == 0) {
             if (!cJSON_IsString(it) || !it->valuestring) {
                 reject(a, line_no, "\"event\" must be a string");
@@ -354,26 +447,70 @@ done:
 
 /* ---- input ---------------------------------------------------------------------- */
 
-/* Wait until fd may have input, driving the engine meanwhile. */
-static void wait_input(app *a, int fd)
+/* The engine's own pollable descriptor, once the event-loop issue adds
+ * wh_fd(e): then `return wh_fd(a->e);` is the only change needed and
+ * wait_input_or_engine() watches both descriptors in one poll(2).  Until
+ * then -1: the engine's sockets are not visible here. */
+static int engine_fd(const app *a)
 {
-    struct pollfd p = {fd, POLLIN, 0};
-    int64_t t = wh_timeout_ms(a->e);
-    if (t < 0) {
-        /* nothing pending: only input can change anything */
-        poll(&p, 1, -1);
-        return;
-    }
-    if (poll(&p, 1, 0) > 0) return;
-    wh_poll(a->e, t > 50 ? 50 : (int)t);
-    progress(a, 0);
+    (void)a;
+    return -1;
 }
 
-/* Read fd to the end, one event per line.  Returns 0, or -1 after a read
- * error (reported). */
+/* How long the engine may be left alone: wh_timeout_ms (the next batch
+ * linger, retry, rate-limit slot or transport timer), capped so that state
+ * is re-checked at least every MAX_WAIT_MS (and the progress line moves). */
+static int engine_wait_ms(app *a)
+{
+    int64_t t = wh_timeout_ms(a->e);
+    int64_t cap = a->show_progress ? PROGRESS_EVERY_MS : MAX_WAIT_MS;
+    if (t < 0 || t > cap) t = cap;
+    return (int)t;
+}
+
+/* Wait until fd has input or the engine has work due; drive the engine
+ * either way.  Returns 1 when fd is readable (or at its end or in error:
+ * read() will say), 0 otherwise. */
+static int wait_input_or_engine(app *a, int fd)
+{
+    int t = engine_wait_ms(a);
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {engine_fd(a), POLLIN, 0}};
+    if (p[1].fd < 0) {
+        wh_stats st;
+        if (wh_stats_get(a->e, &st) == WH_OK && st.in_flight > 0) {
+            /* Requests are running and their sockets are not ours to poll:
+             * look at the input without waiting, then let wh_poll wait on
+             * the sockets for a short slice.  Input waits at most a slice;
+             * responses and transport timers are handled as they come. */
+            if (poll(p, 1, 0) > 0) return 1;
+            wh_poll(a->e, t < SLICE_MS ? t : SLICE_MS);
+            progress(a, 0);
+            return 0;
+        }
+    }
+    /* Nothing in flight (or the engine's fd is watched): sleep until the
+     * input moves or the engine's next deadline, whichever comes first. */
+    int n = poll(p, p[1].fd >= 0 ? 2 : 1, t);
+    wh_poll(a->e, 0);
+    progress(a, 0);
+    return n > 0 && p[0].revents != 0;
+}
+
+/* Jobs waiting or running: reading stops while READ_AHEAD_JOBS wait, so a
+ * large input does not pile up in memory ahead of the deliveries. */
+static int backlog_full(app *a)
+{
+    if (a->producer) return 0; /* nothing is delivered here: store it all */
+    wh_stats st;
+    return wh_stats_get(a->e, &st) == WH_OK && st.queued + st.in_flight >= READ_AHEAD_JOBS;
+}
+
+/* Read fd to the end, one event per line, polling the engine once per
+ * chunk of input (at most a->lines_per_round lines).  Stops at the first
+ * signal.  Returns 0, or -1 after a read error (reported). */
 static int read_events(app *a, int fd, const char *name)
 {
-    size_t cap = 1 << 16, len = 0, start = 0;
+    size_t cap = READ_CHUNK * 2, len = 0, start = 0;
     char *buf = malloc(cap);
     unsigned long line_no = 0;
     int skipping = 0, eof = 0, rc = 0;
@@ -382,22 +519,28 @@ static int read_events(app *a, int fd, const char *name)
         return -1;
     }
     while (!interrupted) {
-        /* every complete line in the buffer */
-        char *nl;
-        while (!interrupted && (nl = memchr(buf + start, '\n', len - start))) {
+        /* the complete lines in the buffer, a round's worth at a time */
+        char *nl = NULL;
+        unsigned handled = 0;
+        while (!interrupted && handled < a->lines_per_round &&
+               (nl = memchr(buf + start, '\n', len - start))) {
             line_no++;
             if (skipping) skipping = 0; /* the rest of an over-long line */
             else handle_line(a, buf + start, (size_t)(nl - (buf + start)), line_no);
             start = (size_t)(nl - buf) + 1;
-            wh_poll(a->e, 0);
-            progress(a, 0);
+            handled++;
         }
-        if (eof || interrupted) {
-            if (!interrupted && start < len && !skipping)
-                handle_line(a, buf + start, len - start, ++line_no);
+        if (handled) {
+            wh_poll(a->e, 0); /* one engine round (and one queue commit) per chunk */
+            progress(a, 0);
+            if (nl) continue; /* the round ended before the buffer did */
+        }
+        if (interrupted) break;
+        if (eof) {
+            if (start < len && !skipping) handle_line(a, buf + start, len - start, ++line_no);
             break;
         }
-        /* keep the partial line, make room */
+        /* keep the partial line, make room for a whole chunk */
         memmove(buf, buf + start, len - start);
         len -= start;
         start = 0;
@@ -406,7 +549,7 @@ static int read_events(app *a, int fd, const char *name)
             skipping = 1;
             len = 0;
         }
-        if (len == cap) {
+        if (cap - len < READ_CHUNK) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
                 say(a, "out of memory reading line %lu", line_no + 1);
@@ -416,7 +559,14 @@ static int read_events(app *a, int fd, const char *name)
             buf = nb;
             cap *= 2;
         }
-        wait_input(a, fd);
+        if (backlog_full(a)) {
+            wh_poll(a->e, engine_wait_ms(a));
+            progress(a, 0);
+            continue;
+        }
+        if (!wait_input_or_engine(a, fd)) continue;
+        /* poll said readable: this read returns what is there without
+         * blocking (pipes, terminals, sockets; files never block) */
         ssize_t n = read(fd, buf + len, cap - len);
         if (n > 0) {
             len += (size_t)n;
@@ -562,9 +712,11 @@ static void usage(FILE *to)
           "\"event\" and \"data\" are required; \"channel\" and \"id\" are optional.\n"
           "\n"
           "  -c FILE              endpoints configuration (JSON: {\"endpoints\": [...]})\n"
-          "  -q                   quiet: no progress line on a terminal\n"
-          "  --drain-timeout MS   at end of input, wait at most MS ms for pending\n"
-          "                       deliveries (default 900000; 0 = no limit)\n"
+          "  -q                   quiet: no progress line on a terminal, no endpoint\n"
+          "                       health lines (disabled, paused, resumed)\n"
+          "  --drain-timeout MS   at end of input (or after a first SIGINT/SIGTERM),\n"
+          "                       wait at most MS ms for pending deliveries (default\n"
+          "                       900000; 0 = no limit); a second signal aborts\n"
           "  --dead-letter FILE   append every dead-lettered event to FILE as an input\n"
           "                       line (replay it with whsend unchanged)\n"
           "  --queue SPEC         memory, sqlite:PATH or redis://HOST:PORT (default:\n"
@@ -669,6 +821,8 @@ int main(int argc, char **argv)
 
     app a;
     memset(&a, 0, sizeof a);
+    a.quiet = quiet;
+    a.producer = producer;
     a.show_progress = !quiet && isatty(2);
     if (dead_path) {
         a.dead_letter = fopen(dead_path, "a");
@@ -686,11 +840,14 @@ int main(int argc, char **argv)
     eo.on_log = on_log;
     eo.log_user = &a;
     eo.log_level = WH_LOG_WARN;
+    eo.on_health = on_health;
+    eo.health_user = &a;
     if (make_queue(&a, queue_spec, config, producer, &a.q) != 0) {
         if (fd > 0) close(fd);
         return 2;
     }
     a.durable = a.q && a.q->version >= 2 && (a.q->flags & WH_QUEUE_DURABLE);
+    a.lines_per_round = a.durable ? LINES_PER_ROUND_DURABLE : LINES_PER_ROUND;
     if (!a.q) eo.on_log = NULL; /* the default queue: dead letters are shown above */
     if ((producer || worker) && !a.durable) {
         fprintf(stderr, "whsend: --%s needs a durable queue (--queue sqlite:PATH or "
@@ -731,19 +888,31 @@ int main(int argc, char **argv)
     } else {
         input_failed = read_events(&a, fd, strcmp(input, "-") ? input : "stdin") != 0;
         if (fd > 0) close(fd);
-        if (interrupted) say(&a, "interrupted: not reading further input");
     }
     if (producer && producer_finish(&a) != 0) input_failed = 1;
     if (a.durable && !worker && !interrupted)
         say(&a, "input done: %" PRIu64 " event(s) accepted and stored in the queue", a.emitted);
 
-    /* Drain, in slices so the progress line moves and a signal stops it. */
+    /* Drain (also after a first signal), in slices so that the progress
+     * line moves and a second signal is seen within a slice. */
     int64_t deadline = drain_ms > 0 ? mono_ms() + drain_ms : INT64_MAX;
-    int drained = 0;
-    while (!interrupted && !producer && !worker) {
+    int drained = 0, told = 0;
+    while (interrupted < 2 && !producer && !worker) {
+        if (interrupted && !told) {
+            wh_stats ds;
+            wh_stats_get(a.e, &ds);
+            char limit[48] = "no time limit";
+            if (drain_ms > 0)
+                snprintf(limit, sizeof limit, "up to %" PRId64 " ms",
+                         deadline - mono_ms() > 0 ? deadline - mono_ms() : 0);
+            say(&a, "interrupted: not reading further input; draining %" PRIu64
+                " pending deliveries (%s; a second signal aborts)",
+                ds.queued + ds.in_flight, limit);
+            told = 1;
+        }
         int64_t left = deadline - mono_ms();
         if (left <= 0) break;
-        int rc = wh_flush(a.e, left > PROGRESS_EVERY_MS ? PROGRESS_EVERY_MS : left);
+        int rc = wh_flush(a.e, left > DRAIN_SLICE_MS ? DRAIN_SLICE_MS : left);
         if (rc == WH_OK) {
             drained = 1;
             break;
@@ -756,14 +925,19 @@ int main(int argc, char **argv)
     }
     wh_stats st;
     wh_stats_get(a.e, &st);
-    if (!drained && a.durable && !producer) {
-        say(&a, "%s with %" PRIu64 " deliveries pending; they stay in the queue",
-            interrupted ? "interrupted" : worker ? "stopping" : "drain timeout reached",
-            st.queued + st.in_flight);
-    } else if (!drained && !a.durable) {
-        say(&a, "%s with %" PRIu64 " deliveries pending; they are dead-lettered",
-            interrupted ? "interrupted" : "drain timeout reached",
-            st.queued + st.in_flight);
+    const char *why = interrupted >= 2 ? "aborted by a second signal"
+                      : worker         ? "stopping"
+                      : interrupted    ? "interrupted"
+                                       : "drain timeout reached";
+    if (!drained && a.durable && !producer && (worker || st.queued + st.in_flight)) {
+        say(&a, "%s with %" PRIu64 " deliveries pending (%" PRIu64 " queued, %" PRIu64
+            " in flight); they stay in the queue",
+            why, st.queued + st.in_flight, st.queued, st.in_flight);
+    } else if (!drained && !a.durable && !producer) {
+        say(&a, "%s with %" PRIu64 " deliveries pending (%" PRIu64 " queued, %" PRIu64
+            " in flight); they are dead-lettered%s%s",
+            why, st.queued + st.in_flight, st.queued, st.in_flight,
+            a.dead_letter ? " to " : "", a.dead_letter ? a.dead_letter_path : "");
     }
     progress_clear(&a);
     wh_engine_free(a.e); /* in-memory queue: reports anything left as dead (cancelled) */

@@ -503,11 +503,14 @@ WH_EXTERN int wh_endpoint_state(wh_engine *e, int endpoint);
  * "ordered"} and "health": {"disable_on_410", "breaker_failures",
  * "breaker_cooldown_ms", "disable_after_ms"} set the fields of the same
  * names in wh_endpoint_options.
+ * README.md lists every key.
  * All or nothing: the document is fully validated before any endpoint is
  * added.  Unknown keys, wrong types and invalid values are WH_E_CONFIG (or
  * WH_E_JSON for unparsable text) and wh_last_error() names the key and the
  * endpoint index, e.g. "endpoints[2].timeout_ms: expected a positive
- * integer". */
+ * integer".  A string or key holding a NUL character (\u0000) is
+ * WH_E_CONFIG naming its path; nesting deeper than 1000 arrays/objects is
+ * WH_E_TOO_LARGE; an id already in the engine WH_E_EXISTS; WH_E_NOMEM. */
 WH_EXTERN int wh_config_load(wh_engine *e, const char *json, size_t len);
 /* The same, reading the document from a file (WH_E_IO if unreadable). */
 WH_EXTERN int wh_config_load_file(wh_engine *e, const char *path);
@@ -620,9 +623,11 @@ WH_EXTERN void wh_queue_free(wh_queue *q);
  *             "timeout_ms": N, "max_buffered": N, "max_jobs": N,
  *             "producer_only": false}
  * No "queue" member: *out = NULL (use the engine's default queue).  Errors
- * are WH_E_JSON, WH_E_CONFIG (the message, naming the key, goes to err:
- * "queue.lease_ms: expected a positive integer"), WH_E_IO, WH_E_NOMEM.
- * err may be NULL. */
+ * are WH_E_INVAL (out or json NULL), WH_E_JSON, WH_E_TOO_LARGE (nesting),
+ * WH_E_CONFIG (the message, naming the key, goes to err: "queue.lease_ms:
+ * expected a positive integer"; the same text wh_config_load() reports for
+ * the same document), WH_E_IO, WH_E_NOMEM, or the backend's status.
+ * err may be NULL; it is "" on success. */
 WH_EXTERN int wh_config_queue_new(const char *json, size_t len,
                                   wh_log_fn on_log, void *log_user,
                                   wh_queue **out, char *err, size_t err_size);
