@@ -421,6 +421,28 @@ int wh_flush(wh_engine *e, int64_t timeout_ms)
                     e->queue->size(e->queue->user));
 }
 
+int wh__engine_configure(wh_engine *e, int64_t dedupe_window_ms,
+                         const char *operational_endpoint)
+{
+    if (operational_endpoint) {
+        char *s = wh__strdup(operational_endpoint);
+        if (!s) return WH_E_NOMEM;
+        free(e->op_endpoint);
+        e->op_endpoint = s;
+    }
+    if (dedupe_window_ms > 0) {
+        if (wh__queue_sqlite_remember(e->queue, NULL, 0, 0) == WH_E_INVAL &&
+            (!e->dedupe || e->dedupe_window != dedupe_window_ms)) {
+            wh__dedupe *d = wh__dedupe_new(dedupe_window_ms, 1000000);
+            if (!d) return WH_E_NOMEM;
+            wh__dedupe_free(e->dedupe);
+            e->dedupe = d;
+        }
+        e->dedupe_window = dedupe_window_ms;
+    }
+    return WH_OK;
+}
+
 size_t wh_metrics_write(wh_engine *e, char *buf, size_t len)
 {
     if (!e) {

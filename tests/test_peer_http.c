@@ -556,7 +556,92 @@ static void test_metrics_match_stats(void)
     th_recv_stop(once);
 }
 
-TH_MAIN(TH_CASE(test_payload_filter_delivers_matching_events),
+/* ---- the JSON configuration ----------------------------------------------------- */
+
+static void test_config_keys(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    rec c;
+    wh_engine *e = engine(&c);
+    char doc[2048];
+    snprintf(doc, sizeof doc,
+             "{\"dedupe_window_ms\": 60000, \"operational_endpoint\": \"ops\","
+             " \"endpoints\": [{\"id\": \"big\", \"url\": \"%s\","
+             "  \"filter\": {\"channel_name_starts_with\": \"acct-\","
+             "             \"data.amount\": {\"$gt\": 100},"
+             "             \"$or\": [{\"data.currency\": \"EUR\"}, {\"data.vip\": true}]},"
+             "  \"delivery\": \"at_most_once\", \"ignore_delivery_control\": true}]}",
+             th_recv_url(r));
+    CHECK_EQ(wh_config_load(e, doc, strlen(doc)), WH_OK);
+    CHECK_EQ(wh_emit(e, "t", "acct-1", "{\"amount\":200,\"currency\":\"EUR\"}", strlen("{\"amount\":200,\"currency\":\"EUR\"}"), "e1"), 1);
+    CHECK_EQ(wh_emit(e, "t", "acct-1", "{\"amount\":200,\"currency\":\"EUR\"}", strlen("{\"amount\":200,\"currency\":\"EUR\"}"), "e1"),
+             WH_E_DUPLICATE);
+    CHECK_EQ(wh_emit(e, "t", "acct-1", "{\"amount\":200,\"currency\":\"USD\"}", strlen("{\"amount\":200,\"currency\":\"USD\"}"), "e2"), 0);
+    CHECK_EQ(wh_emit(e, "t", "acct-1", "{\"amount\":200,\"vip\":true}", strlen("{\"amount\":200,\"vip\":true}"), "e3"), 1);
+    CHECK_EQ(wh_emit(e, "t", "acct-1", "{\"amount\":50,\"vip\":true}", strlen("{\"amount\":50,\"vip\":true}"), "e4"), 0);
+    CHECK_EQ(wh_emit(e, "t", "other", "{\"amount\":200,\"vip\":true}", strlen("{\"amount\":200,\"vip\":true}"), "e5"), 0);
+    POLL_UNTIL(e, c.delivered >= 2, 10000);
+    CHECK_EQ(th_recv_count(r), 2);
+    /* errors name the key path and the operator */
+    const char *bad = "{\"endpoints\": [{\"url\": \"http://127.0.0.1:9/\","
+                      " \"filter\": {\"data.amount\": {\"$gte\": 1, \"$bigger\": 2}}}]}";
+    CHECK_EQ(wh_config_load(e, bad, strlen(bad)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e),
+                 "endpoints[0].filter: \"data.amount\": unknown operator \"$bigger\""));
+    bad = "{\"endpoints\": [{\"url\": \"http://127.0.0.1:9/\", \"delivery\": \"twice\"}]}";
+    CHECK_EQ(wh_config_load(e, bad, strlen(bad)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "endpoints[0].delivery"));
+    bad = "{\"endpoints\": [{\"url\": \"http://127.0.0.1:9/\","
+          " \"filter\": {\"channel_name_starts_with\": \"a\", \"amount\": 1}}]}";
+    CHECK_EQ(wh_config_load(e, bad, strlen(bad)), WH_E_CONFIG);
+    if (!strstr(wh_last_error(e), "endpoints[0].filter: unknown key \"amount\""))
+        th_fail(__FILE__, __LINE__, "%s", wh_last_error(e));
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+
+/* A whole Soketi app object (its settings read and not used), with the
+ * batching duration under Soketi's own name. */
+static void test_config_soketi_app(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    rec c;
+    wh_engine *e = engine(&c);
+    char doc[2048];
+    snprintf(doc, sizeof doc,
+             "{\"id\": \"app-1\", \"key\": \"app-key\", \"secret\": \"app-secret\","
+             " \"maxConnections\": -1, \"enableClientMessages\": false, \"enabled\": true,"
+             " \"maxBackendEventsPerSecond\": -1, \"maxClientEventsPerSecond\": -1,"
+             " \"maxReadRequestsPerSecond\": -1,"
+             " \"batching\": {\"enabled\": true, \"duration\": 200},"
+             " \"webhooks\": [{\"url\": \"%s\", \"event_types\": [\"channel_occupied\"]}]}",
+             th_recv_url(r));
+    CHECK_EQ(wh_config_load(e, doc, strlen(doc)), WH_OK);
+    int64_t t0 = th_now_ms();
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(wh_emit(e, "channel_occupied", "room-1", "{}", 2, NULL), 1);
+    POLL_UNTIL(e, c.delivered >= 3, 10000);
+    CHECK_EQ(c.delivered, 3);
+    CHECK_EQ(th_recv_count(r), 1);               /* one batch ... */
+    th_recv_req q;
+    CHECK_EQ(th_recv_get(r, 0, &q), 0);
+    CHECK_INT(q.at_ms - t0, >=, 200);            /* ... after the 200 ms linger */
+    char key[64];
+    CHECK(th_recv_header(&q, "X-Pusher-Key", key, sizeof key));
+    CHECK_STR(key, "app-key");
+    const char *both = "{\"batching\": {\"duration\": 1, \"duration_ms\": 2},"
+                       " \"webhooks\": []}";
+    CHECK_EQ(wh_config_load(e, both, strlen(both)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "duration"));
+    const char *typo = "{\"maxConnections\": \"lots\", \"webhooks\": []}";
+    CHECK_EQ(wh_config_load(e, typo, strlen(typo)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "maxConnections"));
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+
+TH_MAIN(TH_CASE(test_config_keys), TH_CASE(test_config_soketi_app),
+        TH_CASE(test_payload_filter_delivers_matching_events),
         TH_CASE(test_dedupe_in_memory), TH_CASE(test_dedupe_window_expires),
         TH_CASE(test_dedupe_sqlite_across_kill), TH_CASE(test_receiver_disable),
         TH_CASE(test_receiver_abort_message), TH_CASE(test_at_most_once),
