@@ -126,7 +126,7 @@ $(B)/bin/%: examples/%.c $(STATIC) | $(DEPS_OK)
 
 $(B)/bin/%: tools/%.c $(STATIC) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) -lm
+	$(CC) $(BASE_CFLAGS) -DWH_WHSEND_MHD $(MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lpthread -lm
 
 $(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/support/harness.h tests/support/http_receiver.h $(STATIC) $(TEST_STATIC) | $(DEPS_OK)
 	@mkdir -p $(dir $@)

@@ -10,6 +10,9 @@
 #include <webhook/webhook.h>
 #include <webhook/sqlite.h>
 
+#include <cjson/cJSON.h>
+#include <sys/stat.h>
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -640,7 +643,130 @@ static void test_config_soketi_app(void)
     th_recv_stop(r);
 }
 
-TH_MAIN(TH_CASE(test_config_keys), TH_CASE(test_config_soketi_app),
+/* ---- whsend --metrics and --attempts ------------------------------------------------ */
+
+/* The value of sample `name{labels}` in prometheus_client's listing, -1 if
+ * absent. */
+static double sample(const char *listing, const char *name)
+{
+    char want[256];
+    snprintf(want, sizeof want, "\n%s ", name);
+    const char *p = strstr(listing, want);
+    return p ? strtod(p + strlen(want), NULL) : -1;
+}
+
+/* `curl 127.0.0.1:PORT/metrics` parsed by Debian's python3-prometheus-client:
+ * one "name{k=v,...} value" line per sample (labels sorted), or NULL when
+ * the scrape or the parse failed. */
+static char *scrape(int port)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "curl -sf http://127.0.0.1:%d/metrics | /usr/bin/python3 -c '"
+             "import sys\n"
+             "from prometheus_client.parser import text_string_to_metric_families\n"
+             "print()\n"
+             "for fam in text_string_to_metric_families(sys.stdin.read()):\n"
+             "    for s in fam.samples:\n"
+             "        lab = \",\".join(k + \"=\" + v for k, v in sorted(s.labels.items()))\n"
+             "        print(\"%%s{%%s} %%r\" %% (s.name, lab, s.value))'",
+             port);
+    FILE *f = popen(cmd, "r");
+    CHECK(f);
+    char *out = th_slurp(f);
+    int st = pclose(f);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void test_whsend_metrics_and_attempts(void)
+{
+    th_tmp_init("whpm");
+    th_recv *ok = th_recv_start(NULL);
+    th_recv_opts ro = {0};
+    ro.fail_first = 1;
+    th_recv *flaky = th_recv_start(&ro);
+    const char *cfg = th_tmp_path("cfg.json");
+    char doc[1024];
+    snprintf(doc, sizeof doc,
+             "{\"dedupe_window_ms\": 600000, \"endpoints\": ["
+             "{\"id\": \"ok\", \"url\": \"%s\"},"
+             "{\"id\": \"flaky\", \"url\": \"%s\", \"retry\": {\"initial_ms\": 20}}]}",
+             th_recv_url(ok), th_recv_url(flaky));
+    th_write_file(cfg, doc);
+    const char *fifo = th_tmp_path("in.fifo");
+    CHECK_EQ(mkfifo(fifo, 0600), 0);
+    const char *out = th_tmp_path("out.txt"), *err = th_tmp_path("err.txt");
+    const char *att = th_tmp_path("attempts.ndjson");
+    int port = th_free_port();
+    char metrics[32];
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", port);
+    char *argv[] = {"whsend", "-c", (char *)cfg, "--metrics", metrics, "--attempts",
+                    (char *)att, (char *)fifo, NULL};
+    pid_t pid = th_spawn(th_example("whsend"), argv, NULL, out, err);
+    FILE *in = fopen(fifo, "w");
+    CHECK(in);
+    for (int i = 0; i < 10; i++)
+        fprintf(in, "{\"event\":\"t\",\"data\":{\"n\":%d},\"id\":\"evt-%d\"}\n", i, i);
+    fprintf(in, "{\"event\":\"t\",\"data\":{\"n\":3},\"id\":\"evt-3\"}\n"); /* duplicate */
+    fflush(in);
+    CHECK_EQ(th_recv_wait(ok, 10, 10000), 10);
+    CHECK_EQ(th_recv_wait(flaky, 20, 10000), 20);
+    /* the served snapshot catches up within its 100 ms refresh */
+    char *m = NULL;
+    int64_t t0 = th_now_ms();
+    while (th_now_ms() - t0 < 10000) {
+        free(m);
+        m = scrape(port);
+        if (m && sample(m, "webhook_delivered_total{endpoint=flaky}") == 10 &&
+            sample(m, "webhook_delivered_total{endpoint=ok}") == 10)
+            break;
+        th_sleep_ms(50);
+    }
+    CHECK(m);
+    fclose(in); /* end of input: whsend drains (nothing left) and exits */
+    CHECK_EQ(th_wait_exit(pid, 20000), 0);
+    char *summary = th_read_file(out);
+    cJSON *sj = cJSON_Parse(summary);
+    CHECK(sj);
+#define SUM(k) cJSON_GetObjectItem(sj, k)->valuedouble
+    CHECK_EQ(SUM("emitted"), 10);
+    CHECK_EQ(SUM("duplicates"), 1);
+    CHECK_EQ(SUM("emitted"), sample(m, "webhook_events_emitted_total{}"));
+    CHECK_EQ(SUM("duplicates"), sample(m, "webhook_events_duplicate_total{}"));
+    CHECK_EQ(SUM("delivered"), sample(m, "webhook_delivered_total{endpoint=ok}") +
+                                   sample(m, "webhook_delivered_total{endpoint=flaky}"));
+    CHECK_EQ(SUM("dead"), sample(m, "webhook_dead_total{endpoint=ok}") +
+                              sample(m, "webhook_dead_total{endpoint=flaky}"));
+    CHECK_EQ(SUM("requests"), sample(m, "webhook_requests_total{}"));
+    CHECK_EQ(SUM("retries"), sample(m, "webhook_retries_total{endpoint=flaky}"));
+    CHECK_EQ(SUM("retries"), 10);
+    CHECK_EQ(sample(m, "webhook_attempts_failed_total{class=http_5xx,endpoint=flaky}"), 10);
+    CHECK_EQ(sample(m, "webhook_delivery_latency_seconds_count{endpoint=ok}"), 10);
+    CHECK_EQ(sample(m, "webhook_endpoint_state{endpoint=ok,state=active}"), 1);
+    /* the attempt log: one line per request, the 503 answers with their body */
+    char *log = th_read_file(att);
+    size_t lines = 0, failed = 0;
+    for (char *p = log; (p = strchr(p, '\n')); p++) lines++;
+    for (char *p = log; (p = strstr(p, "\"outcome\":\"retry\",\"http_status\":503")); p++)
+        failed++;
+    CHECK_EQ(lines, (size_t)SUM("requests"));
+    CHECK_EQ(failed, 10);
+    CHECK(strstr(log, "\"response_body\":\"th_recv answered 503\\n\""));
+#undef SUM
+    free(log);
+    cJSON_Delete(sj);
+    free(summary);
+    free(m);
+    th_recv_stop(ok);
+    th_recv_stop(flaky);
+    th_tmp_cleanup();
+}
+
+TH_MAIN(TH_CASE(test_whsend_metrics_and_attempts), TH_CASE(test_config_keys), TH_CASE(test_config_soketi_app),
         TH_CASE(test_payload_filter_delivers_matching_events),
         TH_CASE(test_dedupe_in_memory), TH_CASE(test_dedupe_window_expires),
         TH_CASE(test_dedupe_sqlite_across_kill), TH_CASE(test_receiver_disable),
