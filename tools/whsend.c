@@ -1177,11 +1177,14 @@ int main(int argc, char **argv)
     wh_engine_free(a.e); /* in-memory queue: reports anything left as dead (cancelled) */
     progress_clear(&a);
 
+    /* "duplicates" (lines refused by dedupe_window_ms) only when some were */
+    char dups[48] = "";
+    if (a.duplicates) snprintf(dups, sizeof dups, ",\"duplicates\":%" PRIu64, a.duplicates);
     printf("{\"emitted\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"dead\":%" PRIu64
            ",\"rejected\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"retries\":%" PRIu64
-           ",\"duplicates\":%" PRIu64 ",\"elapsed_ms\":%" PRId64 "}\n",
-           a.emitted, a.delivered, a.dead, a.rejected, st.requests, st.retries,
-           a.duplicates, mono_ms() - t0);
+           "%s,\"elapsed_ms\":%" PRId64 "}\n",
+           a.emitted, a.delivered, a.dead, a.rejected, st.requests, st.retries, dups,
+           mono_ms() - t0);
     fflush(stdout);
     if (a.dead_letter && fclose(a.dead_letter) != 0 && !a.dead_letter_failed) {
         fprintf(stderr, "whsend: %s: cannot write: %s\n", dead_path, strerror(errno));
