@@ -98,7 +98,7 @@ $(DEPS_OK): Makefile
 
 # ---- library ----------------------------------------------------------------
 HEADERS := $(wildcard include/webhook/*.h)
-$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h $(HEADERS) | $(DEPS_OK)
+$(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h lib/ds.h $(HEADERS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
@@ -165,7 +165,7 @@ $(B)/bench/whbench: bench/whbench.c $(STATIC) | $(DEPS_OK)
 
 # the same benchmark against the library built with each HMAC backend
 .PRECIOUS: $(B)/hmac-%/libwebhook.a
-$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h lib/config.h $(HEADERS)
+$(B)/hmac-%/libwebhook.a: $(LIB_SRCS) lib/internal.h lib/engine.h lib/config.h lib/ds.h $(HEADERS)
 	@$(MAKE) --no-print-directory B=$(B)/hmac-$* WH_HMAC=$* $@
 
 $(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a | $(DEPS_OK)

@@ -15,6 +15,12 @@
 
 #define CLAIM_BATCH 64
 
+void wh__work_init(wh_ep_work *w)
+{
+    memset(w, 0, sizeof *w);
+    w->rate.tokens_at = -1; /* the bucket starts full */
+}
+
 static wh_delivery *of(wh__link *l) { return WH__CONTAINER_OF(l, wh_delivery, link); }
 
 static size_t name_len(const char *n) { return n ? strlen(n) + 2 : 0; }
@@ -81,7 +87,7 @@ static void fail_early(wh_engine *e, wh_delivery *d, int error, const char *msg)
     d->fail_error = error;
     d->fail_msg = msg;
     wh__list_push_back(&e->failed, &d->link);
-    d->ep->sched.in_flight++;
+    d->ep->work.in_flight++;
     e->st.in_flight++;
 }
 
@@ -144,12 +150,12 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
     e->st.requests++;
     e->st.bytes_sent += d->body_len;
     wh__list_push_front(&e->flights, &d->link);
-    ep->sched.in_flight++;
+    ep->work.in_flight++;
     e->st.in_flight++;
     int rc = e->transport->submit(e->transport->user, &d->req);
     if (rc != WH_OK) {
         wh__list_unlink(&e->flights, &d->link);
-        ep->sched.in_flight--;
+        ep->work.in_flight--;
         e->st.in_flight--;
         fail_early(e, d, WH_E_TRANSPORT, wh_strerror(rc));
     }
@@ -161,7 +167,7 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
 {
     wh_ep *ep = d->ep;
     int64_t now = e->clock.now_ms(e->clock.user);
-    ep->sched.in_flight--;
+    ep->work.in_flight--;
     e->st.in_flight--;
 
     wh__attempt a = {res, d->attempts + 1, d->first_attempt, now, 0};
@@ -209,7 +215,7 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
                 wh__outcome_add(e, ep, WH_RETRY, &d->jobs[i], WH__ACT_NONE, 0, &o, dec.msg);
             d->attempts = a.attempt;
             d->due = now + delay;
-            wh__list_push_front(&ep->sched.held, &d->link);
+            wh__list_push_front(&ep->work.held, &d->link);
             held = 1;
         } else {
             d->jobs[0].first_attempt_ms = d->first_attempt;
@@ -259,8 +265,8 @@ static void count_claimed(wh_ep *ep, const wh_job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].attempts != 0) continue;
-        if (ep->sched.fresh) ep->sched.fresh--;
-        uint64_t *fb = &ep->sched.fresh_bytes;
+        if (ep->work.fresh) ep->work.fresh--;
+        uint64_t *fb = &ep->work.fresh_bytes;
         *fb -= *fb < jobs[i].ev.data_len ? *fb : jobs[i].ev.data_len;
     }
 }
@@ -306,17 +312,17 @@ static size_t claim_batch(wh_engine *e, wh_ep *ep, int64_t now)
 static uint32_t allowance(wh_engine *e, wh_ep *ep, int64_t now)
 {
     wh__health_tick(e, ep, now);
-    return wh__policy_allowance(&ep->pol, &ep->health, &ep->sched.rate, ep->sched.in_flight,
+    return wh__policy_allowance(&ep->pol, &ep->health, &ep->work.rate, ep->work.in_flight,
                                 now);
 }
 
-static void took(wh_ep *ep, int64_t now) { wh__policy_took(&ep->pol, &ep->sched.rate, now); }
+static void took(wh_ep *ep, int64_t now) { wh__policy_took(&ep->pol, &ep->work.rate, now); }
 
 /* The held batch (or ordered head) due first, or NULL. */
 static wh_delivery *held_due(wh_ep *ep, int64_t now)
 {
     wh_delivery *due = NULL;
-    for (wh__link *l = ep->sched.held.head; l; l = l->next) {
+    for (wh__link *l = ep->work.held.head; l; l = l->next) {
         wh_delivery *d = of(l);
         if (d->due <= now && (!due || d->due < due->due)) due = d;
     }
@@ -332,11 +338,11 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
 {
     uint32_t room;
     while ((room = allowance(e, ep, now)) > 0) {
-        if (ep->sched.held.head) {
+        if (ep->work.held.head) {
             /* a held batch (or ordered head) whose retry is due goes first */
             wh_delivery *due = held_due(ep, now);
             if (due) {
-                wh__list_unlink(&ep->sched.held, &due->link);
+                wh__list_unlink(&ep->work.held, &due->link);
                 took(ep, now);
                 send_delivery(e, due, now);
                 continue;
@@ -368,8 +374,8 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
         /* batch mode */
         int64_t q = e->queue->next_due(e->queue->user, ep->slot);
         if (q > now) return;
-        int full = ep->sched.fresh >= ep->conf.batch_max_events ||
-                   ep->sched.fresh_bytes >= ep->conf.batch_max_bytes;
+        int full = ep->work.fresh >= ep->conf.batch_max_events ||
+                   ep->work.fresh_bytes >= ep->conf.batch_max_bytes;
         if (!full && !e->flushing && q + ep->conf.batch_linger_ms > now) return;
         size_t n = claim_batch(e, ep, now);
         if (n == 0) return;
@@ -388,7 +394,7 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
 void wh__deliver_due(wh_engine *e, int64_t now)
 {
     wh_ep *ep;
-    while ((ep = wh__sched_pop_due(e, now))) {
+    while (wh__sched_first(e) <= now && (ep = wh__sched_pop_due(e, now))) {
         service(e, ep, now);
         complete_failed(e);
         if (ep->sched.wake.idx == SIZE_MAX) wh__sched_update(e, ep);
@@ -407,6 +413,9 @@ static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
     delivery_free(d);
 }
 
+/* Called only by the host's calls that remove endpoints (wh_endpoint_remove,
+ * wh_engine_free), outside any scheduling: it hands the reports over as it
+ * goes. */
 void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
 {
     wh__sched_cancel(e, ep);
@@ -417,15 +426,18 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
         if (d->ep == ep) {
             e->transport->cancel(e->transport->user, d);
             wh__list_unlink(&e->flights, l);
-            ep->sched.in_flight--;
+            ep->work.in_flight--;
             e->st.in_flight--;
             d->attempts++; /* the attempt in flight counts */
             cancel_delivery(e, d, "cancelled while in flight");
         }
         l = next;
     }
-    while ((l = wh__list_pop_front(&ep->sched.held)))
+    while ((l = wh__list_pop_front(&ep->work.held)))
         cancel_delivery(e, of(l), "cancelled while waiting for a retry");
+    /* the queue forgets a job when it is acked, after the host saw it: hand
+     * these over before claiming what is left */
+    wh__outcomes_deliver(e);
     size_t n;
     while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
                                 e->claim_cap)) > 0) {
@@ -438,8 +450,9 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
                             "cancelled before delivery");
             e->st.dead++;
         }
+        wh__outcomes_deliver(e);
     }
-    ep->sched.fresh = ep->sched.fresh_bytes = 0;
+    ep->work.fresh = ep->work.fresh_bytes = 0;
 }
 
 void wh__leave_durable_queue(wh_engine *e)
@@ -453,7 +466,7 @@ void wh__leave_durable_queue(wh_engine *e)
     }
     for (size_t s = 0; s < e->n_slots; s++) {
         wh_ep *ep = e->eps[s];
-        while (ep && (l = wh__list_pop_front(&ep->sched.held))) {
+        while (ep && (l = wh__list_pop_front(&ep->work.held))) {
             wh_delivery *d = of(l);
             for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
             delivery_free(d);

@@ -5,6 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- growable array ----------------------------------------------------- */
+int wh__array_reserve(void *pp, size_t *cap, size_t want, size_t size, size_t first)
+{
+    if (want <= *cap) return WH_OK;
+    size_t n = *cap ? *cap : first;
+    while (n < want) {
+        if (n > SIZE_MAX / 2 / size) return WH_E_NOMEM;
+        n *= 2;
+    }
+    void *old;
+    memcpy(&old, pp, sizeof old);
+    char *a = realloc(old, n * size);
+    if (!a) return WH_E_NOMEM;
+    memset(a + *cap * size, 0, (n - *cap) * size);
+    memcpy(pp, &a, sizeof a);
+    *cap = n;
+    return WH_OK;
+}
+
 /* ---- intrusive list ------------------------------------------------------ */
 void wh__list_push_front(wh__list *l, wh__link *x)
 {
@@ -145,28 +164,6 @@ void wh__heap_free(wh__heap *h)
 }
 
 /* ---- hash map ------------------------------------------------------------ */
-uint64_t wh__hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 32);
-}
-
-void *wh__map_get(const wh__map *m, const char *key, size_t len, uint64_t h)
-{
-    if (!m->cap) return NULL;
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const wh__map_entry *x = &m->slot[i];
-        if (!x->key) return NULL;
-        if (x->hash == h && x->len == len && memcmp(x->key, key, len) == 0)
-            return x->val;
-    }
-}
-
 static int map_grow(wh__map *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 16;

@@ -11,15 +11,24 @@
  *             does not own its keys: the caller keeps each key's bytes
  *             alive (usually inside the value) until it deletes the entry.
  *
+ *   wh__array_reserve  room in a growable array (doubling, new room zeroed).
+ *
  * Leaf of the call graph: calls nothing of the library but wh__calloc. */
 #ifndef WH_DS_H
 #define WH_DS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define WH__CONTAINER_OF(ptr, type, member)                                    \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- growable array ----------------------------------------------------- */
+/* Make room for `want` elements of `size` bytes in the array at *(T **)pp of
+ * capacity *cap, doubling from `first`; the new room is zeroed.  WH_OK, or
+ * WH_E_NOMEM with the array and *cap unchanged. */
+int wh__array_reserve(void *pp, size_t *cap, size_t want, size_t size, size_t first);
 
 /* ---- intrusive list ------------------------------------------------------ */
 typedef struct wh__link {
@@ -79,10 +88,30 @@ typedef struct wh__map {
     size_t cap, n;
 } wh__map;
 
-uint64_t wh__hash(const char *s, size_t n);
+/* FNV-1a, folded.  Inline, like wh__map_get: both are on the emit path. */
+static inline uint64_t wh__hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 32);
+}
+
 /* The value stored under key[0..len) with hash h = wh__hash(key, len), or
  * NULL. */
-void *wh__map_get(const wh__map *m, const char *key, size_t len, uint64_t h);
+static inline void *wh__map_get(const wh__map *m, const char *key, size_t len, uint64_t h)
+{
+    if (!m->cap) return NULL;
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        const wh__map_entry *x = &m->slot[i];
+        if (!x->key) return NULL;
+        if (x->hash == h && x->len == len && memcmp(x->key, key, len) == 0)
+            return x->val;
+    }
+}
 /* Store val under key (not present yet); the map keeps the key pointer.
  * WH_OK or WH_E_NOMEM. */
 int wh__map_put(wh__map *m, const char *key, size_t len, uint64_t h, void *val);

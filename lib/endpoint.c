@@ -45,6 +45,110 @@ void wh_endpoint_options_init_sized(wh_endpoint_options *o, size_t size)
     memcpy(o, &d, d.struct_size);
 }
 
+/* ---- retry presets ----------------------------------------------------------- */
+
+/* Svix's published schedule after the immediate first attempt: 5 s, 5 min,
+ * 30 min, 2 h, 5 h, 10 h, 10 h. */
+static const uint32_t svix_schedule[] = {5000u,     300000u,    1800000u, 7200000u,
+                                         18000000u, 36000000u, 36000000u};
+
+/* A preset starts from the library's defaults (the endpoint defaults
+ * table) for every policy field a preset sets. */
+static void policy_defaults(wh_endpoint_options *o)
+{
+    const wh_endpoint_options *d = &wh__endpoint_defaults;
+    o->timeout_ms = d->timeout_ms;
+    o->connect_timeout_ms = d->connect_timeout_ms;
+    o->max_attempts = d->max_attempts;
+    o->retry_initial_ms = d->retry_initial_ms;
+    o->retry_max_ms = d->retry_max_ms;
+    o->retry_multiplier = d->retry_multiplier;
+    o->retry_jitter = d->retry_jitter;
+    o->retry_jitter_percent = d->retry_jitter_percent;
+    o->retry_schedule_ms = d->retry_schedule_ms;
+    o->n_retry_schedule = d->n_retry_schedule;
+    o->max_attempts_status = d->max_attempts_status;
+    o->max_attempts_network = d->max_attempts_network;
+    o->max_attempts_timeout = d->max_attempts_timeout;
+    o->retry_budget_ms = d->retry_budget_ms;
+    o->retry_3xx = d->retry_3xx;
+    o->retry_4xx = d->retry_4xx;
+    o->retry_statuses = d->retry_statuses;
+    o->n_retry_statuses = d->n_retry_statuses;
+    o->honor_retry_after = d->honor_retry_after;
+}
+
+int wh_endpoint_options_retry_preset(wh_endpoint_options *o, const char *name)
+{
+    if (!o || !name || o->struct_size < sizeof(size_t)) return WH_E_INVAL;
+    /* work on a full-size copy: an older caller's struct lacks the newer
+     * fields */
+    wh_endpoint_options f;
+    wh_endpoint_options_init(&f);
+    size_t n = o->struct_size < sizeof f ? o->struct_size : sizeof f;
+    memcpy(&f, o, n);
+    policy_defaults(&f);
+    if (strcmp(name, "default") == 0) {
+        /* the defaults above */
+    } else if (strcmp(name, "realtime") == 0) {
+        /* 000: 2 s doubling up to 5 min; 30 requests in flight */
+        f.max_attempts = 10;
+        f.max_in_flight = 30;
+    } else if (strcmp(name, "sendbird") == 0) {
+        /* 002: waits 1 s for a response, sends up to three times until a
+         * response arrives (any HTTP answer ends it) */
+        f.timeout_ms = 1000;
+        f.connect_timeout_ms = 1000;
+        f.max_attempts = 3;
+        f.max_attempts_status = 1;
+        f.retry_initial_ms = 1000;
+        f.retry_max_ms = 1000;
+        f.retry_multiplier = 1;
+    } else if (strcmp(name, "dyte") == 0) {
+        /* 003: 2xx within 3 s, else retried (3xx, 4xx, 5xx) up to 5 times */
+        f.timeout_ms = 3000;
+        f.connect_timeout_ms = 3000;
+        f.max_attempts = 6;
+        f.retry_3xx = 1;
+        f.retry_4xx = 1;
+    } else if (strcmp(name, "stream") == 0) {
+        /* 004: 408/429/5xx 3 attempts, network error 2, timeout 3; 6 s per
+         * request; 15 s for a delivery with all its retries */
+        f.timeout_ms = 6000;
+        f.max_attempts = 3;
+        f.max_attempts_status = 3;
+        f.max_attempts_network = 2;
+        f.max_attempts_timeout = 3;
+        f.retry_budget_ms = 15000;
+        f.retry_initial_ms = 500;
+        f.retry_max_ms = 1000;
+        f.retry_multiplier = 2;
+    } else if (strcmp(name, "svix") == 0) {
+        /* Svix: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each
+         * +-20 %; 3xx is a failure */
+        f.retry_schedule_ms = svix_schedule;
+        f.n_retry_schedule = sizeof svix_schedule / sizeof svix_schedule[0];
+        f.max_attempts = 8;
+        f.retry_jitter = WH_JITTER_PERCENT;
+        f.retry_jitter_percent = 20;
+        f.retry_3xx = 1;
+    } else if (strcmp(name, "pusher") == 0) {
+        /* Pusher Channels: 4 s to respond, exponential backoff for at most
+         * 5 minutes */
+        f.timeout_ms = 4000;
+        f.connect_timeout_ms = 4000;
+        f.max_attempts = UINT32_MAX;
+        f.retry_initial_ms = 1000;
+        f.retry_max_ms = 300000;
+        f.retry_multiplier = 2;
+        f.retry_budget_ms = 300000;
+    } else {
+        return WH_E_NOT_FOUND;
+    }
+    memcpy(o, &f, n);
+    return WH_OK;
+}
+
 /* Copy the caller's options into a full-size struct with defaults for the
  * fields an older caller does not know. */
 int wh__endpoint_normalize(const wh_endpoint_options *in, wh_endpoint_options *o)
@@ -256,10 +360,9 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
     if (!ep) return NULL;
     ep->handle = handle;
     ep->slot = (uint32_t)(handle - 1);
-    ep->sched.wake = (wh__heap_node)WH__HEAP_NODE_INIT;
-    ep->sched.rate.tokens_at = -1;
-    ep->health.state = WH_EP_ACTIVE;
-    ep->health.fail_since = -1;
+    wh__health_init(&ep->health);
+    wh__work_init(&ep->work);
+    wh__sched_init(&ep->sched);
     if (o->id) ep->conf.id = wh__strdup(o->id);
     else {
         /* "ep-<handle>", made unique against ids the host chose */

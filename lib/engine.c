@@ -295,13 +295,9 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     for (size_t i = 0; i < n; i++) {
         wh_ep *ep = e->eps[e->route_buf[i]];
         ep->outstanding++;
-        ep->sched.fresh++;
-        ep->sched.fresh_bytes += len;
-        int64_t when = now;
-        if (ep->conf.mode == WH_MODE_BATCH && ep->sched.fresh < ep->conf.batch_max_events &&
-            ep->sched.fresh_bytes < ep->conf.batch_max_bytes && !e->flushing)
-            when = now + ep->conf.batch_linger_ms;
-        wh__sched_sooner(e, ep, when);
+        int64_t when = wh__work_enqueued(e, ep, len, now);
+        if (ep->sched.wake.idx == SIZE_MAX || ep->sched.wake.key > when)
+            wh__sched_at(e, ep, when);
     }
     return (int)n;
 }
@@ -341,7 +337,7 @@ int wh_poll(wh_engine *e, int max_wait_ms)
         return wh__fail(e, WH_E_RECURSIVE, "wh_poll: called from a callback");
     e->delivered_outcomes = 0;
     int64_t now = e->clock.now_ms(e->clock.user);
-    wh__deliver_due(e, now);
+    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
     int wait = 0;
     if (max_wait_ms > 0 && e->rep_n == 0) {
         wait = max_wait_ms;
@@ -358,7 +354,7 @@ int wh_poll(wh_engine *e, int max_wait_ms)
      * what the callbacks emit, can still go out in this call */
     wh__outcomes_deliver(e);
     now = e->clock.now_ms(e->clock.user);
-    wh__deliver_due(e, now);
+    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
     queue_poll(e, now);
     wh__outcomes_deliver(e);
     if (e->queue->commit) {
@@ -504,14 +500,8 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
     wh__endpoint_normalize(in, &o);
     if (e->n_slots >= (size_t)INT32_MAX - 1)
         return wh__fail(e, WH_E_FULL, "too many endpoints");
-    if (e->n_slots == e->cap_slots) {
-        size_t cap = e->cap_slots ? e->cap_slots * 2 : 16;
-        wh_ep **p = realloc(e->eps, cap * sizeof *p);
-        if (!p) return wh__fail(e, WH_E_NOMEM, "out of memory");
-        e->eps = p;
-        e->cap_slots = cap;
-    }
-    if (wh__sched_reserve(e, e->n_slots + 1) != WH_OK)
+    if (wh__array_reserve(&e->eps, &e->cap_slots, e->n_slots + 1, sizeof *e->eps, 16) != WH_OK ||
+        wh__sched_reserve(e, e->n_slots + 1) != WH_OK)
         return wh__fail(e, WH_E_NOMEM, "out of memory");
     int handle = (int)e->n_slots + 1;
     wh_ep *ep = wh__ep_new(e, &o, handle);
@@ -575,16 +565,9 @@ int wh_endpoint_enable(wh_engine *e, int endpoint, int enable)
         return wh__fail(e, WH_E_NOT_FOUND, "no endpoint with handle %d", endpoint);
     wh_ep *ep = e->eps[endpoint - 1];
     int64_t now = e->clock.now_ms(e->clock.user);
-    if (enable) {
-        if (ep->health.state != WH_EP_ACTIVE)
-            wh__health_set(e, ep, WH_EP_ACTIVE, 0, WH_OK, "enabled by the host", now);
-        ep->health.consec_fail = 0;
-        ep->health.fail_since = -1;
-        wh__sched_update(e, ep);
-    } else if (ep->health.state != WH_EP_DISABLED) {
-        wh__health_set(e, ep, WH_EP_DISABLED, 0, WH_OK, "disabled by the host", now);
-        wh__sched_cancel(e, ep);
-    }
+    wh__health_host(e, ep, enable, now);
+    if (enable) wh__sched_update(e, ep);
+    else wh__sched_cancel(e, ep);
     wh__outcomes_deliver(e);
     finish_call(e);
     return WH_OK;

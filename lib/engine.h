@@ -11,29 +11,38 @@
  *   engine.c     the public engine API: lifecycle, emit, poll, flush,
  *                stats, endpoint add/remove/enable.  Calls everything below.
  *   endpoint.c   an endpoint's configuration (wh_ep_conf): options, their
- *                defaults table, presets of header names, validation, build
- *                and free.  Calls policy.c (its part of the options), log.c.
- *   delivery.c   one request's worth of jobs (wh_delivery): claim from the
- *                queue, build, sign, submit, take the transport's answer and
+ *                defaults table, header-name and retry presets,
+ *                validation, build and free.  Calls policy.c (its part of
+ *                the options), sign.c, validate.c, log.c.
+ *   delivery.c   an endpoint's requests (wh_ep_work) and one request's worth
+ *                of jobs (wh_delivery): claim from the queue, build, sign, submit, take the transport's answer and
  *                turn it into a decision, cancel.  Calls policy.c,
  *                health.c, outcome.c, scheduler.c, body.c, sign.c.
  *   health.c     the health state of an endpoint (wh_ep_health): applies
- *                the policy's health transitions, reports them.  Calls
- *                policy.c, outcome.c, log.c.
+ *                the policy's health transitions (a wh__decision), reports
+ *                them.  Calls outcome.c, log.c.
  *   outcome.c    the engine's queue of outcomes and health changes, filled
  *                during a call and handed to the host's callbacks at its end
  *                (then the queue is told: ack or retry).  Calls scheduler.c
  *                (an endpoint whose job went back to the queue is
- *                rescheduled) and the host's callbacks.
+ *                rescheduled), log.c, ds.c and the host's callbacks.
  *   scheduler.c  when each endpoint next has work (wh_ep_sched, the wake
  *                heap).  Calls policy.c (gates), ds.c.
  *   router.c     which endpoints an event goes to.  Calls ds.c.
  *   policy.c     pure retry and limit policy (wh_ep_policy): given state and
  *                an answer it returns a decision; changes nothing but what
- *                it is handed.  Calls log.c (option errors) only.
+ *                it is handed.  Calls log.c (option errors) and the random
+ *                generator it is handed (ids.c).
  *   body.c       request bodies.  Leaf.
- *   log.c        the last error and the log callback.  Leaf.
- *   ds.c         heap, hash map, intrusive list.  Leaf.
+ *   log.c        the last error and the log callback.  Leaf (but for
+ *                wh_status_name).
+ *   ds.c         heap, hash map, intrusive list, growable array.  Leaf.
+ *
+ * The other lib/ files (queues, transports, sign.c, validate.c, config.c,
+ * ids.c, util.c) are reached through vtables or as leaves; none calls a
+ * file above.  There is no include cycle: every engine file includes this
+ * header, which includes ds.h and internal.h, which include only the
+ * public headers.
  *
  * Host callbacks run only from outcome.c's wh__outcomes_deliver(), which the
  * public calls run after the transport step and at their end: never while a
@@ -110,24 +119,32 @@ typedef struct wh_ep_rate {
     int64_t tokens_at;      /* time of the last refill, -1: full */
 } wh_ep_rate;
 
-/* Scheduling state (scheduler.c and delivery.c). */
-typedef struct wh_ep_sched {
+/* Work state: the requests of an endpoint (delivery.c writes it). */
+typedef struct wh_ep_work {
     uint32_t in_flight;
     /* jobs enqueued and not yet claimed (batch readiness; approximate for a
      * queue that already held jobs when the engine started) */
     uint64_t fresh, fresh_bytes;
     wh__list held;          /* wh_delivery.link: batches waiting for their
                                retry time */
-    wh__heap_node wake;     /* key: wake time, in the engine's heap */
     wh_ep_rate rate;
+} wh_ep_work;
+
+/* Scheduling state (scheduler.c writes it). */
+typedef struct wh_ep_sched {
+    wh__heap_node wake;     /* key: wake time, in the engine's heap */
 } wh_ep_sched;
 
+/* An endpoint: each part is written by one file (conf: endpoint.c, pol:
+ * policy.c's build, health: health.c, work: delivery.c, sched:
+ * scheduler.c); the others read. */
 typedef struct wh_ep {
     int handle;
     uint32_t slot;
     wh_ep_conf conf;
     wh_ep_policy pol;
     wh_ep_health health;
+    wh_ep_work work;
     wh_ep_sched sched;
     wh__ep_metrics metrics; /* outcome.c records, wh_metrics_write reads */
     uint64_t outstanding;   /* jobs accepted and not yet delivered or dead */
@@ -139,7 +156,7 @@ typedef struct wh_ep {
  * retries (held on its endpoint between attempts). */
 struct wh_delivery {
     wh__link link;            /* engine's in-flight list, failed list, or
-                                 ep->sched.held */
+                                 ep->work.held */
     wh_ep *ep;
     const char *id;           /* event id (single) or id_buf (batch) */
     char id_buf[40];
@@ -315,6 +332,7 @@ uint32_t wh__policy_in_flight_limit(const wh_ep_policy *p, const wh_ep_health *h
 /* ds.c: see ds.h */
 
 /* scheduler.c */
+void wh__sched_init(wh_ep_sched *s);
 int wh__sched_reserve(wh_engine *e, size_t n_endpoints);
 /* Wake ep at `when` (INT64_MAX: not at all), or later when its state or
  * rate limit says so. */
@@ -329,7 +347,11 @@ void wh__sched_update(wh_engine *e, wh_ep *ep);
 /* The endpoint due first, if due by now (taken off the heap), else NULL. */
 wh_ep *wh__sched_pop_due(wh_engine *e, int64_t now);
 /* Wake time of the first endpoint, INT64_MAX when none. */
-int64_t wh__sched_first(const wh_engine *e);
+static inline int64_t wh__sched_first(const wh_engine *e)
+{
+    const wh__heap_node *top = wh__heap_top(&e->wake);
+    return top ? top->key : INT64_MAX;
+}
 
 /* outcome.c */
 /* An outcome for job of ep; act says what to tell the queue after. */
@@ -337,9 +359,16 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
                      int act, int64_t due, const wh_outcome *tmpl, const char *msg);
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h);
 /* Hand every queued report to the host's callbacks, then tell the queue. */
-void wh__outcomes_deliver(wh_engine *e);
+void wh__outcomes_deliver_all(wh_engine *e);
+static inline void wh__outcomes_deliver(wh_engine *e)
+{
+    if (e->rep_n) wh__outcomes_deliver_all(e);
+}
 
 /* health.c */
+void wh__health_init(wh_ep_health *h);
+/* The host enabled (enable != 0) or disabled the endpoint. */
+void wh__health_host(wh_engine *e, wh_ep *ep, int enable, int64_t now);
 /* Apply a decision's health transition to ep and report it. */
 void wh__health_apply(wh_engine *e, wh_ep *ep, const wh__decision *d, int64_t now);
 void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status,
@@ -348,6 +377,19 @@ void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status,
 void wh__health_tick(wh_engine *e, wh_ep *ep, int64_t now);
 
 /* delivery.c */
+void wh__work_init(wh_ep_work *w);
+/* wh_emit enqueued a job of `len` payload bytes for ep, due `now`: count it
+ * (batch readiness) and return when ep should wake for it. */
+static inline int64_t wh__work_enqueued(const wh_engine *e, wh_ep *ep, size_t len,
+                                        int64_t now)
+{
+    ep->work.fresh++;
+    ep->work.fresh_bytes += len;
+    if (ep->conf.mode == WH_MODE_BATCH && ep->work.fresh < ep->conf.batch_max_events &&
+        ep->work.fresh_bytes < ep->conf.batch_max_bytes && !e->flushing)
+        return now + ep->conf.batch_linger_ms;
+    return now;
+}
 /* Start requests for every endpoint whose wake time has come. */
 void wh__deliver_due(wh_engine *e, int64_t now);
 /* The transport's completion callback (token: the delivery). */

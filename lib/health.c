@@ -63,6 +63,26 @@ void wh__health_set(wh_engine *e, wh_ep *ep, wh_ep_state st, int http_status, in
     report(e, ep, prev, http_status, error, reason, failures);
 }
 
+void wh__health_init(wh_ep_health *h)
+{
+    h->state = WH_EP_ACTIVE;
+    h->paused_until = 0;
+    h->consec_fail = 0;
+    h->fail_since = -1;
+}
+
+void wh__health_host(wh_engine *e, wh_ep *ep, int enable, int64_t now)
+{
+    if (enable) {
+        if (ep->health.state != WH_EP_ACTIVE)
+            wh__health_set(e, ep, WH_EP_ACTIVE, 0, WH_OK, "enabled by the host", now);
+        ep->health.consec_fail = 0;
+        ep->health.fail_since = -1;
+    } else if (ep->health.state != WH_EP_DISABLED) {
+        wh__health_set(e, ep, WH_EP_DISABLED, 0, WH_OK, "disabled by the host", now);
+    }
+}
+
 void wh__health_tick(wh_engine *e, wh_ep *ep, int64_t now)
 {
     if (ep->health.state != WH_EP_PAUSED || now < ep->health.paused_until) return;

@@ -113,10 +113,11 @@ int wh__queue_redis_info(wh_queue *vq, wh_queue_info *out);
 int wh__queue_sqlite_remember(wh_queue *vq, const char *id, int64_t wall_ms,
                               int64_t window_ms);
 
-/* ---- engine internals used by config.c ------------------------------------ */
+/* ---- engine internals used by config.c (lib/log.c, lib/endpoint.c) -------- */
 /* The JSON document's engine-wide keys: dedupe_window_ms (> 0: on, as
  * wh_engine_options.dedupe_window_ms; 0: unchanged) and
- * operational_endpoint (NULL: unchanged).  WH_OK or WH_E_NOMEM. */
+ * operational_endpoint (NULL: unchanged) (lib/engine.c).  WH_OK or
+ * WH_E_NOMEM. */
 int wh__engine_configure(wh_engine *e, int64_t dedupe_window_ms,
                          const char *operational_endpoint);
 /* Set the engine's last-error message (printf style) and return `status`. */

@@ -23,22 +23,22 @@
 /* A new report at the end of the queue, or NULL (out of memory). */
 static wh__report *report_new(wh_engine *e)
 {
-    if (e->rep_n == e->rep_cap) {
-        size_t cap = e->rep_cap ? e->rep_cap * 2 : 64;
-        wh__report *r = realloc(e->reports, cap * sizeof *r);
-        if (!r) return NULL;
-        e->reports = r;
-        e->rep_cap = cap;
-    }
+    if (wh__array_reserve(&e->reports, &e->rep_cap, e->rep_n + 1, sizeof *e->reports, 64) !=
+        WH_OK)
+        return NULL;
     return &e->reports[e->rep_n++];
 }
 
 /* Out of memory for a report: tell the queue now; the host does not hear
  * of this one (logged). */
-static void act_now(wh_engine *e, wh_job *job, int act, int64_t due)
+static void act_now(wh_engine *e, wh_ep *ep, wh_job *job, int act, int64_t due)
 {
-    if (act == WH__ACT_ACK) e->queue->ack(e->queue->user, job);
-    else if (act == WH__ACT_RETRY) e->queue->retry(e->queue->user, job, due);
+    if (act == WH__ACT_ACK) {
+        e->queue->ack(e->queue->user, job);
+    } else if (act == WH__ACT_RETRY) {
+        e->queue->retry(e->queue->user, job, due);
+        wh__sched_sooner(e, ep, wh__sched_next_wake(e, ep));
+    }
 }
 
 void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
@@ -49,7 +49,7 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
         wh_job j = *job;
         wh__log(e, WH_LOG_ERROR, "out of memory reporting an outcome of endpoint %s",
                 ep->conf.id);
-        act_now(e, &j, act, due);
+        act_now(e, ep, &j, act, due);
         return;
     }
     r->is_health = 0;
@@ -122,12 +122,10 @@ static void op_event(wh_engine *e, const wh__report *r)
     }
     e->st.enqueued++;
     op->outstanding++;
-    op->sched.fresh++;
-    op->sched.fresh_bytes += ev.data_len;
-    wh__sched_sooner(e, op, now);
+    wh__sched_sooner(e, op, wh__work_enqueued(e, op, ev.data_len, now));
 }
 
-void wh__outcomes_deliver(wh_engine *e)
+void wh__outcomes_deliver_all(wh_engine *e)
 {
     /* a callback cannot add reports (the calls that make them return
      * WH_E_RECURSIVE from a callback), so the array stays put; index it
@@ -159,12 +157,7 @@ void wh__outcomes_deliver(wh_engine *e)
             e->in_callback--;
             r = &e->reports[i];
         }
-        if (r->act == WH__ACT_ACK) {
-            e->queue->ack(e->queue->user, &r->job);
-        } else if (r->act == WH__ACT_RETRY) {
-            e->queue->retry(e->queue->user, &r->job, r->due);
-            wh__sched_sooner(e, r->ep, wh__sched_next_wake(e, r->ep));
-        }
+        act_now(e, r->ep, &r->job, r->act, r->due);
     }
     e->rep_head = e->rep_n = 0;
 }

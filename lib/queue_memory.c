@@ -132,14 +132,7 @@ typedef struct mq {
 static int ensure_slot(mq *q, uint32_t slot)
 {
     if (slot < q->n_eps) return WH_OK;
-    size_t n = q->n_eps ? q->n_eps : 16;
-    while (n <= slot) n *= 2;
-    mq_ep *eps = realloc(q->eps, n * sizeof *eps);
-    if (!eps) return WH_E_NOMEM;
-    memset(eps + q->n_eps, 0, (n - q->n_eps) * sizeof *eps);
-    q->eps = eps;
-    q->n_eps = n;
-    return WH_OK;
+    return wh__array_reserve(&q->eps, &q->n_eps, (size_t)slot + 1, sizeof *q->eps, 16);
 }
 
 static mq_str *intern(mq *q, mq_str **cache, const char *s)

@@ -329,13 +329,8 @@ static void op_free(rq_op *o) { free(o->blob); }
 
 static int push_op(rq *q, const rq_op *o)
 {
-    if (q->n_ops == q->cap_ops) {
-        size_t cap = q->cap_ops ? q->cap_ops * 2 : 256;
-        rq_op *p = realloc(q->ops, cap * sizeof *p);
-        if (!p) return WH_E_NOMEM;
-        q->ops = p;
-        q->cap_ops = cap;
-    }
+    if (wh__array_reserve(&q->ops, &q->cap_ops, q->n_ops + 1, sizeof *q->ops, 256) != WH_OK)
+        return WH_E_NOMEM;
     q->ops[q->n_ops++] = *o;
     return WH_OK;
 }
@@ -428,14 +423,7 @@ static void flush(rq *q)
 static int ensure_slot(rq *q, uint32_t slot)
 {
     if (slot < q->n_slots) return WH_OK;
-    size_t n = q->n_slots ? q->n_slots : 8;
-    while (n <= slot) n *= 2;
-    rq_slot *s = realloc(q->slots, n * sizeof *s);
-    if (!s) return WH_E_NOMEM;
-    memset(s + q->n_slots, 0, (n - q->n_slots) * sizeof *s);
-    q->slots = s;
-    q->n_slots = n;
-    return WH_OK;
+    return wh__array_reserve(&q->slots, &q->n_slots, (size_t)slot + 1, sizeof *q->slots, 8);
 }
 
 static uint64_t stored(const rq *q)

@@ -409,17 +409,10 @@ static int renew_locked(sq *q, int64_t wall)
 static int ensure_slot(sq *q, uint32_t slot)
 {
     if (slot < q->n_slots) return WH_OK;
-    size_t n = q->n_slots ? q->n_slots : 8;
-    while (n <= slot) n *= 2;
-    sq_slot *s = realloc(q->slots, n * sizeof *s);
-    if (!s) return WH_E_NOMEM;
-    for (size_t i = q->n_slots; i < n; i++) {
-        s[i].key = 0;
-        s[i].pend_min = INT64_MAX;
-        s[i].delta = 0;
-    }
-    q->slots = s;
-    q->n_slots = n;
+    size_t old = q->n_slots;
+    if (wh__array_reserve(&q->slots, &q->n_slots, (size_t)slot + 1, sizeof *q->slots, 8) != WH_OK)
+        return WH_E_NOMEM;
+    for (size_t i = old; i < q->n_slots; i++) q->slots[i].pend_min = INT64_MAX;
     return WH_OK;
 }
 
@@ -583,13 +576,8 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
 
 static int push_op(sq *q, const sq_op *o)
 {
-    if (q->n_ops == q->cap_ops) {
-        size_t cap = q->cap_ops ? q->cap_ops * 2 : 64;
-        sq_op *p = realloc(q->ops, cap * sizeof *p);
-        if (!p) return WH_E_NOMEM;
-        q->ops = p;
-        q->cap_ops = cap;
-    }
+    if (wh__array_reserve(&q->ops, &q->cap_ops, q->n_ops + 1, sizeof *q->ops, 64) != WH_OK)
+        return WH_E_NOMEM;
     q->ops[q->n_ops++] = *o;
     return WH_OK;
 }

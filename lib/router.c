@@ -73,13 +73,7 @@ static void map_free(wh__map *m)
 static int list_add(wh_ep ***eps, size_t *n, size_t *cap, wh_ep *ep)
 {
     if (*n && (*eps)[*n - 1] == ep) return WH_OK;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
-        wh_ep **p = realloc(*eps, nc * sizeof *p);
-        if (!p) return WH_E_NOMEM;
-        *eps = p;
-        *cap = nc;
-    }
+    if (wh__array_reserve(eps, cap, *n + 1, sizeof **eps, 4) != WH_OK) return WH_E_NOMEM;
     (*eps)[(*n)++] = ep;
     return WH_OK;
 }
@@ -114,13 +108,8 @@ static int prefix_len_add(wh__router *r, size_t len)
             r->plen[i].count++;
             return WH_OK;
         }
-    if (r->n_plen == r->cap_plen) {
-        size_t nc = r->cap_plen ? r->cap_plen * 2 : 4;
-        void *p = realloc(r->plen, nc * sizeof *r->plen);
-        if (!p) return WH_E_NOMEM;
-        r->plen = p;
-        r->cap_plen = nc;
-    }
+    if (wh__array_reserve(&r->plen, &r->cap_plen, r->n_plen + 1, sizeof *r->plen, 4) != WH_OK)
+        return WH_E_NOMEM;
     r->plen[r->n_plen].len = len;
     r->plen[r->n_plen].count = 1;
     r->n_plen++;

@@ -6,6 +6,11 @@
  * Calls policy.c, ds.c and the queue's next_due. */
 #include "engine.h"
 
+void wh__sched_init(wh_ep_sched *s)
+{
+    s->wake = (wh__heap_node)WH__HEAP_NODE_INIT;
+}
+
 int wh__sched_reserve(wh_engine *e, size_t n)
 {
     return wh__heap_reserve(&e->wake, n);
@@ -21,8 +26,8 @@ void wh__sched_cancel(wh_engine *e, wh_ep *ep)
 void wh__sched_at(wh_engine *e, wh_ep *ep, int64_t when)
 {
     uint32_t lim = wh__policy_in_flight_limit(&ep->pol, &ep->health);
-    when = wh__policy_gate(&ep->pol, &ep->health, &ep->sched.rate, when);
-    if (when == INT64_MAX || ep->sched.in_flight >= lim) {
+    when = wh__policy_gate(&ep->pol, &ep->health, &ep->work.rate, when);
+    if (when == INT64_MAX || ep->work.in_flight >= lim) {
         wh__sched_cancel(e, ep);
         return;
     }
@@ -41,7 +46,7 @@ void wh__sched_sooner(wh_engine *e, wh_ep *ep, int64_t when)
 static int64_t held_min_due(const wh_ep *ep)
 {
     int64_t t = INT64_MAX;
-    for (const wh__link *l = ep->sched.held.head; l; l = l->next) {
+    for (const wh__link *l = ep->work.held.head; l; l = l->next) {
         const wh_delivery *d = WH__CONTAINER_OF(l, wh_delivery, link);
         if (d->due < t) t = d->due;
     }
@@ -51,12 +56,12 @@ static int64_t held_min_due(const wh_ep *ep)
 int64_t wh__sched_next_wake(wh_engine *e, wh_ep *ep)
 {
     int64_t t = held_min_due(ep);
-    if (ep->pol.ordered && ep->sched.held.head) return t; /* the failing head blocks */
+    if (ep->pol.ordered && ep->work.held.head) return t; /* the failing head blocks */
     int64_t q = e->queue->next_due(e->queue->user, ep->slot);
     if (q != INT64_MAX) {
         if (ep->conf.mode == WH_MODE_BATCH && !e->flushing &&
-            ep->sched.fresh < ep->conf.batch_max_events &&
-            ep->sched.fresh_bytes < ep->conf.batch_max_bytes)
+            ep->work.fresh < ep->conf.batch_max_events &&
+            ep->work.fresh_bytes < ep->conf.batch_max_bytes)
             q += ep->conf.batch_linger_ms;
         if (q < t) t = q;
     }
@@ -77,8 +82,3 @@ wh_ep *wh__sched_pop_due(wh_engine *e, int64_t now)
     return WH__CONTAINER_OF(top, wh_ep, sched.wake);
 }
 
-int64_t wh__sched_first(const wh_engine *e)
-{
-    const wh__heap_node *top = wh__heap_top(&e->wake);
-    return top ? top->key : INT64_MAX;
-}

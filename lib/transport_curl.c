@@ -13,6 +13,7 @@
  *
  * No thread is started here: URLs with IP literals never need curl's
  * resolver thread, and the library never calls anything else that would. */
+#include "ds.h"
 #include "internal.h"
 
 #include <curl/curl.h>
@@ -33,7 +34,7 @@ typedef enum req_state { REQ_FREE, REQ_RUNNING, REQ_FINISHED } req_state;
 
 typedef struct creq creq;
 struct creq {
-    creq *prev, *next;           /* in one list: running, finished or free */
+    wh__link link;               /* in one list: running, finished or free */
     CURL *easy;
     /* The header list handed to libcurl: nodes owned here, pointing at the
      * request's own header strings (valid until completion), so building
@@ -57,10 +58,7 @@ struct creq {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-typedef struct req_list {
-    creq *head, *tail;
-    size_t n;
-} req_list;
+typedef wh__list req_list;      /* of creq.link */
 
 typedef struct wh_curl {
     wh_transport vt;             /* vt.user == this */
@@ -74,29 +72,13 @@ typedef struct wh_curl {
 } wh_curl;
 
 /* ---- lists ----------------------------------------------------------------- */
-static void list_push(req_list *l, creq *r)
-{
-    r->prev = l->tail;
-    r->next = NULL;
-    if (l->tail) l->tail->next = r;
-    else l->head = r;
-    l->tail = r;
-    l->n++;
-}
-
-static void list_unlink(req_list *l, creq *r)
-{
-    if (r->prev) r->prev->next = r->next;
-    else l->head = r->next;
-    if (r->next) r->next->prev = r->prev;
-    else l->tail = r->prev;
-    r->prev = r->next = NULL;
-    l->n--;
-}
+static creq *req_of(wh__link *x) { return x ? WH__CONTAINER_OF(x, creq, link) : NULL; }
+static void list_push(req_list *l, creq *r) { wh__list_push_back(l, &r->link); }
+static void list_unlink(req_list *l, creq *r) { wh__list_unlink(l, &r->link); }
 
 static creq *list_find(const req_list *l, void *token)
 {
-    for (creq *r = l->head; r; r = r->next)
+    for (creq *r = req_of(l->head); r; r = req_of(r->link.next))
         if (r->token == token) return r;
     return NULL;
 }
@@ -130,10 +112,10 @@ static int req_init_options(wh_curl *c, creq *r);
  * mostly stand), or a new one. */
 static creq *req_get(wh_curl *c, const char *url)
 {
-    creq *r = c->idle.tail; /* most recently recycled */
+    creq *r = req_of(c->idle.tail); /* most recently recycled */
     if (r && (!r->url || strcmp(r->url, url) != 0)) {
         int tries = 0;
-        for (creq *x = c->idle.tail; x && tries < 8; x = x->prev, tries++)
+        for (creq *x = req_of(c->idle.tail); x && tries < 8; x = req_of(x->link.prev), tries++)
             if (x->url && strcmp(x->url, url) == 0) {
                 r = x;
                 break;
@@ -435,7 +417,7 @@ static int tc_perform(void *user, int wait_ms, wh_transport_done_fn done,
      * not been reported yet (it is then unlinked from c->finished) or
      * submit new ones (they go to c->running). */
     creq *r;
-    while (!c->destroy_pending && (r = c->finished.head)) {
+    while (!c->destroy_pending && (r = req_of(c->finished.head))) {
         list_unlink(&c->finished, r);
         report(r, done, done_user);
         req_recycle(c, r);
@@ -481,7 +463,7 @@ static void tc_cancel(void *user, void *token)
 static void free_list(wh_curl *c, req_list *l, int in_multi)
 {
     creq *r;
-    while ((r = l->head)) {
+    while ((r = req_of(l->head))) {
         list_unlink(l, r);
         if (in_multi) curl_multi_remove_handle(c->multi, r->easy);
         req_free(r);

@@ -1,5 +1,6 @@
 /* The scripted transport: answers from rules on a (usually manual) clock,
  * and records every request.  For exact timing and fault-injection tests. */
+#include "ds.h"
 #include "internal.h"
 #include <webhook/test.h>
 
@@ -47,20 +48,9 @@ typedef struct scripted {
 static int sc_submit(void *user, const wh_request *req)
 {
     scripted *s = user;
-    if (s->n_recs == s->cap_recs) {
-        size_t cap = s->cap_recs ? s->cap_recs * 2 : 64;
-        rec *r = realloc(s->recs, cap * sizeof *r);
-        if (!r) return WH_E_NOMEM;
-        s->recs = r;
-        s->cap_recs = cap;
-    }
-    if (s->n_run == s->cap_run) {
-        size_t cap = s->cap_run ? s->cap_run * 2 : 64;
-        running *r = realloc(s->run, cap * sizeof *r);
-        if (!r) return WH_E_NOMEM;
-        s->run = r;
-        s->cap_run = cap;
-    }
+    if (wh__array_reserve(&s->recs, &s->cap_recs, s->n_recs + 1, sizeof *s->recs, 64) != WH_OK ||
+        wh__array_reserve(&s->run, &s->cap_run, s->n_run + 1, sizeof *s->run, 64) != WH_OK)
+        return WH_E_NOMEM;
     rec *r = &s->recs[s->n_recs];
     memset(r, 0, sizeof *r);
     r->url = wh__strdup(req->url);

@@ -663,6 +663,134 @@ static void test_strerror_and_version(void)
     CHECK_EQ(err, WH_E_VERSION);
 }
 
+/* wh_flush(e, INT64_MAX) waits as long as it takes: the deadline saturates
+ * instead of overflowing into the past (issue 15, F2). */
+static void test_flush_without_deadline(void)
+{
+    fx f;
+    fx_init(&f);
+    add_ep(&f, "http://127.0.0.1:9/a", 0);
+    wh_scripted_rule(f.t, NULL, 503, WH_OK, 5, NULL, 3);
+    for (int i = 0; i < 3; i++) CHECK_EQ(wh_emit(f.e, "t", NULL, "{}", 2, NULL), 1);
+    CHECK_EQ(wh_flush(f.e, INT64_MAX), WH_OK);
+    wh_stats st;
+    CHECK_EQ(wh_stats_get(f.e, &st), WH_OK);
+    CHECK_EQ(st.delivered, 3);
+    CHECK_EQ(st.retries, 3);
+    CHECK_EQ(st.queued, 0);
+    fx_done(&f);
+}
+
+static int destroyed;
+static void count_destroy(void *user)
+{
+    (void)user;
+    destroyed++;
+}
+
+/* wh_engine_new takes nothing on failure: a transport or queue handed in
+ * with *_owned = 1 stays the caller's (no leak, no double free under
+ * ASan), and what the engine made itself is freed. */
+static void test_engine_new_failure_takes_nothing(void)
+{
+    wh_manual_clock *mc = wh_manual_clock_new(1000, WALL0);
+    CHECK(mc);
+    wh_transport *t = NULL;
+    CHECK_EQ(wh_transport_scripted_new(NULL, mc, &t), WH_OK);
+    /* a clock of an unknown version, owned transport */
+    wh_clock bad_clock = *wh_manual_clock_vtable(mc);
+    bad_clock.version = 0;
+    wh_engine_options o;
+    wh_engine_options_init(&o);
+    o.clock = &bad_clock;
+    o.transport = t;
+    o.transport_owned = 1;
+    int err = -99;
+    CHECK(wh_engine_new(&o, &err) == NULL);
+    CHECK_EQ(err, WH_E_VERSION);
+    /* a queue of an unknown version, both owned */
+    wh_queue q;
+    memset(&q, 0, sizeof q);
+    q.version = 0;
+    q.destroy = count_destroy;
+    destroyed = 0;
+    o.clock = wh_manual_clock_vtable(mc);
+    o.queue = &q;
+    o.queue_owned = 1;
+    err = -99;
+    CHECK(wh_engine_new(&o, &err) == NULL);
+    CHECK_EQ(err, WH_E_VERSION);
+    CHECK_EQ(destroyed, 0);
+    /* the default transport, made by the engine, is freed by it (ASan:
+     * no leak) */
+    o.transport = NULL;
+    err = -99;
+    CHECK(wh_engine_new(&o, &err) == NULL);
+    CHECK_EQ(err, WH_E_VERSION);
+    CHECK_EQ(destroyed, 0);
+    /* the transport is still ours and still works */
+    o.transport = t;
+    o.queue = NULL;
+    o.on_outcome = NULL;
+    wh_engine *e = wh_engine_new(&o, &err);
+    CHECK(e);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = "http://127.0.0.1:9/a";
+    CHECK_INT(wh_endpoint_add(e, &ep), >, 0);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), 1);
+    CHECK_EQ(wh_flush(e, 1000), WH_OK);
+    CHECK_EQ(wh_scripted_count(t), 1);
+    wh_engine_free(e); /* owned now: frees t */
+    wh_manual_clock_free(mc);
+}
+
+typedef struct chain {
+    wh_engine *e;
+    int delivered_t, delivered_u, emit_rc;
+    int64_t in_flight_seen;
+} chain;
+
+static void chain_outcome(void *user, const wh_outcome *o)
+{
+    chain *c = user;
+    if (o->kind != WH_DELIVERED) return;
+    if (strcmp(o->ev.type, "t") == 0) {
+        c->delivered_t++;
+        /* outcomes come after the round: the engine's counters already
+         * include this answer */
+        wh_stats st;
+        wh_stats_get(c->e, &st);
+        c->in_flight_seen = (int64_t)st.in_flight;
+        c->emit_rc = wh_emit(c->e, "u", NULL, "{\"k\":1}", 7, NULL);
+    } else {
+        c->delivered_u++;
+    }
+}
+
+/* A callback may emit: the event it emits is delivered like any other. */
+static void test_outcome_callback_may_emit(void)
+{
+    fx f;
+    wh_engine_options o;
+    fx_init_opts(&f, &o);
+    chain c = {0};
+    o.on_outcome = chain_outcome;
+    o.outcome_user = &c;
+    int err;
+    f.e = c.e = wh_engine_new(&o, &err);
+    CHECK(c.e);
+    add_ep(&f, "http://127.0.0.1:9/a", 0);
+    CHECK_EQ(wh_emit(c.e, "t", NULL, "{}", 2, NULL), 1);
+    CHECK_EQ(wh_flush(c.e, 10000), WH_OK);
+    CHECK_EQ(c.delivered_t, 1);
+    CHECK_EQ(c.emit_rc, 1);
+    CHECK_EQ(c.in_flight_seen, 0);
+    CHECK_EQ(c.delivered_u, 1);
+    CHECK_EQ(wh_scripted_count(f.t), 2);
+    fx_done(&f);
+}
+
 TH_MAIN(TH_CASE(test_delivers_signed_request),
         TH_CASE(test_exact_retry_schedule_then_dead),
         TH_CASE(test_backoff_capped_at_five_minutes),
@@ -682,4 +810,7 @@ TH_MAIN(TH_CASE(test_delivers_signed_request),
         TH_CASE(test_timeout_ms_reports_next_deadline),
         TH_CASE(test_generated_ids_never_collide),
         TH_CASE(test_huge_backoff_values_saturate),
-        TH_CASE(test_strerror_and_version))
+        TH_CASE(test_strerror_and_version),
+        TH_CASE(test_flush_without_deadline),
+        TH_CASE(test_engine_new_failure_takes_nothing),
+        TH_CASE(test_outcome_callback_may_emit))

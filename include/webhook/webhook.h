@@ -170,10 +170,15 @@ typedef struct wh_outcome {
 /* Most response body bytes an outcome carries. */
 #define WH_OUTCOME_BODY_MAX 256
 
-/* Outcome callback.  The outcome and everything it points to is valid only
- * during the call.  The callback may call wh_emit(), wh_stats() and
- * wh_last_error(); other engine calls return WH_E_RECURSIVE (wh_engine_free
- * is deferred until the callback returns). */
+/* Outcome callback.  Outcomes are collected while the engine works and
+ * handed to the callback at the end of the call that produced them: in
+ * wh_poll() (and so wh_flush()) after the transport step and before it
+ * returns, in wh_endpoint_remove() and wh_engine_free() for the jobs they
+ * cancel; never while the engine is in the middle of scheduling.  They come
+ * in the order they happened.  The outcome and everything it points to is
+ * valid only during the call.  The callback may call wh_emit(), wh_stats()
+ * and wh_last_error(); other engine calls return WH_E_RECURSIVE
+ * (wh_engine_free is deferred until the callback returns). */
 typedef void (*wh_outcome_fn)(void *user, const wh_outcome *o);
 
 typedef enum wh_log_level {
@@ -211,7 +216,9 @@ typedef struct wh_health {
     int64_t resume_at_ms;     /* PAUSED: monotonic time of the probe; else -1 */
 } wh_health;
 
-/* Health callback: same rules as the outcome callback. */
+/* Health callback: same rules and same moment as the outcome callback (a
+ * change made by wh_endpoint_enable() is reported before it returns); health
+ * changes and outcomes come in one sequence, in the order they happened. */
 typedef void (*wh_health_fn)(void *user, const wh_health *h);
 
 /* ---- engine -------------------------------------------------------------- */
@@ -264,8 +271,16 @@ WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
 #define wh_engine_options_init(o) wh_engine_options_init_sized((o), sizeof *(o))
 
 /* Create an engine.  opts may be NULL for all defaults.
- * Returns NULL on failure (out of memory, bad struct version, transport
- * could not start); if err is not NULL it receives the status. */
+ * Returns NULL on failure; if err is not NULL it receives the status:
+ * WH_E_VERSION (opts->struct_size, the clock's, the transport's or the
+ * queue's version or a missing method), WH_E_NOMEM, or the status of the
+ * default transport or queue that could not start.
+ * Ownership: on success the engine owns opts->transport when
+ * transport_owned is 1 and opts->queue when queue_owned is 1, and destroys
+ * them in wh_engine_free().  On failure it takes nothing, on every path: a
+ * transport or queue handed in stays the caller's whatever *_owned says (free
+ * it with wh_transport_free() / wh_queue_free()); only the defaults the
+ * engine made itself are destroyed. */
 WH_EXTERN wh_engine *wh_engine_new(const wh_engine_options *opts, int *err);
 
 /* Destroy an engine.  Jobs still queued or in flight in the in-memory queue
@@ -550,7 +565,8 @@ WH_EXTERN size_t wh_metrics_write(wh_engine *e, char *buf, size_t len);
 
 /* ---- driving the engine -------------------------------------------------- */
 /* Do all work that is due: start requests for due jobs, process network
- * I/O and completions, schedule retries, report outcomes.  Waits up to
+ * I/O and completions, schedule retries, then report the outcomes and
+ * health changes of the round to the callbacks.  Waits up to
  * max_wait_ms for network activity or the next due job when there is
  * nothing to do now (0 = never block).  Returns the number of outcomes
  * reported in this call, or WH_E_RECURSIVE. */
@@ -561,8 +577,10 @@ WH_EXTERN int wh_poll(wh_engine *e, int max_wait_ms);
 WH_EXTERN int64_t wh_timeout_ms(wh_engine *e);
 
 /* Drain for shutdown: poll until nothing is queued or in flight, or until
- * timeout_ms (engine clock) has passed.  Returns WH_OK when drained,
- * WH_E_TIMEOUT when work remains (it stays queued; see wh_stats). */
+ * timeout_ms (engine clock) has passed; INT64_MAX waits as long as it takes
+ * (the deadline saturates), a negative value is 0.  Returns WH_OK when
+ * drained, WH_E_TIMEOUT when work remains (it stays queued; see wh_stats),
+ * WH_E_RECURSIVE from a callback, or WH_E_INVAL when e is NULL. */
 WH_EXTERN int wh_flush(wh_engine *e, int64_t timeout_ms);
 
 /* ---- statistics ---------------------------------------------------------- */
