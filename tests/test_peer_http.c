@@ -766,7 +766,55 @@ static void test_whsend_metrics_and_attempts(void)
     th_tmp_cleanup();
 }
 
-TH_MAIN(TH_CASE(test_whsend_metrics_and_attempts), TH_CASE(test_config_keys), TH_CASE(test_config_soketi_app),
+/* Pusher event objects shaped per kind, as Pusher documents them. */
+static void test_pusher_event_shapes(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    rec c;
+    wh_engine *e = engine(&c);
+    char doc[512];
+    snprintf(doc, sizeof doc, "{\"key\": \"k\", \"secret\": \"s\", \"webhooks\": "
+             "[{\"url\": \"%s\"}]}", th_recv_url(r));
+    CHECK_EQ(wh_config_load(e, doc, strlen(doc)), WH_OK);
+    struct { const char *type, *channel, *data, *want; } cases[] = {
+        {"channel_occupied", "beta-x", "{}", "{\"name\":\"channel_occupied\",\"channel\":\"beta-x\"}"},
+        {"channel_vacated", "beta-x", "{}", "{\"name\":\"channel_vacated\",\"channel\":\"beta-x\"}"},
+        {"member_added", "presence-r", "{\"user_id\":\"u1\"}",
+         "{\"name\":\"member_added\",\"channel\":\"presence-r\",\"user_id\":\"u1\"}"},
+        {"member_removed", "presence-r", "\"u2\"",
+         "{\"name\":\"member_removed\",\"channel\":\"presence-r\",\"user_id\":\"u2\"}"},
+        {"client_event", "private-c",
+         "{\"event\":\"client-typing\",\"data\":{\"x\":1},\"socket_id\":\"1.2\"}",
+         "{\"name\":\"client_event\",\"channel\":\"private-c\",\"event\":\"client-typing\","
+         "\"data\":\"{\\\"x\\\":1}\",\"socket_id\":\"1.2\"}"},
+        {"client_event", "presence-c",
+         "{\"event\":\"client-hi\",\"data\":\"hello\",\"user_id\":\"u3\"}",
+         "{\"name\":\"client_event\",\"channel\":\"presence-c\",\"event\":\"client-hi\","
+         "\"data\":\"hello\",\"user_id\":\"u3\"}"},
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++) {
+        CHECK_EQ(wh_emit(e, cases[i].type, cases[i].channel, cases[i].data,
+                         strlen(cases[i].data), NULL), 1);
+        POLL_UNTIL(e, c.delivered >= (int)i + 1, 10000);
+        th_recv_req q;
+        CHECK_EQ(th_recv_get(r, i, &q), 0);
+        cJSON *j = cJSON_Parse(q.body);
+        CHECK(j);
+        cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "events"), 0);
+        char *got = cJSON_PrintUnformatted(ev);
+        CHECK_STR(got, cases[i].want);
+        /* client_event data is a string, as Pusher sends it */
+        if (strcmp(cases[i].type, "client_event") == 0)
+            CHECK(cJSON_IsString(cJSON_GetObjectItem(ev, "data")));
+        cJSON_free(got);
+        cJSON_Delete(j);
+    }
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+
+TH_MAIN(TH_CASE(test_pusher_event_shapes), TH_CASE(test_whsend_metrics_and_attempts), TH_CASE(test_config_keys), TH_CASE(test_config_soketi_app),
         TH_CASE(test_payload_filter_delivers_matching_events),
         TH_CASE(test_dedupe_in_memory), TH_CASE(test_dedupe_window_expires),
         TH_CASE(test_dedupe_sqlite_across_kill), TH_CASE(test_receiver_disable),
