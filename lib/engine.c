@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLAIM_BATCH 64
 
@@ -208,10 +209,16 @@ static size_t payload_filter(wh_engine *e, const char *data, size_t len, size_t 
     return k;
 }
 
-int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
-            size_t len, const char *id)
+static int queue_has_headers(const wh_engine *e)
 {
-    if (!e) return WH_E_INVAL;
+    return e->queue->version >= 4 && e->queue->enqueue_with_headers;
+}
+
+/* wh_emit, and wh_emit_ex with its headers joined (hdrs: "\n"-separated
+ * lines, or NULL). */
+static int emit(wh_engine *e, const char *type, const char *channel, const char *data,
+                size_t len, const char *id, const char *hdrs, size_t hdrs_len)
+{
     if (WH_UNLIKELY(!type || !*type)) {
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit: event type is NULL or empty");
@@ -281,7 +288,9 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
         id = idbuf;
     }
     wh_event_view ev = {id, type, channel, data, len, wall};
-    int rc = e->queue->enqueue(e->queue->user, &ev, e->route_buf, e->route_ids, n, now);
+    int rc = hdrs ? e->queue->enqueue_with_headers(e->queue->user, &ev, hdrs, hdrs_len,
+                                                   e->route_buf, e->route_ids, n, now)
+                  : e->queue->enqueue(e->queue->user, &ev, e->route_buf, e->route_ids, n, now);
     if (rc != WH_OK) {
         e->st.emitted--;
         e->st.rejected++;
@@ -300,6 +309,107 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
             wh__sched_at(e, ep, when);
     }
     return (int)n;
+}
+
+int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
+            size_t len, const char *id)
+{
+    if (!e) return WH_E_INVAL;
+    return emit(e, type, channel, data, len, id, NULL, 0);
+}
+
+void wh_event_init_sized(wh_event *ev, size_t size)
+{
+    if (!ev || size < sizeof(size_t)) return;
+    wh_event d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = size < sizeof d ? size : sizeof d;
+    memcpy(ev, &d, d.struct_size);
+}
+
+#define WH__MSG_HEADERS_MAX 64
+#define WH__MSG_HEADERS_BYTES 8192
+
+/* Names per-message headers may not use (they belong to the request or to
+ * the signing schemes). */
+static int reserved_header(const char *line, size_t name_len)
+{
+    static const char *const names[] = {"host", "content-length", "content-type",
+                                        "content-encoding", "transfer-encoding",
+                                        "connection", "expect", "te", "upgrade",
+                                        "user-agent"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == name_len && strncasecmp(line, names[i], name_len) == 0)
+            return 1;
+    return name_len >= 8 && strncasecmp(line, "webhook-", 8) == 0;
+}
+
+int wh_emit_ex(wh_engine *e, const wh_event *in)
+{
+    if (!e) return WH_E_INVAL;
+    if (!in) return wh__fail(e, WH_E_INVAL, "wh_emit_ex: event is NULL");
+    wh_event ev;
+    memset(&ev, 0, sizeof ev);
+    if (in->struct_size < offsetof(wh_event, id) + sizeof in->id ||
+        in->struct_size > sizeof ev * 4)
+        return wh__fail(e, WH_E_VERSION, "wh_emit_ex: struct_size %zu not supported",
+                        in->struct_size);
+    memcpy(&ev, in, in->struct_size < sizeof ev ? in->struct_size : sizeof ev);
+    if (!ev.n_headers) return emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id, NULL, 0);
+    if (!ev.headers) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit_ex: headers is NULL with n_headers %zu",
+                        ev.n_headers);
+    }
+    if (ev.n_headers > WH__MSG_HEADERS_MAX) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_HEADER, "wh_emit_ex: %zu headers (at most %d)", ev.n_headers,
+                        WH__MSG_HEADERS_MAX);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < ev.n_headers; i++) {
+        const char *why = NULL;
+        const char *h = ev.headers[i];
+        if (!h || wh__header_valid(h, &why) != WH_OK) {
+            e->st.rejected++;
+            return wh__fail(e, WH_E_HEADER, "wh_emit_ex: headers[%zu]: %s", i,
+                            h ? why : "NULL");
+        }
+        size_t nl = strcspn(h, ":");
+        if (reserved_header(h, nl)) {
+            e->st.rejected++;
+            return wh__fail(e, WH_E_HEADER, "wh_emit_ex: headers[%zu]: \"%.*s\" is a "
+                            "reserved header name", i, (int)(nl > 64 ? 64 : nl), h);
+        }
+        total += strlen(h) + 1;
+    }
+    if (total > WH__MSG_HEADERS_BYTES) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_HEADER, "wh_emit_ex: headers of %zu bytes (at most %d)",
+                        total, WH__MSG_HEADERS_BYTES);
+    }
+    if (!queue_has_headers(e)) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit_ex: this queue cannot store per-message "
+                        "headers (the in-memory and SQLite queues can)");
+    }
+    char stackbuf[1024];
+    char *blob = total <= sizeof stackbuf ? stackbuf : malloc(total);
+    if (!blob) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_NOMEM, "wh_emit_ex: out of memory");
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < ev.n_headers; i++) {
+        size_t l = strlen(ev.headers[i]);
+        if (i) blob[o++] = '\n';
+        memcpy(blob + o, ev.headers[i], l);
+        o += l;
+    }
+    blob[o] = '\0';
+    int rc = emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id, blob, o);
+    if (blob != stackbuf) free(blob);
+    return rc;
 }
 
 /* ---- poll, flush ------------------------------------------------------------ */

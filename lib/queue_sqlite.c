@@ -42,6 +42,7 @@ typedef struct sq_pev {
     int64_t *eps;           /* n endpoint keys */
     uint32_t *slots;        /* n slots */
     char *id, *type, *channel, *data;
+    char *headers;          /* per-message headers, or NULL */
 } sq_pev;
 
 enum { OP_ACK, OP_RETRY, OP_RELEASE };
@@ -58,7 +59,7 @@ typedef struct sq_claim {
     wh__link link;          /* in q->claims */
     int64_t row, event, due; /* due: wall */
     uint32_t slot;
-    char buf[];             /* id NUL type NUL [channel NUL] data NUL */
+    char buf[];             /* id NUL type NUL [channel NUL] data NUL [headers NUL] */
 } sq_claim;
 
 typedef struct sq_slot {
@@ -75,8 +76,8 @@ enum {
 };
 
 static const char *const sql_text[ST_N] = {
-    [ST_INS_EVENT] = "INSERT INTO wh_events(delivery_id,type,channel,data,created,refs)"
-                     " VALUES(?,?,?,?,?,?)",
+    [ST_INS_EVENT] = "INSERT INTO wh_events(delivery_id,type,channel,data,created,refs,"
+                     "headers) VALUES(?,?,?,?,?,?,?)",
     [ST_INS_JOB] = "INSERT INTO wh_jobs(event,ep,due) VALUES(?,?,?)",
     [ST_DEL_JOB] = "DELETE FROM wh_jobs WHERE id=?",
     [ST_DEC_REFS] = "UPDATE wh_events SET refs=refs-1 WHERE id=? RETURNING refs,length(data)",
@@ -89,7 +90,7 @@ static const char *const sql_text[ST_N] = {
                   " events=events+excluded.events, bytes=bytes+excluded.bytes",
     [ST_HAS_DUE] = "SELECT 1 FROM wh_jobs WHERE ep=? AND due<=? AND lease_until<? LIMIT 1",
     [ST_CLAIM] = "SELECT j.id,j.event,j.due,j.attempts,j.first,e.delivery_id,e.type,"
-                 "e.channel,e.data,e.created FROM wh_jobs j JOIN wh_events e ON"
+                 "e.channel,e.data,e.created,e.headers FROM wh_jobs j JOIN wh_events e ON"
                  " e.id=j.event WHERE j.ep=? AND j.due<=? AND j.lease_until<?"
                  " ORDER BY j.due,j.id LIMIT ?",
     [ST_LEASE] = "UPDATE wh_jobs SET lease_until=?,owner=? WHERE id=?",
@@ -286,6 +287,7 @@ static int flush_locked(sq *q)
         sqlite3_bind_blob64(s, 4, p->data, p->data_len, SQLITE_STATIC);
         sqlite3_bind_int64(s, 5, p->created);
         sqlite3_bind_int64(s, 6, p->n);
+        if (p->headers) sqlite3_bind_text(s, 7, p->headers, -1, SQLITE_STATIC);
         if ((rc = exec_stmt(q, s)) != SQLITE_OK) break;
         int64_t ev = sqlite3_last_insert_rowid(q->db);
         for (uint32_t k = 0; k < p->n && rc == SQLITE_OK; k++) {
@@ -416,8 +418,9 @@ static int ensure_slot(sq *q, uint32_t slot)
     return WH_OK;
 }
 
-static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
-                      const char *const *ids, size_t n, int64_t due)
+static int sq_enqueue_h(void *user, const wh_event_view *ev, const char *headers,
+                        size_t headers_len, const uint32_t *slots,
+                        const char *const *ids, size_t n, int64_t due)
 {
     sq *q = user;
     (void)ids;
@@ -429,8 +432,9 @@ static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
         return WH_E_FULL;
     size_t id_len = strlen(ev->id) + 1, type_len = strlen(ev->type) + 1;
     size_t ch_len = ev->channel ? strlen(ev->channel) + 1 : 0;
+    size_t h_len = headers && headers_len ? headers_len + 1 : 0;
     sq_pev *p = malloc(sizeof *p + n * (sizeof(int64_t) + sizeof(uint32_t)) + id_len +
-                       type_len + ch_len + ev->data_len + 1);
+                       type_len + ch_len + ev->data_len + 1 + h_len);
     if (!p) return WH_E_NOMEM;
     p->next = NULL;
     p->due = to_wall(q, due);
@@ -457,6 +461,12 @@ static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     p->data = s;
     memcpy(s, ev->data, ev->data_len);
     s[ev->data_len] = '\0';
+    p->headers = NULL;
+    if (h_len) {
+        p->headers = s + ev->data_len + 1;
+        memcpy(p->headers, headers, headers_len);
+        p->headers[headers_len] = '\0';
+    }
     if (q->pend_tail) q->pend_tail->next = p;
     else q->pend_head = p;
     q->pend_tail = p;
@@ -464,6 +474,28 @@ static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     q->pend_jobs += n;
     q->pend_bytes += ev->data_len;
     return WH_OK;
+}
+
+static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
+                      const char *const *ids, size_t n, int64_t due)
+{
+    return sq_enqueue_h(user, ev, NULL, 0, slots, ids, n, due);
+}
+
+/* 1 when table has the column. */
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    sqlite3_stmt *s = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
+        while (!found && sqlite3_step(s) == SQLITE_ROW) {
+            const char *name = (const char *)sqlite3_column_text(s, 1);
+            found = name && strcmp(name, column) == 0;
+        }
+    sqlite3_finalize(s);
+    return found;
 }
 
 static void claim_unlink(sq *q, sq_claim *c) { wh__list_unlink(&q->claims, &c->link); }
@@ -515,7 +547,10 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
         if (!id || !type) continue;
         size_t id_len = strlen(id) + 1, type_len = strlen(type) + 1;
         size_t ch_len = ch ? strlen(ch) + 1 : 0;
-        sq_claim *c = malloc(sizeof *c + id_len + type_len + ch_len + data_len + 1);
+        const char *hd = (const char *)sqlite3_column_text(s, 10);
+        size_t hd_len = hd ? strlen(hd) : 0;
+        sq_claim *c = malloc(sizeof *c + id_len + type_len + ch_len + data_len + 1 +
+                             (hd_len ? hd_len + 1 : 0));
         if (!c) break;
         c->row = sqlite3_column_int64(s, 0);
         c->event = sqlite3_column_int64(s, 1);
@@ -543,6 +578,14 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
         o->ev.data = p;
         o->ev.data_len = data_len;
         o->ev.created_ms = sqlite3_column_int64(s, 9);
+        o->headers = NULL;
+        o->headers_len = 0;
+        if (hd_len) {
+            char *h = p + data_len + 1;
+            memcpy(h, hd, hd_len + 1);
+            o->headers = h;
+            o->headers_len = hd_len;
+        }
         wh__list_push_back(&got, &c->link);
         n++;
     }
@@ -815,6 +858,10 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
         step = "schema";
         rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, schema, NULL, NULL, NULL);
+        /* per-message headers: a column files made before it lack */
+        if (rc == SQLITE_OK && !has_column(q->db, "wh_events", "headers"))
+            rc = sqlite3_exec(q->db, "ALTER TABLE wh_events ADD COLUMN headers TEXT", NULL,
+                              NULL, NULL);
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
         else sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -845,6 +892,7 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
     q->vt.bind = sq_bind;
     q->vt.flags = WH_QUEUE_DURABLE;
     q->vt.poll = sq_poll;
+    q->vt.enqueue_with_headers = sq_enqueue_h;
     *out = &q->vt;
     return WH_OK;
 }

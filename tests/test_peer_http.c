@@ -814,7 +814,200 @@ static void test_pusher_event_shapes(void)
     th_recv_stop(r);
 }
 
-TH_MAIN(TH_CASE(test_pusher_event_shapes), TH_CASE(test_whsend_metrics_and_attempts), TH_CASE(test_config_keys), TH_CASE(test_config_soketi_app),
+/* ---- per-message headers ------------------------------------------------------------ */
+
+static void emit_with_headers(wh_engine *e, const char *id, const char *const *h, size_t n,
+                              int want)
+{
+    wh_event ev;
+    wh_event_init(&ev);
+    ev.type = "t";
+    ev.data = "{}";
+    ev.len = 2;
+    ev.id = id;
+    ev.headers = h;
+    ev.n_headers = n;
+    int rc = wh_emit_ex(e, &ev);
+    if (rc != want) th_fail(__FILE__, __LINE__, "wh_emit_ex: %d (want %d): %s", rc, want,
+                            wh_last_error(e));
+}
+
+static void check_message_headers(wh_engine *e, rec *c, th_recv *r)
+{
+    static const char *const h1[] = {"X-Tenant: acme", "X-Trace-Id: abc-123"};
+    static const char *const h2[] = {"X-Tenant: globex"};
+    emit_with_headers(e, "m1", h1, 2, 1);
+    emit_with_headers(e, "m2", h2, 1, 1);
+    emit_with_headers(e, "m3", NULL, 0, 1);
+    /* the endpoint's own header wins over a message's */
+    static const char *const h4[] = {"X-Static: from-message", "X-Other: yes"};
+    emit_with_headers(e, "m4", h4, 2, 1);
+    POLL_UNTIL(e, c->delivered >= 4, 10000);
+    CHECK_EQ(th_recv_count(r), 4);
+    char v[128];
+    for (size_t i = 0; i < 4; i++) {
+        th_recv_req q;
+        CHECK_EQ(th_recv_get(r, i, &q), 0);
+        int has_tenant = th_recv_header(&q, "X-Tenant", v, sizeof v);
+        if (!strcmp(q.webhook_id, "m1")) {
+            CHECK(has_tenant);
+            CHECK_STR(v, "acme");
+            CHECK(th_recv_header(&q, "X-Trace-Id", v, sizeof v));
+            CHECK_STR(v, "abc-123");
+        } else if (!strcmp(q.webhook_id, "m2")) {
+            CHECK(has_tenant);
+            CHECK_STR(v, "globex");
+            CHECK(!th_recv_header(&q, "X-Trace-Id", v, sizeof v));
+        } else if (!strcmp(q.webhook_id, "m3")) {
+            CHECK(!has_tenant);
+        } else {
+            CHECK_STR(q.webhook_id, "m4");
+            CHECK(th_recv_header(&q, "X-Static", v, sizeof v));
+            CHECK_STR(v, "from-endpoint");
+            CHECK(strstr(q.headers, "from-message") == NULL);
+            CHECK(th_recv_header(&q, "X-Other", v, sizeof v));
+        }
+        /* signed as usual */
+        CHECK(th_recv_header(&q, "webhook-signature", v, sizeof v));
+    }
+}
+
+static void add_signed(wh_engine *e, const char *url)
+{
+    static const char *const secrets[] = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    static const char *const statics[] = {"X-Static: from-endpoint"};
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.id = "hook";
+    ep.url = url;
+    ep.secrets = secrets;
+    ep.n_secrets = 1;
+    ep.headers = statics;
+    ep.n_headers = 1;
+    add(e, &ep);
+}
+
+static void test_message_headers(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    rec c;
+    wh_engine *e = engine(&c);
+    add_signed(e, th_recv_url(r));
+    check_message_headers(e, &c, r);
+    /* refused by name: reserved, malformed */
+    static const char *const bad1[] = {"X-Ok: 1", "Content-Type: text/plain"};
+    emit_with_headers(e, NULL, bad1, 2, WH_E_HEADER);
+    CHECK(strstr(wh_last_error(e), "headers[1]"));
+    CHECK(strstr(wh_last_error(e), "\"Content-Type\" is a reserved header name"));
+    static const char *const bad2[] = {"webhook-signature: v1,forged"};
+    emit_with_headers(e, NULL, bad2, 1, WH_E_HEADER);
+    CHECK(strstr(wh_last_error(e), "reserved"));
+    static const char *const bad3[] = {"X-Bad: a\r\nInjected: 1"};
+    emit_with_headers(e, NULL, bad3, 1, WH_E_HEADER);
+    CHECK(strstr(wh_last_error(e), "headers[0]"));
+    static const char *const bad4[] = {"No colon here"};
+    emit_with_headers(e, NULL, bad4, 1, WH_E_HEADER);
+    wh_stats st;
+    wh_stats_get(e, &st);
+    CHECK_EQ(st.rejected, 4);
+    CHECK_EQ(th_recv_count(r), 4);
+    wh_engine_free(e);
+    th_recv_stop(r);
+}
+
+/* With the SQLite queue the headers are stored with the event: emitted by
+ * one engine, delivered by the next one on the same file. */
+static void test_message_headers_sqlite(void)
+{
+    th_tmp_init("whmh");
+    const char *path = th_tmp_path("q.db");
+    th_recv *r = th_recv_start(NULL);
+    wh_sqlite_options so;
+    wh_sqlite_options_init(&so);
+    so.producer_only = 1;
+    wh_queue *q = NULL;
+    CHECK_EQ(wh_queue_sqlite_new(path, &so, &q), WH_OK);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.queue = q;
+    eo.queue_owned = 1;
+    rec c;
+    wh_engine *e = engine_with(&c, &eo);
+    add_signed(e, th_recv_url(r));
+    static const char *const h1[] = {"X-Tenant: acme", "X-Trace-Id: abc-123"};
+    static const char *const h2[] = {"X-Tenant: globex"};
+    static const char *const h4[] = {"X-Static: from-message", "X-Other: yes"};
+    emit_with_headers(e, "m1", h1, 2, 1);
+    emit_with_headers(e, "m2", h2, 1, 1);
+    emit_with_headers(e, "m3", NULL, 0, 1);
+    emit_with_headers(e, "m4", h4, 2, 1);
+    wh_poll(e, 0);
+    wh_engine_free(e); /* producer: written, nothing delivered */
+    CHECK_EQ(th_recv_count(r), 0);
+    wh_sqlite_options_init(&so);
+    CHECK_EQ(wh_queue_sqlite_new(path, &so, &q), WH_OK);
+    wh_engine_options_init(&eo);
+    eo.queue = q;
+    eo.queue_owned = 1;
+    e = engine_with(&c, &eo);
+    add_signed(e, th_recv_url(r));
+    POLL_UNTIL(e, c.delivered >= 4, 10000);
+    CHECK_EQ(th_recv_count(r), 4);
+    char v[64];
+    int tenants = 0;
+    for (size_t i = 0; i < 4; i++) {
+        th_recv_req rq;
+        CHECK_EQ(th_recv_get(r, i, &rq), 0);
+        if (th_recv_header(&rq, "X-Tenant", v, sizeof v))
+            tenants += !strcmp(rq.webhook_id, "m1") ? !strcmp(v, "acme")
+                                                     : !strcmp(v, "globex") * 10;
+        if (!strcmp(rq.webhook_id, "m4")) {
+            CHECK(th_recv_header(&rq, "X-Static", v, sizeof v));
+            CHECK_STR(v, "from-endpoint");
+            CHECK(th_recv_header(&rq, "X-Other", v, sizeof v));
+        }
+    }
+    CHECK_EQ(tenants, 11);
+    wh_engine_free(e);
+    th_recv_stop(r);
+    th_tmp_cleanup();
+}
+
+/* whsend's "headers" member. */
+static void test_whsend_headers(void)
+{
+    th_tmp_init("whwh");
+    th_recv *r = th_recv_start(NULL);
+    const char *cfg = th_tmp_path("cfg.json");
+    char doc[512];
+    snprintf(doc, sizeof doc, "{\"endpoints\": [{\"url\": \"%s\"}]}", th_recv_url(r));
+    th_write_file(cfg, doc);
+    const char *in = th_tmp_path("in.ndjson");
+    th_write_file(in, "{\"event\":\"t\",\"data\":{},\"headers\":{\"X-Tenant\":\"acme\"}}\n"
+                      "{\"event\":\"t\",\"data\":{},\"headers\":{\"Host\":\"evil\"}}\n"
+                      "{\"event\":\"t\",\"data\":{},\"headers\":{\"X-N\":1}}\n"
+                      "{\"event\":\"t\",\"data\":{},\"headers\":[\"X-A: b\"]}\n");
+    const char *out = th_tmp_path("out.txt"), *err = th_tmp_path("err.txt");
+    char *argv[] = {"whsend", "-c", (char *)cfg, (char *)in, NULL};
+    pid_t pid = th_spawn(th_example("whsend"), argv, NULL, out, err);
+    CHECK_EQ(th_wait_exit(pid, 20000), 1); /* three lines rejected */
+    CHECK_EQ(th_recv_count(r), 1);
+    th_recv_req q;
+    CHECK_EQ(th_recv_get(r, 0, &q), 0);
+    char v[64];
+    CHECK(th_recv_header(&q, "X-Tenant", v, sizeof v));
+    CHECK_STR(v, "acme");
+    CHECK(th_file_contains(out, "\"emitted\":1,"));
+    CHECK(th_file_contains(out, "\"rejected\":3,"));
+    CHECK(th_file_contains(err, "\"Host\" is a reserved header name"));
+    CHECK(th_file_contains(err, "\"headers\".\"X-N\" must be a string"));
+    CHECK(th_file_contains(err, "\"headers\" must be an object of strings"));
+    th_recv_stop(r);
+    th_tmp_cleanup();
+}
+
+TH_MAIN(TH_CASE(test_message_headers), TH_CASE(test_message_headers_sqlite),
+        TH_CASE(test_whsend_headers), TH_CASE(test_pusher_event_shapes), TH_CASE(test_whsend_metrics_and_attempts), TH_CASE(test_config_keys), TH_CASE(test_config_soketi_app),
         TH_CASE(test_payload_filter_delivers_matching_events),
         TH_CASE(test_dedupe_in_memory), TH_CASE(test_dedupe_window_expires),
         TH_CASE(test_dedupe_sqlite_across_kill), TH_CASE(test_receiver_disable),

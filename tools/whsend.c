@@ -5,7 +5,8 @@
  *          [EVENTS.ndjson|-]
  *
  * Each line is {"event": "...", "channel": "...", "data": <any JSON>,
- * "id": "..."} ("event" and "data" required).  Endpoints come from CONFIG
+ * "id": "...", "headers": {"Name": "value"}} ("event" and "data" required;
+ * "headers" are sent with this event's requests, see wh_emit_ex).  Endpoints come from CONFIG
  * (the wh_config_load format).  Delivery runs while input is read; at end of
  * input whsend waits for every pending delivery (retries included), then
  * prints one JSON summary line on stdout:
@@ -431,6 +432,8 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
     const char *end = line + len;
     if (skip_ws(line, end) == end) return; /* blank line */
 
+    char **hdr = NULL;           /* "headers" as lines, NULL-terminated */
+    const cJSON *headers = NULL;
     const char *stop = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(line, len, &stop, 0);
     if (!root) {
@@ -453,12 +456,12 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
     unsigned seen = 0;
     size_t i = 0;
     for (const cJSON *it = root->child; it; it = it->next, i++) {
-        static const char *const keys[] = {"event", "channel", "data", "id"};
+        static const char *const keys[] = {"event", "channel", "data", "id", "headers"};
         unsigned k = 0;
-        while (k < 4 && strcmp(it->string, keys[k]) != 0) k++;
-        if (k == 4) {
+        while (k < 5 && strcmp(it->string, keys[k]) != 0) k++;
+        if (k == 5) {
             reject(a, line_no, "unknown key \"%.64s\" (expected event, channel, "
-                   "data, id)", it->string);
+                   "data, id, headers)", it->string);
             goto done;
         }
         if (seen & (1u << k)) {
@@ -493,6 +496,38 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
         } else if (k == 3 && optional_string(it, &id) != 0) {
             reject(a, line_no, "\"id\" must be a string");
             goto done;
+        } else if (k == 4) {
+            headers = it;
+        }
+    }
+    /* "headers": {"Name": "value", ...} -> "Name: value" lines */
+    size_t n_hdr = 0;
+    if (headers && !cJSON_IsNull(headers)) {
+        if (!cJSON_IsObject(headers)) {
+            reject(a, line_no, "\"headers\" must be an object of strings");
+            goto done;
+        }
+        size_t cnt = (size_t)cJSON_GetArraySize(headers);
+        hdr = calloc(cnt + 1, sizeof *hdr);
+        if (!hdr) {
+            reject(a, line_no, "out of memory");
+            goto done;
+        }
+        for (const cJSON *h = headers->child; h; h = h->next) {
+            if (!cJSON_IsString(h) || !h->valuestring) {
+                reject(a, line_no, "\"headers\".\"%.64s\" must be a string", h->string);
+                goto done;
+            }
+            size_t nl = strlen(h->string), vl = strlen(h->valuestring);
+            char *l = malloc(nl + vl + 3);
+            if (!l) {
+                reject(a, line_no, "out of memory");
+                goto done;
+            }
+            memcpy(l, h->string, nl);
+            memcpy(l + nl, ": ", 2);
+            memcpy(l + nl + 2, h->valuestring, vl + 1);
+            hdr[n_hdr++] = l;
         }
     }
     if (!type) {
@@ -510,8 +545,17 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
         goto done;
     }
     int rc;
+    wh_event ev;
+    wh_event_init(&ev);
+    ev.type = type;
+    ev.channel = channel;
+    ev.data = data;
+    ev.len = data_len;
+    ev.id = id;
+    ev.headers = (const char *const *)hdr;
+    ev.n_headers = n_hdr;
     for (;;) {
-        rc = wh_emit(a->e, type, channel, data, data_len, id);
+        rc = n_hdr ? wh_emit_ex(a->e, &ev) : wh_emit(a->e, type, channel, data, data_len, id);
         if (rc != WH_E_FULL || interrupted) break;
         /* backpressure: let deliveries finish, then try the same line again */
         wh_poll(a->e, 10);
@@ -521,6 +565,8 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
     else if (rc == WH_E_DUPLICATE) a->duplicates++;
     else reject(a, line_no, "%s", wh_last_error(a->e));
 done:
+    for (size_t k = 0; hdr && hdr[k]; k++) free(hdr[k]);
+    free(hdr);
     cJSON_Delete(root);
 }
 

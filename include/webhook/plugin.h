@@ -96,6 +96,11 @@ typedef struct wh_job {
     uint32_t attempts;        /* attempts already made before this claim */
     int64_t first_attempt_ms; /* monotonic time of attempt 1, -1 if none */
     wh_event_view ev;
+    /* Per-message headers stored with the event ("Name: value" lines
+     * separated by '\n', NUL-terminated), or NULL.  Set on every claim by a
+     * queue that has enqueue_with_headers (version 4); not read otherwise. */
+    const char *headers;
+    size_t headers_len;
 } wh_job;
 
 /* A queue stores delivery jobs.  Contract: at-least-once.  Jobs are enqueued
@@ -104,7 +109,7 @@ typedef struct wh_job {
  * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
  * named by a small integer slot the engine assigns, and by their stable
  * string id for backends that persist jobs. */
-#define WH_QUEUE_VERSION 2
+#define WH_QUEUE_VERSION 4
 typedef struct wh_queue {
     int version;                 /* WH_QUEUE_VERSION */
     void *user;
@@ -152,6 +157,17 @@ typedef struct wh_queue {
      * or a negative status (logged).  *next_ms receives the engine time by
      * which poll() wants to run again.  May be NULL. */
     int (*poll)(void *user, int64_t now_ms, int64_t *next_ms);
+
+    /* ---- version 4 (read only when version >= 4) ---- */
+    /* enqueue with per-message headers (wh_emit_ex): `headers` holds
+     * headers_len bytes of "Name: value" lines separated by '\n' (already
+     * validated), stored with the event and handed back in wh_job.headers.
+     * May be NULL: the queue cannot store them, and wh_emit_ex with headers
+     * returns WH_E_INVAL. */
+    int (*enqueue_with_headers)(void *user, const wh_event_view *ev, const char *headers,
+                                size_t headers_len, const uint32_t *slots,
+                                const char *const *endpoint_ids, size_t n,
+                                int64_t due_ms);
 } wh_queue;
 
 #define WH_QUEUE_DURABLE 1u

@@ -549,6 +549,37 @@ WH_EXTERN int wh_config_load_file(wh_engine *e, const char *path);
 WH_EXTERN int wh_emit(wh_engine *e, const char *type, const char *channel,
                       const char *data, size_t len, const char *id);
 
+/* An event for wh_emit_ex: wh_emit's arguments plus per-message headers. */
+typedef struct wh_event {
+    size_t struct_size;          /* set by wh_event_init() */
+    const char *type;            /* required */
+    const char *channel;         /* or NULL */
+    const char *data;            /* JSON payload */
+    size_t len;
+    const char *id;              /* or NULL: a UUIDv7 is made */
+    /* Extra headers for this event's requests, "Name: value" each, checked
+     * like wh_endpoint_options.headers.  Reserved names are refused: Host,
+     * Content-Length, Content-Type, Content-Encoding, Transfer-Encoding,
+     * Connection, Expect, TE, Upgrade, User-Agent and any "webhook-*" name.
+     * A name an endpoint sends itself (its id, timestamp, attempt,
+     * signature or API-key header) is not sent twice: the endpoint's wins.
+     * Sent in single mode; a batch (several events in one request) carries
+     * none.  At most 64 headers, 8 KiB in all.  The queue must store them
+     * (the in-memory and SQLite queues do; the Redis queue does not:
+     * WH_E_INVAL). */
+    const char *const *headers;
+    size_t n_headers;
+} wh_event;
+
+WH_EXTERN void wh_event_init_sized(wh_event *ev, size_t size);
+#define wh_event_init(ev) wh_event_init_sized((ev), sizeof *(ev))
+
+/* wh_emit with the fields of `ev` (which may carry headers).  Returns what
+ * wh_emit returns; WH_E_HEADER (a bad or reserved header, named in
+ * wh_last_error), WH_E_INVAL (headers the queue cannot store) and
+ * WH_E_VERSION (struct_size) too. */
+WH_EXTERN int wh_emit_ex(wh_engine *e, const wh_event *ev);
+
 /* ---- metrics --------------------------------------------------------------- */
 /* Prometheus text exposition (format 0.0.4) of the engine's counters:
  * webhook_events_emitted_total, _rejected_total, _duplicate_total,
