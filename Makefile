@@ -90,6 +90,11 @@ else
 EXAMPLES  := chat_demo minimal
 endif
 TOOLS     := whsend
+# whsend --metrics serves over libmicrohttpd when the build has it
+ifeq ($(WITH_MHD),1)
+WHSEND_MHD_CFLAGS = -DWH_WHSEND_MHD $(MHD_CFLAGS)
+WHSEND_MHD_LIBS = $(MHD_LIBS)
+endif
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
 # DEB_LATER: installed by `make deps` for the event-loop adapters (next
@@ -218,7 +223,7 @@ $(B)/bin/%: examples/%.c $(STATIC)
 
 $(B)/bin/%: tools/%.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) -lm
+	$(CC) $(BASE_CFLAGS) $(WHSEND_MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(WHSEND_MHD_LIBS) -lpthread -lm
 
 $(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(STATIC) $(TEST_STATIC)
 	@mkdir -p $(dir $@)

@@ -52,6 +52,10 @@
 
 #include "ds.h"
 #include "internal.h"
+#include "metrics.h"
+
+struct wh__filter;
+struct wh__dedupe;
 
 typedef struct wh_delivery wh_delivery;
 
@@ -75,6 +79,9 @@ typedef struct wh_ep_conf {
     wh_body body;
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t connect_timeout_ms;
+    struct wh__filter *payload_filter; /* NULL: none (filter.c) */
+    int at_most_once;       /* delivery WH_DELIVERY_AT_MOST_ONCE */
+    int ignore_control;     /* ignore the webhook-delivery header */
 } wh_ep_conf;
 
 /* Retry policy and request limits (policy.c builds it; read-only after). */
@@ -139,6 +146,8 @@ typedef struct wh_ep {
     wh_ep_health health;
     wh_ep_work work;
     wh_ep_sched sched;
+    wh__ep_metrics metrics; /* outcome.c records, wh_metrics_write reads */
+    uint64_t outstanding;   /* jobs accepted and not yet delivered or dead */
 } wh_ep;
 
 /* One request's worth of jobs: a single event, or a batch.  In single mode
@@ -191,6 +200,11 @@ typedef struct wh__report {
     wh_outcome o;
     wh_health h;
     char msg[160];            /* o.error_msg / h.reason when they point here */
+    /* copies of the answer for o.response_body, o.retry_after,
+     * o.delivery_control (pointed to when the report is delivered) */
+    char resp_body[WH_OUTCOME_BODY_MAX];
+    char retry_after[64], control[64];
+    int has_retry_after, has_control;
 } wh__report;
 
 struct wh_engine {
@@ -228,6 +242,11 @@ struct wh_engine {
     wh__report *reports;   /* outcome.c: reports[rep_head..rep_n) pending */
     size_t rep_head, rep_n, rep_cap;
     size_t delivered_outcomes; /* outcomes handed out during this wh_poll */
+
+    size_t n_payload_filters; /* endpoints with a payload filter */
+    struct wh__dedupe *dedupe; /* dedupe_window_ms in memory, or NULL */
+    int64_t dedupe_window;
+    char *op_endpoint;      /* operational_endpoint id, or NULL */
 
     int in_callback;
     int free_pending;
