@@ -303,7 +303,7 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
     e->st.enqueued += n;
     for (size_t i = 0; i < n; i++) {
         wh_ep *ep = e->eps[e->route_buf[i]];
-        ep->outstanding++;
+        wh__metrics_accepted(&ep->metrics);
         int64_t when = wh__work_enqueued(e, ep, len, now);
         if (ep->sched.wake.idx == SIZE_MAX || ep->sched.wake.key > when)
             wh__sched_at(e, ep, when);
@@ -574,7 +574,8 @@ size_t wh_metrics_write(wh_engine *e, char *buf, size_t len)
         rows[k].id = ep->conf.id;
         rows[k].state = ep->health.state;
         rows[k].in_flight = in_flight;
-        rows[k].queued = ep->outstanding > in_flight ? ep->outstanding - in_flight : 0;
+        uint64_t out = ep->metrics.outstanding;
+        rows[k].queued = out > in_flight ? out - in_flight : 0;
         rows[k].m = &ep->metrics;
         k++;
     }

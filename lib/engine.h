@@ -25,7 +25,10 @@
  *                during a call and handed to the host's callbacks at its end
  *                (then the queue is told: ack or retry).  Calls scheduler.c
  *                (an endpoint whose job went back to the queue is
- *                rescheduled), log.c, ds.c and the host's callbacks.
+ *                rescheduled), log.c, ds.c, metrics.c (every outcome is
+ *                counted), opevents.c and the queue's enqueue (operational
+ *                events to the operational_endpoint) and the host's
+ *                callbacks.
  *   scheduler.c  when each endpoint next has work (wh_ep_sched, the wake
  *                heap).  Calls policy.c (gates), ds.c.
  *   router.c     which endpoints an event goes to.  Calls ds.c.
@@ -37,6 +40,14 @@
  *   log.c        the last error and the log callback.  Leaf (but for
  *                wh_status_name).
  *   ds.c         heap, hash map, intrusive list, growable array.  Leaf.
+ *   filter.c     payload filters: compiled at endpoint add (endpoint.c),
+ *                matched in wh_emit (engine.c).  Leaf (cJSON, regex.h).
+ *   dedupe.c     the ids wh_emit accepted within dedupe_window_ms (engine.c;
+ *                the SQLite queue keeps its own).  Leaf.
+ *   metrics.c    per-endpoint counters (wh__ep_metrics: written through its
+ *                functions only) and their Prometheus text.  Leaf.
+ *   opevents.c   operational events as JSON (outcome.c) and the
+ *                webhook-delivery response header (delivery.c).  Leaf.
  *
  * The other lib/ files (queues, transports, sign.c, validate.c, config.c,
  * ids.c, util.c) are reached through vtables or as leaves; none calls a
@@ -147,7 +158,6 @@ typedef struct wh_ep {
     wh_ep_work work;
     wh_ep_sched sched;
     wh__ep_metrics metrics; /* outcome.c records, wh_metrics_write reads */
-    uint64_t outstanding;   /* jobs accepted and not yet delivered or dead */
 } wh_ep;
 
 /* One request's worth of jobs: a single event, or a batch.  In single mode
