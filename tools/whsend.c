@@ -56,7 +56,6 @@
  *
  * Uses the public API only (the <webhook/...> headers); cJSON parses the input lines. */
 #include <webhook/webhook.h>
-#include <webhook/plugin.h>
 #include <webhook/sqlite.h>
 #include <webhook/redis.h>
 
@@ -1117,7 +1116,12 @@ int main(int argc, char **argv)
         if (fd > 0) close(fd);
         return 2;
     }
-    a.durable = a.q && a.q->version >= 2 && (a.q->flags & WH_QUEUE_DURABLE);
+    if (a.q) {
+        wh_queue_info qi;
+        memset(&qi, 0, sizeof qi);
+        qi.struct_size = sizeof qi;
+        a.durable = wh_queue_info_get(a.q, &qi) == WH_OK && qi.durable;
+    }
     a.lines_per_round = a.durable ? LINES_PER_ROUND_DURABLE : LINES_PER_ROUND;
     if (!a.q) eo.on_log = NULL; /* the default queue: dead letters are shown above */
     if ((producer || worker) && !a.durable) {
@@ -1133,6 +1137,7 @@ int main(int argc, char **argv)
     a.e = wh_engine_new(&eo, &err);
     if (!a.e) {
         fprintf(stderr, "whsend: cannot start the engine: %s\n", wh_strerror(err));
+        wh_queue_free(a.q); /* wh_engine_new takes nothing on failure */
         if (fd > 0) close(fd);
         if (a.dead_letter) fclose(a.dead_letter);
         return 2;
