@@ -7,6 +7,7 @@
  * with wh__endpoint_check. */
 #include "config.h"
 #include "filter.h"
+#include "sign_ed25519.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +55,17 @@ static int parse_event_types(const cJSON *item, const char *path, void *target,
 
 int wh__cfg_check_secret(const char *s, const char *path, wh__cfg_err *err)
 {
+    if (wh__ed_is_key(s)) { /* an ed25519 key: whsk_ (signs) or whpk_ */
+        wh__edkey *k = NULL;
+        const char *why = NULL;
+        int rc = wh__edkey_new(s, &k, &why);
+        wh__edkey_free(k);
+        if (rc == WH_E_NOMEM) return wh__cfg_fail(err, rc, "out of memory");
+        if (rc != WH_OK)
+            return wh__cfg_fail(err, WH_E_CONFIG, "%s: %s", path,
+                                why ? why : "not a valid ed25519 key");
+        return WH_OK;
+    }
     wh__hmac *h = NULL;
     int rc = wh__hmac_new(s, &h);
     wh__hmac_free(h);

@@ -433,7 +433,54 @@ static void test_endpoint_add_names_bad_ed25519_key(void)
     wh_engine_free(e);
 }
 
-TH_MAIN(TH_CASE(test_whsk_signs_v1a_verified_independently),
+/* The JSON configuration takes whsk_ keys beside whsec_ secrets. */
+static void test_config_whsk_secret(void)
+{
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r);
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    int delivered = 0;
+    eo.on_outcome = on_outcome;
+    eo.outcome_user = &delivered;
+    int err = 0;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    CHECK(e);
+    char doc[512];
+    const char *bad = "{\"endpoints\": [{\"url\": \"http://127.0.0.1:9/\","
+                      " \"secret\": \"whsk_YWJj\"}]}";
+    CHECK_EQ(wh_config_load(e, bad, strlen(bad)), WH_E_CONFIG);
+    CHECK(strstr(wh_last_error(e), "endpoints[0].secret"));
+    if (!wh__ed_available()) {
+        CHECK(strstr(wh_last_error(e), "WH_HMAC=openssl"));
+        wh_engine_free(e);
+        th_recv_stop(r);
+        return;
+    }
+    CHECK(strstr(wh_last_error(e), "32-byte"));
+    th_tmp_init("whed");
+    keypair kp;
+    make_keypair(&kp);
+    snprintf(doc, sizeof doc, "{\"endpoints\": [{\"url\": \"%s\", \"secret\": "
+             "[\"%s\", \"%s\"]}]}", th_recv_url(r), HMAC_SECRET, kp.sk);
+    CHECK_EQ(wh_config_load(e, doc, strlen(doc)), WH_OK);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{\"a\":1}", 7, NULL), 1);
+    int64_t t0 = th_now_ms();
+    while (delivered < 1 && th_now_ms() - t0 < 10000) wh_poll(e, 50);
+    CHECK_EQ(delivered, 1);
+    th_recv_req q;
+    CHECK_EQ(th_recv_get(r, 0, &q), 0);
+    CHECK_EQ(python_verifies(kp.pk, q.webhook_id, q.webhook_timestamp, q.body,
+                             q.webhook_signature),
+             0);
+    CHECK(strncmp(q.webhook_signature, "v1,", 3) == 0);
+    wh_engine_free(e);
+    th_recv_stop(r);
+    th_tmp_cleanup();
+}
+
+TH_MAIN(TH_CASE(test_config_whsk_secret),
+        TH_CASE(test_whsk_signs_v1a_verified_independently),
         TH_CASE(test_whpk_verifies_independent_signature),
         TH_CASE(test_rotation_v1_and_v1a_in_one_header),
         TH_CASE(test_bad_keys_named),
