@@ -339,6 +339,7 @@ void wh__ep_free(wh_ep *ep)
     free(ep->conf.ch_suffix);
     wh__signer_free(ep->conf.signer);
     wh__filter_free(ep->conf.payload_filter);
+    free(ep->metrics);
     wh__policy_free(&ep->pol);
     free(ep->conf.h_id);
     free(ep->conf.h_ts);
@@ -363,6 +364,7 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
     wh__health_init(&ep->health);
     wh__work_init(&ep->work);
     wh__sched_init(&ep->sched);
+    if (!(ep->metrics = wh__calloc(1, sizeof *ep->metrics))) goto fail;
     if (o->id) ep->conf.id = wh__strdup(o->id);
     else {
         /* "ep-<handle>", made unique against ids the host chose */

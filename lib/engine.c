@@ -303,7 +303,6 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
     e->st.enqueued += n;
     for (size_t i = 0; i < n; i++) {
         wh_ep *ep = e->eps[e->route_buf[i]];
-        wh__metrics_accepted(&ep->metrics);
         int64_t when = wh__work_enqueued(e, ep, len, now);
         if (ep->sched.wake.idx == SIZE_MAX || ep->sched.wake.key > when)
             wh__sched_at(e, ep, when);
@@ -574,9 +573,12 @@ size_t wh_metrics_write(wh_engine *e, char *buf, size_t len)
         rows[k].id = ep->conf.id;
         rows[k].state = ep->health.state;
         rows[k].in_flight = in_flight;
-        uint64_t out = ep->metrics.outstanding;
-        rows[k].queued = out > in_flight ? out - in_flight : 0;
-        rows[k].m = &ep->metrics;
+        /* accepted and not yet finished (approximate for jobs a durable
+         * queue held before this engine started) */
+        uint32_t done = (uint32_t)(ep->metrics->delivered + ep->metrics->dead + in_flight);
+        uint32_t left = ep->work.accepted - done; /* modulo 2^32 */
+        rows[k].queued = left < UINT32_MAX / 2 ? left : 0;
+        rows[k].m = ep->metrics;
         k++;
     }
     wh__metrics_engine g = {e->st.emitted, e->st.rejected, e->st.duplicates, e->st.requests};

@@ -133,6 +133,10 @@ typedef struct wh_ep_rate {
 /* Work state: the requests of an endpoint (delivery.c writes it). */
 typedef struct wh_ep_work {
     uint32_t in_flight;
+    /* jobs queued by this engine, modulo 2^32 (wh_metrics_write's
+     * webhook_queued: accepted - delivered - dead - in flight); in the
+     * padding after in_flight, so that wh_emit touches no further line */
+    uint32_t accepted;
     /* jobs enqueued and not yet claimed (batch readiness; approximate for a
      * queue that already held jobs when the engine started) */
     uint64_t fresh, fresh_bytes;
@@ -157,7 +161,9 @@ typedef struct wh_ep {
     wh_ep_health health;
     wh_ep_work work;
     wh_ep_sched sched;
-    wh__ep_metrics metrics; /* outcome.c records, wh_metrics_write reads */
+    wh__ep_metrics *metrics; /* its own allocation (cold: kept out of the
+                                wh_ep lines wh_emit touches); outcome.c
+                                records, wh_metrics_write reads */
 } wh_ep;
 
 /* One request's worth of jobs: a single event, or a batch.  In single mode
@@ -395,6 +401,7 @@ static inline int64_t wh__work_enqueued(const wh_engine *e, wh_ep *ep, size_t le
 {
     ep->work.fresh++;
     ep->work.fresh_bytes += len;
+    ep->work.accepted++;
     if (ep->conf.mode == WH_MODE_BATCH && ep->work.fresh < ep->conf.batch_max_events &&
         ep->work.fresh_bytes < ep->conf.batch_max_bytes && !e->flushing)
         return now + ep->conf.batch_linger_ms;

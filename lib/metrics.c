@@ -34,7 +34,6 @@ int wh__metrics_fail_class(const wh_outcome *o)
 void wh__metrics_record(wh__ep_metrics *m, const wh_outcome *o, int64_t now_wall_ms)
 {
     if (!m || !o) return;
-    if (o->kind != WH_RETRY && m->outstanding) m->outstanding--;
     if (o->kind == WH_DELIVERED) {
         m->delivered++;
         int64_t ms = now_wall_ms - o->ev.created_ms;

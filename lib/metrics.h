@@ -32,16 +32,11 @@ typedef struct wh__ep_metrics {
     uint64_t dead;                      /* jobs dead-lettered (cancelled too) */
     uint64_t lat[WH__LAT_NB + 1];       /* per bucket, not cumulative */
     uint64_t lat_sum_ms;
-    uint64_t outstanding;               /* jobs accepted, not yet delivered
-                                           or dead (this engine's) */
 } wh__ep_metrics;
-
-/* A job was queued for the endpoint (wh_emit, an operational event). */
-static inline void wh__metrics_accepted(wh__ep_metrics *m) { m->outstanding++; }
 
 /* Account one outcome.  now_wall_ms: wall-clock time of the outcome; the
  * latency is now_wall_ms - o->ev.created_ms (emit -> 2xx, retries and
- * queueing included). */
+ * queueing included); read for WH_DELIVERED only. */
 void wh__metrics_record(wh__ep_metrics *m, const wh_outcome *o,
                         int64_t now_wall_ms);
 /* The class of a failed attempt, or -1 when no attempt failed (delivered,

@@ -77,7 +77,8 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
     if (r->has_control)
         snprintf(r->control, sizeof r->control, "%s", r->o.delivery_control);
     /* metrics: what the host will be told */
-    wh__metrics_record(&ep->metrics, &r->o, e->clock.wall_ms(e->clock.user));
+    wh__metrics_record(ep->metrics, &r->o,
+                       kind == WH_DELIVERED ? e->clock.wall_ms(e->clock.user) : 0);
 }
 
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h)
@@ -120,7 +121,6 @@ static void op_event(wh_engine *e, const wh__report *r)
         return;
     }
     e->st.enqueued++;
-    wh__metrics_accepted(&op->metrics);
     wh__sched_sooner(e, op, wh__work_enqueued(e, op, ev.data_len, now));
 }
 
