@@ -64,6 +64,12 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
     r->o.endpoint_id = ep->conf.id;
     r->o.url = ep->conf.url;
     r->o.ev = job->ev;
+    /* in the queue's memory until the job is acked or retried, after the
+     * host saw the outcome */
+    r->o.event_headers = e->queue->version >= 4 && e->queue->enqueue_with_headers &&
+                                 job->headers && job->headers_len
+                             ? job->headers
+                             : NULL;
     snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
     /* the answer's strings live until the transport call returns: copy */
     size_t bl = r->o.response_body ? r->o.response_body_len : 0;

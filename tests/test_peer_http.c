@@ -1003,6 +1003,19 @@ static void test_whsend_headers(void)
     CHECK(th_file_contains(err, "\"headers\".\"X-N\" must be a string"));
     CHECK(th_file_contains(err, "\"headers\" must be an object of strings"));
     th_recv_stop(r);
+    /* a dead-lettered line keeps its headers, so a replay sends them again */
+    snprintf(doc, sizeof doc, "{\"endpoints\": [{\"url\": \"http://127.0.0.1:%d/x\","
+             " \"max_attempts\": 1}]}", th_free_port());
+    th_write_file(cfg, doc);
+    th_write_file(in, "{\"event\":\"t\",\"data\":{\"n\":1},\"id\":\"d1\","
+                      "\"headers\":{\"X-Tenant\":\"acme\",\"X-Trace\":\"a: b\"}}\n");
+    const char *dead = th_tmp_path("dead.ndjson");
+    char *argv2[] = {"whsend", "-c", (char *)cfg, "--dead-letter", (char *)dead, (char *)in,
+                     NULL};
+    pid = th_spawn(th_example("whsend"), argv2, NULL, out, err);
+    CHECK_EQ(th_wait_exit(pid, 20000), 1);
+    CHECK(th_file_contains(dead, "\"id\":\"d1\",\"headers\":{\"X-Tenant\":\"acme\","
+                                 "\"X-Trace\":\"a: b\"}}"));
     th_tmp_cleanup();
 }
 

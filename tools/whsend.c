@@ -212,6 +212,26 @@ static void dead_letter(app *a, const wh_outcome *o)
     fwrite(o->ev.data, 1, o->ev.data_len, f);
     fputs(",\"id\":", f);
     put_json_string(f, o->ev.id);
+    if (o->event_headers) { /* "Name: value" lines back to {"Name": "value"} */
+        fputs(",\"headers\":{", f);
+        const char *l = o->event_headers;
+        for (int first = 1; *l; first = 0) {
+            size_t len = strcspn(l, "\n"), nl = strcspn(l, ":");
+            if (nl > len) nl = len;
+            char name[256], value[8192];
+            snprintf(name, sizeof name, "%.*s", (int)nl, l);
+            const char *v = l + nl + (nl < len ? 1 : 0);
+            while (v < l + len && (*v == ' ' || *v == '\t')) v++;
+            snprintf(value, sizeof value, "%.*s", (int)(l + len - v), v);
+            if (!first) fputc(',', f);
+            put_json_string(f, name);
+            fputc(':', f);
+            put_json_string(f, value);
+            l += len;
+            if (*l == '\n') l++;
+        }
+        fputc('}', f);
+    }
     fputs("}\n", f);
     if (fflush(f) != 0 && !a->dead_letter_failed) {
         a->dead_letter_failed = 1;

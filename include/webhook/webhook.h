@@ -171,6 +171,9 @@ typedef struct wh_outcome {
     const char *retry_after;      /* Retry-After */
     const char *delivery_control; /* webhook-delivery ("disable",
                                      "abort-message") */
+    /* The event's per-message headers (wh_emit_ex), "Name: value" lines
+     * separated by '\n', or NULL. */
+    const char *event_headers;
 } wh_outcome;
 
 /* Most response body bytes an outcome carries. */
