@@ -3,6 +3,8 @@
 
     python3 bench/run.py BUILD_DIR [--quick] [--out bench/RESULTS.md]
     python3 bench/run.py BUILD_DIR --only-whsend [N]   (just section 8, printed)
+    python3 bench/run.py BUILD_DIR --only https [--events N]   (just section 9,
+                                                  HTTPS, printed)
 
 BUILD_DIR holds bench/whbench (the default build), bench/ref_curl, bin/whsend and,
 optionally, bench/whbench-openssl and bench/whbench-mbedtls (the library
@@ -114,6 +116,197 @@ class Nginx:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+
+
+# HTTPS: a private CA and server certificate made at bench time
+# (tests/support/tls_certs.sh, openssl CLI); one nginx with a plain port (and
+# stub_status, whose "accepts" counts the connections opened), a TLS port
+# speaking HTTP/1.1 and a TLS port speaking HTTP/2.
+NGINX_TLS_CONF = """\
+{user}
+worker_processes 1;
+daemon off;
+master_process on;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; multi_accept on; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_max_body_size 64m;
+    client_body_buffer_size 8m;
+    ssl_certificate {tmp}/certs/server.pem;
+    ssl_certificate_key {tmp}/certs/server.key;
+    ssl_session_cache shared:SSL:4m;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location = /status {{ stub_status; }}
+        location / {{ return 204; }}
+    }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        location / {{ return 204; }}
+    }}
+    server {{
+        listen 127.0.0.1:{h2_port} ssl http2 backlog=4096;
+        location / {{ return 204; }}
+    }}
+}}
+"""
+
+
+class NginxTLS(Nginx):
+    def start(self):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        certs = os.path.join(self.tmp, "certs")
+        os.makedirs(certs, exist_ok=True)
+        subprocess.run(["sh", os.path.join(HERE, "..", "tests", "support", "tls_certs.sh"), certs],
+                       check=True)
+        user = ""
+        if os.geteuid() == 0:
+            import pwd
+            import grp
+            pw = pwd.getpwuid(os.getuid())
+            user = f"user {pw.pw_name} {grp.getgrgid(pw.pw_gid).gr_name};"
+        for attempt in range(5):
+            self.port, self.tls_port, self.h2_port = free_port(), free_port(), free_port()
+            if len({self.port, self.tls_port, self.h2_port}) < 3:
+                continue
+            conf = os.path.join(self.tmp, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_TLS_CONF.format(user=user, tmp=self.tmp, port=self.port,
+                                              tls_port=self.tls_port, h2_port=self.h2_port))
+            self.proc = subprocess.Popen(
+                [nginx, "-p", self.tmp, "-c", conf, "-e", os.path.join(self.tmp, "error.log")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            for _ in range(100):
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    for p in (self.port, self.tls_port, self.h2_port):
+                        socket.create_connection(("127.0.0.1", p), timeout=0.2).close()
+                    self.ca = os.path.join(certs, "ca.pem")
+                    return (f"http://127.0.0.1:{self.port}/hook",
+                            f"https://127.0.0.1:{self.tls_port}/hook",
+                            f"https://127.0.0.1:{self.h2_port}/hook")
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise RuntimeError("nginx did not start; see " + os.path.join(self.tmp, "error.log"))
+
+    def accepts(self):
+        """Connections nginx has accepted so far (stub_status), on every port."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"GET /status HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+        lines = data.decode().split("\r\n\r\n", 1)[1].splitlines()
+        # "server accepts handled requests" / " N N N"
+        return int(lines[2].split()[0])
+
+
+class BusyCore:
+    """Another process keeping one core busy for the duration."""
+    def __enter__(self):
+        self.p = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *a):
+        self.p.kill()
+        self.p.wait()
+
+
+def https_section(build, quick, n_events=None):
+    """Section 9: HTTPS beside plain HTTP against one nginx, with another
+    process holding a core busy during the libwebhook runs."""
+    whb = os.path.join(build, "bench", "whbench")
+    n = n_events or 20000
+    reps = 1 if quick else 3
+    secs = 2 if quick else 3
+    H = {"n": n, "reps": reps}
+    tmp = tempfile.mkdtemp(prefix="whbench-tls-")
+    ng = NginxTLS(tmp)
+    try:
+        plain, tls, h2 = ng.start()
+        log(f"nginx TLS: {plain} {tls} {h2}")
+        body = run([whb, "payload"])
+        lua = os.path.join(tmp, "post.lua")
+        lua_body(lua, body)
+        H["wrk_plain"] = statistics.median(wrk(plain, 32, secs, lua) for _ in range(reps))
+        H["wrk_tls"] = statistics.median(wrk(tls, 32, secs, lua) for _ in range(reps))
+        log(f"wrk c=32: plain {H['wrk_plain']:.0f} req/s, https {H['wrk_tls']:.0f} req/s")
+        env = dict(os.environ)
+        env_tls = dict(env, WH_BENCH_CA_FILE=ng.ca, WH_BENCH_HTTP2="0")
+
+        def lib(url, e):
+            p = subprocess.run([whb, "single", url, str(n), "32"], capture_output=True,
+                               text=True, timeout=240, env=e)
+            if p.returncode != 0:
+                raise RuntimeError(f"whbench single {url} failed: {p.stderr.strip()}")
+            return parse_result(p.stdout, "single")[0]
+
+        plain_rows, tls_rows, conns = [], [], []
+        with BusyCore():
+            for _ in range(reps):
+                plain_rows.append(lib(plain, env))
+                a0 = ng.accepts()
+                tls_rows.append(lib(tls, env_tls))
+                # the warm-up (129 events) is included: every connection counts
+                conns.append(ng.accepts() - a0)
+        H["lib_plain"] = statistics.median(r["eps"] for r in plain_rows)
+        H["lib_tls"] = statistics.median(r["eps"] for r in tls_rows)
+        H["cpu_plain"] = statistics.median(r["cpu_ns_per_event"] for r in plain_rows)
+        H["cpu_tls"] = statistics.median(r["cpu_ns_per_event"] for r in tls_rows)
+        H["conns"] = conns
+        log(f"libwebhook c=32 with a busy core: plain {H['lib_plain']:.0f}/s, https "
+            f"{H['lib_tls']:.0f}/s ({H['lib_tls'] / H['lib_plain']:.2f}x), TLS connections "
+            f"opened {conns}")
+        # HTTP/2 early answers: nginx answers 204 without reading the body
+        env_h2 = dict(env, WH_BENCH_CA_FILE=ng.ca, WH_BENCH_HTTP2="1", WH_BENCH_ALLOW_FAIL="1")
+        a0 = ng.accepts()
+        r = lib(h2, env_h2)
+        H["h2"] = (r["eps"], r["failed"], ng.accepts() - a0, r["seconds"])
+        log(f"libwebhook over HTTP/2: {r['eps']:.0f}/s, {r['failed']:.0f} of {n} failed, "
+            f"{H['h2'][2]} connections, {r['seconds']:.1f} s")
+    finally:
+        ng.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return H
+
+
+def write_https(H, L):
+    L.append(f"## 9. HTTPS beside plain HTTP (nginx, private CA through `ca_file`)\n")
+    L.append("nginx as above plus TLS ports (certificate from a private CA made at bench time with"
+             " the openssl CLI; `ssl_session_cache` on).  wrk: 32 connections.  libwebhook:"
+             f" {H['n']:,} signed events at 32 in flight over HTTP/1.1, while another process"
+             " keeps one core busy (both protocols in the same conditions).  Connections opened:"
+             " nginx stub_status `accepts` before and after the HTTPS run, warm-up included.\n")
+    L.append("| | plain HTTP | HTTPS | HTTPS ÷ plain |")
+    L.append("|---|---|---|---|")
+    L.append(f"| wrk requests/s (ceiling) | {H['wrk_plain']:,.0f} | {H['wrk_tls']:,.0f} | {H['wrk_tls'] / H['wrk_plain']:.2f} |")
+    L.append(f"| libwebhook events/s, busy core | {H['lib_plain']:,.0f} | {H['lib_tls']:,.0f} | {H['lib_tls'] / H['lib_plain']:.2f} |")
+    L.append(f"| libwebhook CPU/event | {H['cpu_plain'] / 1000:.1f} µs | {H['cpu_tls'] / 1000:.1f} µs | |")
+    L.append("")
+    worst = max(H["conns"])
+    L.append(f"TLS connections opened per run: {', '.join(str(c) for c in H['conns'])}"
+             f" (target ≤ 40: {ok(worst <= 40)}); HTTPS ÷ plain {H['lib_tls'] / H['lib_plain']:.2f}"
+             f" (target ≥ 0.6: {ok(H['lib_tls'] >= 0.6 * H['lib_plain'])}).\n")
+    eps, failed, c, secs = H["h2"]
+    L.append(f"HTTP/2, opted in (`wh_curl_options.http2 = 1`; nginx `http2` answers 204 before"
+             f" reading a request body): {eps:,.0f} events/s ({secs:.1f} s: a stream left hanging"
+             f" until its 10 s timeout shows here), {failed:.0f} of {H['n']:,} reported failed,"
+             f" {c} connection(s).\n")
 
 
 def parse_result(out, name):
@@ -304,6 +497,13 @@ def main():
     if "--out" in args:
         out_path = args[args.index("--out") + 1]
     whb = os.path.join(build, "bench", "whbench")
+    if "--only" in args and args[args.index("--only") + 1] == "https":
+        n_ev = int(args[args.index("--events") + 1]) if "--events" in args else None
+        H = https_section(build, True, n_ev)
+        L = []
+        write_https(H, L)
+        print("\n".join(L))
+        return 0
     variants = {}
     for v in ("openssl", "mbedtls"):
         path = os.path.join(build, "bench", "whbench-" + v)
@@ -400,6 +600,11 @@ def main():
     finally:
         ng.stop()
         log("nginx stopped")
+
+    # (9) HTTPS beside plain HTTP (its own nginx, with TLS ports)
+    R["https"] = https_section(build, quick)
+    R["cmds"].append(f"whbench single URL {R['https']['n']} 32 over http:// and https:// (ca_file),"
+                     " a busy-looping process beside; wrk -c32 over both")
 
     # (4)(5)(6): no network
     R["cmds"].append("whbench emit warm ; whbench emit cold ; whbench memory 1 ; whbench memory 10 ; whbench idle")
@@ -562,6 +767,9 @@ def write_results(R, path, n_single, n_batch):
              " `data` is the same 300-byte payload.  CPU per event: whsend"
              f" {wcpu / 1000:.1f} µs (the process's user+system time, startup and parsing included),"
              f" the loop {rcpu / 1000:.1f} µs.\n")
+
+    if "https" in R:
+        write_https(R["https"], L)
 
     notes = os.path.join(HERE, "NOTES.md")
     if os.path.exists(notes):

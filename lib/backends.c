@@ -1,4 +1,5 @@
-/* The engine's default parts, and the backends this build left out.
+/* The engine's default parts, the backends this build left out, and the
+ * engine's network options.
  *
  * This is the one file that names concrete backends for the engine: the
  * default transport (libcurl, when the library is built with it) and the
@@ -11,19 +12,161 @@
  * <webhook/curl.h>, <webhook/sqlite.h> and <webhook/redis.h> are the same in
  * every build and a program can tell at run time what the library holds.
  * The build defines WH_HAVE_CURL / WH_HAVE_SQLITE / WH_HAVE_REDIS (lib/ only)
- * for what it compiled. */
-#include "internal.h"
+ * for what it compiled.
+ *
+ * Network options (README "Security", "TLS"): the TLS defaults and
+ * https_only of wh_engine_options, the SSRF guard and proxy handed to the
+ * default transport, and each endpoint's TLS profile, which travels with
+ * every request as wh_request.tls. */
+#include "engine.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
-int wh__default_transport_new(wh_transport **out)
+/* Fields of wh_engine_options an older caller may not have: wh_engine_new
+ * copies the caller's struct into a full one with defaults, so every field
+ * is readable here. */
+
+struct wh__net {
+    int https_only;
+    int guard_set;               /* ssrf_guard or proxy set for the transport */
+    /* TLS defaults, owned */
+    char *ca_file, *ca_path, *cert, *key, *pin;
+    int min_version;             /* 0, 12, 13 */
+    int insecure;
+};
+
+struct wh__ep_net {
+    wh_tls tls;                  /* points at the strings below */
+    char *ca_file, *ca_path, *cert, *key, *pin;
+};
+
+static int parse_min_version(const char *v, int *out)
 {
-#ifdef WH_HAVE_CURL
-    return wh_transport_curl_new(NULL, out);
-#else
+    if (!v) {
+        *out = 0;
+        return 1;
+    }
+    if (strcmp(v, "1.2") == 0) *out = 12;
+    else if (strcmp(v, "1.3") == 0) *out = 13;
+    else return 0;
+    return 1;
+}
+
+/* "sha256//<base64>" entries joined by ';' (libcurl's format, without its
+ * file-name form: a pin is a constant, not a path). */
+static int pin_valid(const char *p)
+{
+    if (!*p) return 0;
+    while (*p) {
+        if (strncmp(p, "sha256//", 8) != 0) return 0;
+        p += 8;
+        size_t n = 0;
+        while (*p && *p != ';') {
+            char ch = *p++;
+            if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' || ch == '='))
+                return 0;
+            n++;
+        }
+        if (n != 44) return 0; /* base64 of 32 bytes */
+        if (*p == ';') p++;
+    }
+    return 1;
+}
+
+/* Check one set of TLS fields; `where` names the owner ("endpoints[1]",
+ * "engine").  Writes the message to buf. */
+int wh__net_tls_check(const char *ca_file, const char *ca_path, const char *cert,
+                      const char *key, const char *min, const char *pin, const char *where,
+                      char *buf, size_t size)
+{
+    int v;
+    const struct { const char *name, *path; } files[] = {
+        {"ca_file", ca_file}, {"ca_path", ca_path}, {"client_cert_file", cert},
+        {"client_key_file", key}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (!files[i].path) continue;
+        if (!*files[i].path) {
+            snprintf(buf, size, "%s.%s: empty path", where, files[i].name);
+            return WH_E_INVAL;
+        }
+        if (access(files[i].path, R_OK) != 0) {
+            snprintf(buf, size, "%s.%s: %s: %s", where, files[i].name, files[i].path,
+                     strerror(errno));
+            return WH_E_IO;
+        }
+    }
+    if (key && !cert) {
+        snprintf(buf, size, "%s.client_key_file: requires client_cert_file", where);
+        return WH_E_INVAL;
+    }
+    if (!parse_min_version(min, &v)) {
+        snprintf(buf, size, "%s.tls_min_version: expected \"1.2\" or \"1.3\"", where);
+        return WH_E_INVAL;
+    }
+    if (pin && !pin_valid(pin)) {
+        snprintf(buf, size, "%s.pinned_public_key: expected \"sha256//<base64 of 32 "
+                 "bytes>\" (several joined by ';')", where);
+        return WH_E_INVAL;
+    }
+    return WH_OK;
+}
+
+/* Parse an allow list; message to buf on error. */
+static int allow_parse(const char *const *list, size_t n, const char *where,
+                       wh__cidr **out, char *buf, size_t size)
+{
+    *out = NULL;
+    if (!n) return WH_OK;
+    if (!list || n > 100000) {
+        snprintf(buf, size, "%s.ssrf_allow: NULL list or more than 100000 entries", where);
+        return WH_E_INVAL;
+    }
+    wh__cidr *a = wh__calloc(n, sizeof *a);
+    if (!a) return WH_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = "NULL";
+        if (!list[i] || wh__cidr_parse(list[i], &a[i], &why) != WH_OK) {
+            snprintf(buf, size, "%s.ssrf_allow[%zu]: \"%s\": %s", where, i,
+                     list[i] ? list[i] : "(null)", why);
+            free(a);
+            return WH_E_INVAL;
+        }
+    }
+    *out = a;
+    return WH_OK;
+}
+
+int wh__default_transport_new(const wh_engine_options *o, wh_transport **out)
+{
+#ifndef WH_HAVE_CURL
     /* no transport to default to: the host must hand one in */
+    (void)o;
     *out = NULL;
     return WH_E_UNSUPPORTED;
+#else
+    wh_curl_options co;
+    wh_curl_options_init(&co);
+    if (o) {
+        char buf[300];
+        wh__cidr *tmp = NULL;
+        int rc = allow_parse(o->ssrf_allow, o->n_ssrf_allow, "engine", &tmp, buf, sizeof buf);
+        free(tmp);
+        if (rc != WH_OK) {
+            wh__logf(o->on_log, o->log_user, WH_LOG_ERROR, "wh_engine_new: %s", buf);
+            return rc;
+        }
+        co.ssrf_guard = o->ssrf_guard;
+        co.ssrf_allow = o->ssrf_allow;
+        co.n_ssrf_allow = o->n_ssrf_allow;
+        co.proxy = o->proxy;
+    }
+    return wh_transport_curl_new(&co, out);
 #endif
 }
 
@@ -31,6 +174,186 @@ int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out)
 {
     return wh__queue_memory_new(max_events ? max_events : 1000000,
                                 max_bytes ? max_bytes : ((size_t)1 << 30), out);
+}
+
+/* ---- engine ---------------------------------------------------------------- */
+static int dup_opt(const char *s, char **out)
+{
+    *out = NULL;
+    if (!s) return 1;
+    *out = wh__strdup(s);
+    return *out != NULL;
+}
+
+int wh__net_engine_init(wh_engine *e, const wh_engine_options *o)
+{
+    char buf[300];
+    if (o->transport &&
+        (o->ssrf_guard || o->n_ssrf_allow || (o->proxy && *o->proxy)) &&
+        !wh__curl_is(o->transport)) {
+        wh__logf(o->on_log, o->log_user, WH_LOG_ERROR,
+                 "wh_engine_new: ssrf_guard, ssrf_allow and proxy apply to the default "
+                 "libcurl transport; set them in your transport's options");
+        return WH_E_INVAL;
+    }
+    int rc = wh__net_tls_check(o->ca_file, o->ca_path, o->client_cert_file, o->client_key_file,
+                              o->tls_min_version, o->pinned_public_key, "engine", buf,
+                              sizeof buf);
+    if (rc != WH_OK) {
+        wh__logf(o->on_log, o->log_user, WH_LOG_ERROR, "wh_engine_new: %s", buf);
+        return rc;
+    }
+    struct wh__net *n = wh__calloc(1, sizeof *n);
+    if (!n) return WH_E_NOMEM;
+    e->net = n;
+    n->https_only = o->https_only != 0;
+    n->insecure = o->insecure_skip_verify_DANGEROUS != 0;
+    (void)parse_min_version(o->tls_min_version, &n->min_version);
+    if (!dup_opt(o->ca_file, &n->ca_file) || !dup_opt(o->ca_path, &n->ca_path) ||
+        !dup_opt(o->client_cert_file, &n->cert) || !dup_opt(o->client_key_file, &n->key) ||
+        !dup_opt(o->pinned_public_key, &n->pin))
+        return WH_E_NOMEM; /* wh_engine_free releases e->net */
+    if (o->transport && (o->ssrf_guard || o->n_ssrf_allow || (o->proxy && *o->proxy)) &&
+        wh__curl_is(o->transport)) {
+        /* a libcurl transport the host made: apply the engine's settings */
+        wh__cidr *a = NULL;
+        rc = allow_parse(o->ssrf_allow, o->n_ssrf_allow, "engine", &a, buf, sizeof buf);
+        if (rc == WH_OK)
+            rc = wh__curl_set_guard(o->transport, o->ssrf_guard, a, o->n_ssrf_allow, 1);
+        free(a);
+        if (rc == WH_OK && o->proxy && *o->proxy) rc = wh__curl_set_proxy(o->transport, o->proxy);
+        if (rc != WH_OK) {
+            wh__logf(o->on_log, o->log_user, WH_LOG_ERROR, "wh_engine_new: %s",
+                     rc == WH_E_NOMEM ? "out of memory" : buf);
+            return rc;
+        }
+    }
+    return WH_OK;
+}
+
+void wh__net_engine_free(wh_engine *e)
+{
+    struct wh__net *n = e ? e->net : NULL;
+    if (!n) return;
+    free(n->ca_file);
+    free(n->ca_path);
+    free(n->cert);
+    free(n->key);
+    free(n->pin);
+    free(n);
+    e->net = NULL;
+}
+
+/* ---- endpoints --------------------------------------------------------------- */
+int wh__net_ep_check(wh_engine *e, const wh_endpoint_options *o, const char *where)
+{
+    char buf[300];
+    const struct wh__net *n = e->net;
+    if (n && n->https_only && o->url && strncasecmp(o->url, "https://", 8) != 0)
+        return wh__fail(e, WH_E_URL, "%s.url: only https:// URLs are accepted (https_only)",
+                        where);
+    /* the endpoint's own fields, then the merge with the engine's */
+    int rc = wh__net_tls_check(o->ca_file, o->ca_path, o->client_cert_file,
+                              o->client_key_file, o->tls_min_version, o->pinned_public_key,
+                              where, buf, sizeof buf);
+    if (rc != WH_OK) return wh__fail(e, rc, "%s", buf);
+    if (o->client_key_file && !o->client_cert_file && !(n && n->cert))
+        return wh__fail(e, WH_E_INVAL, "%s.client_key_file: requires client_cert_file", where);
+    return WH_OK;
+}
+
+int wh__net_ep_new(const wh_engine *e, const wh_endpoint_options *o, struct wh__ep_net **out)
+{
+    *out = NULL;
+    const struct wh__net *n = e->net;
+    static const struct wh__net none;
+    if (!n) n = &none;
+    int min = 0;
+    (void)parse_min_version(o->tls_min_version, &min);
+    const char *ca_file = o->ca_file ? o->ca_file : n->ca_file;
+    const char *ca_path = o->ca_path ? o->ca_path : n->ca_path;
+    /* a client key goes with its own certificate */
+    const char *cert = o->client_cert_file ? o->client_cert_file : n->cert;
+    const char *key = o->client_cert_file ? o->client_key_file : n->key;
+    const char *pin = o->pinned_public_key ? o->pinned_public_key : n->pin;
+    if (!min) min = n->min_version;
+    int insecure = o->insecure_skip_verify_DANGEROUS || n->insecure;
+    if (!ca_file && !ca_path && !cert && !key && !pin && !min && !insecure) return WH_OK;
+    struct wh__ep_net *p = wh__calloc(1, sizeof *p);
+    if (!p) return WH_E_NOMEM;
+    if (!dup_opt(ca_file, &p->ca_file) || !dup_opt(ca_path, &p->ca_path) ||
+        !dup_opt(cert, &p->cert) || !dup_opt(key, &p->key) || !dup_opt(pin, &p->pin)) {
+        wh__net_ep_free(p);
+        return WH_E_NOMEM;
+    }
+    p->tls.ca_file = p->ca_file;
+    p->tls.ca_path = p->ca_path;
+    p->tls.client_cert_file = p->cert;
+    p->tls.client_key_file = p->key;
+    p->tls.pinned_public_key = p->pin;
+    p->tls.min_version = min;
+    p->tls.insecure_skip_verify_DANGEROUS = insecure;
+    *out = p;
+    return WH_OK;
+}
+
+void wh__net_ep_free(struct wh__ep_net *p)
+{
+    if (!p) return;
+    free(p->ca_file);
+    free(p->ca_path);
+    free(p->cert);
+    free(p->key);
+    free(p->pin);
+    free(p);
+}
+
+const wh_tls *wh__net_ep_tls(const struct wh__ep_net *p)
+{
+    return p ? &p->tls : NULL;
+}
+
+/* ---- document-level keys (wh_config_load) ----------------------------------- */
+int wh__net_set_guard(wh_engine *e, int ssrf_guard, const char *const *allow,
+                      size_t n_allow, int set_allow, const char *where)
+{
+    char buf[300];
+    if (!where) where = "document";
+    if (!wh__curl_is(e->transport))
+        return wh__fail(e, WH_E_CONFIG, "%s.ssrf_guard: applies to the default libcurl "
+                        "transport only", where);
+    wh__cidr *a = NULL;
+    int rc = set_allow ? allow_parse(allow, n_allow, where, &a, buf, sizeof buf) : WH_OK;
+    if (rc == WH_E_NOMEM) return wh__fail(e, rc, "out of memory");
+    if (rc != WH_OK) return wh__fail(e, WH_E_CONFIG, "%s", buf);
+    rc = wh__curl_set_guard(e->transport, ssrf_guard, a, n_allow, set_allow);
+    free(a);
+    return rc == WH_OK ? WH_OK : wh__fail(e, rc, "%s.ssrf_guard: %s", where, wh_strerror(rc));
+}
+
+int wh__net_set_proxy(wh_engine *e, const char *proxy, const char *where)
+{
+    if (!where) where = "document";
+    if (!wh__curl_is(e->transport))
+        return wh__fail(e, WH_E_CONFIG, "%s.proxy: applies to the default libcurl transport "
+                        "only", where);
+    int rc = wh__curl_set_proxy(e->transport, proxy);
+    return rc == WH_OK ? WH_OK : wh__fail(e, rc, "%s.proxy: %s", where, wh_strerror(rc));
+}
+
+int wh__net_set_https_only(wh_engine *e, int on)
+{
+    if (!e->net) {
+        e->net = wh__calloc(1, sizeof *e->net);
+        if (!e->net) return WH_E_NOMEM;
+    }
+    e->net->https_only = on != 0;
+    return WH_OK;
+}
+
+int wh__net_has_curl(const wh_engine *e)
+{
+    return e && wh__curl_is(e->transport);
 }
 
 /* ---- stand-ins for backends not built ------------------------------------- */
@@ -53,6 +376,26 @@ int wh_transport_curl_new(const wh_curl_options *opts, wh_transport **out)
 {
     (void)opts;
     if (out) *out = NULL;
+    return WH_E_UNSUPPORTED;
+}
+
+/* the network settings have no libcurl transport to go to */
+int wh__curl_is(const wh_transport *t)
+{
+    (void)t;
+    return 0;
+}
+
+int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow)
+{
+    (void)t, (void)on, (void)allow, (void)n_allow, (void)set_allow;
+    return WH_E_UNSUPPORTED;
+}
+
+int wh__curl_set_proxy(wh_transport *t, const char *proxy)
+{
+    (void)t, (void)proxy;
     return WH_E_UNSUPPORTED;
 }
 #endif

@@ -21,6 +21,15 @@ typedef struct doc {
     const char *app_key, *app_secret;
     int batching;
     uint32_t batching_ms;
+    /* network safety (README "Security", "TLS"): -1 / NULL when absent */
+    int https_only, ssrf_guard;
+    const char **ssrf_allow;     /* owned array; strings in the tree */
+    size_t n_ssrf_allow;
+    int have_allow;
+    const char *proxy;
+    const char *ca_file, *ca_path, *client_cert_file, *client_key_file;
+    const char *tls_min_version, *pinned_public_key;
+    int insecure;
     uint64_t dedupe_window_ms;
     const char *op_endpoint;
     const char *app_id;
@@ -71,6 +80,49 @@ static int root_queue(const cJSON *item, const char *path, void *target,
     return wh__cfg_queue_parse(item, &q, err);
 }
 
+static int root_ssrf_allow(const cJSON *item, const char *path, void *target,
+                           wh__cfg_err *err)
+{
+    doc *d = doc_of(target);
+    if (!cJSON_IsArray(item))
+        return wh__cfg_fail(err, WH_E_CONFIG, "%s: expected an array of CIDR strings", path);
+    int n = cJSON_GetArraySize(item);
+    d->ssrf_allow = wh__calloc(n ? (size_t)n : 1, sizeof *d->ssrf_allow);
+    if (!d->ssrf_allow) return wh__cfg_fail(err, WH_E_NOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *t = item->child; t; t = t->next, i++) {
+        wh__cidr c;
+        const char *why = NULL;
+        char q[96];
+        if (!cJSON_IsString(t) || !t->valuestring)
+            return wh__cfg_fail(err, WH_E_CONFIG, "%s[%zu]: expected a string", path, i);
+        if (wh__cidr_parse(t->valuestring, &c, &why) != WH_OK)
+            return wh__cfg_fail(err, WH_E_CONFIG, "%s[%zu]: %s: %s", path, i,
+                                wh__cfg_quote(q, sizeof q, t->valuestring), why);
+        d->ssrf_allow[i] = t->valuestring;
+    }
+    d->n_ssrf_allow = i;
+    d->have_allow = 1;
+    return WH_OK;
+}
+
+static int root_proxy(const cJSON *item, const char *path, void *target, wh__cfg_err *err)
+{
+    doc *d = doc_of(target);
+    int rc = wh__cfg_string(item, path, 0, &d->proxy, err);
+    if (rc != WH_OK) return rc;
+    const char *p = d->proxy;
+    static const char *const schemes[] = {"http://", "https://", "socks4://", "socks4a://",
+                                          "socks5://", "socks5h://"};
+    if (!*p || strcmp(p, "env") == 0) return WH_OK;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strncmp(p, schemes[i], strlen(schemes[i])) == 0 && p[strlen(schemes[i])] &&
+            !strpbrk(p, " \t\r\n"))
+            return WH_OK;
+    return wh__cfg_fail(err, WH_E_CONFIG, "%s: expected \"\" (none), \"env\" or a proxy URL "
+                        "(http://, https://, socks5://...)", path);
+}
+
 #define D(member) offsetof(doc, member)
 
 static const wh__cfg_key batching_keys[] = {
@@ -117,6 +169,28 @@ static const wh__cfg_key root_keys[] = {
      "Soketi app secret (signs the `webhooks` entries)"},
     {"queue", WH__CFG_FN, 0, 0, 0, &wh__cfg_queue_table, root_queue, NULL,
      "object", "the queue backend (`wh_config_queue_new`)"},
+    {"https_only", WH__CFG_BOOL, D(https_only), 0, 0, NULL, NULL, NULL, NULL,
+     "`true`: `http://` endpoint URLs are refused"},
+    {"ssrf_guard", WH__CFG_BOOL, D(ssrf_guard), 0, 0, NULL, NULL, NULL, NULL,
+     "`true`: no connection to loopback, private, link-local or reserved addresses (README \"Security\")"},
+    {"ssrf_allow", WH__CFG_FN, 0, 0, 0, NULL, root_ssrf_allow, NULL, "array of strings",
+     "CIDR ranges let through despite `ssrf_guard`"},
+    {"proxy", WH__CFG_FN, 0, 0, 0, NULL, root_proxy, NULL, "string",
+     "`\"env\"`: the environment's `http_proxy` & co.; a URL: that proxy (default: none, environment ignored)"},
+    {"ca_file", WH__CFG_STR, D(ca_file), 1, 0, NULL, NULL, NULL, NULL,
+     "default `ca_file` of the endpoints"},
+    {"ca_path", WH__CFG_STR, D(ca_path), 1, 0, NULL, NULL, NULL, NULL,
+     "default `ca_path` of the endpoints"},
+    {"client_cert_file", WH__CFG_STR, D(client_cert_file), 1, 0, NULL, NULL, NULL, NULL,
+     "default `client_cert_file` of the endpoints"},
+    {"client_key_file", WH__CFG_STR, D(client_key_file), 1, 0, NULL, NULL, NULL, NULL,
+     "default `client_key_file` of the endpoints"},
+    {"tls_min_version", WH__CFG_STR, D(tls_min_version), 1, 0, NULL, NULL, NULL, NULL,
+     "default `tls_min_version` of the endpoints"},
+    {"pinned_public_key", WH__CFG_STR, D(pinned_public_key), 1, 0, NULL, NULL, NULL, NULL,
+     "default `pinned_public_key` of the endpoints"},
+    {"insecure_skip_verify_DANGEROUS", WH__CFG_BOOL, D(insecure), 0, 0, NULL, NULL, NULL,
+     NULL, "default `insecure_skip_verify_DANGEROUS` of the endpoints"},
     {"dedupe_window_ms", WH__CFG_U64, D(dedupe_window_ms), 0, (uint64_t)1 << 53, NULL,
      NULL, NULL, NULL,
      "an event id accepted this recently is not delivered again (`wh_emit` returns `WH_E_DUPLICATE`; 0: off)"},
@@ -211,13 +285,65 @@ static int engine_check(wh_engine *e, const wh__cfg_ep *p, wh__cfg_err *err)
                         "%s", last_detail(e, rc));
 }
 
+/* ---- network safety: document-level keys ---------------------------------------- */
+
+/* Before any endpoint: the document's TLS defaults are valid, and the
+ * guard and proxy have a transport to go to. */
+static int network_check(wh_engine *e, const doc *d, wh__cfg_err *err)
+{
+    if ((d->ssrf_guard != -1 || d->have_allow || d->proxy) && !wh__net_has_curl(e))
+        return wh__cfg_fail(err, WH_E_CONFIG, "%s: applies to the default libcurl transport "
+                            "only (this engine has another)",
+                            d->ssrf_guard != -1 ? "ssrf_guard"
+                                                : d->have_allow ? "ssrf_allow" : "proxy");
+    char buf[400];
+    int rc = wh__net_tls_check(d->ca_file, d->ca_path, d->client_cert_file, d->client_key_file,
+                               d->tls_min_version, d->pinned_public_key, "config", buf,
+                               sizeof buf);
+    if (rc != WH_OK)
+        /* "config.ca_file: ..." -> "ca_file: ..." (document keys have no prefix) */
+        return wh__cfg_fail(err, rc == WH_E_NOMEM ? rc : WH_E_CONFIG, "%s", buf + 7);
+    return WH_OK;
+}
+
+/* The document's TLS keys are the defaults of its endpoints. */
+static void network_defaults(const doc *d, wh__cfg_ep *p)
+{
+    wh_endpoint_options *o = &p->o;
+    if (!o->ca_file && !o->ca_path) {
+        o->ca_file = d->ca_file;
+        o->ca_path = d->ca_path;
+    }
+    if (!o->client_cert_file) {
+        o->client_cert_file = d->client_cert_file;
+        if (!o->client_key_file) o->client_key_file = d->client_key_file;
+    }
+    if (!o->tls_min_version) o->tls_min_version = d->tls_min_version;
+    if (!o->pinned_public_key) o->pinned_public_key = d->pinned_public_key;
+    if (d->insecure == 1) o->insecure_skip_verify_DANGEROUS = 1;
+}
+
+static int network_apply(wh_engine *e, const doc *d, wh__cfg_err *err)
+{
+    int rc = WH_OK;
+    if (d->https_only != -1) rc = wh__net_set_https_only(e, d->https_only);
+    if (rc == WH_OK && (d->ssrf_guard != -1 || d->have_allow))
+        rc = wh__net_set_guard(e, d->ssrf_guard, d->ssrf_allow, d->n_ssrf_allow,
+                               d->have_allow, "config");
+    if (rc == WH_OK && d->proxy) rc = wh__net_set_proxy(e, d->proxy, "config");
+    if (rc != WH_OK) return wh__cfg_fail(err, rc, "%s", last_detail(e, rc));
+    return WH_OK;
+}
+
 /* ---- the document ---------------------------------------------------------------- */
 
 static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
 {
     cJSON *root = wh__cfg_parse(json, len, err);
     if (!root) return err->status;
-    doc d = {NULL, NULL, NULL, NULL, 0, 50, 0, NULL, NULL, 0};
+    doc d = {NULL, NULL, NULL, NULL, 0, 50, -1, -1, NULL, 0, 0, NULL,
+             NULL, NULL, NULL, NULL, NULL, NULL, 0,
+             0, NULL, NULL, 0};
     wh__cfg_ep *eps = NULL;
     size_t n_eps = 0;
     int *handles = NULL;
@@ -234,6 +360,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
                           "\"endpoints\" (or \"webhooks\")");
         goto done;
     }
+    if ((rc = network_check(e, &d, err)) != WH_OK) goto done;
     size_t n = (size_t)(d.endpoints ? cJSON_GetArraySize(d.endpoints) : 0) +
                (size_t)(d.webhooks ? cJSON_GetArraySize(d.webhooks) : 0);
     eps = wh__calloc(n ? n : 1, sizeof *eps);
@@ -266,6 +393,12 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
                 }
             }
             if ((rc = wh__cfg_endpoint_parse(it, p, err)) != WH_OK) goto done;
+            network_defaults(&d, p);
+            if (d.https_only == 1 && strncmp(p->o.url, "https://", 8) != 0) {
+                rc = wh__cfg_fail(err, WH_E_CONFIG, "%s.url: only https:// URLs are "
+                                  "accepted (https_only)", p->where);
+                goto done;
+            }
             if ((rc = engine_check(e, p, err)) != WH_OK) goto done;
         }
     }
@@ -281,6 +414,11 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
         }
         handles[i] = h;
     }
+    /* the engine-wide settings, once everything else succeeded */
+    if ((rc = network_apply(e, &d, err)) != WH_OK) {
+        for (size_t i = n_eps; i--;) wh_endpoint_remove(e, handles[i]);
+        goto done;
+    }
     rc = WH_OK;
     if (d.dedupe_window_ms || d.op_endpoint) {
         rc = wh__engine_configure(e, (int64_t)d.dedupe_window_ms, d.op_endpoint);
@@ -290,6 +428,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
         }
     }
 done:
+    free(d.ssrf_allow);
     if (d.app_secret) wh__cfg_wipe((char *)d.app_secret, strlen(d.app_secret));
     for (size_t i = 0; i < n_eps; i++) wh__cfg_endpoint_free(&eps[i]);
     free(eps);

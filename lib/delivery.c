@@ -189,6 +189,7 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
                                     ? c->connect_timeout_ms
                                     : d->req.timeout_ms;
     d->req.token = d;
+    d->req.tls = wh__net_ep_tls(c->net);
     e->st.requests++;
     e->st.bytes_sent += d->body_len;
     wh__list_push_front(&e->flights, &d->link);

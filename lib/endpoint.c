@@ -310,15 +310,16 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (o.retry_max_ms < o.retry_initial_ms)
         return wh__fail(e, WH_E_INVAL,
                         "%s.retry_max_ms: smaller than retry_initial_ms", where);
+    int rc = wh__net_ep_check(e, &o, where);
+    if (rc != WH_OK) return rc;
     if (o.delivery != WH_DELIVERY_AT_LEAST_ONCE && o.delivery != WH_DELIVERY_AT_MOST_ONCE)
         return wh__fail(e, WH_E_INVAL, "%s.delivery: unknown delivery mode %d", where,
                         o.delivery);
     if (o.payload_filter_json) {
         wh__filter *f = NULL;
         char fwhy[200];
-        int rc = wh__filter_compile_json(o.payload_filter_json,
-                                         strlen(o.payload_filter_json), &f, fwhy,
-                                         sizeof fwhy);
+        rc = wh__filter_compile_json(o.payload_filter_json, strlen(o.payload_filter_json),
+                                     &f, fwhy, sizeof fwhy);
         wh__filter_free(f);
         if (rc == WH_E_NOMEM) return wh__fail(e, rc, "%s: out of memory", where);
         if (rc != WH_OK)
@@ -352,6 +353,7 @@ void wh__ep_free(wh_ep *ep)
     }
     for (size_t i = 0; i < ep->conf.n_headers; i++) free(ep->conf.headers[i]);
     free(ep->conf.headers);
+    wh__net_ep_free(ep->conf.net);
     free(ep);
 }
 
@@ -434,6 +436,7 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
     ep->conf.at_most_once = o->delivery == WH_DELIVERY_AT_MOST_ONCE;
     ep->conf.ignore_control = o->ignore_delivery_control != 0;
     if (wh__policy_build(&ep->pol, o) != WH_OK) goto fail;
+    if (wh__net_ep_new(e, o, &ep->conf.net) != WH_OK) goto fail;
     return ep;
 fail:
     wh__ep_free(ep);

@@ -82,9 +82,10 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
         e->transport = o.transport;
         e->transport_owned = o.transport_owned;
     } else {
-        rc = wh__default_transport_new(&e->transport);
+        rc = wh__default_transport_new(&o, &e->transport);
         e->transport_owned = 1;
     }
+    if (rc == WH_OK) rc = wh__net_engine_init(e, &o);
     if (rc == WH_OK) {
         if (o.queue) {
             if (o.queue->version < 1 || !o.queue->enqueue || !o.queue->claim ||
@@ -171,6 +172,7 @@ void wh_engine_free(wh_engine *e)
     free(e->op_endpoint);
     if (e->queue && e->queue_owned && e->queue->destroy) e->queue->destroy(e->queue->user);
     if (e->transport && e->transport_owned) wh_transport_free(e->transport);
+    wh__net_engine_free(e);
     free(e);
 }
 

@@ -90,6 +90,7 @@ typedef struct wh_ep_conf {
     wh_body body;
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t connect_timeout_ms;
+    struct wh__ep_net *net; /* TLS profile (backends.c), or NULL */
     struct wh__filter *payload_filter; /* NULL: none (filter.c) */
     int at_most_once;       /* delivery WH_DELIVERY_AT_MOST_ONCE */
     int ignore_control;     /* ignore the webhook-delivery header */
@@ -268,6 +269,7 @@ struct wh_engine {
     int free_pending;
     wh_stats st;
     char err[512];
+    struct wh__net *net;   /* network options (backends.c), or NULL */
 };
 
 /* endpoint.c */

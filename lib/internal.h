@@ -94,11 +94,81 @@ void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37]);
 /* 1 when a caller-supplied delivery id is acceptable. */
 int wh__id_valid(const char *id);
 
+/* ---- SSRF guard (lib/ssrf.c) ------------------------------------------------ */
+/* An address range.  IPv4 ranges are kept as their IPv4-mapped IPv6 form
+ * (::ffff:a.b.c.d, bits + 96), so one comparison covers both spellings. */
+typedef struct wh__cidr {
+    uint8_t addr[16];
+    uint8_t bits;
+} wh__cidr;
+struct sockaddr;
+/* Parse "10.0.0.0/8", "fd00::/8" or a single address ("127.0.0.1" = /32).
+ * Bits past the prefix must be zero.  WH_OK, or WH_E_INVAL with *why set
+ * (why may be NULL). */
+int wh__cidr_parse(const char *s, wh__cidr *out, const char **why);
+/* 1 when addr (16 bytes, IPv4 as ::ffff:a.b.c.d) is inside c. */
+int wh__cidr_contains(const wh__cidr *c, const uint8_t addr[16]);
+/* Text of a 16-byte address (IPv4-mapped ones as dotted IPv4). */
+void wh__addr_format(const uint8_t addr[16], char *out, size_t size);
+/* The guard's verdict on a 16-byte address: 0 allowed (public, or inside
+ * one of allow[]), 1 refused with msg set to e.g.
+ * "127.0.0.1 is loopback (127.0.0.0/8)".  is_v6: the address came as an
+ * IPv6 socket address (an IPv4-mapped one is then named as such). */
+int wh__ssrf_check_addr(const uint8_t addr[16], int is_v6, const wh__cidr *allow,
+                        size_t n_allow, char *msg, size_t msg_size);
+/* The same for a socket address (AF_INET or AF_INET6; any other family is
+ * refused). */
+int wh__ssrf_check(const struct sockaddr *sa, size_t len, const wh__cidr *allow,
+                   size_t n_allow, char *msg, size_t msg_size);
+
+/* ---- network options of the engine and its endpoints (lib/backends.c) ------- */
+/* Engine-wide: TLS defaults, https_only, and (for the default libcurl
+ * transport) the SSRF guard and proxy.  Per endpoint: the TLS profile
+ * handed to the transport with every request (wh_request.tls). */
+struct wh__net;
+struct wh__ep_net;
+/* Called by wh_engine_new() after the transport exists: validates and
+ * copies the network options of `o`; logs the reason through o->on_log on
+ * failure (no engine to hold the message yet). */
+int wh__net_engine_init(wh_engine *e, const wh_engine_options *o);
+void wh__net_engine_free(wh_engine *e);
+/* Check an endpoint's network options (https_only, TLS fields); on error
+ * sets the last error naming `where`.field. */
+int wh__net_ep_check(wh_engine *e, const wh_endpoint_options *o, const char *where);
+/* The endpoint's merged TLS profile (endpoint fields over engine
+ * defaults), or NULL when it has none of its own and the engine has no
+ * defaults.  *out NULL with WH_OK is fine.  WH_E_NOMEM. */
+int wh__net_ep_new(const wh_engine *e, const wh_endpoint_options *o, struct wh__ep_net **out);
+void wh__net_ep_free(struct wh__ep_net *n);
+const wh_tls *wh__net_ep_tls(const struct wh__ep_net *n);
+/* Check one set of TLS fields (files readable, version, pin format); the
+ * message, prefixed with `where` + ".", goes to buf.  WH_OK, WH_E_INVAL or
+ * WH_E_IO. */
+int wh__net_tls_check(const char *ca_file, const char *ca_path, const char *cert,
+                      const char *key, const char *min, const char *pin, const char *where,
+                      char *buf, size_t size);
+/* Document-level keys of wh_config_load: set the engine-wide options after
+ * creation.  Applied to the default libcurl transport; with another
+ * transport, ssrf_guard/ssrf_allow/proxy are WH_E_CONFIG. */
+/* ssrf_guard -1: unchanged; set_allow 0: the allow list unchanged. */
+int wh__net_set_guard(wh_engine *e, int ssrf_guard, const char *const *allow,
+                      size_t n_allow, int set_allow, const char *where);
+int wh__net_set_proxy(wh_engine *e, const char *proxy, const char *where);
+int wh__net_set_https_only(wh_engine *e, int on);
+/* 1 when the engine's transport is the libcurl transport. */
+int wh__net_has_curl(const wh_engine *e);
+/* The libcurl transport's network settings (lib/transport_curl.c).
+ * WH_E_INVAL when t is not a libcurl transport; the allow list is copied. */
+int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow);
+int wh__curl_set_proxy(wh_transport *t, const char *proxy);
+int wh__curl_is(const wh_transport *t);
+
 /* ---- default parts ---------------------------------------------------------- */
 /* In-memory queue (lib/queue_memory.c). */
 int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out);
 /* backends.c: the engine's default transport and queue (0 bounds: defaults) */
-int wh__default_transport_new(wh_transport **out);
+int wh__default_transport_new(const wh_engine_options *o, wh_transport **out);
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);
 /* Emit idempotency kept by the SQLite queue in its file (table wh_dedupe,
  * written in the transaction of the events accepted with the ids):

@@ -199,6 +199,10 @@ static int64_t next_delay(const wh_ep_policy *p, const wh_response *res, uint32_
 {
     uint32_t limit = p->max_attempts, class_limit;
     int status = 0;
+    if (res->error == WH_E_FORBIDDEN) {
+        *why = "address refused by the SSRF guard";
+        return -1;
+    }
     if (res->error == WH_E_TIMEOUT) {
         class_limit = p->max_timeout;
     } else if (res->error != WH_OK || res->status == 0) {

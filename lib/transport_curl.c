@@ -12,19 +12,44 @@
  * destroy() from inside done() is deferred until perform() returns.
  *
  * No thread is started here: URLs with IP literals never need curl's
- * resolver thread, and the library never calls anything else that would. */
+ * resolver thread, and the library never calls anything else that would.
+ *
+ * Connection reuse: CURLMOPT_MAXCONNECTS is set (at least 64, and twice
+ * the most transfers ever in flight at once), because libcurl's default
+ * cache holds 4 idle connections per easy handle *currently added*, and
+ * finished handles leave the multi handle here, so under load the cache
+ * shrank and closed connections depending on timing.  A share handle keeps
+ * TLS sessions (resumption) and DNS answers across easy handles; the
+ * connection cache itself is the multi handle's.  The CA store is parsed
+ * once per multi handle (CURLOPT_CA_CACHE_TIMEOUT, libcurl 7.87+).
+ *
+ * Safety: the SSRF guard runs in the open-socket callback, on the address
+ * about to be connected to (lib/ssrf.c).  The environment's proxy
+ * variables are ignored unless the proxy option says "env".  A request is
+ * never sent twice within one attempt: libcurl re-sends a request whose
+ * reused connection died before an answer, on a fresh connection; the
+ * pre-request callback refuses that second send, so the attempt fails and
+ * the engine's next attempt carries the next attempt number.  A response
+ * body past the cap (plus a small drain allowance that keeps the
+ * connection) aborts the transfer; the status already received decides. */
 #include "ds.h"
 #include "internal.h"
 
 #include <curl/curl.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define WH_CURL_RETRY_AFTER_MAX 128  /* longest Retry-After value kept */
 #define WH_CURL_POOL_MAX 256         /* idle easy handles kept for reuse */
 #define WH_CURL_NO_TIMER_MS 1000     /* timeout_ms() while running, no timer */
+#define WH_CURL_DRAIN_MAX 65536      /* body bytes read past the cap (to keep
+                                        the connection) before aborting */
+#define WH_CURL_HEADERS_MAX 65536    /* response header bytes accepted */
+#define WH_CURL_MIN_CONNECTS 64      /* CURLMOPT_MAXCONNECTS floor (auto) */
 
 /* Fields of wh_curl_options an older caller may not have. */
 #define OPT_HAS(o, field)                                                     \
@@ -32,8 +57,16 @@
 
 typedef enum req_state { REQ_FREE, REQ_RUNNING, REQ_FINISHED } req_state;
 
+/* TLS settings as applied to an easy handle (owned copies). */
+typedef struct tls_set {
+    char *ca_file, *ca_path, *cert, *key, *pin;
+    int min_version, insecure;
+} tls_set;
+
+typedef struct wh_curl wh_curl;
 typedef struct creq creq;
 struct creq {
+    wh_curl *c;
     wh__link link;               /* in one list: running, finished or free */
     CURL *easy;
     /* The header list handed to libcurl: nodes owned here, pointing at the
@@ -56,20 +89,47 @@ struct creq {
     char retry_after[WH_CURL_RETRY_AFTER_MAX];
     char delivery_control[64];   /* webhook-delivery value, "" if none */
     char errbuf[CURL_ERROR_SIZE];
+    /* network options as last set on `easy` */
+    unsigned net_gen;            /* c->net_gen when the proxy was set */
+    tls_set tls;
+    int tls_valid;
+    /* per attempt */
+    int prereq_calls;            /* sends of this request (1 normally) */
+    int resend_blocked;          /* a second send was refused */
+    int forbidden;               /* the SSRF guard refused an address */
+    char refused[192];           /* its message */
+    size_t body_seen;            /* body bytes received, kept or not */
+    int body_aborted;            /* stopped reading past the cap */
+    size_t hdr_bytes;            /* response header bytes */
+    int hdr_too_big;
+    int block_status;            /* status of the current header block */
+    int final_headers_done;      /* the final (>= 200) header block ended */
+    long long content_length;    /* of the final response, -1 unknown */
 };
 
 typedef wh__list req_list;      /* of creq.link */
 
-typedef struct wh_curl {
+struct wh_curl {
     wh_transport vt;             /* vt.user == this */
     CURLM *multi;
-    wh_curl_options opts;
+    CURLSH *share;               /* TLS sessions + DNS */
+    wh_curl_options opts;        /* strings below are owned copies */
+    long maxconn;                /* CURLMOPT_MAXCONNECTS as set */
+    size_t peak;                 /* most transfers running at once */
+    /* network safety */
+    int ssrf_guard;
+    wh__cidr *allow;
+    size_t n_allow;
+    char *proxy;                 /* NULL: none; "env"; or a URL */
+    unsigned net_gen;            /* bumped when the proxy changes */
+    tls_set def_tls;             /* opts.tls, owned */
+    char *sys_cainfo, *sys_capath; /* libcurl's built-in CA locations */
     req_list running;            /* added to the multi handle */
     req_list finished;           /* removed from it, not yet reported */
     req_list idle;               /* the pool */
     int in_perform;
     int destroy_pending;
-} wh_curl;
+};
 
 /* ---- lists ----------------------------------------------------------------- */
 static creq *req_of(wh__link *x) { return x ? WH__CONTAINER_OF(x, creq, link) : NULL; }
@@ -84,10 +144,27 @@ static creq *list_find(const req_list *l, void *token)
 }
 
 /* ---- requests ---------------------------------------------------------------- */
+static void tls_set_clear(tls_set *t)
+{
+    free(t->ca_file);
+    free(t->ca_path);
+    free(t->cert);
+    free(t->key);
+    free(t->pin);
+    memset(t, 0, sizeof *t);
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    if (!a || !b) return a == b;
+    return strcmp(a, b) == 0;
+}
+
 static void req_free(creq *r)
 {
     if (!r) return;
     if (r->easy) curl_easy_cleanup(r->easy);
+    tls_set_clear(&r->tls);
     free(r->hdr_nodes);
     free(r->url);
     free(r->body);
@@ -127,6 +204,7 @@ static creq *req_get(wh_curl *c, const char *url)
     }
     r = wh__calloc(1, sizeof *r);
     if (!r) return NULL;
+    r->c = c;
     r->body_cap = c->opts.max_response_bytes;
     r->body = malloc(r->body_cap + 1);
     r->easy = curl_easy_init();
@@ -147,7 +225,16 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         memcpy(r->body + r->body_len, ptr, take);
         r->body_len += take;
     }
-    return n; /* past the cap: discard, but keep the transfer going */
+    r->body_seen += n;
+    /* Past the cap the bytes are discarded; a little more is read so that a
+     * modest response keeps its connection, then the transfer is cut: an
+     * endless body costs bounded time, not the whole timeout.  The status
+     * already received decides the attempt (see report()). */
+    if (r->body_seen > r->body_cap + WH_CURL_DRAIN_MAX) {
+        r->body_aborted = 1;
+        return 0;
+    }
+    return n;
 }
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
@@ -157,12 +244,29 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     static const char name[] = "retry-after:";
     const size_t nl = sizeof name - 1;
 
+    r->hdr_bytes += n;
+    if (r->hdr_bytes > WH_CURL_HEADERS_MAX) {
+        r->hdr_too_big = 1;
+        return 0; /* aborts the transfer */
+    }
     /* A new status line (interim 1xx, or the final response) starts a new
      * header block: forget what an earlier block said. */
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         r->have_retry_after = 0;
         r->retry_after[0] = '\0';
         r->delivery_control[0] = '\0';
+        r->content_length = -1;
+        r->block_status = 0;
+        const char *sp = memchr(buf, ' ', n);
+        if (sp && (size_t)(sp - buf) + 4 <= n) {
+            int st = 0, k;
+            for (k = 1; k <= 3 && sp[k] >= '0' && sp[k] <= '9'; k++) st = st * 10 + (sp[k] - '0');
+            if (k == 4) r->block_status = st;
+        }
+        return n;
+    }
+    if ((n == 2 && buf[0] == '\r' && buf[1] == '\n') || (n == 1 && buf[0] == '\n')) {
+        if (r->block_status >= 200) r->final_headers_done = 1;
         return n;
     }
     static const char dc[] = "webhook-delivery:";
@@ -174,6 +278,17 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         memcpy(r->delivery_control, v, vl);
         r->delivery_control[vl] = '\0';
         r->delivery_control[strcspn(r->delivery_control, "\r\n")] = '\0';
+        return n;
+    }
+    static const char cl[] = "content-length:";
+    if (n > sizeof cl - 1 && strncasecmp(buf, cl, sizeof cl - 1) == 0) {
+        const char *v = buf + sizeof cl - 1, *end = buf + n;
+        long long x = 0;
+        int digits = 0;
+        while (v < end && (*v == ' ' || *v == '\t')) v++;
+        for (; v < end && *v >= '0' && *v <= '9' && digits < 18; v++, digits++)
+            x = x * 10 + (*v - '0');
+        r->content_length = digits ? x : -1;
         return n;
     }
     if (n < nl || strncasecmp(buf, name, nl) != 0) return n;
@@ -200,6 +315,137 @@ static int has_header(const wh_request *req, const char *name)
     return 0;
 }
 
+/* The SSRF guard: judge the address libcurl is about to connect to. */
+static curl_socket_t on_opensocket(void *ud, curlsocktype purpose,
+                                   struct curl_sockaddr *a)
+{
+    creq *r = ud;
+    wh_curl *c = r->c;
+    if (purpose == CURLSOCKTYPE_IPCXN && c->ssrf_guard) {
+        char msg[sizeof r->refused];
+        if (wh__ssrf_check(&a->addr, a->addrlen, c->allow, c->n_allow, msg, sizeof msg)) {
+            /* keep the first refusal: libcurl may try further addresses */
+            if (!r->forbidden) {
+                r->forbidden = 1;
+                memcpy(r->refused, msg, sizeof msg);
+            }
+            return CURL_SOCKET_BAD;
+        }
+    }
+    int type = a->socktype;
+#ifdef SOCK_CLOEXEC
+    type |= SOCK_CLOEXEC;
+#endif
+    return socket(a->family, type, a->protocol);
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80.0: CURLOPT_PREREQFUNCTION */
+/* Called once the connection is there, before the request goes out: on a
+ * fresh connection, on a reused one, and again when libcurl re-sends the
+ * request after a reused connection died without an answer.  That re-send
+ * would reach the receiver with the same id and attempt number while the
+ * engine counts one attempt: refuse it (the attempt fails, the engine's
+ * retry policy decides, the next attempt is numbered). */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    creq *r = ud;
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    if (++r->prereq_calls > 1) {
+        r->resend_blocked = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+#endif
+
+/* Proxy as the transport says: "" disables every proxy, the environment's
+ * included; NULL (for "env") lets libcurl read http_proxy & co. */
+static CURLcode apply_proxy(wh_curl *c, creq *r)
+{
+    const char *p = !c->proxy ? "" : strcmp(c->proxy, "env") == 0 ? NULL : c->proxy;
+    CURLcode rc = curl_easy_setopt(r->easy, CURLOPT_PROXY, p);
+    if (rc == CURLE_OK) r->net_gen = c->net_gen;
+    return rc;
+}
+
+/* The TLS settings for one request: its own fields over the transport's. */
+static void tls_effective(const wh_curl *c, const wh_tls *t, wh_tls *out)
+{
+    out->ca_file = t && t->ca_file ? t->ca_file : c->def_tls.ca_file;
+    out->ca_path = t && t->ca_path ? t->ca_path : c->def_tls.ca_path;
+    out->client_cert_file = t && t->client_cert_file ? t->client_cert_file : c->def_tls.cert;
+    out->client_key_file = t && t->client_key_file ? t->client_key_file : c->def_tls.key;
+    out->pinned_public_key =
+        t && t->pinned_public_key ? t->pinned_public_key : c->def_tls.pin;
+    out->min_version = t && t->min_version ? t->min_version : c->def_tls.min_version;
+    out->insecure_skip_verify_DANGEROUS =
+        (t && t->insecure_skip_verify_DANGEROUS) || c->def_tls.insecure;
+}
+
+static int tls_same(const tls_set *a, const wh_tls *b)
+{
+    return str_eq(a->ca_file, b->ca_file) && str_eq(a->ca_path, b->ca_path) &&
+           str_eq(a->cert, b->client_cert_file) && str_eq(a->key, b->client_key_file) &&
+           str_eq(a->pin, b->pinned_public_key) && a->min_version == b->min_version &&
+           a->insecure == b->insecure_skip_verify_DANGEROUS;
+}
+
+/* Set the TLS options of r->easy to t, unless they already are. */
+static int apply_tls(wh_curl *c, creq *r, const wh_tls *t)
+{
+    if (r->tls_valid && tls_same(&r->tls, t)) return WH_OK;
+    r->tls_valid = 0;
+    tls_set_clear(&r->tls);
+    CURL *h = r->easy;
+    CURLcode rc = CURLE_OK;
+    /* ca_file or ca_path given: only that store is trusted.  Neither: the
+     * system's bundle file alone when libcurl has one (Debian:
+     * /etc/ssl/certs/ca-certificates.crt, the same CAs as the directory),
+     * because libcurl caches a parsed CA store only when no CA path is set;
+     * with the directory too, every new connection parsed the whole bundle
+     * again.  The directory only when there is no bundle. */
+    const char *cainfo = t->ca_file ? t->ca_file : t->ca_path ? NULL : c->sys_cainfo;
+    const char *capath = t->ca_path ? t->ca_path
+                         : t->ca_file || c->sys_cainfo ? NULL
+                                                       : c->sys_capath;
+    int verify = c->opts.verify_tls && !t->insecure_skip_verify_DANGEROUS;
+#define SET(opt, val)                                                          \
+    do {                                                                       \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                \
+    } while (0)
+    SET(CURLOPT_CAINFO, cainfo);
+    SET(CURLOPT_CAPATH, capath);
+    SET(CURLOPT_SSLCERT, t->client_cert_file);
+    SET(CURLOPT_SSLKEY, t->client_key_file);
+    SET(CURLOPT_PINNEDPUBLICKEY, t->pinned_public_key);
+    SET(CURLOPT_SSLVERSION, t->min_version == 13 ? (long)CURL_SSLVERSION_TLSv1_3
+                                                 : (long)CURL_SSLVERSION_TLSv1_2);
+    SET(CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+    SET(CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+#undef SET
+    if (rc == CURLE_OUT_OF_MEMORY) return WH_E_NOMEM;
+    if (rc != CURLE_OK) return WH_E_TRANSPORT;
+    r->tls.ca_file = wh__strdup(t->ca_file);
+    r->tls.ca_path = wh__strdup(t->ca_path);
+    r->tls.cert = wh__strdup(t->client_cert_file);
+    r->tls.key = wh__strdup(t->client_key_file);
+    r->tls.pin = wh__strdup(t->pinned_public_key);
+    r->tls.min_version = t->min_version;
+    r->tls.insecure = t->insecure_skip_verify_DANGEROUS;
+    if ((t->ca_file && !r->tls.ca_file) || (t->ca_path && !r->tls.ca_path) ||
+        (t->client_cert_file && !r->tls.cert) || (t->client_key_file && !r->tls.key) ||
+        (t->pinned_public_key && !r->tls.pin)) {
+        tls_set_clear(&r->tls);
+        return WH_E_NOMEM;
+    }
+    r->tls_valid = 1;
+    return WH_OK;
+}
+
 /* Options that are the same for every request: set once per handle. */
 static int req_init_options(wh_curl *c, creq *r)
 {
@@ -219,16 +465,29 @@ static int req_init_options(wh_curl *c, creq *r)
 #endif
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_USERAGENT, WH_USER_AGENT);
-    SET(CURLOPT_SSL_VERIFYPEER, c->opts.verify_tls ? 1L : 0L);
-    SET(CURLOPT_SSL_VERIFYHOST, c->opts.verify_tls ? 2L : 0L);
+    SET(CURLOPT_SHARE, c->share);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)r);
+#if LIBCURL_VERSION_NUM >= 0x075000
+    SET(CURLOPT_PREREQFUNCTION, on_prereq);
+    SET(CURLOPT_PREREQDATA, (void *)r);
+#endif
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0: CA store cached per multi */
+    SET(CURLOPT_CA_CACHE_TIMEOUT, 86400L);
+#endif
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, (void *)r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)r);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
 #undef SET
+    if (rc == CURLE_OK) rc = apply_proxy(c, r);
     if (rc == CURLE_OUT_OF_MEMORY) return WH_E_NOMEM;
     if (rc != CURLE_OK) return WH_E_TRANSPORT;
+    wh_tls t;
+    tls_effective(c, NULL, &t);
+    int st = apply_tls(c, r, &t);
+    if (st != WH_OK) return st;
     /* Refused by a libcurl built without HTTP/2: then HTTP/1.1 it is. */
     (void)curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
                            c->opts.http2 ? (long)CURL_HTTP_VERSION_2TLS
@@ -269,6 +528,25 @@ static int req_setup(wh_curl *c, creq *r, const wh_request *req)
     r->retry_after[0] = '\0';
     r->delivery_control[0] = '\0';
     r->errbuf[0] = '\0';
+    r->prereq_calls = 0;
+    r->resend_blocked = 0;
+    r->forbidden = 0;
+    r->refused[0] = '\0';
+    r->body_seen = 0;
+    r->body_aborted = 0;
+    r->hdr_bytes = 0;
+    r->hdr_too_big = 0;
+    r->block_status = 0;
+    r->final_headers_done = 0;
+    r->content_length = -1;
+    wh_tls t;
+    tls_effective(c, req->tls, &t);
+    int st = apply_tls(c, r, &t);
+    if (st != WH_OK) return st;
+    if (r->net_gen != c->net_gen) {
+        CURLcode pc = apply_proxy(c, r);
+        if (pc != CURLE_OK) return pc == CURLE_OUT_OF_MEMORY ? WH_E_NOMEM : WH_E_TRANSPORT;
+    }
 
     CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                          \
@@ -328,6 +606,15 @@ static int tc_submit(void *user, const wh_request *req)
     }
     r->state = REQ_RUNNING;
     list_push(&c->running, r);
+    if (c->running.n > c->peak) {
+        c->peak = c->running.n;
+        /* every in-flight slot keeps its idle connection between requests */
+        if (c->opts.max_connections == 0 && (long)(2 * c->peak) > c->maxconn) {
+            long want = (long)(2 * c->peak);
+            if (curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, want) == CURLM_OK)
+                c->maxconn = want;
+        }
+    }
     return WH_OK;
 }
 
@@ -368,16 +655,48 @@ static int map_error(CURLcode rc)
     }
 }
 
+/* A complete final 2xx arrived (headers ended; a 204, or the whole
+ * Content-Length body), whatever happened to the rest of the request. */
+static int complete_2xx(const creq *r, long code)
+{
+    if (code < 200 || code >= 300 || !r->final_headers_done) return 0;
+    if (code == 204) return 1;
+    return r->content_length >= 0 && (long long)r->body_seen >= r->content_length;
+}
+
 static void report(creq *r, wh_transport_done_fn done, void *done_user)
 {
     wh_response res;
     long code = 0;
+    char msg[256];
     memset(&res, 0, sizeof res);
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
     res.status = (int)code;
     res.error = map_error(r->result);
     if (res.error != WH_OK)
         res.error_msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
+    if (r->forbidden && r->result == CURLE_COULDNT_CONNECT) {
+        res.status = 0;
+        res.error = WH_E_FORBIDDEN;
+        res.error_msg = r->refused;
+    } else if (r->hdr_too_big) {
+        snprintf(msg, sizeof msg, "response headers exceed %d bytes", WH_CURL_HEADERS_MAX);
+        res.error = WH_E_TRANSPORT;
+        res.error_msg = msg;
+    } else if (r->body_aborted && r->result == CURLE_WRITE_ERROR && code > 0) {
+        /* stopped reading an oversized body: the status decides */
+        res.error = WH_OK;
+        res.error_msg = NULL;
+    } else if (r->resend_blocked) {
+        res.error = WH_E_TRANSPORT;
+        res.error_msg = "the reused connection closed before an answer (the request "
+                        "is not re-sent within the same attempt)";
+    } else if (res.error != WH_OK && complete_2xx(r, code)) {
+        /* e.g. HTTP/2: the receiver answered before reading the whole body
+         * and reset the stream; its answer stands */
+        res.error = WH_OK;
+        res.error_msg = NULL;
+    }
     res.retry_after = r->have_retry_after ? r->retry_after : NULL;
     res.delivery_control = r->delivery_control[0] ? r->delivery_control : NULL;
     r->body[r->body_len] = '\0';
@@ -476,6 +795,12 @@ static void tc_free(wh_curl *c)
     free_list(c, &c->finished, 0);
     free_list(c, &c->idle, 0);
     if (c->multi) curl_multi_cleanup(c->multi);
+    if (c->share) curl_share_cleanup(c->share);
+    tls_set_clear(&c->def_tls);
+    free(c->allow);
+    free(c->proxy);
+    free(c->sys_cainfo);
+    free(c->sys_capath);
     free(c);
     curl_global_cleanup();
 }
@@ -501,7 +826,7 @@ void wh_curl_options_init_sized(wh_curl_options *o, size_t size)
     d.max_response_bytes = 4096;
     d.max_host_connections = 0;
     d.verify_tls = 1;
-    d.http2 = 1;
+    d.http2 = 0; /* see curl.h */
     memcpy(o, &d, d.struct_size);
 }
 
@@ -519,25 +844,91 @@ int wh_transport_curl_new(const wh_curl_options *opts, wh_transport **out)
             o.max_host_connections = opts->max_host_connections;
         if (OPT_HAS(opts, verify_tls)) o.verify_tls = opts->verify_tls;
         if (OPT_HAS(opts, http2)) o.http2 = opts->http2;
+        if (OPT_HAS(opts, max_connections)) o.max_connections = opts->max_connections;
+        if (OPT_HAS(opts, ssrf_guard)) o.ssrf_guard = opts->ssrf_guard;
+        if (OPT_HAS(opts, n_ssrf_allow)) {
+            o.ssrf_allow = opts->ssrf_allow;
+            o.n_ssrf_allow = opts->n_ssrf_allow;
+        }
+        if (OPT_HAS(opts, proxy)) o.proxy = opts->proxy;
+        if (OPT_HAS(opts, tls)) o.tls = opts->tls;
     }
-    if (o.max_host_connections < 0 || o.max_response_bytes >= SIZE_MAX / 2)
+    if (o.max_host_connections < 0 || o.max_response_bytes >= SIZE_MAX / 2 ||
+        o.max_connections < 0 || (o.n_ssrf_allow && !o.ssrf_allow) ||
+        o.n_ssrf_allow > 100000 ||
+        (o.tls.min_version != 0 && o.tls.min_version != 12 && o.tls.min_version != 13))
         return WH_E_INVAL;
+    wh__cidr *allow = NULL;
+    if (o.n_ssrf_allow) {
+        allow = wh__calloc(o.n_ssrf_allow, sizeof *allow);
+        if (!allow) return WH_E_NOMEM;
+        for (size_t i = 0; i < o.n_ssrf_allow; i++)
+            if (wh__cidr_parse(o.ssrf_allow[i], &allow[i], NULL) != WH_OK) {
+                free(allow);
+                return WH_E_INVAL;
+            }
+    }
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return WH_E_TRANSPORT;
     wh_curl *c = wh__calloc(1, sizeof *c);
     if (!c) {
+        free(allow);
         curl_global_cleanup();
         return WH_E_NOMEM;
     }
     c->opts = o;
+    c->opts.ssrf_allow = NULL;  /* copied below; the caller's may go */
+    c->opts.n_ssrf_allow = 0;
+    c->opts.proxy = NULL;
+    memset(&c->opts.tls, 0, sizeof c->opts.tls);
+    c->allow = allow;
+    c->n_allow = o.n_ssrf_allow;
+    c->ssrf_guard = o.ssrf_guard != 0;
+    int nomem = 0;
+    if (o.proxy && *o.proxy) nomem |= !(c->proxy = wh__strdup(o.proxy));
+    nomem |= o.tls.ca_file && !(c->def_tls.ca_file = wh__strdup(o.tls.ca_file));
+    nomem |= o.tls.ca_path && !(c->def_tls.ca_path = wh__strdup(o.tls.ca_path));
+    nomem |= o.tls.client_cert_file && !(c->def_tls.cert = wh__strdup(o.tls.client_cert_file));
+    nomem |= o.tls.client_key_file && !(c->def_tls.key = wh__strdup(o.tls.client_key_file));
+    nomem |= o.tls.pinned_public_key &&
+             !(c->def_tls.pin = wh__strdup(o.tls.pinned_public_key));
+    c->def_tls.min_version = o.tls.min_version;
+    c->def_tls.insecure = o.tls.insecure_skip_verify_DANGEROUS != 0;
+    /* libcurl's built-in CA locations, to go back to when a request has
+     * no ca_file/ca_path of its own */
+    CURL *probe = curl_easy_init();
+    if (probe) {
+#if LIBCURL_VERSION_NUM >= 0x075400 /* 7.84.0 */
+        char *s = NULL;
+        if (curl_easy_getinfo(probe, CURLINFO_CAINFO, &s) == CURLE_OK && s)
+            nomem |= !(c->sys_cainfo = wh__strdup(s));
+        s = NULL;
+        if (curl_easy_getinfo(probe, CURLINFO_CAPATH, &s) == CURLE_OK && s)
+            nomem |= !(c->sys_capath = wh__strdup(s));
+#endif
+        curl_easy_cleanup(probe);
+    } else {
+        nomem = 1;
+    }
     c->multi = curl_multi_init();
-    if (!c->multi) {
+    c->share = curl_share_init();
+    if (nomem || !c->multi || !c->share) {
         tc_free(c);
         return WH_E_NOMEM;
     }
+    CURLSHcode sc = curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (sc == CURLSHE_OK)
+        sc = curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    if (sc != CURLSHE_OK) {
+        tc_free(c);
+        return WH_E_TRANSPORT;
+    }
+    c->maxconn = o.max_connections ? o.max_connections : WH_CURL_MIN_CONNECTS;
     CURLMcode mc = curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
                                      (long)CURLPIPE_MULTIPLEX);
+    if (mc == CURLM_OK)
+        mc = curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->maxconn);
     if (mc == CURLM_OK && o.max_host_connections > 0)
         mc = curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                                o.max_host_connections);
@@ -553,5 +944,45 @@ int wh_transport_curl_new(const wh_curl_options *opts, wh_transport **out)
     c->vt.cancel = tc_cancel;
     c->vt.destroy = tc_destroy;
     *out = &c->vt;
+    return WH_OK;
+}
+
+/* ---- settings changed after creation (wh_config_load's document keys) ---- */
+int wh__curl_is(const wh_transport *t)
+{
+    return t && t->submit == tc_submit && t->user;
+}
+
+int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow)
+{
+    if (!wh__curl_is(t) || (n_allow && !allow)) return WH_E_INVAL;
+    wh_curl *c = t->user;
+    if (!set_allow) {
+        if (on != -1) c->ssrf_guard = on != 0;
+        return WH_OK;
+    }
+    wh__cidr *copy = NULL;
+    if (n_allow) {
+        copy = wh__calloc(n_allow, sizeof *copy);
+        if (!copy) return WH_E_NOMEM;
+        memcpy(copy, allow, n_allow * sizeof *copy);
+    }
+    free(c->allow);
+    c->allow = copy;
+    c->n_allow = n_allow;
+    if (on != -1) c->ssrf_guard = on != 0;
+    return WH_OK;
+}
+
+int wh__curl_set_proxy(wh_transport *t, const char *proxy)
+{
+    if (!wh__curl_is(t)) return WH_E_INVAL;
+    wh_curl *c = t->user;
+    char *copy = NULL;
+    if (proxy && *proxy && !(copy = wh__strdup(proxy))) return WH_E_NOMEM;
+    free(c->proxy);
+    c->proxy = copy;
+    c->net_gen++;
     return WH_OK;
 }

@@ -29,7 +29,7 @@ static void test_status_unsupported_named(void)
     CHECK_STR(wh_status_name(WH_E_UNSUPPORTED), "WH_E_UNSUPPORTED");
     CHECK_STR(wh_strerror(WH_E_UNSUPPORTED), "backend not built into this library");
     CHECK_EQ(WH_E_UNSUPPORTED, -23);
-    CHECK_INT(WH_STATUS_LAST_, <=, -24); /* statuses appended later come after */
+    CHECK(WH_STATUS_LAST_ < WH_E_UNSUPPORTED); /* codes appended after it */
 }
 
 static void test_curl_transport(void)

@@ -950,10 +950,42 @@ static void test_keeps_max_in_flight_busy(void)
     tmp_cleanup();
 }
 
+/* --ssrf-guard: the receiver on 127.0.0.1 gets no request, the delivery is
+ * dead at once (never retried) and the reason names the loopback rule; the
+ * same run without the flag delivers (so the refusal is the flag's doing). */
+static void test_ssrf_guard_flag(void)
+{
+    tmp_init();
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r != NULL);
+    const char *cfg = config_for(th_recv_url(r), "\"max_attempts\": 3");
+    const char *in = tmp_write("events.ndjson", "{\"event\": \"one\", \"data\": {}}\n");
+    const char *guarded[] = {"-c", cfg, "--ssrf-guard", in, NULL};
+    run x = run_whsend(guarded, NULL, 30000);
+    CHECK_STATUS(x, 1);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.emitted, 1);
+    CHECK_EQ(s.delivered, 0);
+    CHECK_EQ(s.dead, 1);
+    CHECK_EQ(s.retries, 0);
+    CHECK_CONTAINS(x.err, "loopback");
+    CHECK_EQ(th_recv_count(r), 0);
+    run_free(&x);
+    const char *open_args[] = {"-q", "-c", cfg, in, NULL};
+    run y = run_whsend(open_args, NULL, 30000);
+    CHECK_STATUS(y, 0);
+    CHECK_EQ(parse_summary(y.out).delivered, 1);
+    CHECK_EQ(th_recv_count(r), 1);
+    run_free(&y);
+    th_recv_stop(r);
+    tmp_cleanup();
+}
+
 TH_MAIN(TH_CASE(test_deliver_200_signed), TH_CASE(test_retries_same_id),
         TH_CASE(test_no_receiver_dead), TH_CASE(test_malformed_lines),
         TH_CASE(test_config_error), TH_CASE(test_usage), TH_CASE(test_drain_timeout),
         TH_CASE(test_idle_pipe_batch_linger_on_time), TH_CASE(test_idle_pipe_retry_on_time),
         TH_CASE(test_idle_pipe_timeout_on_time), TH_CASE(test_sigint_drains),
         TH_CASE(test_second_sigint_aborts), TH_CASE(test_health_lines),
-        TH_CASE(test_nul_in_fields_refused), TH_CASE(test_keeps_max_in_flight_busy))
+        TH_CASE(test_nul_in_fields_refused), TH_CASE(test_keeps_max_in_flight_busy),
+        TH_CASE(test_ssrf_guard_flag))

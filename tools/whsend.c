@@ -1,7 +1,7 @@
 /* whsend — deliver webhooks for events read as NDJSON, one per line.
  *
  *   whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]
- *          [--queue SPEC] [--producer | --worker [--idle-exit MS]]
+ *          [--queue SPEC] [--producer | --worker [--idle-exit MS]] [--ssrf-guard]
  *          [EVENTS.ndjson|-]
  *
  * Each line is {"event": "...", "channel": "...", "data": <any JSON>,
@@ -976,7 +976,8 @@ static void metrics_stop(app *a)
 static void usage(FILE *to)
 {
     fputs("usage: whsend -c CONFIG.json [-q] [--drain-timeout MS] [--dead-letter FILE]\n"
-          "              [EVENTS.ndjson|-]\n"
+          "              [--queue SPEC] [--producer | --worker [--idle-exit MS]]\n"
+          "              [--ssrf-guard] [EVENTS.ndjson|-]\n"
           "\n"
           "Delivers one webhook event per input line (default: standard input):\n"
           "  {\"event\": \"message.created\", \"channel\": \"room-1\", \"data\": {...}, \"id\": \"...\"}\n"
@@ -996,6 +997,8 @@ static void usage(FILE *to)
           "  --worker             read no input: deliver what the shared queue holds\n"
           "                       until SIGINT/SIGTERM\n"
           "  --idle-exit MS       with --worker: stop after MS ms with nothing to do\n"
+          "  --ssrf-guard         refuse to connect to loopback, private, link-local and\n"
+          "                       other non-public addresses (as \"ssrf_guard\": true)\n"
           "  --attempts FILE      append one NDJSON line per delivery attempt (status,\n"
           "                       latency, first bytes of the answer)\n"
           "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -1028,6 +1031,7 @@ int main(int argc, char **argv)
         {"producer", no_argument, NULL, 'P'},
         {"worker", no_argument, NULL, 'W'},
         {"idle-exit", required_argument, NULL, 'I'},
+        {"ssrf-guard", no_argument, NULL, 'S'},
         {"attempts", required_argument, NULL, 'A'},
         {"metrics", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
@@ -1040,6 +1044,7 @@ int main(int argc, char **argv)
     const char *queue_spec = NULL, *attempts_path = NULL, *metrics_spec = NULL;
     int producer = 0, worker = 0;
     int64_t idle_ms = 0;
+    int ssrf_guard = 0;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:qh", longopts, NULL)) != -1) {
@@ -1059,6 +1064,7 @@ int main(int argc, char **argv)
         case 'M': metrics_spec = optarg; break;
         case 'P': producer = 1; break;
         case 'W': worker = 1; break;
+        case 'S': ssrf_guard = 1; break;
         case 'I':
             if (parse_ms(optarg, &idle_ms) != 0) {
                 fprintf(stderr, "whsend: --idle-exit: expected milliseconds, got \"%s\"\n",
@@ -1132,6 +1138,7 @@ int main(int argc, char **argv)
     eo.log_level = WH_LOG_WARN;
     eo.on_health = on_health;
     eo.health_user = &a;
+    eo.ssrf_guard = ssrf_guard;
     if (make_queue(&a, queue_spec, config, producer, &a.q) != 0) {
         if (fd > 0) close(fd);
         return 2;

@@ -34,6 +34,19 @@ typedef struct wh_clock {
 WH_EXTERN const wh_clock *wh_clock_system(void);
 
 /* ---- transport vtable ---------------------------------------------------- */
+/* TLS settings of one request (an endpoint's, merged with the engine's
+ * defaults; see wh_endpoint_options for each field).  NULL strings: the
+ * transport's defaults. */
+typedef struct wh_tls {
+    const char *ca_file;
+    const char *ca_path;
+    const char *client_cert_file;
+    const char *client_key_file;
+    const char *pinned_public_key;
+    int min_version;             /* 0: default (TLS 1.2), 12: 1.2, 13: 1.3 */
+    int insecure_skip_verify_DANGEROUS;
+} wh_tls;
+
 /* A fully built request.  Every pointer stays valid until the transport has
  * reported the request's completion (or it was cancelled). */
 typedef struct wh_request {
@@ -45,12 +58,15 @@ typedef struct wh_request {
     uint32_t timeout_ms;         /* whole attempt, connect included */
     uint32_t connect_timeout_ms;
     void *token;                 /* engine's; handed back on completion */
+    const wh_tls *tls;           /* NULL: the transport's TLS defaults */
 } wh_request;
 
 /* The outcome of one request, as the transport reports it. */
 typedef struct wh_response {
     int status;               /* HTTP status, 0 when no response arrived */
-    int error;                /* WH_OK, WH_E_CONNECT, WH_E_TIMEOUT or
+    int error;                /* WH_OK, WH_E_CONNECT, WH_E_TIMEOUT,
+                                 WH_E_FORBIDDEN (address refused by the
+                                 transport's SSRF guard: never retried) or
                                  WH_E_TRANSPORT (other network failure) */
     const char *error_msg;    /* NULL or a description of `error` */
     const char *retry_after;  /* Retry-After header value, or NULL */

@@ -103,13 +103,14 @@ WH_EXTERN const char *wh_version(int least);
     XX(E_TIMESTAMP, -21, "timestamp outside tolerance")                        \
     XX(E_QUEUE, -22, "queue backend error")                                    \
     XX(E_UNSUPPORTED, -23, "backend not built into this library")              \
-    XX(E_DUPLICATE, -24, "event id already accepted within the dedupe window")
+    XX(E_FORBIDDEN, -24, "address refused by the SSRF guard")                  \
+    XX(E_DUPLICATE, -25, "event id already accepted within the dedupe window")
 
 typedef enum wh_status {
 #define WH_XX_(name, val, msg) WH_##name = val,
     WH_STATUS_MAP(WH_XX_)
 #undef WH_XX_
-    WH_STATUS_LAST_ = -25 /* never use */
+    WH_STATUS_LAST_ = -26 /* never use */
 } wh_status;
 
 /* Static English description of a status ("invalid URL"); never NULL. */
@@ -154,6 +155,8 @@ typedef struct wh_outcome {
     int error;                /* WH_OK, or why the attempt failed:
                                  WH_E_HTTP_STATUS, WH_E_CONNECT,
                                  WH_E_TIMEOUT, WH_E_TRANSPORT,
+                                 WH_E_FORBIDDEN (the SSRF guard refused the
+                                 address; never retried),
                                  WH_E_CANCELLED (endpoint removed or engine
                                  freed with work pending) */
     const char *error_msg;    /* human-readable detail, never NULL */
@@ -259,6 +262,37 @@ typedef struct wh_engine_options {
     /* Health callback. */
     wh_health_fn on_health;      /* endpoint state changes; may be NULL */
     void *health_user;
+
+    /* ---- network safety (README "Security") ---------------------------
+     * ssrf_guard, ssrf_allow and proxy apply to the default libcurl
+     * transport (with your own transport, set them in its options:
+     * wh_engine_new fails with WH_E_INVAL when they are set here). */
+    /* 1: wh_endpoint_add refuses http:// URLs (WH_E_URL). */
+    int https_only;
+    /* 1: refuse to connect to loopback, private, link-local, CGNAT,
+     * multicast, unspecified, reserved and documentation addresses (IPv4
+     * and IPv6, IPv4-mapped, NAT64 and 6to4 forms included), checked on
+     * the address actually connected to, after name resolution.  A refused
+     * delivery is WH_DEAD at once with WH_E_FORBIDDEN, whose message names
+     * the address and the rule ("127.0.0.1 is loopback (127.0.0.0/8)"). */
+    int ssrf_guard;
+    /* Ranges let through despite the guard: "10.1.0.0/16", "fd00::/8", or a
+     * single address.  IPv4 ranges also match IPv4-mapped addresses. */
+    const char *const *ssrf_allow;
+    size_t n_ssrf_allow;
+    /* NULL or "" (default): no proxy; the environment's http_proxy,
+     * https_proxy and all_proxy are ignored.  "env": use them.  Otherwise
+     * the proxy URL ("http://proxy:3128").  With a proxy, the SSRF guard
+     * sees the proxy's address, not the endpoint's. */
+    const char *proxy;
+    /* TLS defaults for every endpoint (see wh_endpoint_options). */
+    const char *ca_file;
+    const char *ca_path;
+    const char *client_cert_file;
+    const char *client_key_file;
+    const char *tls_min_version;
+    const char *pinned_public_key;
+    int insecure_skip_verify_DANGEROUS;
     /* Emit idempotency: an event whose caller-supplied id was accepted
      * within the last dedupe_window_ms is not delivered again (wh_emit
      * returns WH_E_DUPLICATE).  0 (default): off.  Ids are remembered in
@@ -285,7 +319,9 @@ WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
  * Returns NULL on failure; if err is not NULL it receives the status:
  * WH_E_VERSION (opts->struct_size, the clock's, the transport's or the
  * queue's version or a missing method), WH_E_NOMEM, or the status of the
- * default transport or queue that could not start.
+ * default transport or queue that could not start; WH_E_INVAL or WH_E_IO
+ * for a bad network option (ssrf_allow, TLS fields; the reason goes to
+ * on_log).
  * Ownership: on success the engine owns opts->transport when
  * transport_owned is 1 and opts->queue when queue_owned is 1, and destroys
  * them in wh_engine_free().  On failure it takes nothing, on every path: a
@@ -452,6 +488,26 @@ typedef struct wh_endpoint_options {
     uint32_t breaker_cooldown_ms; /* pause before one probe; default 30,000 */
     uint32_t disable_after_ms;   /* failing without a success for this long
                                     disables it; 0 (default): never */
+
+    /* ---- TLS (README "TLS") -------------------------------------------
+     * Certificates are always verified (chain and host name).  A field left
+     * NULL takes the engine's default of the same name (wh_engine_options),
+     * else libcurl's: the system trust store, TLS 1.2 at least. */
+    const char *ca_file;          /* PEM bundle of trusted CAs; replaces the
+                                     system store for this endpoint */
+    const char *ca_path;          /* directory of hashed CA certificates
+                                     (openssl rehash) */
+    const char *client_cert_file; /* PEM client certificate (mutual TLS);
+                                     requires client_key_file */
+    const char *client_key_file;  /* PEM private key of client_cert_file */
+    const char *tls_min_version;  /* "1.2" (default) or "1.3" */
+    const char *pinned_public_key;/* "sha256//<base64>" (several joined by
+                                     ';'): the server's public key must match
+                                     one, else the attempt fails */
+    /* 1: accept any certificate and host name.  Anyone on the path can then
+     * read and change the deliveries.  For tests against self-signed
+     * servers only; use ca_file instead. */
+    int insecure_skip_verify_DANGEROUS;
     /* Payload filter: a JSON object of conditions on the event's payload
      * (paths "data", "data.a.b", operators $eq $neq $gt $gte $lt $lte $in
      * $nin $exist $regex, combinators $and/$or; see README "Payload
@@ -476,9 +532,11 @@ WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
     wh_endpoint_options_init_sized((o), sizeof *(o))
 
 /* Add an endpoint.  Every string is copied.  Returns a positive endpoint
- * handle, or WH_E_INVAL (NULL/zero where required), WH_E_URL, WH_E_HEADER,
- * WH_E_SECRET, WH_E_EXISTS (id in use), WH_E_VERSION, WH_E_NOMEM,
- * WH_E_RECURSIVE.  wh_last_error() says which field was wrong. */
+ * handle, or WH_E_INVAL (NULL/zero where required; a bad tls_min_version
+ * or pinned_public_key), WH_E_URL (also http:// with https_only),
+ * WH_E_HEADER, WH_E_SECRET, WH_E_IO (a TLS file that cannot be read),
+ * WH_E_EXISTS (id in use), WH_E_VERSION, WH_E_NOMEM, WH_E_RECURSIVE.
+ * wh_last_error() says which field was wrong. */
 WH_EXTERN int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *opts);
 
 /* Remove an endpoint.  Its queued and in-flight deliveries are reported as
@@ -528,7 +586,12 @@ WH_EXTERN int wh_endpoint_state(wh_engine *e, int endpoint);
  * override the preset.  "limits": {"rate", "period_ms", "burst",
  * "ordered"} and "health": {"disable_on_410", "breaker_failures",
  * "breaker_cooldown_ms", "disable_after_ms"} set the fields of the same
- * names in wh_endpoint_options.
+ * names in wh_endpoint_options.  The TLS fields of wh_endpoint_options are
+ * endpoint keys of the same names; at the top of the document the same TLS
+ * keys are the defaults of its endpoints, and "https_only", "ssrf_guard",
+ * "ssrf_allow" and "proxy" set the engine-wide options of those names
+ * (applied once every endpoint of the document was added; the guard and
+ * proxy need the default libcurl transport, else WH_E_CONFIG).
  * README.md lists every key.
  * All or nothing: the document is fully validated before any endpoint is
  * added.  Unknown keys, wrong types and invalid values are WH_E_CONFIG (or
