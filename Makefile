@@ -305,3 +305,70 @@ uninstall:
 
 clean:
 	rm -rf $(B) build-*
+
+# ---- fuzzing (tests/fuzz/) ---------------------------------------------------------
+# libFuzzer targets, built with clang against the library sources compiled
+# with -fsanitize=fuzzer-no-link,address,undefined (in $(B)/fuzz).
+#   make fuzz FUZZ_SECONDS=N   build, then run each target N seconds (default
+#                              60) on its seed corpus tests/fuzz/corpus/<name>
+#                              with tests/fuzz/webhook.dict; fails on any crash,
+#                              leak, undefined behaviour or timeout.  New inputs
+#                              go to $(B)/fuzz/corpus/<name>, reproducers to
+#                              $(B)/fuzz/crashes/<name>/ (replay one: run the
+#                              target binary with the file as argument).
+# The packages are checked here only (not by `make deps`).
+FUZZ_PKGS    := clang libclang-rt-14-dev
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FZ           := $(B)/fuzz
+FUZZ_NAMES   := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB_OBJS := $(patsubst lib/%.c,$(FZ)/lib/%.o,$(LIB_SRCS) $(TEST_LIB_SRCS))
+
+.PHONY: fuzz fuzz-deps fuzz-build
+fuzz-deps:
+	@missing=""; \
+	for p in $(FUZZ_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "fuzz-deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	else \
+	  echo "fuzz-deps: missing packages:$$missing"; \
+	  echo "fuzz-deps: run:  sudo apt-get install -y$$missing"; exit 1; \
+	fi
+
+$(FZ)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h lib/ds.h $(HEADERS) $(B)/.config
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(LIB_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FZ)/libwebhook-fuzz.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FZ)/libwebhook-fuzz.a tools/whsend.c
+	$(FUZZ_CC) $(BASE_CFLAGS) -Ilib -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer $< -o $@ \
+	  $(FZ)/libwebhook-fuzz.a $(LIB_LIBS) -lm
+
+fuzz-build: fuzz-deps
+	@$(MAKE) --no-print-directory $(addprefix $(FZ)/,$(FUZZ_NAMES))
+
+fuzz: fuzz-build
+	@pass=0; fail=0; \
+	for t in $(FUZZ_NAMES); do \
+	  mkdir -p $(FZ)/corpus/$$t $(FZ)/crashes/$$t; \
+	  if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	     $(FZ)/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+	       -max_len=8192 -dict=tests/fuzz/webhook.dict -print_final_stats=1 \
+	       -artifact_prefix=$(FZ)/crashes/$$t/ $(FZ)/corpus/$$t tests/fuzz/corpus/$$t \
+	       > $(FZ)/$$t.log 2>&1; then \
+	    echo "ok   - fuzz $$t ($(FUZZ_SECONDS) s, $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FZ)/$$t.log) runs)"; \
+	    pass=$$((pass + 1)); \
+	  else \
+	    echo "FAIL - fuzz $$t (reproducer in $(FZ)/crashes/$$t/, log $(FZ)/$$t.log)"; \
+	    grep -E 'ERROR|SUMMARY|check failed|==[0-9]+==|#[0-9]+ ' $(FZ)/$$t.log | head -n 30; \
+	    fail=$$((fail + 1)); \
+	  fi; \
+	done; \
+	echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]

@@ -168,7 +168,7 @@ typedef enum wh__cfg_qtype { WH__Q_MEMORY, WH__Q_SQLITE, WH__Q_REDIS } wh__cfg_q
 typedef struct wh__cfg_queue {
     wh__cfg_qtype type;
     const char *type_name;
-    const char *path, *url, *prefix, *consumer;
+    const char *path, *url, *prefix, *consumer, *spool;
     const char *synchronous;
     uint64_t max_events, max_bytes, max_jobs, max_buffered;
     uint32_t lease_ms, poll_interval_ms, busy_timeout_ms, timeout_ms, reconnect_ms;

@@ -104,6 +104,8 @@ static int parse_url(const cJSON *item, const char *path, void *target,
     NULL, NULL, "redis: jobs kept locally while Redis is away"}
 #define K_RECONNECT {"reconnect_ms", WH__CFG_U32, Q(reconnect_ms), 1, UINT32_MAX, \
     NULL, NULL, NULL, NULL, "redis: wait between reconnections"}
+#define K_SPOOL {"spool", WH__CFG_STR, Q(spool), 1, 0, NULL, NULL, NULL, NULL, \
+    "redis: SQLite file for events accepted while Redis is away"}
 
 static const wh__cfg_key memory_keys[] = {K_TYPE, K_MAX_EVENTS, K_MAX_BYTES};
 static const wh__cfg_key sqlite_keys[] = {K_TYPE, K_PATH, K_MAX_JOBS, K_MAX_BYTES,
@@ -111,11 +113,11 @@ static const wh__cfg_key sqlite_keys[] = {K_TYPE, K_PATH, K_MAX_JOBS, K_MAX_BYTE
                                           K_BUSY};
 static const wh__cfg_key redis_keys[] = {K_TYPE, K_URL, K_PREFIX, K_CONSUMER, K_LEASE,
                                          K_POLL, K_TIMEOUT, K_BUFFERED, K_MAX_JOBS,
-                                         K_PRODUCER, K_RECONNECT};
+                                         K_PRODUCER, K_RECONNECT, K_SPOOL};
 static const wh__cfg_key all_keys[] = {
     K_TYPE, K_PATH, K_URL, K_MAX_EVENTS, K_MAX_BYTES, K_MAX_JOBS, K_LEASE, K_POLL,
     K_SYNC, K_PRODUCER, K_BUSY, K_PREFIX, K_CONSUMER, K_TIMEOUT, K_BUFFERED,
-    K_RECONNECT};
+    K_RECONNECT, K_SPOOL};
 
 static int sqlite_after(const cJSON *obj, const char *path, void *target,
                         wh__cfg_err *err)
@@ -198,6 +200,7 @@ int wh__cfg_queue_create(const wh__cfg_queue *c, wh_log_fn on_log, void *log_use
     if (c->max_buffered) o.max_buffered = c->max_buffered;
     if (c->max_jobs) o.max_jobs = c->max_jobs;
     if (c->reconnect_ms) o.reconnect_ms = c->reconnect_ms;
+    o.spool_path = c->spool;
     o.producer_only = c->producer_only;
     o.on_log = on_log;
     o.log_user = log_user;

@@ -264,6 +264,11 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (!p)
         return wh__fail(e, WH_E_INVAL, "%s.preset: unknown preset \"%s\" (standard, "
                         "svix, stream, dyte, pusher, sendbird)", where, o.preset);
+    const char *dnames[] = {pick(o.id_header, p->id), pick(o.timestamp_header, p->ts),
+                            pick(o.attempt_header, p->attempt), pick(o.signature_header, p->sig),
+                            o.api_key ? pick(o.api_key_header, p->apikey) : NULL};
+    if (wh__headers_reserved_check(e, where, o.headers, o.n_headers, dnames, 5) != WH_OK)
+        return WH_E_HEADER;
     const char *hnames[] = {o.id_header, o.timestamp_header, o.attempt_header,
                             o.signature_header, o.api_key_header};
     static const char *const hfields[] = {"id_header", "timestamp_header",
@@ -376,7 +381,7 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
             snprintf(buf, sizeof buf, "ep-%d-%d", handle, k);
         ep->conf.id = wh__strdup(buf);
     }
-    ep->conf.url = wh__strdup(o->url);
+    ep->conf.url = wh__url_dup_redacted(o->url);
     if (!ep->conf.id || !ep->conf.url) goto fail;
     ep->conf.all_types = o->event_types == NULL;
     if (o->event_types && o->n_event_types) {

@@ -225,6 +225,8 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit: event type is NULL or empty");
     }
+    if (WH_UNLIKELY(wh__event_names_check(e, type, channel) != WH_OK))
+        return e->st.rejected++, WH_E_INVAL;
     if (WH_UNLIKELY(!data)) {
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit: data is NULL");
@@ -300,6 +302,9 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
         if (rc == WH_E_FULL)
             return wh__fail(e, rc, "wh_emit: queue is full (%zu jobs queued)",
                             e->queue->size(e->queue->user));
+        if (rc == WH_E_UNAVAILABLE)
+            return wh__fail(e, rc, "wh_emit: the queue's store is unreachable and its local "
+                            "buffer is full; the event was not stored");
         return wh__fail(e, rc, "wh_emit: queue refused the event");
     }
     e->st.enqueued += n;
@@ -593,7 +598,8 @@ int wh_stats_get_sized(const wh_engine *e, wh_stats *out, size_t size)
 {
     /* the first version of wh_stats ends with bytes_sent */
     if (!e || !out || size < offsetof(wh_stats, bytes_sent) + sizeof out->bytes_sent)
-        return WH_E_INVAL;
+        return wh__fail((wh_engine *)e, WH_E_INVAL, "wh_stats_get: %s",
+                        !out ? "out is NULL" : "struct size too small (use wh_stats_get)");
     wh_stats st = e->st;
     size_t stored = e->queue->size(e->queue->user), jobs_in_flight = wh__jobs_in_flight(e);
     st.queued = stored > jobs_in_flight ? stored - jobs_in_flight : 0;
@@ -628,9 +634,11 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
     if (e->queue->bind) {
         rc = e->queue->bind(e->queue->user, ep->slot, ep->conf.id);
         if (rc != WH_OK) {
+            /* the id, never the URL (it may hold a password) */
+            rc = wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", ep->conf.id);
             wh__router_remove(&e->router, ep);
             wh__ep_free(ep);
-            return wh__fail(e, rc, "endpoint: the queue cannot bind \"%s\"", o.id ? o.id : o.url);
+            return rc;
         }
     }
     e->eps[e->n_slots++] = ep;
@@ -667,7 +675,7 @@ int wh_endpoint_remove(wh_engine *e, int handle)
 
 int wh_endpoint_find(wh_engine *e, const char *id)
 {
-    if (!e || !id) return WH_E_INVAL;
+    if (!e || !id) return wh__fail(e, WH_E_INVAL, "wh_endpoint_find: id is NULL");
     return wh__endpoint_find(e, id);
 }
 

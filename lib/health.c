@@ -28,7 +28,7 @@ static void report(wh_engine *e, const wh_ep *ep, wh_ep_state prev, int http_sta
     memset(&h, 0, sizeof h);
     h.endpoint = ep->handle;
     h.endpoint_id = ep->conf.id;
-    h.url = ep->conf.url;
+    h.url = wh__url_redacted(ep->conf.url);
     h.state = st;
     h.previous = prev;
     h.http_status = http_status;

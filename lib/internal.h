@@ -46,6 +46,31 @@ int wh__header_pair_valid(const char *name, const char *value,
 /* Strict RFC 8259 JSON validation without allocation: WH_OK or WH_E_JSON with
  * *offset set to the first bad byte. */
 int wh__json_valid(const char *s, size_t len, size_t *offset);
+/* 1 when s is valid UTF-8 (no overlongs, surrogates or code points above
+ * U+10FFFF); else 0 with *bad (may be NULL) at the first bad byte. */
+int wh__utf8_valid(const char *s, size_t *bad);
+/* wh_emit's event type and channel (NULL ok): WH_E_INVAL, naming the field
+ * in wh_last_error, when one is not valid UTF-8. */
+int wh__event_names_check(wh_engine *e, const char *type, const char *channel);
+/* Custom header lines whose name is one the HTTP stack sets (Host,
+ * Content-Length, Content-Type, Transfer-Encoding) or one of the n_delivery
+ * delivery header names (NULL entries skipped): WH_E_HEADER naming
+ * "<where>.headers[i]" and the header. */
+int wh__headers_reserved_check(wh_engine *e, const char *where, const char *const *headers,
+                               size_t n, const char *const *delivery, size_t n_delivery);
+/* One allocation holding the URL and, after its NUL, the URL with any
+ * password replaced by "***" ("user:***@host"); free() it.  The packed
+ * pointer is the real URL; wh__url_redacted(packed) is the form to show in
+ * outcomes, health events and logs. */
+char *wh__url_dup_redacted(const char *url);
+const char *wh__url_redacted(const char *packed);
+/* HTTP-date (lib/httpdate.c): IMF-fixdate, RFC 850 or asctime (RFC 9110
+ * 5.6.7), strictly; 1 with *out = Unix seconds, else 0.  now_s places an
+ * RFC 850 two-digit year. */
+int wh__http_date_parse(const char *s, size_t n, int64_t now_s, int64_t *out);
+/* Retry-After: delay-seconds or an HTTP-date turned into a delay from
+ * wall_ms (0 when in the past).  1 with *ms set, 0 when not understood. */
+int wh__retry_after_parse(const char *v, int64_t wall_ms, int64_t *ms);
 
 /* ---- signing (lib/sign.c) ------------------------------------------------- */
 /* HMAC-SHA256 keyed state, precomputed once per secret.  Mbed TLS lives

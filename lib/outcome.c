@@ -62,7 +62,7 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
     r->o.kind = kind;
     r->o.endpoint = ep->handle;
     r->o.endpoint_id = ep->conf.id;
-    r->o.url = ep->conf.url;
+    r->o.url = wh__url_redacted(ep->conf.url);
     r->o.ev = job->ev;
     /* in the queue's memory until the job is acked or retried, after the
      * host saw the outcome */

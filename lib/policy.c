@@ -147,49 +147,6 @@ static int64_t jitter(wh__rng *rng, const wh_ep_policy *p, int64_t d)
     }
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Retry-After: delay-seconds, or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37
- * GMT") turned into a delay from wall_ms.  Returns 1 with *ms set, 0 when
- * the value is not understood. */
-static int parse_retry_after(const char *v, int64_t wall_ms, int64_t *ms)
-{
-    while (*v == ' ' || *v == '\t') v++;
-    if (*v >= '0' && *v <= '9') {
-        int64_t s = 0;
-        for (; *v >= '0' && *v <= '9'; v++)
-            if (s < 1000000000) s = s * 10 + (*v - '0');
-        while (*v == ' ' || *v == '\t') v++;
-        if (*v) return 0;
-        *ms = s * 1000;
-        return 1;
-    }
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    char wd[4], mon[4];
-    int day, year, hh, mm, ss, end = 0;
-    if (sscanf(v, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", wd, &day, mon, &year,
-               &hh, &mm, &ss, &end) != 7 || end == 0)
-        return 0;
-    for (v += end; *v == ' ' || *v == '\t'; v++) {}
-    if (*v) return 0;
-    const char *mp = strstr(months, mon);
-    if (!mp || strlen(mon) != 3 || (mp - months) % 3) return 0;
-    int month = (int)((mp - months) / 3) + 1;
-    if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970) return 0;
-    int64_t t = (days_from_civil(year, month, day) * 86400 + hh * 3600 + mm * 60 + ss) * 1000;
-    *ms = t > wall_ms ? t - wall_ms : 0;
-    return 1;
-}
-
 /* After a failed attempt number `attempt` (from 1) whose first attempt
  * started at `first`: the delay before the next one, or -1 when none is
  * made (*why says why). */
@@ -223,7 +180,7 @@ static int64_t next_delay(const wh_ep_policy *p, const wh_response *res, uint32_
     }
     int64_t d, ra;
     if (p->honor_retry_after && (status == 429 || status == 503) && res->retry_after &&
-        parse_retry_after(res->retry_after, wall, &ra)) {
+        wh__retry_after_parse(res->retry_after, wall, &ra)) {
         d = ra > p->retry_max_ms ? p->retry_max_ms : ra;
     } else if (p->schedule) {
         d = jitter(rng, p, p->schedule[attempt - 1]);

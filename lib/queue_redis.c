@@ -20,15 +20,36 @@
  * Bounded time: one blocking hiredis connection with a socket timeout of
  * timeout_ms.  Any failure or timeout drops the connection and no further
  * Redis call is made until reconnect_ms later, so a wh_poll spends at most
- * about two timeouts on Redis however long it is away.  Meanwhile wh_emit
- * keeps accepting into the in-memory list of writes (bounded by
- * max_buffered), written in order when Redis is back.  A write whose reply
+ * about two timeouts on Redis however long it is away.  A write whose reply
  * was lost is written again: at-least-once, a duplicate carries the same
- * delivery id. */
+ * delivery id.
+ *
+ * Redis away.  New jobs wait in the in-memory list of writes until the end
+ * of the wh_poll round (group commit).  With a spool (a local SQLite file),
+ * a round that cannot reach Redis moves its new jobs into the spool, and
+ * while the spool holds anything every new job goes there too (so the order
+ * is kept); the spool is committed at the end of the round and forwarded,
+ * oldest first, once Redis answers again (a row is deleted only after its
+ * XADD is confirmed).  Without a spool, at most max_buffered new jobs wait
+ * in memory while Redis is away (they are lost if the process dies), and
+ * wh_emit returns WH_E_UNAVAILABLE beyond that.  Acks and retries of
+ * claimed jobs stay in memory: if they are lost the job is only delivered
+ * again after its lease.  Each outage is logged once when it starts and
+ * once when it ends. */
 #include "ds.h"
 #include "internal.h"
 
 #include <hiredis/hiredis.h>
+/* The spool needs SQLite: left out of a build with Redis but without SQLite
+ * (then spool_path is refused). */
+#if !defined(WH_HAVE_REDIS) || defined(WH_HAVE_SQLITE)
+#  define RQ_SPOOL 1
+#  include <sqlite3.h>
+#else
+#  define RQ_SPOOL 0
+typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
+#endif
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -74,6 +95,8 @@ typedef struct rq_slot {
     wh__list ready;           /* rq_job.link */
     uint64_t xlen, zcard;     /* as of the last look, plus our changes */
     uint64_t pend;            /* buffered XADDs */
+    uint64_t spooled;         /* jobs of this endpoint in the spool */
+    int counted;              /* xlen and zcard read from Redis once */
     char cursor[48];          /* XAUTOCLAIM position */
 } rq_slot;
 
@@ -100,7 +123,15 @@ typedef struct rq {
     int64_t reconnect_at;     /* engine time */
     int64_t next_check;
     int64_t renew_at;
-    int down_logged;
+    int down_logged;          /* an outage is going on (and was logged) */
+
+    /* spool: jobs accepted while Redis is away (NULL: none) */
+    sqlite3 *sp;
+    sqlite3_stmt *sp_ins, *sp_sel, *sp_del, *sp_count;
+    char *spool_path;
+    uint64_t spool_n;         /* rows in the spool */
+    int sp_txn;               /* a write transaction is open */
+    int sp_err_logged;
     int report_unbound;
     uint64_t unbound_jobs;
 } rq;
@@ -221,12 +252,20 @@ static int have_entry(rq *q, uint32_t slot, const char *entry)
 }
 
 /* ---- connection -------------------------------------------------------------- */
+static const char *away_note(const rq *q)
+{
+    return q->sp ? "accepted events go to the spool meanwhile"
+                 : "accepted events wait in memory meanwhile, up to max_buffered, then "
+                   "wh_emit returns WH_E_UNAVAILABLE";
+}
+
 static void drop(rq *q, const char *what)
 {
     if (!q->c) return;
-    rq_log(q, WH_LOG_ERROR, "redis queue: %s:%d: %s: %s; reconnecting (accepted events "
-           "are kept in memory meanwhile)", q->host, q->port, what,
-           q->c->errstr[0] ? q->c->errstr : "error");
+    if (!q->down_logged)
+        rq_log(q, WH_LOG_ERROR, "redis queue: %s:%d: %s: %s; reconnecting every %" PRId64
+               " ms (%s)", q->host, q->port, what, q->c->errstr[0] ? q->c->errstr : "error",
+               q->reconnect_ms, away_note(q));
     redisFree(q->c);
     q->c = NULL;
     q->down_logged = 1;
@@ -306,8 +345,8 @@ static int connected(rq *q)
     if (!c || c->err) {
         if (!q->down_logged)
             rq_log(q, WH_LOG_ERROR, "redis queue: cannot connect to %s:%d: %s; trying again "
-                   "every %" PRId64 " ms (accepted events are kept in memory meanwhile)",
-                   q->host, q->port, c ? c->errstr : "out of memory", q->reconnect_ms);
+                   "every %" PRId64 " ms (%s)", q->host, q->port,
+                   c ? c->errstr : "out of memory", q->reconnect_ms, away_note(q));
         q->down_logged = 1;
         if (c) redisFree(c);
         q->reconnect_at = mono(q) + q->reconnect_ms;
@@ -315,13 +354,15 @@ static int connected(rq *q)
     }
     redisSetTimeout(c, tv);
     q->c = c;
-    if (q->down_logged)
-        rq_log(q, WH_LOG_INFO, "redis queue: connected to %s:%d again; writing %" PRIu64
-               " buffered job(s)", q->host, q->port, q->pend_jobs);
-    q->down_logged = 0;
     q->report_unbound = 1;
     if (!setup_slots(q)) return q->c != NULL;
-    return 1;
+    if (q->c && q->down_logged) { /* the outage ends when Redis answers */
+        rq_log(q, WH_LOG_INFO, "redis queue: connected to %s:%d again; writing %" PRIu64
+               " buffered and %" PRIu64 " spooled job(s)", q->host, q->port, q->pend_jobs,
+               q->spool_n);
+        q->down_logged = 0;
+    }
+    return q->c != NULL;
 }
 
 /* ---- writes ------------------------------------------------------------------ */
@@ -335,11 +376,333 @@ static int push_op(rq *q, const rq_op *o)
     return WH_OK;
 }
 
+/* ---- spool ------------------------------------------------------------------- */
+#if RQ_SPOOL
+/* One table; a row is one job: its stream key, endpoint id and the encoded
+ * job (the XADD payload).  Rows are forwarded in seq order. */
+static const char spool_schema[] =
+    "CREATE TABLE IF NOT EXISTS wh_spool(seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "skey TEXT NOT NULL, endpoint TEXT NOT NULL, job BLOB NOT NULL)";
+
+static int sp_fail(rq *q, const char *what)
+{
+    if (!q->sp_err_logged)
+        rq_log(q, WH_LOG_ERROR, "redis queue: spool %s: %s: %s", q->spool_path, what,
+               sqlite3_errmsg(q->sp));
+    q->sp_err_logged = 1;
+    return WH_E_IO;
+}
+
+static int spool_commit(rq *q)
+{
+    if (!q->sp_txn) return WH_OK;
+    if (sqlite3_exec(q->sp, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        int first = !q->sp_err_logged;
+        sp_fail(q, "commit");
+        sqlite3_exec(q->sp, "ROLLBACK", NULL, NULL, NULL);
+        q->sp_txn = 0;
+        /* the rows of this round are gone: recount */
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(q->sp, "SELECT count(*) FROM wh_spool", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            q->spool_n = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return first ? WH_E_QUEUE : WH_OK;
+    }
+    q->sp_txn = 0;
+    q->sp_err_logged = 0;
+    return WH_OK;
+}
+
+static int spool_begin(rq *q)
+{
+    if (q->sp_txn) return WH_OK;
+    if (sqlite3_exec(q->sp, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return sp_fail(q, "begin");
+    q->sp_txn = 1;
+    return WH_OK;
+}
+
+/* Append one job of `slot` (inside the round's transaction). */
+static int spool_put(rq *q, uint32_t slot, const char *blob, size_t len)
+{
+    rq_slot *s = &q->slots[slot];
+    if (spool_begin(q) != WH_OK) return WH_E_IO;
+    sqlite3_stmt *st = q->sp_ins;
+    sqlite3_bind_text(st, 1, s->skey, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 3, blob, (sqlite3_uint64)len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) return sp_fail(q, "insert");
+    s->spooled++;
+    q->spool_n++;
+    return WH_OK;
+}
+
+/* Redis is away: move the buffered new jobs (the oldest accepted ones) into
+ * the spool, in order; stop at the first failure so the order is kept. */
+static void spool_take_ops(rq *q)
+{
+    if (!q->sp || q->c || !q->pend_jobs) return;
+    size_t kept = 0, i = 0;
+    for (; i < q->n_ops; i++) {
+        rq_op *o = &q->ops[i];
+        if (o->kind == RO_XADD) {
+            if (spool_put(q, o->slot, o->blob, o->blob_len) != WH_OK) break;
+            rq_slot *s = &q->slots[o->slot];
+            if (s->pend) s->pend--;
+            if (q->pend_jobs) q->pend_jobs--;
+            op_free(o);
+            continue;
+        }
+        q->ops[kept++] = *o;
+    }
+    for (; i < q->n_ops; i++) q->ops[kept++] = q->ops[i];
+    q->n_ops = kept;
+}
+
+/* One event for n endpoints into the spool, all or nothing. */
+static int spool_event(rq *q, const wh_event_view *ev, const uint32_t *slots, size_t n)
+{
+    if (spool_begin(q) != WH_OK) return WH_E_UNAVAILABLE;
+    int sp = n > 1;
+    if (sp && sqlite3_exec(q->sp, "SAVEPOINT ev", NULL, NULL, NULL) != SQLITE_OK)
+        return sp_fail(q, "savepoint"), WH_E_UNAVAILABLE;
+    size_t done = 0;
+    int rc = WH_OK;
+    for (; done < n; done++) {
+        size_t len;
+        char *blob = encode(wh__rng_next(&q->rng), 0, -1, ev->created_ms, ev->id, ev->type,
+                            ev->channel, ev->data, ev->data_len, &len);
+        if (!blob) {
+            rc = WH_E_NOMEM;
+            break;
+        }
+        rc = spool_put(q, slots[done], blob, len);
+        free(blob);
+        if (rc != WH_OK) {
+            rc = WH_E_UNAVAILABLE;
+            break;
+        }
+    }
+    if (done == n) {
+        if (sp) sqlite3_exec(q->sp, "RELEASE ev", NULL, NULL, NULL);
+        return WH_OK;
+    }
+    if (sp) { /* undo the rows of this event */
+        sqlite3_exec(q->sp, "ROLLBACK TO ev", NULL, NULL, NULL);
+        sqlite3_exec(q->sp, "RELEASE ev", NULL, NULL, NULL);
+    }
+    for (size_t i = 0; i < done; i++) {
+        rq_slot *s = &q->slots[slots[i]];
+        if (s->spooled) s->spooled--;
+        if (q->spool_n) q->spool_n--;
+    }
+    return rc;
+}
+
+/* Forward up to RQ_MAX_FLUSH spooled jobs, oldest first, in one round
+ * trip; rows whose XADD is confirmed are deleted. */
+static void spool_forward(rq *q)
+{
+    if (!q->sp || !q->spool_n || !q->c) return;
+    if (spool_commit(q) != WH_OK || q->sp_txn) return;
+    typedef struct { int64_t seq; int setup; char *ep; } row;
+    row *rows = malloc(RQ_MAX_FLUSH * sizeof *rows);
+    if (!rows) return;
+    size_t n = 0;
+    sqlite3_stmt *st = q->sp_sel;
+    char *prev_key = NULL;
+    int rc;
+    while (n < RQ_MAX_FLUSH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *skey = (const char *)sqlite3_column_text(st, 1);
+        const char *ep = (const char *)sqlite3_column_text(st, 2);
+        const void *blob = sqlite3_column_blob(st, 3);
+        size_t bl = (size_t)sqlite3_column_bytes(st, 3);
+        if (!skey || !ep) continue;
+        char *epc = wh__strdup(ep);
+        if (!epc) break;
+        int setup = !prev_key || strcmp(prev_key, skey) != 0;
+        if (setup) {
+            free(prev_key);
+            prev_key = wh__strdup(skey);
+            const char *a1[] = {"XGROUP", "CREATE", skey, RQ_GROUP, "0", "MKSTREAM"};
+            const char *a2[] = {"SADD", q->ekey, ep};
+            redisAppendCommandArgv(q->c, 6, a1, NULL);
+            redisAppendCommandArgv(q->c, 3, a2, NULL);
+        }
+        const char *a[] = {"XADD", skey, "*", "j", blob ? blob : ""};
+        size_t l[] = {4, strlen(skey), 1, 1, bl};
+        redisAppendCommandArgv(q->c, 5, a, l);
+        rows[n].seq = sqlite3_column_int64(st, 0);
+        rows[n].setup = setup;
+        rows[n].ep = epc;
+        n++;
+    }
+    sqlite3_reset(st);
+    free(prev_key);
+    int64_t last = -1;
+    uint64_t done = 0;
+    int failed = 0, dropped = 0;
+    size_t hint = 0;
+    char errbuf[128] = "";
+    for (size_t i = 0; i < n && !dropped; i++) {
+        for (int k = rows[i].setup ? 0 : 2; k < 3; k++) {
+            redisReply *r = reply(q, "forwarding spooled jobs");
+            if (!r) {
+                dropped = 1;
+                break;
+            }
+            if (k == 2 && r->type != REDIS_REPLY_STRING) {
+                if (!failed && is_err(r, NULL)) snprintf(errbuf, sizeof errbuf, "%s", r->str);
+                failed = 1;
+            }
+            freeReplyObject(r);
+        }
+        if (dropped || failed) continue;
+        last = rows[i].seq;
+        done++;
+        /* the endpoint's slot, if bound here (rows of one endpoint are
+         * usually consecutive) */
+        size_t k = hint;
+        if (!(k < q->n_slots && q->slots[k].name && strcmp(q->slots[k].name, rows[i].ep) == 0))
+            for (k = 0; k < q->n_slots; k++)
+                if (q->slots[k].name && strcmp(q->slots[k].name, rows[i].ep) == 0) break;
+        if (k < q->n_slots) {
+            rq_slot *s = &q->slots[k];
+            if (s->spooled) s->spooled--;
+            s->xlen++;
+            s->more = 1;
+            hint = k;
+        } else {
+            q->report_unbound = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) free(rows[i].ep);
+    free(rows);
+    if (failed && errbuf[0])
+        rq_log(q, WH_LOG_ERROR, "redis queue: forwarding spooled jobs refused, kept for "
+               "later: %s", errbuf);
+    if (last < 0) return;
+    sqlite3_bind_int64(q->sp_del, 1, last);
+    rc = sqlite3_step(q->sp_del);
+    sqlite3_reset(q->sp_del);
+    if (rc != SQLITE_DONE) { /* they will be forwarded again: duplicates, same ids */
+        sp_fail(q, "delete");
+        return;
+    }
+    q->spool_n = q->spool_n > done ? q->spool_n - done : 0;
+}
+
+static uint64_t spool_count(rq *q, const char *endpoint)
+{
+    if (!q->sp) return 0;
+    if (spool_commit(q) != WH_OK) return 0;
+    sqlite3_bind_text(q->sp_count, 1, endpoint, -1, SQLITE_STATIC);
+    uint64_t n = 0;
+    if (sqlite3_step(q->sp_count) == SQLITE_ROW) n = (uint64_t)sqlite3_column_int64(q->sp_count, 0);
+    sqlite3_reset(q->sp_count);
+    sqlite3_clear_bindings(q->sp_count);
+    return n;
+}
+
+static int spool_open(rq *q, const char *path)
+{
+    q->spool_path = wh__strdup(path);
+    if (!q->spool_path) return WH_E_NOMEM;
+    int rc = sqlite3_open_v2(path, &q->sp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    const char *step = "open";
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(q->sp, 5000);
+        step = "journal_mode";
+        rc = sqlite3_exec(q->sp, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        step = "synchronous";
+        rc = sqlite3_exec(q->sp, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        step = "schema";
+        rc = sqlite3_exec(q->sp, spool_schema, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        step = "prepare";
+        rc = sqlite3_prepare_v2(q->sp, "INSERT INTO wh_spool(skey, endpoint, job) "
+                                "VALUES(?, ?, ?)", -1, &q->sp_ins, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(q->sp, "SELECT seq, skey, endpoint, job FROM wh_spool "
+                                "ORDER BY seq", -1, &q->sp_sel, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(q->sp, "DELETE FROM wh_spool WHERE seq <= ?", -1, &q->sp_del,
+                                NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(q->sp, "SELECT count(*) FROM wh_spool WHERE endpoint = ?", -1,
+                                &q->sp_count, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_stmt *st = NULL;
+        step = "count";
+        rc = sqlite3_prepare_v2(q->sp, "SELECT count(*) FROM wh_spool", -1, &st, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            q->spool_n = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (rc != SQLITE_OK) {
+        rq_log(q, WH_LOG_ERROR, "redis queue: spool %s: %s: %s", path, step,
+               q->sp ? sqlite3_errmsg(q->sp) : sqlite3_errstr(rc));
+        return WH_E_IO;
+    }
+    if (q->spool_n)
+        rq_log(q, WH_LOG_INFO, "redis queue: spool %s holds %" PRIu64 " job(s) accepted while "
+               "Redis was away; forwarding them once it answers", path, q->spool_n);
+    return WH_OK;
+}
+
+static void spool_close(rq *q)
+{
+    if (!q->sp) return;
+    spool_commit(q);
+    sqlite3_finalize(q->sp_ins);
+    sqlite3_finalize(q->sp_sel);
+    sqlite3_finalize(q->sp_del);
+    sqlite3_finalize(q->sp_count);
+    sqlite3_close(q->sp);
+    q->sp = NULL;
+}
+
+#else /* !RQ_SPOOL: q->sp stays NULL */
+static int spool_commit(rq *q) { (void)q; return WH_OK; }
+static void spool_take_ops(rq *q) { (void)q; }
+static int spool_event(rq *q, const wh_event_view *ev, const uint32_t *slots, size_t n)
+{
+    (void)q, (void)ev, (void)slots, (void)n;
+    return WH_E_UNAVAILABLE;
+}
+static void spool_forward(rq *q) { (void)q; }
+static uint64_t spool_count(rq *q, const char *endpoint)
+{
+    (void)q, (void)endpoint;
+    return 0;
+}
+static int spool_open(rq *q, const char *path)
+{
+    rq_log(q, WH_LOG_ERROR, "redis queue: spool %s: this build of libwebhook has no SQLite "
+           "(make WITH_SQLITE=1)", path);
+    return WH_E_UNSUPPORTED;
+}
+static void spool_close(rq *q) { (void)q; }
+#endif
+
 /* Send the buffered writes (up to RQ_MAX_FLUSH) in one round trip.  A write
  * is forgotten only when its reply confirms it. */
 static void flush(rq *q)
 {
-    if (!q->n_ops || !connected(q)) return;
+    if ((!q->n_ops && !q->spool_n) || !connected(q)) return;
+    spool_forward(q); /* the oldest jobs first */
+    if (!q->n_ops || !q->c) return;
     size_t n = q->n_ops < RQ_MAX_FLUSH ? q->n_ops : RQ_MAX_FLUSH;
     for (size_t i = 0; i < n; i++) {
         rq_op *o = &q->ops[i];
@@ -442,9 +805,28 @@ static int rq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     if (n == 0) return WH_OK;
     for (size_t i = 0; i < n; i++)
         if (slots[i] >= q->n_slots || !q->slots[slots[i]].name) return WH_E_INVAL;
-    if (q->pend_jobs + n > q->max_buffered ||
-        stored(q) + q->unbound_jobs + q->pend_jobs + n > q->max_jobs)
+    if (stored(q) + q->unbound_jobs + q->pend_jobs + q->spool_n + n > q->max_jobs)
         return WH_E_FULL;
+    /* a spool takes every new job while Redis is away and until it has
+     * forwarded what it holds (so the order is kept) */
+    if (q->sp && (!q->c || q->spool_n)) {
+        spool_take_ops(q);
+        if (!q->c && q->pend_jobs) return WH_E_UNAVAILABLE; /* spool failing */
+        return spool_event(q, ev, slots, n);
+    }
+    /* the local buffer is full: write it now if Redis answers */
+    while (q->pend_jobs + n > q->max_buffered && q->c) {
+        uint64_t before = q->pend_jobs;
+        flush(q);
+        if (q->pend_jobs == before) break;
+    }
+    if (q->pend_jobs + n > q->max_buffered) {
+        if (q->sp && !q->c) { /* Redis went away meanwhile */
+            spool_take_ops(q);
+            if (!q->pend_jobs) return spool_event(q, ev, slots, n);
+        }
+        return q->c ? WH_E_FULL : WH_E_UNAVAILABLE;
+    }
     size_t done = 0;
     for (; done < n; done++) {
         rq_op o;
@@ -526,7 +908,7 @@ static size_t rq_claim(void *user, uint32_t slot, int64_t now, wh_job *out, size
         held_push(q, j);
         fill_job(q, j, &out[n++]);
     }
-    if (n < max && (s->more || s->pend) && connected(q)) {
+    if (n < max && (s->more || s->pend || s->spooled) && connected(q)) {
         flush(q); /* our own new jobs first, and the acks before new claims */
         if (q->c && !s->ready_setup) setup_slots(q);
         if (q->c && s->ready_setup) {
@@ -598,15 +980,62 @@ static int64_t rq_next_due(void *user, uint32_t slot)
     if (q->producer_only || slot >= q->n_slots || !q->slots[slot].name) return INT64_MAX;
     rq_slot *s = &q->slots[slot];
     if (s->ready.head) return mono(q);
-    if ((s->pend || s->more) && (q->c || mono(q) >= q->reconnect_at)) return mono(q);
-    if (s->pend || s->more) return q->reconnect_at;
+    int some = s->pend || s->more || s->spooled;
+    if (some && (q->c || mono(q) >= q->reconnect_at)) return mono(q);
+    if (some) return q->reconnect_at;
     return INT64_MAX;
+}
+
+static int all_counted(const rq *q)
+{
+    for (size_t i = 0; i < q->n_slots; i++)
+        if (q->slots[i].name && !q->slots[i].counted) return 0;
+    return 1;
+}
+
+/* Read the counts of the slots not counted yet (a new process knows
+ * nothing of the jobs waiting in Redis until it asks). */
+static void count_slots(rq *q)
+{
+    size_t sent = 0;
+    for (size_t i = 0; i < q->n_slots && q->c; i++) {
+        rq_slot *s = &q->slots[i];
+        if (!s->name || s->counted) continue;
+        const char *xl[] = {"XLEN", s->skey};
+        const char *zc[] = {"ZCARD", s->rkey};
+        redisAppendCommandArgv(q->c, 2, xl, NULL);
+        redisAppendCommandArgv(q->c, 2, zc, NULL);
+        sent++;
+    }
+    for (size_t i = 0; i < q->n_slots && sent && q->c; i++) {
+        rq_slot *s = &q->slots[i];
+        if (!s->name || s->counted) continue;
+        sent--;
+        redisReply *xl = reply(q, "counting jobs");
+        redisReply *zc = xl ? reply(q, "counting retries") : NULL;
+        if (xl && zc && xl->type == REDIS_REPLY_INTEGER && zc->type == REDIS_REPLY_INTEGER) {
+            s->xlen = (uint64_t)xl->integer;
+            s->zcard = (uint64_t)zc->integer;
+            s->counted = 1;
+        }
+        if (xl) freeReplyObject(xl);
+        if (zc) freeReplyObject(zc);
+    }
 }
 
 static size_t rq_size(void *user)
 {
     rq *q = user;
-    return (size_t)(stored(q) + q->pend_jobs);
+    int known = all_counted(q);
+    if (!known && connected(q)) {
+        count_slots(q);
+        known = all_counted(q);
+    }
+    uint64_t n = stored(q) + q->pend_jobs + q->spool_n;
+    /* not known yet (Redis away since the start): not reported empty, so
+     * a drain waits for Redis instead of ending at once */
+    if (!known && n == 0) n = 1;
+    return (size_t)n;
 }
 
 /* Renew the claims of every job we hold (claimed or ready). */
@@ -701,6 +1130,8 @@ static void look(rq *q)
         redisReply *zc = xl ? reply(q, "counting retries") : NULL;
         if (xl && xl->type == REDIS_REPLY_INTEGER) s->xlen = (uint64_t)xl->integer;
         if (zc && zc->type == REDIS_REPLY_INTEGER) s->zcard = (uint64_t)zc->integer;
+        if (xl && zc && xl->type == REDIS_REPLY_INTEGER && zc->type == REDIS_REPLY_INTEGER)
+            s->counted = 1;
         if (xl) freeReplyObject(xl);
         if (zc) freeReplyObject(zc);
         if (!zc) return;
@@ -755,16 +1186,20 @@ static void report_unbound(rq *q)
     q->unbound_jobs = total;
 }
 
+/* End of a round.  Writes that could not be done because Redis is away are
+ * not reported here: the queue logs each outage once (the engine would log
+ * every round). */
 static int rq_commit(void *user)
 {
     rq *q = user;
-    if (q->n_ops) flush(q);
+    if (q->n_ops || q->spool_n) flush(q);
+    spool_take_ops(q);
+    int rc = q->sp ? spool_commit(q) : WH_OK;
     if (q->c && q->renew_at && mono(q) >= q->renew_at) {
         renew(q);
         q->renew_at = q->held.n ? mono(q) + q->lease_ms / 3 : 0;
     }
-    if (q->n_ops && !q->c) return WH_E_QUEUE;
-    return WH_OK;
+    return rc;
 }
 
 static int rq_poll(void *user, int64_t now, int64_t *next)
@@ -794,6 +1229,7 @@ static int rq_bind(void *user, uint32_t slot, const char *endpoint_id)
             free(q->slots[i].skey);
             free(q->slots[i].rkey);
             q->slots[i].name = q->slots[i].skey = q->slots[i].rkey = NULL;
+            q->slots[i].spooled = 0;
         }
     rq_slot *s = &q->slots[slot];
     size_t kl = strlen(q->prefix) + strlen(endpoint_id) + 4;
@@ -814,6 +1250,8 @@ static int rq_bind(void *user, uint32_t slot, const char *endpoint_id)
     s->rkey = rk;
     s->ready_setup = 0;
     s->more = 1;
+    s->counted = 0;
+    s->spooled = spool_count(q, endpoint_id);
     s->cursor[0] = '\0';
     q->report_unbound = 1;
     q->next_check = 0;
@@ -849,6 +1287,11 @@ static void rq_destroy(void *user)
         flush(q);
         if (q->n_ops == before) break;
     }
+    spool_take_ops(q); /* Redis away: new jobs are kept in the spool */
+    if (q->sp && q->spool_n)
+        rq_log(q, WH_LOG_INFO, "redis queue: closing with %" PRIu64 " job(s) in the spool %s; "
+               "the next process that opens it forwards them", q->spool_n, q->spool_path);
+    spool_close(q);
     if (q->n_ops)
         rq_log(q, WH_LOG_ERROR, "redis queue: closing with %zu write(s) not done (%" PRIu64
                " accepted job(s) lost; claims return to the others after the lease)",
@@ -874,6 +1317,7 @@ static void rq_destroy(void *user)
     free(q->prefix);
     free(q->consumer);
     free(q->ekey);
+    free(q->spool_path);
     free(q);
 }
 
@@ -891,7 +1335,7 @@ void wh_redis_options_init_sized(wh_redis_options *o, size_t size)
     d.poll_interval_ms = 50;
     d.timeout_ms = 50;
     d.reconnect_ms = 500;
-    d.max_buffered = 1000000;
+    d.max_buffered = 10000;
     d.max_jobs = 10000000;
     memcpy(o, &d, d.struct_size);
 }
@@ -910,7 +1354,7 @@ int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
         memcpy(&o, in, in->struct_size < sizeof o ? in->struct_size : sizeof o);
     }
     if (!o.host || !*o.host || o.port <= 0 || o.port > 65535 || !o.prefix || !*o.prefix ||
-        (o.consumer && !*o.consumer))
+        (o.consumer && !*o.consumer) || (o.spool_path && !*o.spool_path))
         return WH_E_INVAL;
     rq *q = wh__calloc(1, sizeof *q);
     if (!q) return WH_E_NOMEM;
@@ -923,7 +1367,7 @@ int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
     q->poll_ms = o.poll_interval_ms ? o.poll_interval_ms : 50;
     q->timeout_ms = o.timeout_ms ? o.timeout_ms : 50;
     q->reconnect_ms = o.reconnect_ms ? o.reconnect_ms : 500;
-    q->max_buffered = o.max_buffered ? o.max_buffered : 1000000;
+    q->max_buffered = o.max_buffered ? o.max_buffered : 10000;
     q->max_jobs = o.max_jobs ? o.max_jobs : 10000000;
     q->producer_only = o.producer_only;
     wh__rng_seed(&q->rng, 0);
@@ -947,6 +1391,13 @@ int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
         return WH_E_NOMEM;
     }
     snprintf(q->ekey, el, "%s:endpoints", o.prefix);
+    if (o.spool_path) {
+        int rc = spool_open(q, o.spool_path);
+        if (rc != WH_OK) {
+            rq_destroy(q);
+            return rc;
+        }
+    }
     q->vt.version = WH_QUEUE_VERSION;
     q->vt.user = q;
     q->vt.enqueue = rq_enqueue;
@@ -971,7 +1422,7 @@ int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
 static int rq_info(void *user, wh_queue_info *out)
 {
     rq *q = user;
-    out->jobs = stored(q) + q->unbound_jobs + q->pend_jobs;
+    out->jobs = stored(q) + q->unbound_jobs + q->pend_jobs + q->spool_n;
     out->unbound_jobs = q->unbound_jobs;
     out->pending = q->pend_jobs;
     out->claimed = q->held.n;

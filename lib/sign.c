@@ -631,7 +631,14 @@ int wh__signer_new(wh_sign_scheme scheme, const char *const *secrets,
             rc = WH_E_SECRET;
             break;
         }
-        /* HMAC_HEX signs with the first secret only. */
+        /* the hex schemes carry one signature: a second secret would be
+         * silently unused and a receiver holding it would reject all */
+        if (scheme == WH_SIGN_HMAC_HEX && n_secrets > 1) {
+            *why = "the hex signature schemes (stream, pusher, sendbird) carry one "
+                   "signature: give one secret, not several";
+            rc = WH_E_SECRET;
+            break;
+        }
         rc = stdkeys_new(secrets, scheme == WH_SIGN_STANDARD ? n_secrets : 1,
                          scheme == WH_SIGN_STANDARD, &s->keys, why);
         break;

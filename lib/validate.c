@@ -1,7 +1,11 @@
-/* Input validation: URLs, header lines, JSON payloads.  Nothing here
- * allocates. */
+/* Input validation: URLs, header lines, JSON payloads, event names.  Nothing
+ * here allocates except wh__url_dup_redacted. */
 #include "internal.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
 #  include <emmintrin.h>
@@ -9,6 +13,38 @@
 #include <strings.h>
 
 /* ---- URL ------------------------------------------------------------------- */
+static int hexd(unsigned char c);
+
+/* The inside of "[...]" (RFC 3986 IP-literal, RFC 6874 zone): an IPv6
+ * address, optionally followed by "%25" and a zone id of unreserved or
+ * pct-encoded characters.  IPvFuture is not accepted. */
+static int ipv6_literal_ok(const char *s, size_t n)
+{
+    const char *pct = memchr(s, '%', n);
+    size_t an = pct ? (size_t)(pct - s) : n;
+    if (an == 0 || an >= INET6_ADDRSTRLEN) return 0;
+    char buf[INET6_ADDRSTRLEN];
+    memcpy(buf, s, an);
+    buf[an] = '\0';
+    struct in6_addr a;
+    if (inet_pton(AF_INET6, buf, &a) != 1) return 0;
+    if (!pct) return 1;
+    const char *z = pct, *end = s + n;
+    if (end - z < 4 || memcmp(z, "%25", 3) != 0) return 0; /* zone not empty */
+    for (z += 3; z < end; z++) {
+        unsigned char c = (unsigned char)*z;
+        if (c == '%') {
+            if (end - z < 3 || !hexd((unsigned char)z[1]) || !hexd((unsigned char)z[2]))
+                return 0;
+            z += 2;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                     (c >= 'A' && c <= 'Z') || c == '-' || c == '.' || c == '_' || c == '~')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int wh__url_valid(const char *url, const char **why)
 {
     const char *dummy;
@@ -34,11 +70,8 @@ int wh__url_valid(const char *url, const char **why)
     const char *end = p + alen, *port = NULL;
     if (*p == '[') {
         const char *rb = memchr(p, ']', alen);
-        if (!rb || rb == p + 1) return *why = "URL has a malformed IPv6 host", 0;
-        for (const char *c = p + 1; c < rb; c++)
-            if (!strchr("0123456789abcdefABCDEF:.%", *c) &&
-                !((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
-                return *why = "URL has a malformed IPv6 host", 0;
+        if (!rb || !ipv6_literal_ok(p + 1, (size_t)(rb - p - 1)))
+            return *why = "URL has a malformed IPv6 host", 0;
         if (rb + 1 < end) {
             if (rb[1] != ':') return *why = "URL has junk after the IPv6 host", 0;
             port = rb + 2;
@@ -346,4 +379,104 @@ key:
 bad:
     *offset = (size_t)(j.p - j.s);
     return WH_E_JSON;
+}
+
+/* ---- event names ----------------------------------------------------------- */
+int wh__utf8_valid(const char *s, size_t *bad)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n = utf8_len(p, end);
+        if (!n) {
+            if (bad) *bad = (size_t)(p - (const unsigned char *)s);
+            return 0;
+        }
+        p += n;
+    }
+    return 1;
+}
+
+int wh__event_names_check(wh_engine *e, const char *type, const char *channel)
+{
+    size_t off;
+    if (!wh__utf8_valid(type, &off))
+        return wh__fail(e, WH_E_INVAL, "wh_emit: event type is not valid UTF-8 (at byte %zu)",
+                        off);
+    if (channel && !wh__utf8_valid(channel, &off))
+        return wh__fail(e, WH_E_INVAL, "wh_emit: channel is not valid UTF-8 (at byte %zu)",
+                        off);
+    return WH_OK;
+}
+
+/* ---- reserved header names ------------------------------------------------- */
+/* Headers the library or the HTTP stack sets itself: a custom header of the
+ * same name would be sent twice or override the real one. */
+static const char *const fixed_reserved[] = {"Host", "Content-Length", "Content-Type",
+                                             "Transfer-Encoding"};
+
+int wh__headers_reserved_check(wh_engine *e, const char *where, const char *const *headers,
+                               size_t n, const char *const *delivery, size_t n_delivery)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *line = headers[i], *colon = line ? strchr(line, ':') : NULL;
+        if (!colon) continue; /* wh__header_valid reports it */
+        size_t nl = (size_t)(colon - line);
+        for (size_t k = 0; k < sizeof fixed_reserved / sizeof *fixed_reserved; k++)
+            if (strlen(fixed_reserved[k]) == nl && strncasecmp(line, fixed_reserved[k], nl) == 0)
+                return wh__fail(e, WH_E_HEADER, "%s.headers[%zu]: \"%.*s\" is set by the "
+                                "HTTP stack and cannot be a custom header", where, i,
+                                (int)nl, line);
+        for (size_t k = 0; k < n_delivery; k++)
+            if (delivery[k] && strlen(delivery[k]) == nl &&
+                strncasecmp(line, delivery[k], nl) == 0)
+                return wh__fail(e, WH_E_HEADER, "%s.headers[%zu]: \"%.*s\" is a delivery "
+                                "header the library sets (id, timestamp, attempt, signature "
+                                "or API key) and cannot be a custom header", where, i,
+                                (int)nl, line);
+    }
+    return WH_OK;
+}
+
+/* ---- redacted URLs --------------------------------------------------------- */
+/* "scheme://user:password@host/..." -> "scheme://user:***@host/...". */
+char *wh__url_dup_redacted(const char *url)
+{
+    if (!url) return NULL;
+    size_t n = strlen(url);
+    const char *auth = strstr(url, "://");
+    const char *pw = NULL, *at = NULL;
+    if (auth) {
+        auth += 3;
+        size_t alen = strcspn(auth, "/?#");
+        at = memchr(auth, '@', alen);
+        if (at) {
+            /* the last '@' of the authority ends the userinfo */
+            for (const char *c = at; c < auth + alen; c++)
+                if (*c == '@') at = c;
+            pw = memchr(auth, ':', (size_t)(at - auth));
+        }
+    }
+    size_t shown = pw ? (size_t)(pw + 1 - url) + 3 + strlen(at) : n;
+    char *out = malloc(n + 1 + shown + 1);
+    if (!out) return NULL;
+    memcpy(out, url, n + 1);
+    char *r = out + n + 1;
+    if (pw) {
+        size_t head = (size_t)(pw + 1 - url);
+        memcpy(r, url, head);
+        memcpy(r + head, "***", 3);
+        memcpy(r + head + 3, at, strlen(at) + 1);
+    } else {
+        memcpy(r, url, n + 1);
+    }
+    return out;
+}
+
+const char *wh__url_redacted(const char *packed)
+{
+    return packed ? packed + strlen(packed) + 1 : NULL;
 }

@@ -290,8 +290,8 @@ static void test_redis_retry_waits_in_redis(void)
     th_tmp_cleanup();
 }
 
-/* Redis away: wh_emit keeps accepting into the bounded buffer (WH_E_FULL
- * beyond it), the error is logged, and everything is written and delivered
+/* Redis away: wh_emit keeps accepting into the bounded buffer
+ * (WH_E_UNAVAILABLE beyond it), the error is logged, and everything is written and delivered
  * once Redis is reachable. */
 static void test_redis_away_at_start(void)
 {
@@ -313,7 +313,8 @@ static void test_redis_away_at_start(void)
     wh_engine *e = engine_on(q, &lb);
     add_ep(e, "a", th_recv_url(r), 0);
     for (int i = 0; i < N; i++) emit_i(e, i);
-    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), WH_E_FULL);
+    CHECK_EQ(wh_emit(e, "t", NULL, "{}", 2, NULL), WH_E_UNAVAILABLE);
+    CHECK(strstr(wh_last_error(e), "not stored") != NULL);
     for (int k = 0; k < 10; k++) wh_poll(e, 10);
     CHECK(strstr(lb.text, "cannot connect to 127.0.0.1:") != NULL);
     wh_queue_info info;

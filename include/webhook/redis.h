@@ -34,15 +34,29 @@ typedef struct wh_redis_options {
                                     wh_poll; default 50 */
     uint32_t reconnect_ms;       /* delay between reconnection attempts;
                                     default 500 */
-    uint64_t max_buffered;       /* accepted events held in memory while
-                                    Redis is unreachable; above -> WH_E_FULL;
-                                    default 1,000,000 */
+    uint64_t max_buffered;       /* new jobs waiting in memory to be written
+                                    (written at the end of each wh_poll
+                                    round).  Without a spool, while Redis is
+                                    unreachable, at most this many accepted
+                                    jobs are only in memory (lost if the
+                                    process dies) and wh_emit returns
+                                    WH_E_UNAVAILABLE beyond it; default
+                                    10,000 */
     uint64_t max_jobs;           /* stream length bound (approximate across
                                     processes) -> WH_E_FULL; default 10M */
     int producer_only;           /* 1: enqueue only, never claim */
     const wh_clock *clock;       /* default wh_clock_system() */
     wh_log_fn on_log;
     void *log_user;
+    const char *spool_path;      /* NULL (default): no spool.  A local
+                                    SQLite file that takes every job
+                                    accepted while Redis is unreachable
+                                    (durable at the end of the wh_poll
+                                    round, like the SQLite queue) and
+                                    forwards it, in order, when Redis
+                                    answers again.  One file per process;
+                                    a process that opens a spool forwards
+                                    what an earlier one left in it. */
 } wh_redis_options;
 WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
 #define wh_redis_options_init(o) wh_redis_options_init_sized((o), sizeof *(o))
@@ -55,13 +69,17 @@ WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
  * until XACK; one not finished within lease_ms (its process died) is taken
  * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
  * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
- * survive a restart of Redis itself.  When Redis is
- * unreachable, wh_emit keeps accepting into a bounded local buffer that is
- * written when the connection returns, and wh_poll never waits longer than
- * timeout_ms on Redis.  An unreachable server at creation is not an error
- * (the queue keeps trying).  opts may be NULL.  Returns WH_OK, WH_E_INVAL,
- * WH_E_VERSION, WH_E_NOMEM or WH_E_UNSUPPORTED (library built without
- * hiredis; *out is set to NULL). */
+ * survive a restart of Redis itself.  wh_poll never waits longer than
+ * about two timeout_ms on Redis.  When Redis is unreachable, accepted jobs
+ * go to the spool (spool_path), or, without one, wait in the bounded local
+ * buffer (max_buffered; beyond it wh_emit returns WH_E_UNAVAILABLE and
+ * stores nothing) and are written when the connection returns.  Each
+ * outage is logged once.  An unreachable server at creation is not an
+ * error (the queue keeps trying).  opts may be NULL.  Returns WH_OK,
+ * WH_E_INVAL, WH_E_VERSION, WH_E_NOMEM, WH_E_IO (the spool cannot be
+ * opened; the reason goes to on_log) or WH_E_UNSUPPORTED (library built
+ * without hiredis, or a spool asked of a library built without SQLite;
+ * *out is set to NULL). */
 WH_EXTERN int wh_queue_redis_new(const wh_redis_options *opts, wh_queue **out);
 
 #ifdef __cplusplus

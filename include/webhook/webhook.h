@@ -104,13 +104,14 @@ WH_EXTERN const char *wh_version(int least);
     XX(E_QUEUE, -22, "queue backend error")                                    \
     XX(E_UNSUPPORTED, -23, "backend not built into this library")              \
     XX(E_FORBIDDEN, -24, "address refused by the SSRF guard")                  \
-    XX(E_DUPLICATE, -25, "event id already accepted within the dedupe window")
+    XX(E_UNAVAILABLE, -25, "queue backend unreachable and local buffer full")    \
+    XX(E_DUPLICATE, -26, "event id already accepted within the dedupe window")
 
 typedef enum wh_status {
 #define WH_XX_(name, val, msg) WH_##name = val,
     WH_STATUS_MAP(WH_XX_)
 #undef WH_XX_
-    WH_STATUS_LAST_ = -26 /* never use */
+    WH_STATUS_LAST_ = -27 /* never use */
 } wh_status;
 
 /* Static English description of a status ("invalid URL"); never NULL. */
@@ -611,8 +612,10 @@ WH_EXTERN int wh_config_load_file(wh_engine *e, const char *path);
  * UUIDv7), otherwise it is used as the delivery id (1..128 printable
  * characters, no spaces).
  * Returns the number of endpoints the event was queued for (0 when nothing
- * subscribes), or WH_E_INVAL, WH_E_JSON, WH_E_TOO_LARGE, WH_E_FULL (queue at
- * capacity: back off and retry), WH_E_NOMEM.  On an error nothing was
+ * subscribes), or WH_E_INVAL (also: type or channel not valid UTF-8),
+ * WH_E_JSON, WH_E_TOO_LARGE, WH_E_FULL (queue at capacity: back off and
+ * retry), WH_E_UNAVAILABLE (a shared queue's store is unreachable and the
+ * local buffer is full: back off and retry), WH_E_NOMEM.  On an error nothing was
  * queued. Once it returns >= 0 the event is delivered to every endpoint
  * counted, or reported WH_DEAD through the outcome callback.
  * With dedupe_window_ms set, an `id` accepted within the window returns
@@ -749,7 +752,7 @@ WH_EXTERN void wh_queue_free(wh_queue *q);
  *   "queue": {"type": "redis", "url": "redis://HOST:PORT", "prefix": "wh",
  *             "consumer": "...", "lease_ms": N, "poll_interval_ms": N,
  *             "timeout_ms": N, "max_buffered": N, "max_jobs": N,
- *             "producer_only": false}
+ *             "producer_only": false, "spool": "/var/lib/app/spool.db"}
  * No "queue" member: *out = NULL (use the engine's default queue).  Errors
  * are WH_E_INVAL (out or json NULL), WH_E_JSON, WH_E_TOO_LARGE (nesting),
  * WH_E_CONFIG (the message, naming the key, goes to err: "queue.lease_ms:
