@@ -39,10 +39,7 @@ const wh_endpoint_options wh__endpoint_defaults = {
 
 void wh_endpoint_options_init_sized(wh_endpoint_options *o, size_t size)
 {
-    if (!o || size < sizeof(size_t)) return;
-    wh_endpoint_options d = wh__endpoint_defaults;
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    memcpy(o, &d, d.struct_size);
+    wh__opts_init(o, size, &wh__endpoint_defaults, sizeof wh__endpoint_defaults);
 }
 
 /* ---- retry presets ----------------------------------------------------------- */

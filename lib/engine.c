@@ -33,10 +33,7 @@ static const wh_engine_options engine_defaults = {
 
 void wh_engine_options_init_sized(wh_engine_options *o, size_t size)
 {
-    if (!o || size < sizeof(size_t)) return;
-    wh_engine_options d = engine_defaults;
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    memcpy(o, &d, d.struct_size);
+    wh__opts_init(o, size, &engine_defaults, sizeof engine_defaults);
 }
 
 /* ---- engine lifecycle ------------------------------------------------------------ */
@@ -46,12 +43,9 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     if (!err) err = &dummy;
     wh_engine_options o;
     wh_engine_options_init(&o);
-    if (in) {
-        if (in->struct_size < sizeof(size_t) || in->struct_size > sizeof o * 4) {
-            *err = WH_E_VERSION;
-            return NULL;
-        }
-        memcpy(&o, in, in->struct_size < sizeof o ? in->struct_size : sizeof o);
+    if (wh__opts_copy_in(&o, sizeof o, in) != WH_OK) {
+        *err = WH_E_VERSION;
+        return NULL;
     }
     const wh_clock *c = o.clock ? o.clock : wh_clock_system();
     if (c->version < 1 || !c->now_ms || !c->wall_ms) {

@@ -30,7 +30,13 @@
 
 /* ---- allocation (overflow-checked) ---------------------------------------- */
 void *wh__calloc(size_t n, size_t size);
-char *wh__strdup(const char *s);          /* NULL -> NULL */
+char *wh__strdup(const char *s);
+/* Options structs (first member size_t struct_size): fill `o` of the
+ * caller's `size` from `defaults` (the library's struct is `full` bytes);
+ * overlay a caller's struct `in` (NULL: nothing) onto `o`, which already
+ * holds the defaults: WH_E_VERSION when in->struct_size is implausible. */
+void wh__opts_init(void *o, size_t size, const void *defaults, size_t full);
+int wh__opts_copy_in(void *o, size_t full, const void *in);          /* NULL -> NULL */
 char *wh__strndup(const char *s, size_t n);
 
 /* ---- validation (lib/validate.c) ------------------------------------------ */

@@ -1322,22 +1322,23 @@ static void rq_destroy(void *user)
 }
 
 /* ---- public ---------------------------------------------------------------- */
+/* The defaults: what _init sets. */
+static const wh_redis_options rq_defaults = {
+    .struct_size = sizeof(wh_redis_options),
+    .host = "127.0.0.1",
+    .port = 6379,
+    .prefix = "wh",
+    .lease_ms = 30000,
+    .poll_interval_ms = 50,
+    .timeout_ms = 50,
+    .reconnect_ms = 500,
+    .max_buffered = 10000,
+    .max_jobs = 10000000,
+};
+
 void wh_redis_options_init_sized(wh_redis_options *o, size_t size)
 {
-    if (!o || size < sizeof(size_t)) return;
-    wh_redis_options d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    d.host = "127.0.0.1";
-    d.port = 6379;
-    d.prefix = "wh";
-    d.lease_ms = 30000;
-    d.poll_interval_ms = 50;
-    d.timeout_ms = 50;
-    d.reconnect_ms = 500;
-    d.max_buffered = 10000;
-    d.max_jobs = 10000000;
-    memcpy(o, &d, d.struct_size);
+    wh__opts_init(o, size, &rq_defaults, sizeof rq_defaults);
 }
 
 static int rq_info(void *user, wh_queue_info *out);
@@ -1348,11 +1349,7 @@ int wh_queue_redis_new(const wh_redis_options *in, wh_queue **out)
     *out = NULL;
     wh_redis_options o;
     wh_redis_options_init(&o);
-    if (in) {
-        if (in->struct_size < sizeof(size_t) || in->struct_size > sizeof o * 4)
-            return WH_E_VERSION;
-        memcpy(&o, in, in->struct_size < sizeof o ? in->struct_size : sizeof o);
-    }
+    if (wh__opts_copy_in(&o, sizeof o, in) != WH_OK) return WH_E_VERSION;
     if (!o.host || !*o.host || o.port <= 0 || o.port > 65535 || !o.prefix || !*o.prefix ||
         (o.consumer && !*o.consumer) || (o.spool_path && !*o.spool_path))
         return WH_E_INVAL;

@@ -805,10 +805,7 @@ static const wh_sqlite_options sq_defaults = {
 
 void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size)
 {
-    if (!o || size < sizeof(size_t)) return;
-    wh_sqlite_options d = sq_defaults;
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    memcpy(o, &d, d.struct_size);
+    wh__opts_init(o, size, &sq_defaults, sizeof sq_defaults);
 }
 
 static int sq_info(void *user, wh_queue_info *out);
@@ -819,11 +816,7 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
     *out = NULL;
     wh_sqlite_options o;
     wh_sqlite_options_init(&o);
-    if (in) {
-        if (in->struct_size < sizeof(size_t) || in->struct_size > sizeof o * 4)
-            return WH_E_VERSION;
-        memcpy(&o, in, in->struct_size < sizeof o ? in->struct_size : sizeof o);
-    }
+    if (wh__opts_copy_in(&o, sizeof o, in) != WH_OK) return WH_E_VERSION;
     if (!path || !*path) return WH_E_INVAL;
     sq *q = wh__calloc(1, sizeof *q);
     if (!q) return WH_E_NOMEM;

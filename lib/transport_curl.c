@@ -817,17 +817,18 @@ static void tc_destroy(void *user)
 }
 
 /* ---- public ------------------------------------------------------------------ */
+/* The defaults: what _init sets. */
+static const wh_curl_options tc_defaults = {
+    .struct_size = sizeof(wh_curl_options),
+    .max_response_bytes = 4096,
+    .max_host_connections = 0,
+    .verify_tls = 1,
+    .http2 = 0, /* see curl.h */
+};
+
 void wh_curl_options_init_sized(wh_curl_options *o, size_t size)
 {
-    if (!o || size < sizeof(size_t)) return;
-    wh_curl_options d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    d.max_response_bytes = 4096;
-    d.max_host_connections = 0;
-    d.verify_tls = 1;
-    d.http2 = 0; /* see curl.h */
-    memcpy(o, &d, d.struct_size);
+    wh__opts_init(o, size, &tc_defaults, sizeof tc_defaults);
 }
 
 int wh_transport_curl_new(const wh_curl_options *opts, wh_transport **out)

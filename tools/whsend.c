@@ -1201,8 +1201,22 @@ int main(int argc, char **argv)
         if (fd > 0) close(fd);
     }
     if (producer && producer_finish(&a) != 0) input_failed = 1;
-    if (a.durable && !worker && !interrupted)
-        say(&a, "input done: %" PRIu64 " event(s) accepted and stored in the queue", a.emitted);
+    if (a.durable && !worker && !interrupted) {
+        /* a round commits what was accepted; what is still only in this
+         * process's memory (Redis unreachable, no spool) is said so */
+        wh_poll(a.e, 0);
+        wh_queue_info qi;
+        memset(&qi, 0, sizeof qi);
+        qi.struct_size = sizeof qi;
+        uint64_t in_memory = wh_queue_info_get(a.q, &qi) == WH_OK ? qi.pending : 0;
+        if (in_memory)
+            say(&a, "input done: %" PRIu64 " event(s) accepted; %" PRIu64 " job(s) are "
+                "not stored yet (held in this process's memory until the queue answers)",
+                a.emitted, in_memory);
+        else
+            say(&a, "input done: %" PRIu64 " event(s) accepted and stored in the queue",
+                a.emitted);
+    }
 
     /* Drain (also after a first signal), in slices so that the progress
      * line moves and a second signal is seen within a slice. */
