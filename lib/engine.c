@@ -318,13 +318,11 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     return emit(e, type, channel, data, len, id, NULL, 0);
 }
 
+static const wh_event event_defaults = {.struct_size = sizeof(wh_event)};
+
 void wh_event_init_sized(wh_event *ev, size_t size)
 {
-    if (!ev || size < sizeof(size_t)) return;
-    wh_event d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    memcpy(ev, &d, d.struct_size);
+    wh__opts_init(ev, size, &event_defaults, sizeof event_defaults);
 }
 
 #define WH__MSG_HEADERS_MAX 64
@@ -348,13 +346,11 @@ int wh_emit_ex(wh_engine *e, const wh_event *in)
 {
     if (!e) return WH_E_INVAL;
     if (!in) return wh__fail(e, WH_E_INVAL, "wh_emit_ex: event is NULL");
-    wh_event ev;
-    memset(&ev, 0, sizeof ev);
+    wh_event ev = event_defaults;
     if (in->struct_size < offsetof(wh_event, id) + sizeof in->id ||
-        in->struct_size > sizeof ev * 4)
+        wh__opts_copy_in(&ev, sizeof ev, in) != WH_OK)
         return wh__fail(e, WH_E_VERSION, "wh_emit_ex: struct_size %zu not supported",
                         in->struct_size);
-    memcpy(&ev, in, in->struct_size < sizeof ev ? in->struct_size : sizeof ev);
     if (!ev.n_headers) return emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id, NULL, 0);
     if (!ev.headers) {
         e->st.rejected++;

@@ -910,6 +910,13 @@ static void test_message_headers(void)
     wh_stats st;
     wh_stats_get(e, &st);
     CHECK_EQ(st.rejected, 4);
+    /* a struct too short to hold the event's fields */
+    wh_event small;
+    wh_event_init(&small);
+    small.struct_size = sizeof(size_t);
+    CHECK_EQ(wh_emit_ex(e, &small), WH_E_VERSION);
+    CHECK(strstr(wh_last_error(e), "struct_size"));
+    CHECK_EQ(wh_emit_ex(e, NULL), WH_E_INVAL);
     CHECK_EQ(th_recv_count(r), 4);
     wh_engine_free(e);
     th_recv_stop(r);
