@@ -15,6 +15,11 @@
 #   WITH_SQLITE=  SQLite queue
 #   WITH_REDIS=   Redis Streams queue (hiredis)
 #   WITH_MHD=     libmicrohttpd: the example receiver and the tests' receivers
+#   WITH_TLS=     OpenSSL libssl: https:// in the lean transport
+#   WITH_CARES=   c-ares: host names in the lean transport
+#   WITH_UV=      libuv: the libuv adapter's tests and examples/libuv_server
+#   WITH_EVENT=   libevent: the libevent adapter's tests
+# (the adapters themselves are header-only: include/webhook/adapters/)
 # A backend left out is not compiled; its constructor returns
 # WH_E_UNSUPPORTED (lib/backends.c), and its tests are reported as skipped.
 # Use a separate B= directory per combination.
@@ -38,7 +43,7 @@ SONAME  := libwebhook.so.$(MAJOR)
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1 || echo 0)
 # parts left out by the user (WITH_X=0 given): their Debian packages are not
 # asked for by the preflight
-OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
+OFF_BY_USER := $(foreach v,CURL SQLITE REDIS MHD TLS CARES UV EVENT,$(if $(filter-out undefined,$(origin WITH_$(v))),$(if $(filter 0,$(WITH_$(v))),$(v))))
 ifeq ($(origin WITH_CURL),undefined)
 WITH_CURL := $(call have_pkg,libcurl)
 endif
@@ -51,8 +56,20 @@ endif
 ifeq ($(origin WITH_MHD),undefined)
 WITH_MHD := $(call have_pkg,libmicrohttpd)
 endif
+ifeq ($(origin WITH_TLS),undefined)
+WITH_TLS := $(call have_pkg,libssl)
+endif
+ifeq ($(origin WITH_CARES),undefined)
+WITH_CARES := $(call have_pkg,libcares)
+endif
+ifeq ($(origin WITH_UV),undefined)
+WITH_UV := $(call have_pkg,libuv)
+endif
+ifeq ($(origin WITH_EVENT),undefined)
+WITH_EVENT := $(call have_pkg,libevent)
+endif
 # WITH_X=1 given: the package must be there
-$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
+$(foreach p,CURL:libcurl SQLITE:sqlite3 REDIS:hiredis MHD:libmicrohttpd TLS:libssl CARES:libcares UV:libuv EVENT:libevent,$(if $(filter 1,$(WITH_$(word 1,$(subst :, ,$(p))))),$(if $(filter 0,$(call have_pkg,$(word 2,$(subst :, ,$(p))))),$(error WITH_$(word 1,$(subst :, ,$(p)))=1 but pkg-config does not find $(word 2,$(subst :, ,$(p)))))))
 # the tags of lib/sources.txt and tests/tests.txt this build has
 HAVE :=
 OPT_PKGS :=
@@ -71,6 +88,24 @@ endif
 ifeq ($(WITH_MHD),1)
 HAVE += mhd
 endif
+ifeq ($(WITH_TLS),1)
+HAVE += tls
+OPT_PKGS += libssl
+endif
+ifeq ($(WITH_CARES),1)
+HAVE += cares
+OPT_PKGS += libcares
+endif
+# the loop libraries: linked into tests and examples only (never the library)
+LOOP_PKGS :=
+ifeq ($(WITH_UV),1)
+HAVE += uv
+LOOP_PKGS += libuv
+endif
+ifeq ($(WITH_EVENT),1)
+HAVE += event
+LOOP_PKGS += libevent
+endif
 # Lines of lib/sources.txt and tests/tests.txt: a name, then the tags it
 # needs.  Prints the names whose tags are all in $(HAVE) ($(1) = file).
 built_from = $(shell awk -v have=" $(strip $(HAVE)) " '!/^\#/ && NF { ok = 1; for (i = 2; i <= NF; i++) if (index(have, " " $$i " ") == 0) ok = 0; if (ok) print $$1 }' $(1))
@@ -85,9 +120,12 @@ TEST_SKIPS := $(call skipped_from,tests/tests.txt)
 TEST_SUPPORT := tests/support/harness.c tests/support/fixture.c
 ifeq ($(WITH_MHD),1)
 TEST_SUPPORT += tests/support/http_receiver.c
-EXAMPLES  := receiver chat_demo minimal
+EXAMPLES  := receiver chat_demo minimal game_loop poll_loop
 else
-EXAMPLES  := chat_demo minimal
+EXAMPLES  := chat_demo minimal game_loop poll_loop
+endif
+ifeq ($(WITH_UV),1)
+EXAMPLES  += libuv_server
 endif
 TOOLS     := whsend
 # whsend --metrics serves over libmicrohttpd when the build has it
@@ -97,17 +135,20 @@ WHSEND_MHD_LIBS = $(MHD_LIBS)
 endif
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
-# DEB_LATER: installed by `make deps` for the event-loop adapters (next
-# issue); not yet needed by the build, so the preflight does not ask for them.
+# DEB_LATER: installed by `make deps` for the event-loop adapters' tests and
+# examples; optional (WITH_UV, WITH_EVENT), so the preflight does not ask.
 DEB_LATER := libuv1-dev libevent-dev
 DEB_PKGS := build-essential pkg-config libcurl4-openssl-dev libmbedtls-dev \
             libcjson-dev libmicrohttpd-dev meson ninja-build python3 openssl \
-            libsqlite3-dev libhiredis-dev redis-server libssl-dev $(DEB_LATER)
+            libsqlite3-dev libhiredis-dev redis-server libssl-dev libc-ares-dev \
+            $(DEB_LATER) $(DEB_BINDINGS)
 PKGS     := libcjson $(OPT_PKGS)
 DEB_CURL   := libcurl4-openssl-dev
 DEB_SQLITE := libsqlite3-dev
 DEB_REDIS  := libhiredis-dev redis-server
 DEB_MHD    := libmicrohttpd-dev
+DEB_TLS    := libssl-dev
+DEB_CARES  := libc-ares-dev
 PREFLIGHT_PKGS := $(filter-out $(DEB_LATER) $(foreach v,$(OFF_BY_USER),$(DEB_$(v))),$(DEB_PKGS))
 # HMAC-SHA256 backend: openssl (libcrypto, which libcurl already loads; its
 # SHA-256 uses the CPU's SHA extensions: 2-4x faster signing, see
@@ -122,7 +163,9 @@ WARNINGS := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SAN) -Iinclude
 HAVE_DEFS   := $(if $(filter curl,$(HAVE)),-DWH_HAVE_CURL) \
                $(if $(filter sqlite,$(HAVE)),-DWH_HAVE_SQLITE) \
-               $(if $(filter redis,$(HAVE)),-DWH_HAVE_REDIS)
+               $(if $(filter redis,$(HAVE)),-DWH_HAVE_REDIS) \
+               $(if $(filter tls,$(HAVE)),-DWH_HAVE_LEAN_TLS) \
+               $(if $(filter cares,$(HAVE)),-DWH_HAVE_CARES)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_CFLAGS  = $(BASE_CFLAGS) -DBUILDING_WH -fPIC -fvisibility=hidden $(HAVE_DEFS) \
@@ -135,8 +178,9 @@ LIB_CFLAGS += -DWH_HMAC_OPENSSL
 LIB_LIBS   += -lcrypto
 PC_REQUIRES += libcrypto
 endif
-MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
-MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+MHD_CFLAGS  = $(shell pkg-config --cflags $(TEST_PKGS) $(LOOP_PKGS) 2>/dev/null) \
+              $(if $(filter uv,$(HAVE)),-DWH_HAVE_UV) $(if $(filter event,$(HAVE)),-DWH_HAVE_EVENT)
+MHD_LIBS    = $(shell pkg-config --libs $(TEST_PKGS) $(LOOP_PKGS) 2>/dev/null) -lpthread
 
 LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRCS))
 TEST_LIB_OBJS := $(patsubst lib/%.c,$(B)/lib/%.o,$(TEST_LIB_SRCS))
@@ -183,6 +227,7 @@ preflight:
 
 # ---- library ----------------------------------------------------------------
 HEADERS := $(wildcard include/webhook/*.h)
+ADAPTER_HEADERS := $(wildcard include/webhook/adapters/*.h)
 $(B)/lib/%.o: lib/%.c lib/internal.h lib/engine.h lib/config.h lib/ds.h $(HEADERS) $(B)/.config
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
@@ -217,7 +262,7 @@ $(B)/libwebhook-test.pc: pkgconfig/libwebhook-test.pc.in include/webhook/webhook
 	$(PC_SED) $< > $@
 
 # ---- examples and tests (linked statically against the library) ------------
-$(B)/bin/%: examples/%.c $(STATIC)
+$(B)/bin/%: examples/%.c $(ADAPTER_HEADERS) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
 
@@ -225,7 +270,7 @@ $(B)/bin/%: tools/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(WHSEND_MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(WHSEND_MHD_LIBS) -lpthread -lm
 
-$(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(STATIC) $(TEST_STATIC)
+$(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(ADAPTER_HEADERS) $(STATIC) $(TEST_STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ilib -Itests/support $(MHD_CFLAGS) $< $(TEST_SUPPORT) -o $@ \
 	  $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
@@ -238,7 +283,7 @@ check: preflight
 check-run: all
 	@WH_BIN=$(abspath $(B)/bin) WH_BUILD=$(abspath $(B)) WH_SOURCE_DIR=$(CURDIR) CC='$(CC)' \
 	  WH_PARTS='$(strip $(HAVE))' WH_TEST_CFLAGS='$(SAN)' \
-	  sh tests/run.sh $(TEST_BINS) $(addprefix tests/,$(TEST_SH)) $(TEST_SKIPS)
+	  sh tests/run.sh $(TEST_BINS) $(addprefix tests/,$(TEST_SH)) $(TEST_SKIPS) $(BINDING_TESTS)
 
 demo: preflight
 	@$(MAKE) --no-print-directory $(B)/bin/receiver $(B)/bin/chat_demo
@@ -277,18 +322,77 @@ $(B)/bench/whbench-%: bench/whbench.c $(B)/hmac-%/libwebhook.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -DWH_BENCH_HMAC='"$*"' $< -o $@ $(B)/hmac-$*/libwebhook.a $(LIB_LIBS) -lcrypto -lm
 
+# the host-loop integrations (libuv adapter, 1 ms wh_poll timer, wh_fd,
+# wh_tick, emit_any_thread); needs libuv
+$(B)/bench/loop_bench: bench/loop_bench.c $(ADAPTER_HEADERS) $(STATIC) $(TEST_STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(MHD_CFLAGS) $< -o $@ $(TEST_STATIC) $(STATIC) $(LIB_LIBS) $(MHD_LIBS) -lm
+
 $(B)/bench/ref_curl: bench/ref_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $< -o $@ $(shell pkg-config --libs libcurl 2>/dev/null) -lmbedcrypto
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(BENCH_BINS) $(if $(filter uv,$(HAVE)),$(B)/bench/loop_bench) $(BINDING_BUILD)
 	python3 bench/run.py $(B)
+	$(if $(filter uv,$(HAVE)),python3 bench/loop_run.py $(B),@echo "bench: built without libuv: bench/loop_run.py skipped")
+
+# ---- language bindings (bindings/python, bindings/node) ---------------------
+# `make python`: the CPython extension libwebhook._native, linked with the
+# static library, plus the package's .py/.pyi files, in $(B)/python (so
+# PYTHONPATH=$(B)/python python3 -c 'import libwebhook' works).  PYTHON is the
+# interpreter it is built for (Debian's, which has python3-pytest for the
+# tests; any CPython >= 3.8 whose headers exist works).
+# `make node`: the N-API addon bindings/node/build/libwebhook.node, built
+# with the C compiler against Node's headers (NODE_INC; no node-gyp, no
+# download).  Both link libwebhook.a with its symbols kept private.
+PYTHON   ?= $(firstword $(wildcard /usr/bin/python3) python3)
+NODE_INC ?= /usr/include/node
+DEB_BINDINGS := python3-dev python3-pytest python3-aiohttp python3-setuptools \
+                python3-venv nodejs $(if $(wildcard $(NODE_INC)/node_api.h),,libnode-dev)
+BIND_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wno-unused-parameter -Wno-cast-function-type \
+              $(CFLAGS) $(SAN) -fPIC -shared -Iinclude
+BIND_LIBS   = $(STATIC) $(LIB_LIBS) -lm -Wl,--exclude-libs,ALL
+PY_DIR   := $(B)/python/libwebhook
+PY_FILES := $(addprefix $(PY_DIR)/,__init__.py _native.pyi py.typed)
+NODE_ADDON := bindings/node/build/libwebhook.node
+.PHONY: python node
+python: $(PY_DIR)/.built
+$(PY_DIR)/.built: bindings/python/src/_native.c $(wildcard bindings/python/libwebhook/*) $(STATIC) $(HEADERS)
+	@mkdir -p $(PY_DIR)
+	$(CC) $(BIND_CFLAGS) $$($(PYTHON) -c 'import sysconfig; print("-I" + sysconfig.get_paths()["include"])') \
+	  bindings/python/src/_native.c -o $(PY_DIR)/_native$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))') \
+	  $(BIND_LIBS)
+	cp bindings/python/libwebhook/__init__.py bindings/python/libwebhook/_native.pyi \
+	  bindings/python/libwebhook/py.typed $(PY_DIR)/
+	@touch $@
+node: $(NODE_ADDON)
+$(NODE_ADDON): bindings/node/src/addon.c $(STATIC) $(HEADERS) $(wildcard include/webhook/adapters/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BIND_CFLAGS) -I$(NODE_INC) $< -o $@ $(BIND_LIBS)
+# built by `make check` when the interpreter / Node headers are there; the
+# test scripts report themselves as skipped otherwise
+BINDING_BUILD := $(if $(shell $(PYTHON) -c 'import sysconfig,os; print(os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) or "")' 2>/dev/null),python) \
+                 $(if $(wildcard $(NODE_INC)/node_api.h),node)
+BINDING_TESTS := tests/test_node.sh tests/test_python.sh
+# a sanitizer build (SAN=...) cannot be loaded into python3 or node (the
+# ASan runtime must come first): its bindings are reported as skipped
+ifneq ($(strip $(SAN)),)
+BINDING_BUILD :=
+BINDING_TESTS := skip=test_python.sh:built_with_SAN skip=test_node.sh:built_with_SAN
+endif
+export PYTHON
+# (a prerequisite list is expanded when its rule is read: this line comes
+# after BINDING_BUILD is set)
+check-run: $(BINDING_BUILD)
 
 # ---- install ------------------------------------------------------------------
 install: lib $(B)/bin/whsend
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/webhook $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/webhook $(DESTDIR)$(INCDIR)/webhook/adapters \
+	  $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCDIR)/webhook/
+	install -m 644 $(ADAPTER_HEADERS) $(DESTDIR)$(INCDIR)/webhook/adapters/
 	install -m 644 $(STATIC) $(TEST_STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libwebhook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)

@@ -5,6 +5,8 @@
     python3 bench/run.py BUILD_DIR --only-whsend [N]   (just section 8, printed)
     python3 bench/run.py BUILD_DIR --only https [--events N]   (just section 9,
                                                   HTTPS, printed)
+    python3 bench/run.py BUILD_DIR --only-bindings [N] (just section 10, printed)
+    python3 bench/run.py BUILD_DIR --only-lean [N]     (just section 11, printed)
 
 BUILD_DIR holds bench/whbench (the default build), bench/ref_curl, bin/whsend and,
 optionally, bench/whbench-openssl and bench/whbench-mbedtls (the library
@@ -482,16 +484,251 @@ def only_whsend(build, n):
     return 0
 
 
+# ---- (10) the bindings ------------------------------------------------------------
+# bench/bind_python.py and bench/bind_node.mjs: emit cost from each language,
+# and events/s to nginx through each binding (single mode at 32 in flight,
+# batch mode) beside the sender a developer of that language writes by hand
+# (aiohttp ClientSession + hmac; undici Pool + node:crypto), same payload,
+# concurrency and signing, interleaved in the same run.
+BIND_N = 20000
+BIND_INFLIGHT = 32
+
+
+def bindings_available(build):
+    py = os.environ.get("PYTHON") or ("/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3")
+    have_py = subprocess.run([py, "-c", "import libwebhook, aiohttp"], capture_output=True,
+                             env=dict(os.environ, PYTHONPATH=os.path.join(build, "python"))).returncode == 0
+    have_node = shutil.which("node") is not None and os.path.exists(
+        os.path.join(HERE, "..", "bindings", "node", "build", "libwebhook.node"))
+    return py if have_py else None, have_node
+
+
+def measure_bindings(build, url, tmp, body, n, reps):
+    """R["bindings"]: {"emit": {...}, "eps": {(lang, sender, mode): (eps, cpu)}, ...}"""
+    py, have_node = bindings_available(build)
+    whb = os.path.join(build, "bench", "whbench")
+    bodyfile = os.path.join(tmp, "bind_body.json")
+    with open(bodyfile, "w") as f:
+        f.write(body)
+    env = dict(os.environ, PYTHONPATH=os.path.join(build, "python"))
+    B = {"emit": {}, "eps": {}, "senders": {}, "n": n, "inflight": BIND_INFLIGHT}
+    rows = []
+    for _ in range(reps):
+        rows += parse_result(run([whb, "emit", "warm"]), "emit")
+    B["emit"]["c"] = med([r for r in rows if (r["endpoints"], r["matching"], r["validate"]) == (1, 1, 1)], "ns")
+    jobs = []
+    if py:
+        rows = []
+        for _ in range(reps):
+            rows += parse_result(subprocess.run([py, os.path.join(HERE, "bind_python.py"), "emit", "200000"],
+                                                capture_output=True, text=True, env=env, timeout=120).stdout,
+                                 "py_emit")
+        for kind in ("bytes", "dict"):
+            B["emit"]["python " + kind] = med([r for r in rows if r["kind"] == kind], "ns")
+        for mode in ("single", "batch"):
+            for sender, name in (("lib", "py_lib"), ("aiohttp", "py_aiohttp")):
+                jobs.append((("python", sender, mode), [py, os.path.join(HERE, "bind_python.py"), sender, url,
+                                                         str(n), str(BIND_INFLIGHT if mode == "single" else 8),
+                                                         mode, bodyfile], name))
+    if have_node:
+        rows = []
+        for _ in range(reps):
+            rows += parse_result(run(["node", os.path.join(HERE, "bind_node.mjs"), "emit", "200000"]), "node_emit")
+        for kind in ("string", "object"):
+            B["emit"]["node " + kind] = med([r for r in rows if r["kind"] == kind], "ns")
+        for mode in ("single", "batch"):
+            for sender, name in (("lib", "node_lib"), ("undici", "node_undici")):
+                jobs.append((("node", sender, mode), ["node", os.path.join(HERE, "bind_node.mjs"), sender, url,
+                                                       str(n), str(BIND_INFLIGHT if mode == "single" else 8),
+                                                       mode, bodyfile], name))
+    got = {k: [] for k, _, _ in jobs}
+    for _ in range(reps):          # interleaved: lib, hand-written, lib, ...
+        for key, cmd, name in jobs:
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+            if r.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
+            res = parse_result(r.stdout, name)
+            got[key] += res
+            if "sender" in res[0]:
+                B["senders"][key] = res[0]["sender"]
+    for key, rs in got.items():
+        B["eps"][key] = (med(rs, "eps"), med(rs, "cpu_ns_per_event"))
+    return B
+
+
+def bindings_text(B):
+    L = [f"## 10. The bindings: Python and Node\n"]
+    e = B["emit"]
+    L.append("Emit cost (ns per call, one matching endpoint, nothing delivered): "
+             + ", ".join(f"{k} {v:.0f}" for k, v in e.items()) + ".  `bytes`/`string` pass the"
+             " payload as it is; `dict`/`object` include `json.dumps` / `JSON.stringify`.\n")
+    L.append(f"End to end to nginx, {B['n']:,} signed events of the same payload, single mode at"
+             f" {B['inflight']} in flight and batch mode (1000 events per request, 8 in flight);"
+             " libwebhook through each binding (the engine on asyncio / Node's loop, from the first"
+             " emit to `aflush()` / `await flush()`) beside the sender a developer of that language"
+             " writes by hand, interleaved in this run:\n")
+    L.append("| language | mode | libwebhook events/s | hand-written events/s | ratio | CPU/event lib / hand |")
+    L.append("|---|---|---|---|---|---|")
+    for lang, hand in (("python", "aiohttp"), ("node", "undici")):
+        for mode in ("single", "batch"):
+            a, b = B["eps"].get((lang, "lib", mode)), B["eps"].get((lang, hand, mode))
+            if not a or not b:
+                continue
+            label = hand + (f" ({B['senders'].get((lang, hand, mode))})" if B["senders"].get((lang, hand, mode)) else "")
+            L.append(f"| {lang} | {mode} | {a[0]:,.0f} | {b[0]:,.0f} ({label}) | {a[0] / b[0]:.2f}× |"
+                     f" {a[1] / 1000:.1f} µs / {b[1] / 1000:.1f} µs |")
+    py1, ah = B["eps"].get(("python", "lib", "single")), B["eps"].get(("python", "aiohttp", "single"))
+    nd1, un = B["eps"].get(("node", "lib", "single")), B["eps"].get(("node", "undici", "single"))
+    L.append("")
+    if py1 and ah:
+        L.append(f"Targets: Python single mode at {B['inflight']} in flight ≥ 3× aiohttp:"
+                 f" {py1[0] / ah[0]:.2f}× {ok(py1[0] >= 3 * ah[0])}; Python emit ≤ 2 µs: bytes"
+                 f" {e.get('python bytes', 0):.0f} ns {ok(e.get('python bytes', 1e9) <= 2000)},"
+                 f" dict {e.get('python dict', 0):.0f} ns {ok(e.get('python dict', 1e9) <= 2000)}.")
+    if nd1 and un:
+        L.append(f"Node single mode ≥ 1.5× undici: {nd1[0] / un[0]:.2f}× {ok(nd1[0] >= 1.5 * un[0])};"
+                 f" Node emit ≤ 1 µs: string {e.get('node string', 0):.0f} ns"
+                 f" {ok(e.get('node string', 1e9) <= 1000)}, object {e.get('node object', 0):.0f} ns"
+                 f" {ok(e.get('node object', 1e9) <= 1000)}.")
+    return "\n".join(L) + "\n"
+
+
+def only_bindings(build, n):
+    """Just section 10, printed."""
+    whb = os.path.join(build, "bench", "whbench")
+    tmp = tempfile.mkdtemp(prefix="whbench-nginx-")
+    ng = Nginx(tmp)
+    try:
+        url = ng.start()
+        body = run([whb, "payload"])
+        B = measure_bindings(build, url, tmp, body, n, 1)
+    finally:
+        ng.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(bindings_text(B))
+    return 0
+
+
+# Section 11: the lean transport against libcurl and wrk over plain HTTP.
+LEAN_CONCS = [1, 8, 32]
+
+
+def run_env(cmd, env_add, timeout=180):
+    env = dict(os.environ)
+    env.update(env_add)
+    left = TIME_LIMIT - (time.monotonic() - T_START)
+    if left < 5:
+        raise RuntimeError("time budget exhausted")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=min(timeout, left), env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p.stdout
+
+
+def wrk_cpu(url, conns, secs, lua):
+    """wrk's req/s and its CPU (user+system) per request."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = run(["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "-s", lua, url], timeout=secs + 30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m = WRK_RE.search(out)
+    if not m:
+        raise RuntimeError("cannot parse wrk output:\n" + out)
+    rps = float(m.group(1))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return rps, cpu * 1e9 / max(rps * secs, 1)
+
+
+def measure_lean(build, url, tmp, body, lua, n, reps, secs):
+    """Lean vs curl (whbench single, signed, the engine's transport_kind) vs
+    wrk at 1/8/32 in flight, events/s and client CPU per request; then
+    whsend with "transport": "lean" against ref_curl."""
+    whb = os.path.join(build, "bench", "whbench")
+    out = {"n": n, "wrk": {}, "lean": {}, "curl": {}}
+    for c in LEAN_CONCS:
+        n_ev = max(n // 4, 1000) if c == 1 else n
+        w, l, k = [], [], []
+        for _ in range(reps):
+            w.append(wrk_cpu(url, c, secs, lua))
+            l += parse_result(run_env([whb, "single", url, str(n_ev), str(c)], {"WH_BENCH_TRANSPORT": "lean"}), "single")
+            k += parse_result(run_env([whb, "single", url, str(n_ev), str(c)], {"WH_BENCH_TRANSPORT": "curl"}), "single")
+        out["wrk"][c] = (statistics.median(x[0] for x in w), statistics.median(x[1] for x in w))
+        out["lean"][c] = (med(l, "eps"), med(l, "cpu_ns_per_event"))
+        out["curl"][c] = (med(k, "eps"), med(k, "cpu_ns_per_event"))
+        log(f"lean section c={c}: wrk {out['wrk'][c]} lean {out['lean'][c]} curl {out['curl'][c]}")
+    # whsend, "transport": "lean" (root key of its configuration)
+    whsend = os.path.join(build, "bin", "whsend")
+    ref = os.path.join(build, "bench", "ref_curl")
+    cfg, events = whsend_files(tmp, url, body, n)
+    lcfg = os.path.join(tmp, "whsend-lean.json")
+    with open(cfg) as f, open(lcfg, "w") as g:
+        g.write(f.read().replace('{"endpoints"', '{"transport": "lean", "endpoints"', 1))
+    ws, wc, rows = [], [], []
+    for _ in range(reps):
+        rows += parse_result(run([ref, url, str(n), str(WHSEND_INFLIGHT)]), "ref")
+        eps, cpu = whsend_once(whsend, lcfg, events, n)
+        ws.append(eps)
+        wc.append(cpu)
+    out["whsend"] = (statistics.median(ws), med(rows, "eps"), statistics.median(wc),
+                     med(rows, "cpu_ns_per_event"))
+    log(f"lean section whsend: {out['whsend']}")
+    return out
+
+
+def lean_lines(S):
+    L = [f"## 11. The lean transport: {S['n']:,} signed events (C = 1: a quarter), plain HTTP\n"]
+    L.append("| in flight | wrk req/s | lean events/s | curl events/s | lean / wrk | lean / curl |"
+             " CPU/request wrk | lean | curl |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in LEAN_CONCS:
+        w, l, k = S["wrk"][c], S["lean"][c], S["curl"][c]
+        L.append(f"| {c} | {w[0]:,.0f} | {l[0]:,.0f} | {k[0]:,.0f} | {l[0] / w[0]:.2f}× | {l[0] / k[0]:.2f}× |"
+                 f" {w[1] / 1000:.1f} µs | {l[1] / 1000:.1f} µs | {k[1] / 1000:.1f} µs |")
+    ws, wr, wcpu, rcpu = S["whsend"]
+    L.append("")
+    L.append(f"whsend with `\"transport\": \"lean\"`: {ws:,.0f} events/s vs the hand-written libcurl loop"
+             f" {wr:,.0f} events/s: {ws / wr:.2f}× (target ≥ 2×); CPU per event {wcpu / 1000:.1f} µs vs"
+             f" {rcpu / 1000:.1f} µs.  lean / wrk at 32 in flight: {S['lean'][32][0] / S['wrk'][32][0]:.2f}×"
+             f" (target ≥ 0.85×); lean CPU per request at 32: {S['lean'][32][1] / 1000:.1f} µs (target ≤ 5 µs).\n")
+    return L
+
+
+def only_lean(build, n):
+    """Just section 11, printed (a quick check)."""
+    whb = os.path.join(build, "bench", "whbench")
+    tmp = tempfile.mkdtemp(prefix="whbench-nginx-")
+    ng = Nginx(tmp)
+    try:
+        url = ng.start()
+        body = run([whb, "payload"])
+        lua = os.path.join(tmp, "post.lua")
+        lua_body(lua, body)
+        S = measure_lean(build, url, tmp, body, lua, n, 1, 2)
+    finally:
+        ng.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\n".join(lean_lines(S)))
+    return 0
+
+
 def main():
     args = sys.argv[1:]
     if not args:
         print(__doc__)
         return 2
     build = os.path.abspath(args[0])
+    if "--only-lean" in args:
+        i = args.index("--only-lean")
+        n = int(args[i + 1]) if len(args) > i + 1 else WHSEND_N
+        return only_lean(build, n)
     if "--only-whsend" in args:
         i = args.index("--only-whsend")
         n = int(args[i + 1]) if len(args) > i + 1 else WHSEND_N
         return only_whsend(build, n)
+    if "--only-bindings" in args:
+        i = args.index("--only-bindings")
+        n = int(args[i + 1]) if len(args) > i + 1 else BIND_N
+        return only_bindings(build, n)
     quick = "--quick" in args
     out_path = os.path.join(HERE, "RESULTS.md")
     if "--out" in args:
@@ -584,6 +821,22 @@ def main():
         R["cmds"].append(f"whsend -q -c whsend.json events.ndjson ; ref_curl URL {WHSEND_N} {WHSEND_INFLIGHT}"
                          f"   ({WHSEND_N} lines, data = the payload, max_in_flight {WHSEND_INFLIGHT})")
         R["whsend"] = measure_whsend(build, url, tmp, body, WHSEND_N, reps)
+
+        # (10) the bindings, when built (make python node)
+        if any(bindings_available(build)):
+            R["cmds"].append(f"bench/bind_python.py and bench/bind_node.mjs: emit 200000; lib|aiohttp|undici"
+                             f" URL {BIND_N} 32 single, URL {BIND_N} 8 batch")
+            try:
+                R["bindings"] = measure_bindings(build, url, tmp, body, BIND_N, reps)
+                log(f"bindings: {R['bindings']}")
+            except Exception as exc:  # reported, never fatal to the other sections
+                R["bindings_error"] = str(exc)
+                log(f"bindings: {exc}")
+
+        # (11) the lean transport vs libcurl vs wrk, and whsend over it
+        R["cmds"].append(f"WH_BENCH_TRANSPORT=lean|curl whbench single URL {WHSEND_N} C ; wrk -c C ;"
+                         f" whsend with \"transport\": \"lean\"   (C = 1, 8, 32)")
+        R["lean"] = measure_lean(build, url, tmp, body, lua, WHSEND_N, reps, wrk_secs)
 
         # (7) latency at half of the single-mode maximum (32 in flight)
         rate = R["single"][32][0] / 2
@@ -770,6 +1023,12 @@ def write_results(R, path, n_single, n_batch):
 
     if "https" in R:
         write_https(R["https"], L)
+    if R.get("bindings"):
+        L.append(bindings_text(R["bindings"]))
+    elif R.get("bindings_error"):
+        L.append(f"## 10. The bindings\n\nNot measured: {R['bindings_error']}\n")
+    if "lean" in R:
+        L += lean_lines(R["lean"])
 
     notes = os.path.join(HERE, "NOTES.md")
     if os.path.exists(notes):

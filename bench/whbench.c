@@ -113,6 +113,12 @@ static wh_engine *engine_for(counts *c, size_t max_queued)
     eo.on_outcome = count_outcome;
     eo.outcome_user = c;
     eo.max_queued_events = max_queued;
+    /* WH_BENCH_TRANSPORT=lean|curl|auto: the engine's transport (run.py's
+     * lean transport section); default: the library's default */
+    const char *tk = getenv("WH_BENCH_TRANSPORT");
+    if (tk && !strcmp(tk, "lean")) eo.transport_kind = WH_TRANSPORT_LEAN;
+    else if (tk && !strcmp(tk, "curl")) eo.transport_kind = WH_TRANSPORT_CURL;
+    else if (tk && !strcmp(tk, "auto")) eo.transport_kind = WH_TRANSPORT_AUTO;
     const char *h2 = getenv("WH_BENCH_HTTP2");
     if (h2 && *h2) {
         wh_curl_options co;

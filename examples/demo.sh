@@ -2,7 +2,7 @@
 # make demo: a simulated chat server (chat_demo) delivers signed webhooks to
 # a receiver that verifies every signature.
 #
-#   sh examples/demo.sh BUILD/examples
+#   sh examples/demo.sh BUILD/bin
 #
 # The receiver answers 503 to the first attempt of about 3% of the events, so
 # the demo also shows retries: each of those arrives again ~2 s later with the
@@ -11,7 +11,7 @@
 # distinct delivery ids.
 set -u
 
-bin=${1:?usage: sh examples/demo.sh BUILD/examples}
+bin=${1:?usage: sh examples/demo.sh BUILD/bin}
 for p in receiver chat_demo; do
     if [ ! -x "$bin/$p" ]; then
         echo "demo: $bin/$p not found (run make first)" >&2

@@ -1,9 +1,10 @@
 /* The engine's default parts, the backends this build left out, and the
  * engine's network options.
  *
- * This is the one file that names concrete backends for the engine: the
- * default transport (libcurl, when the library is built with it) and the
- * default queue (bounded, in memory).  The engine itself only sees the
+ * This is the one file that names concrete backends for the engine: its
+ * own transport (libcurl when the library is built with it, the lean
+ * transport, or both, per endpoint: wh_transport_kind) and the default
+ * queue (bounded, in memory).  The engine itself only sees the
  * vtables.
  *
  * A backend whose package was not found at build time (make WITH_CURL=0,
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Fields of wh_engine_options an older caller may not have: wh_engine_new
@@ -142,32 +144,380 @@ static int allow_parse(const char *const *list, size_t n, const char *where,
     return WH_OK;
 }
 
-int wh__default_transport_new(const wh_engine_options *o, wh_transport **out)
+/* ---- the engine's own transport: a selector over lean and curl ------------- */
+/* Each request goes to the transport its endpoint chose (wh_request.
+ * transport), or the engine's kind.  The transport of the engine's kind is
+ * made at once (so a failure shows in wh_engine_new); the other when a
+ * request first needs it.  perform() drives the ones with work: one alone
+ * waits as long as asked; both at once wait on the lean transport's set
+ * at most 1 ms at a time, so neither starves (the price of keeping the two
+ * event sets apart). */
+typedef struct tsel {
+    wh_transport vt;             /* vt.user == this */
+    int kind;                    /* CURL, LEAN or AUTO */
+    wh_transport *lean, *curl;
+    int in_perform;
+    int destroy_pending;
+    /* the engine's network settings, applied to each part as it is made */
+    int guard;
+    wh__cidr *allow;
+    size_t n_allow;
+    char *proxy;                 /* set: every request goes through libcurl */
+#ifdef WH_LOOP_VERSION
+    /* version 2: the engine's hooks; each part gets hooks of its own whose
+     * timers merge into the engine's one timer */
+    wh_loop loop;
+    int loop_on;
+    struct tsel_part {
+        struct tsel *t;
+        wh_loop hooks;
+        int64_t due;             /* the part's timer, INT64_MAX: none */
+    } part[2];                   /* 0: lean, 1: curl */
+    int64_t armed;
+#endif
+} tsel;
+
+/* The lean transport has no proxy support: a proxy sends every request
+ * through libcurl. */
+static int tsel_pick(const tsel *t, const wh_request *req)
 {
-#ifndef WH_HAVE_CURL
-    /* no transport to default to: the host must hand one in */
-    (void)o;
-    *out = NULL;
-    return WH_E_UNSUPPORTED;
+    int k = req->transport > WH_TRANSPORT_DEFAULT && req->transport <= WH_TRANSPORT_AUTO
+                ? req->transport
+                : t->kind;
+    if (k == WH_TRANSPORT_AUTO) {
+#ifdef WH_HAVE_CURL
+        k = wh__lean_handles(req->url) && !t->proxy ? WH_TRANSPORT_LEAN : WH_TRANSPORT_CURL;
 #else
-    wh_curl_options co;
-    wh_curl_options_init(&co);
-    if (o) {
-        char buf[300];
-        wh__cidr *tmp = NULL;
-        int rc = allow_parse(o->ssrf_allow, o->n_ssrf_allow, "engine", &tmp, buf, sizeof buf);
-        free(tmp);
+        k = WH_TRANSPORT_LEAN;
+#endif
+    }
+#ifdef WH_HAVE_CURL
+    if (t->proxy) k = WH_TRANSPORT_CURL;
+#endif
+    return k;
+}
+
+static int tsel_apply(tsel *t, wh_transport *x)
+{
+    if (wh__lean_is(x)) return wh__lean_set_guard(x, t->guard, t->allow, t->n_allow, 1);
+    int rc = wh__curl_set_guard(x, t->guard, t->allow, t->n_allow, 1);
+    if (rc == WH_OK && t->proxy) rc = wh__curl_set_proxy(x, t->proxy);
+    return rc;
+}
+
+static int tsel_get(tsel *t, int k, wh_transport **out)
+{
+    wh_transport **slot = k == WH_TRANSPORT_LEAN ? &t->lean : &t->curl;
+    if (!*slot) {
+        int rc = k == WH_TRANSPORT_LEAN ? wh_transport_lean_new(NULL, slot)
+                                        : wh_transport_curl_new(NULL, slot);
+        if (rc == WH_OK && (t->guard || t->n_allow || t->proxy)) {
+            rc = tsel_apply(t, *slot);
+            if (rc != WH_OK) (*slot)->destroy((*slot)->user);
+        }
         if (rc != WH_OK) {
-            wh__logf(o->on_log, o->log_user, WH_LOG_ERROR, "wh_engine_new: %s", buf);
+            *slot = NULL;
             return rc;
         }
-        co.ssrf_guard = o->ssrf_guard;
-        co.ssrf_allow = o->ssrf_allow;
-        co.n_ssrf_allow = o->n_ssrf_allow;
-        co.proxy = o->proxy;
-    }
-    return wh_transport_curl_new(&co, out);
+#ifdef WH_LOOP_VERSION
+        if (t->loop_on) {
+            struct tsel_part *pt = &t->part[k == WH_TRANSPORT_LEAN ? 0 : 1];
+            if ((*slot)->version < 2 || !(*slot)->set_loop ||
+                (rc = (*slot)->set_loop((*slot)->user, &pt->hooks)) != WH_OK) {
+                (*slot)->destroy((*slot)->user);
+                *slot = NULL;
+                return rc != WH_OK ? rc : WH_E_VERSION;
+            }
+        }
 #endif
+    }
+    *out = *slot;
+    return WH_OK;
+}
+
+static int tsel_submit(void *user, const wh_request *req)
+{
+    tsel *t = user;
+    if (!t || !req || !req->url) return WH_E_INVAL;
+    if (t->destroy_pending) return WH_E_INVAL;
+    wh_transport *x = NULL;
+    int rc = tsel_get(t, tsel_pick(t, req), &x);
+    if (rc != WH_OK) return rc;
+    return x->submit(x->user, req);
+}
+
+static int busy(const wh_transport *x) { return x && x->timeout_ms(x->user) >= 0; }
+
+static void tsel_free(tsel *t)
+{
+    if (t->lean) t->lean->destroy(t->lean->user);
+    if (t->curl) t->curl->destroy(t->curl->user);
+    free(t->allow);
+    free(t->proxy);
+    free(t);
+}
+
+static int tsel_perform(void *user, int wait_ms, wh_transport_done_fn done, void *done_user)
+{
+    tsel *t = user;
+    if (!t) return WH_E_INVAL;
+    if (t->in_perform) return WH_E_RECURSIVE;
+    t->in_perform = 1;
+    int bl = busy(t->lean), bc = busy(t->curl), running = 0;
+    if (bl && bc) {
+        int rl = t->lean->perform(t->lean->user, wait_ms > 1 ? 1 : wait_ms, done, done_user);
+        if (!t->destroy_pending) {
+            int rc = t->curl->perform(t->curl->user, 0, done, done_user);
+            running = (rl > 0 ? rl : 0) + (rc > 0 ? rc : 0);
+        }
+    } else if (bl || (!bc && t->lean)) {
+        running = t->lean->perform(t->lean->user, wait_ms, done, done_user);
+    } else if (t->curl) {
+        running = t->curl->perform(t->curl->user, wait_ms, done, done_user);
+    }
+    t->in_perform = 0;
+    if (t->destroy_pending) {
+        tsel_free(t);
+        return 0;
+    }
+    return running < 0 ? 0 : running;
+}
+
+static int64_t tsel_timeout_ms(void *user)
+{
+    tsel *t = user;
+    if (!t) return -1;
+    int64_t a = t->lean ? t->lean->timeout_ms(t->lean->user) : -1;
+    int64_t b = t->curl ? t->curl->timeout_ms(t->curl->user) : -1;
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return a < b ? a : b;
+}
+
+static void tsel_cancel(void *user, void *token)
+{
+    tsel *t = user;
+    if (!t) return;
+    if (t->lean) t->lean->cancel(t->lean->user, token);
+    if (t->curl) t->curl->cancel(t->curl->user, token);
+}
+
+static void tsel_destroy(void *user)
+{
+    tsel *t = user;
+    if (!t) return;
+    if (t->in_perform) {
+        t->destroy_pending = 1;
+        return;
+    }
+    tsel_free(t);
+}
+
+#ifdef WH_LOOP_VERSION
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The engine's one timer: the nearer of the parts' timers. */
+static void tsel_rearm(tsel *t)
+{
+    if (!t->loop_on) return;
+    int64_t due = t->part[0].due < t->part[1].due ? t->part[0].due : t->part[1].due;
+    if (due == t->armed) return;
+    t->armed = due;
+    int64_t ms = due == INT64_MAX ? -1 : due - mono_ms();
+    t->loop.timer(t->loop.user, due == INT64_MAX ? -1 : ms < 0 ? 0 : ms);
+}
+
+static int part_watch(void *user, int fd, int events, void **sock)
+{
+    struct tsel_part *pt = user;
+    return pt->t->loop.watch(pt->t->loop.user, fd, events, sock);
+}
+
+static int part_timer(void *user, int64_t ms)
+{
+    struct tsel_part *pt = user;
+    pt->due = ms < 0 ? INT64_MAX : mono_ms() + ms;
+    tsel_rearm(pt->t);
+    return 0;
+}
+
+static int tsel_set_loop(void *user, const wh_loop *loop)
+{
+    tsel *t = user;
+    if (!t) return WH_E_INVAL;
+    wh_transport *parts[2] = {t->lean, t->curl};
+    if (t->loop_on) {
+        for (int i = 0; i < 2; i++)
+            if (parts[i]) parts[i]->set_loop(parts[i]->user, NULL);
+        if (t->armed != INT64_MAX) t->loop.timer(t->loop.user, -1);
+        t->loop_on = 0;
+    }
+    if (!loop) return WH_OK;
+    t->loop = *loop;
+    t->armed = INT64_MAX;
+    for (int i = 0; i < 2; i++) {
+        t->part[i].t = t;
+        t->part[i].due = INT64_MAX;
+        t->part[i].hooks.version = loop->version;
+        t->part[i].hooks.user = &t->part[i];
+        t->part[i].hooks.watch = part_watch;
+        t->part[i].hooks.timer = part_timer;
+    }
+    t->loop_on = 1;
+    for (int i = 0; i < 2; i++) {
+        if (!parts[i]) continue;
+        int rc = parts[i]->version >= 2 && parts[i]->set_loop
+                     ? parts[i]->set_loop(parts[i]->user, &t->part[i].hooks)
+                     : WH_E_VERSION;
+        if (rc != WH_OK) {
+            tsel_set_loop(t, NULL);
+            return rc;
+        }
+    }
+    tsel_rearm(t);
+    return WH_OK;
+}
+
+/* An fd of one part (the lean transport watches only its epoll fd; every
+ * other fd is libcurl's), or the timer: the parts whose timer is due. */
+static int tsel_socket_action(void *user, int fd, int events, wh_transport_done_fn done,
+                              void *done_user)
+{
+    tsel *t = user;
+    if (!t) return WH_E_INVAL;
+    if (t->in_perform) return WH_E_RECURSIVE;
+    t->in_perform = 1;
+    int running = 0;
+    if (fd == WH_SOCKET_TIMEOUT) {
+        t->armed = INT64_MAX;
+        int64_t now = mono_ms();
+        wh_transport *parts[2] = {t->lean, t->curl};
+        for (int i = 0; i < 2 && !t->destroy_pending; i++) {
+            if (!parts[i] || t->part[i].due > now) continue;
+            t->part[i].due = INT64_MAX;
+            int rc = parts[i]->socket_action(parts[i]->user, WH_SOCKET_TIMEOUT, 0, done,
+                                             done_user);
+            if (rc > 0) running += rc;
+        }
+    } else {
+        wh_transport *x = t->lean && fd == wh__lean_fd(t->lean) ? t->lean : t->curl;
+        if (x) running = x->socket_action(x->user, fd, events, done, done_user);
+    }
+    t->in_perform = 0;
+    if (t->destroy_pending) {
+        tsel_free(t);
+        return 0;
+    }
+    tsel_rearm(t);
+    return running < 0 ? 0 : running;
+}
+
+static void tsel_wakeup(void *user)
+{
+    tsel *t = user;
+    if (!t) return;
+    if (t->lean && t->lean->wakeup) t->lean->wakeup(t->lean->user);
+    if (t->curl && t->curl->version >= 2 && t->curl->wakeup) t->curl->wakeup(t->curl->user);
+}
+#endif
+
+static int tsel_is(const wh_transport *t) { return t && t->submit == tsel_submit; }
+
+/* Network settings for the engine's own transport (wh_config_load's
+ * document keys): kept for the parts made later, applied to those made. */
+static int tsel_set_guard(wh_transport *x, int on, const wh__cidr *allow, size_t n_allow,
+                          int set_allow)
+{
+    tsel *t = x->user;
+    if (set_allow) {
+        wh__cidr *copy = NULL;
+        if (n_allow) {
+            copy = wh__calloc(n_allow, sizeof *copy);
+            if (!copy) return WH_E_NOMEM;
+            memcpy(copy, allow, n_allow * sizeof *copy);
+        }
+        free(t->allow);
+        t->allow = copy;
+        t->n_allow = n_allow;
+    }
+    if (on != -1) t->guard = on != 0;
+    int rc = WH_OK;
+    if (t->lean) rc = wh__lean_set_guard(t->lean, on, allow, n_allow, set_allow);
+    if (rc == WH_OK && t->curl) rc = wh__curl_set_guard(t->curl, on, allow, n_allow, set_allow);
+    return rc;
+}
+
+static int tsel_set_proxy(wh_transport *x, const char *proxy)
+{
+    tsel *t = x->user;
+#ifndef WH_HAVE_CURL
+    (void)t, (void)proxy;
+    return WH_E_UNSUPPORTED; /* the lean transport has no proxy support */
+#else
+    char *copy = NULL;
+    if (proxy && *proxy && !(copy = wh__strdup(proxy))) return WH_E_NOMEM;
+    free(t->proxy);
+    t->proxy = copy;
+    return t->curl ? wh__curl_set_proxy(t->curl, proxy) : WH_OK;
+#endif
+}
+
+int wh__default_transport_new(const wh_engine_options *o, wh_transport **out)
+{
+    *out = NULL;
+    int kind = o ? (int)o->transport_kind : WH_TRANSPORT_DEFAULT;
+#ifndef WH_HAVE_CURL
+    /* no libcurl: an engine of the default kind has no transport (the
+     * host must hand one in, or ask for lean) */
+    if (kind == WH_TRANSPORT_DEFAULT || kind == WH_TRANSPORT_CURL) return WH_E_UNSUPPORTED;
+#endif
+    if (kind == WH_TRANSPORT_DEFAULT) kind = WH_TRANSPORT_CURL;
+    tsel *t = wh__calloc(1, sizeof *t);
+    if (!t) return WH_E_NOMEM;
+    t->kind = kind;
+    int rc = WH_OK;
+    if (o) {
+        char buf[300];
+        rc = allow_parse(o->ssrf_allow, o->n_ssrf_allow, "engine", &t->allow, buf, sizeof buf);
+        if (rc != WH_OK) {
+            wh__logf(o->on_log, o->log_user, WH_LOG_ERROR, "wh_engine_new: %s", buf);
+            free(t);
+            return rc;
+        }
+        t->n_allow = o->n_ssrf_allow;
+        t->guard = o->ssrf_guard != 0;
+        if (o->proxy && *o->proxy && !(t->proxy = wh__strdup(o->proxy))) rc = WH_E_NOMEM;
+#ifndef WH_HAVE_CURL
+        if (rc == WH_OK && t->proxy) rc = WH_E_UNSUPPORTED;
+#endif
+    }
+    wh_transport *x = NULL;
+    if (rc == WH_OK)
+        rc = tsel_get(t, kind == WH_TRANSPORT_CURL || t->proxy ? WH_TRANSPORT_CURL
+                                                               : WH_TRANSPORT_LEAN, &x);
+    if (rc != WH_OK) {
+        tsel_free(t);
+        return rc;
+    }
+    t->vt.version = WH_TRANSPORT_VERSION;
+    t->vt.user = t;
+    t->vt.submit = tsel_submit;
+    t->vt.perform = tsel_perform;
+    t->vt.timeout_ms = tsel_timeout_ms;
+    t->vt.cancel = tsel_cancel;
+    t->vt.destroy = tsel_destroy;
+#ifdef WH_LOOP_VERSION
+    t->vt.set_loop = tsel_set_loop;
+    t->vt.socket_action = tsel_socket_action;
+    t->vt.wakeup = tsel_wakeup;
+#endif
+    *out = &t->vt;
+    return WH_OK;
 }
 
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out)
@@ -319,14 +669,15 @@ int wh__net_set_guard(wh_engine *e, int ssrf_guard, const char *const *allow,
 {
     char buf[300];
     if (!where) where = "document";
-    if (!wh__curl_is(e->transport))
-        return wh__fail(e, WH_E_CONFIG, "%s.ssrf_guard: applies to the default libcurl "
-                        "transport only", where);
+    if (!wh__curl_is(e->transport) && !tsel_is(e->transport))
+        return wh__fail(e, WH_E_CONFIG, "%s.ssrf_guard: applies to the engine's own "
+                        "transport (or a libcurl one) only", where);
     wh__cidr *a = NULL;
     int rc = set_allow ? allow_parse(allow, n_allow, where, &a, buf, sizeof buf) : WH_OK;
     if (rc == WH_E_NOMEM) return wh__fail(e, rc, "out of memory");
     if (rc != WH_OK) return wh__fail(e, WH_E_CONFIG, "%s", buf);
-    rc = wh__curl_set_guard(e->transport, ssrf_guard, a, n_allow, set_allow);
+    rc = tsel_is(e->transport) ? tsel_set_guard(e->transport, ssrf_guard, a, n_allow, set_allow)
+                               : wh__curl_set_guard(e->transport, ssrf_guard, a, n_allow, set_allow);
     free(a);
     return rc == WH_OK ? WH_OK : wh__fail(e, rc, "%s.ssrf_guard: %s", where, wh_strerror(rc));
 }
@@ -334,10 +685,11 @@ int wh__net_set_guard(wh_engine *e, int ssrf_guard, const char *const *allow,
 int wh__net_set_proxy(wh_engine *e, const char *proxy, const char *where)
 {
     if (!where) where = "document";
-    if (!wh__curl_is(e->transport))
-        return wh__fail(e, WH_E_CONFIG, "%s.proxy: applies to the default libcurl transport "
-                        "only", where);
-    int rc = wh__curl_set_proxy(e->transport, proxy);
+    if (!wh__curl_is(e->transport) && !tsel_is(e->transport))
+        return wh__fail(e, WH_E_CONFIG, "%s.proxy: applies to the engine's own transport "
+                        "(or a libcurl one) only", where);
+    int rc = tsel_is(e->transport) ? tsel_set_proxy(e->transport, proxy)
+                                   : wh__curl_set_proxy(e->transport, proxy);
     return rc == WH_OK ? WH_OK : wh__fail(e, rc, "%s.proxy: %s", where, wh_strerror(rc));
 }
 
@@ -353,7 +705,7 @@ int wh__net_set_https_only(wh_engine *e, int on)
 
 int wh__net_has_curl(const wh_engine *e)
 {
-    return e && wh__curl_is(e->transport);
+    return e && (wh__curl_is(e->transport) || tsel_is(e->transport));
 }
 
 /* ---- stand-ins for backends not built ------------------------------------- */

@@ -30,6 +30,7 @@ typedef struct doc {
     const char *ca_file, *ca_path, *client_cert_file, *client_key_file;
     const char *tls_min_version, *pinned_public_key;
     int insecure;
+    wh_transport_kind transport;  /* default of the document's endpoints */
     uint64_t dedupe_window_ms;
     const char *op_endpoint;
     const char *app_id;
@@ -78,6 +79,12 @@ static int root_queue(const cJSON *item, const char *path, void *target,
     (void)path, (void)target;
     wh__cfg_queue q;
     return wh__cfg_queue_parse(item, &q, err);
+}
+
+static int root_transport(const cJSON *item, const char *path, void *target,
+                          wh__cfg_err *err)
+{
+    return wh__cfg_transport(item, path, &doc_of(target)->transport, err);
 }
 
 static int root_ssrf_allow(const cJSON *item, const char *path, void *target,
@@ -191,6 +198,8 @@ static const wh__cfg_key root_keys[] = {
      "default `pinned_public_key` of the endpoints"},
     {"insecure_skip_verify_DANGEROUS", WH__CFG_BOOL, D(insecure), 0, 0, NULL, NULL, NULL,
      NULL, "default `insecure_skip_verify_DANGEROUS` of the endpoints"},
+    {"transport", WH__CFG_FN, 0, 0, 0, NULL, root_transport, NULL, "`curl`, `lean`, `auto`",
+     "`transport` of every endpoint of the document that sets none"},
     {"dedupe_window_ms", WH__CFG_U64, D(dedupe_window_ms), 0, (uint64_t)1 << 53, NULL,
      NULL, NULL, NULL,
      "an event id accepted this recently is not delivered again (`wh_emit` returns `WH_E_DUPLICATE`; 0: off)"},
@@ -342,7 +351,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
     cJSON *root = wh__cfg_parse(json, len, err);
     if (!root) return err->status;
     doc d = {NULL, NULL, NULL, NULL, 0, 50, -1, -1, NULL, 0, 0, NULL,
-             NULL, NULL, NULL, NULL, NULL, NULL, 0,
+             NULL, NULL, NULL, NULL, NULL, NULL, 0, WH_TRANSPORT_DEFAULT,
              0, NULL, NULL, 0};
     wh__cfg_ep *eps = NULL;
     size_t n_eps = 0;
@@ -377,6 +386,7 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
         for (const cJSON *it = arr ? arr->child : NULL; it; it = it->next, i++) {
             wh__cfg_ep *p = &eps[n_eps++];
             wh_endpoint_options_init(&p->o);
+            p->o.transport = d.transport;
             snprintf(p->where, sizeof p->where, "%s[%zu]",
                      list == 0 ? "endpoints" : "webhooks", i);
             if (list == 1) { /* Soketi defaults; the entry's keys override */

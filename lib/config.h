@@ -155,6 +155,9 @@ extern const wh__cfg_table wh__cfg_endpoint_table;
  * ranges and the url are checked here; values that need the engine
  * (wh__endpoint_check) are checked by the caller. */
 int wh__cfg_endpoint_parse(const cJSON *obj, wh__cfg_ep *c, wh__cfg_err *err);
+/* "curl" | "lean" | "auto" at path into *out; WH_E_CONFIG naming path. */
+int wh__cfg_transport(const cJSON *item, const char *path, wh_transport_kind *out,
+                      wh__cfg_err *err);
 /* Free what c owns (secrets wiped). */
 void wh__cfg_endpoint_free(wh__cfg_ep *c);
 /* Is s a usable HMAC secret?  WH_OK, or WH_E_CONFIG naming path. */

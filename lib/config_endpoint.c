@@ -184,6 +184,24 @@ static int parse_mode(const cJSON *item, const char *path, void *target,
     return rc;
 }
 
+int wh__cfg_transport(const cJSON *item, const char *path, wh_transport_kind *out,
+                      wh__cfg_err *err)
+{
+    static const char *const names[] = {"curl", "lean", "auto"};
+    static const wh_transport_kind values[] = {WH_TRANSPORT_CURL, WH_TRANSPORT_LEAN,
+                                               WH_TRANSPORT_AUTO};
+    size_t i;
+    int rc = wh__cfg_choice(item, path, names, 3, &i, err);
+    if (rc == WH_OK) *out = values[i];
+    return rc;
+}
+
+static int parse_transport(const cJSON *item, const char *path, void *target,
+                           wh__cfg_err *err)
+{
+    return wh__cfg_transport(item, path, &ep_of(target)->o.transport, err);
+}
+
 static int parse_body(const cJSON *item, const char *path, void *target,
                       wh__cfg_err *err)
 {
@@ -589,6 +607,9 @@ static const wh__cfg_key endpoint_keys[] = {
      "rate limit and ordering"},
     {"health", WH__CFG_OBJECT, 0, 0, 0, &health_table, NULL, NULL, NULL,
      "circuit breaker and disabling"},
+    {"transport", WH__CFG_FN, 0, 0, 0, NULL, parse_transport, NULL,
+     "`curl`, `lean`, `auto`",
+     "HTTP client: libcurl, the lean HTTP/1.1 transport, or lean where it can (http://, IP or localhost) and curl elsewhere (default: the document's `transport`, else the engine's)"},
     {"mode", WH__CFG_FN, 0, 0, 0, NULL, parse_mode, NULL, "`single`, `batch`",
      "one request per event, or batches (default `single`)"},
     {"batch", WH__CFG_OBJECT, 0, 0, 0, &batch_table, NULL, NULL, NULL,

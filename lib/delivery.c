@@ -190,6 +190,7 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
                                     : d->req.timeout_ms;
     d->req.token = d;
     d->req.tls = wh__net_ep_tls(c->net);
+    d->req.transport = c->transport;
     e->st.requests++;
     e->st.bytes_sent += d->body_len;
     wh__list_push_front(&e->flights, &d->link);

@@ -284,6 +284,13 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
     if (o.mode == WH_MODE_BATCH && (o.batch_max_events == 0 || o.batch_max_bytes == 0))
         return wh__fail(e, WH_E_INVAL,
                         "%s.batch_max_events/batch_max_bytes: must be positive", where);
+    if (o.transport < WH_TRANSPORT_DEFAULT || o.transport > WH_TRANSPORT_AUTO)
+        return wh__fail(e, WH_E_INVAL, "%s.transport: unknown transport %d", where,
+                        (int)o.transport);
+    if (o.transport != WH_TRANSPORT_DEFAULT && !e->transport_library)
+        return wh__fail(e, WH_E_INVAL, "%s.transport: the engine was given its own "
+                        "transport (wh_engine_options.transport), which is not "
+                        "chosen per endpoint", where);
     if (o.signing < WH_SIGN_DEFAULT || o.signing > WH_SIGN_RSA_SHA256)
         return wh__fail(e, WH_E_INVAL, "%s.signing: unknown scheme %d", where,
                         (int)o.signing);
@@ -418,6 +425,7 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
     ep->conf.batch_max_events = o->batch_max_events;
     ep->conf.batch_max_bytes = o->batch_max_bytes;
     ep->conf.batch_linger_ms = o->batch_linger_ms;
+    ep->conf.transport = (int)o->transport;
     if (o->n_headers) {
         ep->conf.headers = wh__calloc(o->n_headers, sizeof *ep->conf.headers);
         if (!ep->conf.headers) goto fail;

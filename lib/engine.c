@@ -4,20 +4,31 @@
  * The top of the one-way call graph (see engine.h): it routes (router.c),
  * enqueues (the queue's vtable), schedules (scheduler.c), has deliveries
  * made (delivery.c) and hands the queued outcomes to the host at the end
- * of each call (outcome.c).  Nothing calls back into this file. */
+ * of each call (outcome.c).  Nothing calls back into this file.
+ *
+ * The driving calls (wh_poll, wh_socket_action, wh_flush) are rounds:
+ * round_begin takes what the inbox holds and starts what is due; the
+ * transport step reports completions; round_end hands outcomes over,
+ * starts what the completions freed (in the same call), lets the queue
+ * poll and commit, and re-arms the loop's timer (loop.c). */
 #include "engine.h"
 #include "dedupe.h"
 #include "filter.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#define WH_INBOX_DEFAULT 65536
 
 #define CLAIM_BATCH 64
 
 static void finish_call(wh_engine *e);
+static void inbox_drain(wh_engine *e);
 
 /* ---- options ------------------------------------------------------------------ */
 /* The defaults: what wh_engine_options_init sets, and what a zero field that
@@ -29,6 +40,7 @@ static const wh_engine_options engine_defaults = {
     .max_payload_bytes = (size_t)1 << 20,
     .validate_json = 1,
     .log_level = WH_LOG_INFO,
+    .inbox_capacity = WH_INBOX_DEFAULT,
 };
 
 void wh_engine_options_init_sized(wh_engine_options *o, size_t size)
@@ -67,17 +79,32 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     e->log_level = o.log_level;
     e->on_health = o.on_health;
     e->health_user = o.health_user;
+    e->outcome_queue = o.outcome_queue != 0;
+    e->epfd = e->tfd = -1;
+    e->armed = e->tp_due = e->queue_next = INT64_MAX;
     wh__rng_seed(&e->rng, o.seed);
     int rc = WH_OK;
-    if (o.transport) {
+    e->wfd = wh__wakeup_fd_new();
+    if (e->wfd < 0) rc = WH_E_IO;
+    if (rc == WH_OK && o.emit_any_thread) {
+        e->inbox = wh__inbox_new(o.inbox_capacity ? o.inbox_capacity : WH_INBOX_DEFAULT);
+        if (!e->inbox) rc = WH_E_NOMEM;
+    }
+    if (rc != WH_OK) {
+    } else if (o.transport) {
         if (o.transport->version < 1 || !o.transport->submit || !o.transport->perform ||
-            !o.transport->timeout_ms || !o.transport->cancel)
+            !o.transport->timeout_ms || !o.transport->cancel ||
+            (o.transport->version >= 2 &&
+             (!o.transport->set_loop || !o.transport->socket_action)))
             rc = WH_E_VERSION;
         e->transport = o.transport;
         e->transport_owned = o.transport_owned;
+    } else if (o.transport_kind < WH_TRANSPORT_DEFAULT || o.transport_kind > WH_TRANSPORT_AUTO) {
+        rc = WH_E_INVAL;
     } else {
         rc = wh__default_transport_new(&o, &e->transport);
         e->transport_owned = 1;
+        e->transport_library = 1;
     }
     if (rc == WH_OK) rc = wh__net_engine_init(e, &o);
     if (rc == WH_OK) {
@@ -93,6 +120,8 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
             rc = wh__default_queue_new(o.max_queued_events, o.max_queued_bytes, &e->queue);
             e->queue_owned = 1;
         }
+        /* a shared queue's first poll is due at once */
+        if (rc == WH_OK && e->queue->version >= 2 && e->queue->poll) e->queue_next = INT64_MIN;
     }
     if (rc == WH_OK && o.dedupe_window_ms < 0) rc = WH_E_INVAL;
     if (rc == WH_OK && o.dedupe_window_ms > 0) {
@@ -146,6 +175,10 @@ void wh_engine_free(wh_engine *e)
         e->free_pending = 1;
         return;
     }
+    /* the host's loop lets go of every fd before the transport goes */
+    if (e->loop_on) wh__loop_clear(e);
+    /* events accepted into the inbox are queued, so they are reported */
+    if (e->inbox && e->queue && e->claim_buf) inbox_drain(e);
     e->in_callback++; /* no re-entry while tearing down */
     if (e->queue && e->claim_buf && queue_durable(e)) {
         wh__leave_durable_queue(e);
@@ -166,6 +199,9 @@ void wh_engine_free(wh_engine *e)
     free(e->op_endpoint);
     if (e->queue && e->queue_owned && e->queue->destroy) e->queue->destroy(e->queue->user);
     if (e->transport && e->transport_owned) wh_transport_free(e->transport);
+    wh__outcome_pull_free(e);
+    wh__inbox_free(e->inbox);
+    if (e->wfd >= 0) close(e->wfd);
     wh__net_engine_free(e);
     free(e);
 }
@@ -210,39 +246,57 @@ static int queue_has_headers(const wh_engine *e)
     return e->queue->version >= 4 && e->queue->enqueue_with_headers;
 }
 
-/* wh_emit, and wh_emit_ex with its headers joined (hdrs: "\n"-separated
- * lines, or NULL). */
-static int emit(wh_engine *e, const char *type, const char *channel, const char *data,
-                size_t len, const char *id, const char *hdrs, size_t hdrs_len)
+/* The checks of wh_emit, made in the calling thread: a status and its
+ * message in msg, or WH_OK. */
+static int check_event(const wh_engine *e, const char *type, const char *channel,
+                       const char *data, size_t len, const char *id, char *msg, size_t cap)
 {
     if (WH_UNLIKELY(!type || !*type)) {
-        e->st.rejected++;
-        return wh__fail(e, WH_E_INVAL, "wh_emit: event type is NULL or empty");
+        snprintf(msg, cap, "wh_emit: event type is NULL or empty");
+        return WH_E_INVAL;
     }
-    if (WH_UNLIKELY(wh__event_names_check(e, type, channel) != WH_OK))
-        return e->st.rejected++, WH_E_INVAL;
+    /* wh__event_names_check's rules, without touching the engine (any
+     * thread may be here) */
+    size_t bad;
+    if (WH_UNLIKELY(!wh__utf8_valid(type, &bad))) {
+        snprintf(msg, cap, "wh_emit: event type is not valid UTF-8 (at byte %zu)", bad);
+        return WH_E_INVAL;
+    }
+    if (channel && WH_UNLIKELY(!wh__utf8_valid(channel, &bad))) {
+        snprintf(msg, cap, "wh_emit: channel is not valid UTF-8 (at byte %zu)", bad);
+        return WH_E_INVAL;
+    }
     if (WH_UNLIKELY(!data)) {
-        e->st.rejected++;
-        return wh__fail(e, WH_E_INVAL, "wh_emit: data is NULL");
+        snprintf(msg, cap, "wh_emit: data is NULL");
+        return WH_E_INVAL;
     }
     if (WH_UNLIKELY(len > e->max_payload)) {
-        e->st.rejected++;
-        return wh__fail(e, WH_E_TOO_LARGE, "wh_emit: payload of %zu bytes exceeds "
-                        "max_payload_bytes %zu", len, e->max_payload);
+        snprintf(msg, cap, "wh_emit: payload of %zu bytes exceeds max_payload_bytes %zu", len,
+                 e->max_payload);
+        return WH_E_TOO_LARGE;
     }
     if (e->validate_json) {
         size_t off;
         if (WH_UNLIKELY(wh__json_valid(data, len, &off) != WH_OK)) {
-            e->st.rejected++;
-            return wh__fail(e, WH_E_JSON, "wh_emit: payload is not valid JSON "
-                            "(at byte %zu)", off);
+            snprintf(msg, cap, "wh_emit: payload is not valid JSON (at byte %zu)", off);
+            return WH_E_JSON;
         }
     }
     if (id && WH_UNLIKELY(!wh__id_valid(id))) {
-        e->st.rejected++;
-        return wh__fail(e, WH_E_INVAL, "wh_emit: id must be 1 to 128 printable "
-                        "characters without spaces");
+        snprintf(msg, cap, "wh_emit: id must be 1 to 128 printable characters without spaces");
+        return WH_E_INVAL;
     }
+    return WH_OK;
+}
+
+/* Route and enqueue a checked event (wall < 0: read the clock now), with
+ * its per-message headers (hdrs: "\n"-separated lines, or NULL).  Returns
+ * the fan-out or a status (the last error is set); WH_E_DUPLICATE for an id
+ * accepted within dedupe_window_ms (counted in st.duplicates). */
+static int accept_event(wh_engine *e, const char *type, const char *channel, const char *data,
+                        size_t len, const char *id, int64_t wall, const char *hdrs,
+                        size_t hdrs_len)
+{
     int remembered = 0;
     if (id && e->dedupe_window > 0) {
         int d = dedupe_check(e, id);
@@ -252,10 +306,7 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
                             "dedupe_window_ms (%" PRId64 " ms): not delivered again", id,
                             e->dedupe_window);
         }
-        if (d < 0) {
-            e->st.rejected++;
-            return wh__fail(e, d, "wh_emit: cannot remember the id: %s", wh_strerror(d));
-        }
+        if (d < 0) return wh__fail(e, d, "wh_emit: cannot remember the id: %s", wh_strerror(d));
         remembered = 1;
     }
     size_t n = wh__router_match(&e->router, type, channel, e->route_buf,
@@ -267,7 +318,6 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
         const char **ri = realloc(e->route_ids, cap * sizeof *ri);
         if (ri) e->route_ids = ri;
         if (!rb || !ri) {
-            e->st.rejected++;
             if (remembered) dedupe_forget(e, id);
             return wh__fail(e, WH_E_NOMEM, "wh_emit: out of memory");
         }
@@ -279,7 +329,7 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
     e->st.emitted++;
     if (n == 0) return 0;
     int64_t now = e->clock.now_ms(e->clock.user);
-    int64_t wall = e->clock.wall_ms(e->clock.user);
+    if (wall < 0) wall = e->clock.wall_ms(e->clock.user);
     char idbuf[37];
     if (!id) {
         wh__uuid7(&e->rng, wall, idbuf);
@@ -291,7 +341,6 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
                   : e->queue->enqueue(e->queue->user, &ev, e->route_buf, e->route_ids, n, now);
     if (rc != WH_OK) {
         e->st.emitted--;
-        e->st.rejected++;
         if (remembered) dedupe_forget(e, id);
         if (rc == WH_E_FULL)
             return wh__fail(e, rc, "wh_emit: queue is full (%zu jobs queued)",
@@ -302,20 +351,53 @@ static int emit(wh_engine *e, const char *type, const char *channel, const char 
         return wh__fail(e, rc, "wh_emit: queue refused the event");
     }
     e->st.enqueued += n;
+    int64_t first = wh__sched_first(e);
     for (size_t i = 0; i < n; i++) {
         wh_ep *ep = e->eps[e->route_buf[i]];
         int64_t when = wh__work_enqueued(e, ep, len, now);
         if (ep->sched.wake.idx == SIZE_MAX || ep->sched.wake.key > when)
             wh__sched_at(e, ep, when);
     }
+    /* a loop's timer learns of the earlier deadline at once */
+    if (e->loop_on && !e->in_round && wh__sched_first(e) < first) wh__loop_rearm(e);
     return (int)n;
+}
+
+/* emit_any_thread: check, copy into the inbox, wake the engine. */
+static int emit_any(wh_engine *e, const char *type, const char *channel, const char *data,
+                    size_t len, const char *id)
+{
+    char msg[256];
+    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
+    if (rc == WH_OK) {
+        int wake = 0;
+        rc = wh__inbox_push(e->inbox, type, channel, data, len, id,
+                            e->clock.wall_ms(e->clock.user), &wake);
+        if (rc == WH_OK) {
+            if (wake) wh_wakeup(e);
+            return 0;
+        }
+        snprintf(msg, sizeof msg, rc == WH_E_FULL ? "wh_emit: the inbox is full "
+                 "(inbox_capacity): back off and retry" : "wh_emit: out of memory");
+    }
+    wh__inbox_reject(e->inbox);
+    return wh__fail_tl(e, rc, "%s", msg);
 }
 
 int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
             size_t len, const char *id)
 {
     if (!e) return WH_E_INVAL;
-    return emit(e, type, channel, data, len, id, NULL, 0);
+    if (e->inbox) return emit_any(e, type, channel, data, len, id);
+    char msg[256];
+    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
+    if (WH_UNLIKELY(rc != WH_OK)) {
+        e->st.rejected++;
+        return wh__fail(e, rc, "%s", msg);
+    }
+    rc = accept_event(e, type, channel, data, len, id, -1, NULL, 0);
+    if (rc < 0 && rc != WH_E_DUPLICATE) e->st.rejected++;
+    return rc;
 }
 
 static const wh_event event_defaults = {.struct_size = sizeof(wh_event)};
@@ -351,7 +433,18 @@ int wh_emit_ex(wh_engine *e, const wh_event *in)
         wh__opts_copy_in(&ev, sizeof ev, in) != WH_OK)
         return wh__fail(e, WH_E_VERSION, "wh_emit_ex: struct_size %zu not supported",
                         in->struct_size);
-    if (!ev.n_headers) return emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id, NULL, 0);
+    if (!ev.n_headers) return wh_emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id);
+    if (e->inbox) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit_ex: per-message headers need the engine's "
+                        "thread (emit_any_thread is set)");
+    }
+    char cmsg[256];
+    int crc = check_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, cmsg, sizeof cmsg);
+    if (crc != WH_OK) {
+        e->st.rejected++;
+        return wh__fail(e, crc, "%s", cmsg);
+    }
     if (!ev.headers) {
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit_ex: headers is NULL with n_headers %zu",
@@ -403,21 +496,46 @@ int wh_emit_ex(wh_engine *e, const wh_event *in)
         o += l;
     }
     blob[o] = '\0';
-    int rc = emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id, blob, o);
+    int rc = accept_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, -1, blob, o);
+    if (rc < 0 && rc != WH_E_DUPLICATE) e->st.rejected++;
     if (blob != stackbuf) free(blob);
     return rc;
 }
 
 /* ---- poll, flush ------------------------------------------------------------ */
+
+/* Take what the inbox holds (engine's thread).  An event the queue refuses
+ * as full stays in the inbox, first in line, for the next round. */
+static void inbox_drain(wh_engine *e)
+{
+    if (!e->inbox) return;
+    wh__inbox_armed(e->inbox);
+    const wh__inbox_item *it;
+    while ((it = wh__inbox_peek(e->inbox))) {
+        int rc = accept_event(e, it->type, it->channel, it->data, it->len, it->id, it->wall,
+                              NULL, 0);
+        if (rc == WH_E_FULL) break;
+        if (rc < 0 && rc != WH_E_DUPLICATE) { /* a duplicate is counted, not an error */
+            e->st.rejected++;
+            wh__log(e, WH_LOG_ERROR, "an event from the inbox could not be queued: %s",
+                    wh_last_error(e));
+        }
+        wh__inbox_pop(e->inbox);
+    }
+}
+
+/* ---- poll, flush, loop ---------------------------------------------------- */
 /* Shared queue: let it look for jobs other processes wrote; when it found
  * some (or leases expired), wake every endpoint at its next due job, and at
- * the queue's next look at the latest so that wh_timeout_ms() stays finite. */
+ * the queue's next look at the latest so that wh_timeout_ms() stays finite.
+ * The queue's next look is also a deadline of the loop's timer. */
 static void queue_poll(wh_engine *e, int64_t now)
 {
     wh_queue *q = e->queue;
     if (q->version < 2 || !q->poll) return;
     int64_t next = INT64_MAX;
     int rc = q->poll(q->user, now, &next);
+    e->queue_next = next;
     if (rc < 0) wh__log(e, WH_LOG_ERROR, "queue poll failed: %s", wh_strerror(rc));
     if (rc <= 0) return;
     for (size_t i = 0; i < e->n_slots; i++) {
@@ -436,14 +554,112 @@ static void finish_call(wh_engine *e)
     }
 }
 
+static int64_t now_of(wh_engine *e) { return e->clock.now_ms(e->clock.user); }
+
+static void round_begin(wh_engine *e)
+{
+    e->delivered_outcomes = 0;
+    e->in_round++;
+    inbox_drain(e);
+    int64_t now = now_of(e);
+    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
+}
+
+/* The transport's timer is due (loop mode): let it run its timers. */
+static void transport_timeout(wh_engine *e)
+{
+    e->tp_due = INT64_MAX;
+    e->in_callback++;
+    e->transport->socket_action(e->transport->user, WH_SOCKET_TIMEOUT, 0, wh__delivery_done, e);
+    e->in_callback--;
+}
+
+static int round_end(wh_engine *e)
+{
+    /* what the transport finished is reported now: a retry due at once, and
+     * what the callbacks emit, can still go out in this call */
+    wh__outcomes_deliver(e);
+    inbox_drain(e); /* what arrived while the transport waited or callbacks ran */
+    int64_t now = now_of(e);
+    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
+    /* requests just started: the transport's timer of 0 ms starts their
+     * connections in this call, not in the next loop iteration */
+    for (int k = 0; k < 2 && e->tp_loop && e->tp_due <= now; k++) {
+        transport_timeout(e);
+        wh__outcomes_deliver(e);
+        now = now_of(e);
+        if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
+    }
+    queue_poll(e, now);
+    wh__outcomes_deliver(e);
+    if (e->queue->commit) {
+        int rc = e->queue->commit(e->queue->user);
+        if (rc != WH_OK) wh__log(e, WH_LOG_ERROR, "queue commit failed: %s", wh_strerror(rc));
+    }
+    e->in_round--;
+    wh__loop_rearm(e);
+    int n = (int)e->delivered_outcomes;
+    finish_call(e);
+    return n;
+}
+
+/* One ready fd, or the timer (WH_SOCKET_TIMEOUT), or the wakeup fd. */
+static void dispatch(wh_engine *e, int fd, int events)
+{
+    wh_transport *t = e->transport;
+    if (fd == WH_SOCKET_TIMEOUT) {
+        e->armed = INT64_MAX; /* the timer fired: not armed any more */
+        if (e->tp_loop) {
+            if (e->tp_due <= now_of(e)) transport_timeout(e);
+        } else if (e->st.in_flight) {
+            e->in_callback++;
+            t->perform(t->user, 0, wh__delivery_done, e);
+            e->in_callback--;
+        }
+        return;
+    }
+    if (fd == e->wfd) {
+        wh__wakeup_drain(fd);
+        inbox_drain(e);
+        return;
+    }
+    if (!e->tp_loop) return;
+    e->in_callback++;
+    t->socket_action(t->user, fd, events, wh__delivery_done, e);
+    e->in_callback--;
+}
+
+/* A deadline is due now or events wait in the inbox (requests in flight
+ * are not "due": their sockets wake an epoll wait). */
+static int due_now(wh_engine *e)
+{
+    if (e->inbox && !wh__inbox_empty(e->inbox)) return 1;
+    int64_t now = now_of(e);
+    return wh__sched_first(e) <= now || e->queue_next <= now || e->tp_due <= now;
+}
+
+static int fd_poll(wh_engine *e, int max_wait_ms)
+{
+    round_begin(e);
+    int wait = 0;
+    if (max_wait_ms > 0 && e->rep_n == 0 && !due_now(e)) {
+        wait = max_wait_ms;
+        wh__loop_rearm(e); /* the timerfd ends the wait at the next deadline */
+    }
+    wh__loop_fd_wait(e, wait, dispatch);
+    /* due without the timerfd having fired yet (it is read next time) */
+    if (e->tp_loop && e->tp_due <= now_of(e)) transport_timeout(e);
+    return round_end(e);
+}
+
 int wh_poll(wh_engine *e, int max_wait_ms)
 {
     if (!e) return WH_E_INVAL;
     if (e->in_callback)
         return wh__fail(e, WH_E_RECURSIVE, "wh_poll: called from a callback");
-    e->delivered_outcomes = 0;
-    int64_t now = e->clock.now_ms(e->clock.user);
-    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
+    if (e->fd_mode) return fd_poll(e, max_wait_ms);
+    round_begin(e);
+    int64_t now = now_of(e);
     int wait = 0;
     if (max_wait_ms > 0 && e->rep_n == 0) {
         wait = max_wait_ms;
@@ -456,33 +672,112 @@ int wh_poll(wh_engine *e, int max_wait_ms)
     e->in_callback++;
     e->transport->perform(e->transport->user, wait, wh__delivery_done, e);
     e->in_callback--;
-    /* what the transport finished is reported now: a retry due at once, and
-     * what the callbacks emit, can still go out in this call */
-    wh__outcomes_deliver(e);
-    now = e->clock.now_ms(e->clock.user);
-    if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
-    queue_poll(e, now);
-    wh__outcomes_deliver(e);
-    if (e->queue->commit) {
-        int rc = e->queue->commit(e->queue->user);
-        if (rc != WH_OK) wh__log(e, WH_LOG_ERROR, "queue commit failed: %s", wh_strerror(rc));
+    return round_end(e);
+}
+
+int wh_socket_action(wh_engine *e, int fd, int events)
+{
+    if (!e) return WH_E_INVAL;
+    if (e->in_callback)
+        return wh__fail(e, WH_E_RECURSIVE, "wh_socket_action: called from a callback");
+    if (!e->loop_on || e->fd_mode)
+        return wh__fail(e, WH_E_INVAL, "wh_socket_action: no loop attached (wh_loop_attach)");
+    round_begin(e);
+    dispatch(e, fd, events);
+    return round_end(e);
+}
+
+static int attach_check(wh_engine *e, const char *fn)
+{
+    if (e->in_callback) return wh__fail(e, WH_E_RECURSIVE, "%s: called from a callback", fn);
+    if (e->loop_on)
+        return wh__fail(e, WH_E_EXISTS, "%s: %s is already attached (detach first)", fn,
+                        e->fd_mode ? "wh_fd" : "a loop");
+    if (e->transport->version >= 2 && e->st.in_flight)
+        return wh__fail(e, WH_E_INVAL, "%s: %" PRIu64 " request(s) in flight: attach before "
+                        "the first wh_poll or when none is", fn, e->st.in_flight);
+    return WH_OK;
+}
+
+int wh_loop_attach(wh_engine *e, const wh_loop *loop)
+{
+    if (!e) return WH_E_INVAL;
+    if (!loop) {
+        if (e->in_callback)
+            return wh__fail(e, WH_E_RECURSIVE, "wh_loop_attach: called from a callback");
+        if (e->fd_mode)
+            return wh__fail(e, WH_E_INVAL, "wh_loop_attach: wh_fd() is in use (it stays)");
+        wh__loop_clear(e);
+        return WH_OK;
     }
-    int n = (int)e->delivered_outcomes;
-    finish_call(e);
-    return n;
+    if (loop->version < 1)
+        return wh__fail(e, WH_E_VERSION, "wh_loop_attach: loop.version %d", loop->version);
+    if (!loop->watch || !loop->timer)
+        return wh__fail(e, WH_E_INVAL, "wh_loop_attach: loop.%s is NULL",
+                        loop->watch ? "timer" : "watch");
+    int rc = attach_check(e, "wh_loop_attach");
+    if (rc != WH_OK) return rc;
+    rc = wh__loop_set(e, loop, 0);
+    if (rc != WH_OK) return wh__fail(e, rc, "wh_loop_attach: cannot attach");
+    return WH_OK;
+}
+
+const wh_loop *wh_loop_attached(const wh_engine *e)
+{
+    return e && e->loop_on && !e->fd_mode ? &e->loop : NULL;
+}
+
+int wh_fd(wh_engine *e)
+{
+    if (!e) return WH_E_INVAL;
+    if (e->fd_mode) return e->epfd;
+    int rc = attach_check(e, "wh_fd");
+    if (rc != WH_OK) return rc;
+    rc = wh__loop_set(e, NULL, 1);
+    if (rc != WH_OK) return wh__fail(e, rc, "wh_fd: cannot create the epoll set or timerfd");
+    return e->epfd;
+}
+
+int wh_wakeup(wh_engine *e)
+{
+    if (!e) return WH_E_INVAL;
+    wh__wakeup_signal(e->wfd);
+    wh_transport *t = e->transport;
+    if (t->version >= 2 && t->wakeup) t->wakeup(t->user);
+    return WH_OK;
+}
+
+int wh_work_due(wh_engine *e)
+{
+    if (!e) return 0;
+    if (e->st.in_flight || e->rep_n) return 1;
+    return due_now(e);
+}
+
+int wh_outcome_next(wh_engine *e, wh_outcome *out)
+{
+    if (!e || !out) return WH_E_INVAL;
+    if (!e->outcome_queue)
+        return wh__fail(e, WH_E_INVAL, "wh_outcome_next: outcome_queue is not set");
+    return wh__outcome_pull(e, out);
 }
 
 int64_t wh_timeout_ms(wh_engine *e)
 {
     if (!e) return -1;
     int64_t t = -1;
-    int64_t now = e->clock.now_ms(e->clock.user);
+    int64_t now = now_of(e);
+    if (e->inbox && !wh__inbox_empty(e->inbox)) return 0;
     int64_t first = wh__sched_first(e);
     if (first != INT64_MAX) {
         t = first - now;
         if (t < 0) t = 0;
     }
-    int64_t tt = e->transport->timeout_ms(e->transport->user);
+    int64_t tt;
+    if (e->tp_loop)
+        tt = e->tp_due == INT64_MAX ? -1 : e->tp_due <= now ? 0 : e->tp_due - now;
+    else
+        tt = e->transport->timeout_ms(e->transport->user);
     if (tt >= 0 && (t < 0 || tt < t)) t = tt;
     return t;
 }
@@ -504,7 +799,9 @@ int wh_flush(wh_engine *e, int64_t timeout_ms)
     }
     int rc = WH_OK;
     for (;;) {
-        if (e->queue->size(e->queue->user) == 0 && e->st.in_flight == 0) break;
+        if (e->queue->size(e->queue->user) == 0 && e->st.in_flight == 0 &&
+            (!e->inbox || wh__inbox_empty(e->inbox)))
+            break;
         int64_t now = e->clock.now_ms(e->clock.user);
         if (now >= deadline) {
             rc = WH_E_TIMEOUT;
@@ -591,6 +888,7 @@ int wh_stats_get_sized(const wh_engine *e, wh_stats *out, size_t size)
         return wh__fail((wh_engine *)e, WH_E_INVAL, "wh_stats_get: %s",
                         !out ? "out is NULL" : "struct size too small (use wh_stats_get)");
     wh_stats st = e->st;
+    if (e->inbox) st.rejected += wh__inbox_rejected(e->inbox);
     size_t stored = e->queue->size(e->queue->user), jobs_in_flight = wh__jobs_in_flight(e);
     st.queued = stored > jobs_in_flight ? stored - jobs_in_flight : 0;
     st.struct_size = size < sizeof st ? size : sizeof st;
@@ -636,6 +934,7 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
     /* a persistent queue may already hold jobs for this endpoint */
     int64_t due = e->queue->next_due(e->queue->user, ep->slot);
     if (due != INT64_MAX) wh__sched_at(e, ep, due);
+    wh__loop_rearm(e);
     wh__log(e, WH_LOG_DEBUG, "endpoint %d \"%s\" added", handle, ep->conf.id);
     return handle;
 }
@@ -659,6 +958,7 @@ int wh_endpoint_remove(wh_engine *e, int handle)
     e->eps[handle - 1] = NULL;
     if (ep->conf.payload_filter) e->n_payload_filters--;
     wh__ep_free(ep);
+    wh__loop_rearm(e);
     finish_call(e);
     return WH_OK;
 }
@@ -682,6 +982,7 @@ int wh_endpoint_enable(wh_engine *e, int endpoint, int enable)
     if (enable) wh__sched_update(e, ep);
     else wh__sched_cancel(e, ep);
     wh__outcomes_deliver(e);
+    wh__loop_rearm(e);
     finish_call(e);
     return WH_OK;
 }

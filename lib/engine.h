@@ -91,6 +91,7 @@ typedef struct wh_ep_conf {
     uint32_t batch_max_events, batch_max_bytes, batch_linger_ms;
     uint32_t connect_timeout_ms;
     struct wh__ep_net *net; /* TLS profile (backends.c), or NULL */
+    int transport;          /* wh_transport_kind, handed to wh_request */
     struct wh__filter *payload_filter; /* NULL: none (filter.c) */
     int at_most_once;       /* delivery WH_DELIVERY_AT_MOST_ONCE */
     int ignore_control;     /* ignore the webhook-delivery header */
@@ -228,6 +229,8 @@ struct wh_engine {
     wh_clock clock;
     wh_transport *transport;
     int transport_owned;
+    int transport_library;  /* the library's own (lib/backends.c): endpoints
+                               may choose lean/curl/auto */
     wh_queue *queue;
     int queue_owned;
     size_t max_payload;
@@ -270,6 +273,29 @@ struct wh_engine {
     wh_stats st;
     char err[512];
     struct wh__net *net;   /* network options (backends.c), or NULL */
+
+    /* loop.c: the hooks in use (the host's from wh_loop_attach, or the
+     * engine's own epoll set for wh_fd) and what the transport is given */
+    int loop_on;           /* 1: hooks attached */
+    int fd_mode;           /* 1: the hooks are the engine's epoll set */
+    wh_loop loop;          /* the hooks the engine calls */
+    wh_loop inner;         /* handed to the transport (v2) */
+    int tp_loop;           /* 1: the transport drives its sockets via inner */
+    int64_t tp_due;        /* the transport's timer, absolute; INT64_MAX none */
+    int64_t armed;         /* the hooks' timer is armed for; INT64_MAX none */
+    int64_t queue_next;    /* the queue's poll() wants to run by then */
+    int in_round;          /* inside a driving call: re-arm at its end */
+    int epfd, tfd, wfd;    /* wh_fd's epoll set and timerfd; wakeup eventfd */
+    void *wfd_slot;        /* the hooks' slot of wfd */
+    int wfd_watched;
+
+    /* inbox.c: emit_any_thread's inbox (NULL when off) */
+    struct wh__inbox *inbox;
+
+    /* outcome.c: the pull queue (outcome_queue = 1) */
+    int outcome_queue;
+    wh__list pulled;       /* kept outcomes, oldest first */
+    void *pull_last;       /* handed out by the last wh_outcome_next */
 };
 
 /* endpoint.c */
@@ -382,6 +408,54 @@ static inline void wh__outcomes_deliver(wh_engine *e)
 {
     if (e->rep_n) wh__outcomes_deliver_all(e);
 }
+
+/* inbox.c: a bounded lock-free multi-producer, single-consumer inbox of
+ * event copies (emit_any_thread).  push may be called from any thread; the
+ * rest from the engine's thread. */
+typedef struct wh__inbox_item {
+    const char *type, *channel, *data, *id;   /* into the same allocation */
+    size_t len;
+    int64_t wall;
+} wh__inbox_item;
+struct wh__inbox *wh__inbox_new(size_t capacity);
+void wh__inbox_free(struct wh__inbox *in);
+/* Copy the event in.  WH_OK, WH_E_FULL or WH_E_NOMEM.  Returns in *wake
+ * 1 when the consumer must be woken (the first push since its last
+ * wh__inbox_armed). */
+int wh__inbox_push(struct wh__inbox *in, const char *type, const char *channel,
+                   const char *data, size_t len, const char *id, int64_t wall, int *wake);
+/* The consumer is about to drain: later pushes wake it again. */
+void wh__inbox_armed(struct wh__inbox *in);
+/* The oldest item without taking it (NULL when empty); wh__inbox_pop
+ * takes and frees it. */
+const wh__inbox_item *wh__inbox_peek(struct wh__inbox *in);
+void wh__inbox_pop(struct wh__inbox *in);
+int wh__inbox_empty(struct wh__inbox *in);
+void wh__inbox_reject(struct wh__inbox *in);      /* any thread */
+uint64_t wh__inbox_rejected(struct wh__inbox *in);
+/* The thread-local message of the last failed any-thread wh_emit on e. */
+int wh__fail_tl(wh_engine *e, int status, const char *fmt, ...) WH_PRINTF(3, 4);
+const char *wh__tl_error(const wh_engine *e);
+void wh__tl_clear(void);
+
+/* loop.c: the hooks.  wh__loop_set attaches `loop` (fd_mode: the engine's
+ * epoll set, created here) and hands the transport its hooks; clear undoes
+ * it.  rearm arms the hooks' timer for the next deadline (transport timer,
+ * wake heap, queue poll, inbox). */
+int wh__loop_set(wh_engine *e, const wh_loop *loop, int fd_mode);
+void wh__loop_clear(wh_engine *e);
+void wh__loop_rearm(wh_engine *e);
+/* wh_fd: wait up to wait_ms on the epoll set, then hand each ready fd to
+ * fn (the timerfd as WH_SOCKET_TIMEOUT, the wakeup fd as itself). */
+void wh__loop_fd_wait(wh_engine *e, int wait_ms,
+                      void (*fn)(wh_engine *e, int fd, int events));
+int wh__wakeup_fd_new(void);
+void wh__wakeup_signal(int fd);
+void wh__wakeup_drain(int fd);
+
+/* outcome.c: the pull queue */
+int wh__outcome_pull(wh_engine *e, wh_outcome *out);
+void wh__outcome_pull_free(wh_engine *e);
 
 /* health.c */
 void wh__health_init(wh_ep_health *h);

@@ -7,6 +7,7 @@
 #include <webhook/webhook.h>
 #include <webhook/plugin.h>
 #include <webhook/curl.h>
+#include <webhook/lean.h>
 #include <webhook/sqlite.h>
 #include <webhook/redis.h>
 #include <webhook/verify.h>
@@ -200,6 +201,16 @@ int wh__curl_is(const wh_transport *t);
 int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out);
 /* backends.c: the engine's default transport and queue (0 bounds: defaults) */
 int wh__default_transport_new(const wh_engine_options *o, wh_transport **out);
+/* transport_lean.c: 1 when the lean transport can carry url (scheme and
+ * host it takes in this build). */
+int wh__lean_handles(const char *url);
+/* transport_lean.c: its SSRF guard (as wh__curl_set_guard; the allow list
+ * is copied). */
+int wh__lean_is(const wh_transport *t);
+/* transport_lean.c: its epoll fd (the one fd a host loop watches), or -1. */
+int wh__lean_fd(const wh_transport *t);
+int wh__lean_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
+                       int set_allow);
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);
 /* Emit idempotency kept by the SQLite queue in its file (table wh_dedupe,
  * written in the transaction of the events accepted with the ids):

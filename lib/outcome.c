@@ -9,8 +9,14 @@
  * points to stays in the queue's memory, and only then is the queue told
  * (ack, or retry at the decided time, after which the endpoint is
  * rescheduled).  The reports live in one engine-owned array, reused from
- * call to call; a pull API (wh_outcome_next) can hand them out one by one
- * with their strings valid until the next call.
+ * call to call.
+ *
+ * The pull API (outcome_queue = 1): instead of calling on_outcome, each
+ * outcome is copied with its strings (event, endpoint id and URL, message)
+ * into one allocation on e->pulled, and the queue is told at once, so an
+ * outcome the host has not pulled yet holds no claimed job; the endpoint
+ * may even be removed meanwhile.  wh_outcome_next hands them out oldest
+ * first and frees the previous one.
  *
  * Calls scheduler.c, the queue's vtable and the host's callbacks. */
 #include "engine.h"
@@ -19,6 +25,66 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct pulled {
+    wh__link link;
+    wh_outcome o;
+    char text[];
+} pulled;
+
+static char *put(char **p, const char *s)
+{
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *at = *p;
+    memcpy(at, s, n + 1);
+    *p += n + 1;
+    return at;
+}
+
+static size_t len0(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+/* Keep a copy of o for wh_outcome_next; 0, or -1 when out of memory. */
+static int keep(wh_engine *e, const wh_outcome *o)
+{
+    size_t n = len0(o->endpoint_id) + len0(o->url) + len0(o->ev.id) + len0(o->ev.type) +
+               len0(o->ev.channel) + len0(o->error_msg) + o->ev.data_len + 1;
+    pulled *p = malloc(sizeof *p + n);
+    if (!p) return -1;
+    p->o = *o;
+    char *t = p->text;
+    p->o.endpoint_id = put(&t, o->endpoint_id);
+    p->o.url = put(&t, o->url);
+    p->o.ev.id = put(&t, o->ev.id);
+    p->o.ev.type = put(&t, o->ev.type);
+    p->o.ev.channel = put(&t, o->ev.channel);
+    p->o.error_msg = put(&t, o->error_msg);
+    memcpy(t, o->ev.data, o->ev.data_len);
+    t[o->ev.data_len] = '\0';
+    p->o.ev.data = t;
+    wh__list_push_back(&e->pulled, &p->link);
+    return 0;
+}
+
+int wh__outcome_pull(wh_engine *e, wh_outcome *out)
+{
+    free(e->pull_last);
+    e->pull_last = NULL;
+    wh__link *l = wh__list_pop_front(&e->pulled);
+    if (!l) return 0;
+    pulled *p = WH__CONTAINER_OF(l, pulled, link);
+    *out = p->o;
+    e->pull_last = p;
+    return 1;
+}
+
+void wh__outcome_pull_free(wh_engine *e)
+{
+    free(e->pull_last);
+    e->pull_last = NULL;
+    wh__link *l;
+    while ((l = wh__list_pop_front(&e->pulled))) free(WH__CONTAINER_OF(l, pulled, link));
+}
 
 /* A new report at the end of the queue, or NULL (out of memory). */
 static wh__report *report_new(wh_engine *e)
@@ -156,7 +222,11 @@ void wh__outcomes_deliver_all(wh_engine *e)
         if (e->op_endpoint) op_event(e, r);
         r = &e->reports[i];
         e->delivered_outcomes++;
-        if (e->on_outcome) {
+        if (e->outcome_queue) {
+            if (keep(e, &r->o) != 0)
+                wh__log(e, WH_LOG_ERROR, "out of memory keeping an outcome of endpoint %s",
+                        r->ep->conf.id);
+        } else if (e->on_outcome) {
             e->in_callback++;
             e->on_outcome(e->outcome_user, &r->o);
             e->in_callback--;

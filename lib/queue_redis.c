@@ -17,10 +17,14 @@
  * another consumer takes them with XAUTOCLAIM.  While a request runs, its
  * entry's idle time is reset (XCLAIM JUSTID) every lease_ms / 3.
  *
- * Bounded time: one blocking hiredis connection with a socket timeout of
- * timeout_ms.  Any failure or timeout drops the connection and no further
- * Redis call is made until reconnect_ms later, so a wh_poll spends at most
- * about two timeouts on Redis however long it is away.  A write whose reply
+ * Bounded time: one hiredis connection whose socket is non-blocking; every
+ * wait for Redis (connect, send, each reply) is a ppoll() on its fd within
+ * what is left of the call's budget: timeout_ms of waiting in all per
+ * engine round (wh_poll / wh_socket_action; the budget starts again after
+ * each commit, which ends a round).  When it runs out, or on any failure,
+ * the connection is dropped and no further Redis call is made until
+ * reconnect_ms later, so a round waits at most timeout_ms on Redis however
+ * long it is away (timeout_ms = 1 keeps a host loop's timers on time).  A write whose reply
  * was lost is written again: at-least-once, a duplicate carries the same
  * delivery id.
  *
@@ -55,7 +59,10 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RQ_GROUP "workers"
@@ -109,6 +116,7 @@ typedef struct rq {
     char *host, *prefix, *consumer, *ekey;
     int port;
     int64_t lease_ms, poll_ms, timeout_ms, reconnect_ms;
+    int64_t waited_us;        /* waited on Redis in this round (budget timeout_ms) */
     uint64_t max_buffered, max_jobs;
     int producer_only;
     wh__rng rng;
@@ -273,15 +281,52 @@ static void drop(rq *q, const char *what)
     for (size_t i = 0; i < q->n_slots; i++) q->slots[i].ready_setup = 0;
 }
 
+static int64_t real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Wait for the connection's fd to be ready for `ev`, within what is left of
+ * this round's budget.  1 when ready, 0 when the budget is spent. */
+static int wait_io(rq *q, short ev)
+{
+    int64_t left = q->timeout_ms * 1000 - q->waited_us;
+    if (left <= 0) return 0;
+    struct pollfd p = {q->c->fd, ev, 0};
+    struct timespec ts = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
+    int64_t t0 = real_us();
+    int n = ppoll(&p, 1, &ts, NULL);
+    q->waited_us += real_us() - t0;
+    return n > 0;
+}
+
+/* The next reply: send what is buffered, then read, never waiting longer
+ * than the round's budget allows (the socket is non-blocking). */
 static redisReply *reply(rq *q, const char *what)
 {
     void *r = NULL;
     if (!q->c) return NULL;
-    if (redisGetReply(q->c, &r) != REDIS_OK || !r) {
-        drop(q, what);
-        return NULL;
+    if (redisGetReplyFromReader(q->c, &r) != REDIS_OK) goto fail;
+    if (r) return r;
+    for (int done = 0;;) {
+        if (redisBufferWrite(q->c, &done) != REDIS_OK) goto fail;
+        if (done) break;
+        if (!wait_io(q, POLLOUT)) goto timeout;
     }
-    return r;
+    for (;;) {
+        if (redisGetReplyFromReader(q->c, &r) != REDIS_OK) goto fail;
+        if (r) return r;
+        if (!wait_io(q, POLLIN)) goto timeout;
+        if (redisBufferRead(q->c) != REDIS_OK) goto fail;
+    }
+timeout:
+    snprintf(q->c->errstr, sizeof q->c->errstr, "no answer within timeout_ms (%" PRId64
+             " ms of waiting per call)", q->timeout_ms);
+fail:
+    drop(q, what);
+    return NULL;
 }
 
 static int is_err(const redisReply *r, const char *prefix)
@@ -340,8 +385,12 @@ static int connected(rq *q)
 {
     if (q->c) return 1;
     if (mono(q) < q->reconnect_at) return 0;
-    struct timeval tv = {(time_t)(q->timeout_ms / 1000), (suseconds_t)(q->timeout_ms % 1000) * 1000};
+    int64_t left = q->timeout_ms * 1000 - q->waited_us;
+    if (left <= 0) return 0; /* this round's budget is spent: next round */
+    struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+    int64_t t0 = real_us();
     redisContext *c = redisConnectWithTimeout(q->host, q->port, tv);
+    q->waited_us += real_us() - t0;
     if (!c || c->err) {
         if (!q->down_logged)
             rq_log(q, WH_LOG_ERROR, "redis queue: cannot connect to %s:%d: %s; trying again "
@@ -352,7 +401,14 @@ static int connected(rq *q)
         q->reconnect_at = mono(q) + q->reconnect_ms;
         return 0;
     }
-    redisSetTimeout(c, tv);
+    /* non-blocking from here: reply() waits with ppoll within the budget */
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        redisFree(c);
+        q->reconnect_at = mono(q) + q->reconnect_ms;
+        return 0;
+    }
+    c->flags &= ~REDIS_BLOCK;
     q->c = c;
     q->report_unbound = 1;
     if (!setup_slots(q)) return q->c != NULL;
@@ -1199,6 +1255,7 @@ static int rq_commit(void *user)
         renew(q);
         q->renew_at = q->held.n ? mono(q) + q->lease_ms / 3 : 0;
     }
+    q->waited_us = 0; /* the end of a round: the next one has its budget */
     return rc;
 }
 
@@ -1284,6 +1341,7 @@ static void rq_destroy(void *user)
     }
     while (q->n_ops && q->c) {
         size_t before = q->n_ops;
+        q->waited_us = 0; /* closing: a budget per round trip */
         flush(q);
         if (q->n_ops == before) break;
     }

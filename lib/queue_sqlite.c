@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SQ_BUSY_OPEN_MS 5000 /* opening (schema) and the last write at close */
+
 #include <sqlite3.h>
 
 /* An accepted event not yet written. */
@@ -775,6 +777,7 @@ static void sq_destroy(void *user)
             push_op(q, &o);
             free(c);
         }
+        sqlite3_busy_timeout(q->db, SQ_BUSY_OPEN_MS);
         if (has_writes(q) && sq_commit(q) != WH_OK)
             sq_log(q, WH_LOG_ERROR, "sqlite queue: closing with %" PRIu64
                    " accepted event(s) not written", q->pend_events);
@@ -800,7 +803,10 @@ static const wh_sqlite_options sq_defaults = {
     .max_bytes = (uint64_t)4 << 30,
     .lease_ms = 30000,
     .poll_interval_ms = 100,
-    .busy_timeout_ms = 5000,
+    /* small: the queue's writes run inside wh_poll / wh_socket_action, which
+     * must not block the host's loop; a write that meets another process's
+     * lock for longer stays in memory and is tried again next round */
+    .busy_timeout_ms = 5,
 };
 
 void wh_sqlite_options_init_sized(wh_sqlite_options *o, size_t size)
@@ -838,8 +844,9 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
                              NULL);
     const char *step = "open";
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
-                                                        : sq_defaults.busy_timeout_ms));
+        /* opening and closing happen outside the host's loop: they may wait
+         * as long as they need for the lock; the rounds wait busy_timeout_ms */
+        sqlite3_busy_timeout(q->db, SQ_BUSY_OPEN_MS);
         step = "WAL mode";
         rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     }
@@ -860,6 +867,9 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
         else sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    if (rc == SQLITE_OK)
+        sqlite3_busy_timeout(q->db, (int)(o.busy_timeout_ms ? o.busy_timeout_ms
+                                                        : sq_defaults.busy_timeout_ms));
     for (int i = 0; i < ST_N && rc == SQLITE_OK; i++) {
         step = "prepare";
         rc = sqlite3_prepare_v3(q->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],

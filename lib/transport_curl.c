@@ -11,8 +11,17 @@
  * not yet reported; it must not call perform() (WH_E_RECURSIVE) and a
  * destroy() from inside done() is deferred until perform() returns.
  *
+ * Loop mode (vtable version 2, set_loop): libcurl's socket and timer
+ * callbacks (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION) go to the engine's
+ * hooks and socket_action() is curl_multi_socket_action(), so the cost of
+ * a call follows the sockets that are ready, not the transfers running.
+ * perform() still works in loop mode (curl_multi_perform also updates the
+ * socket callbacks), for wh_flush.
+ *
  * No thread is started here: URLs with IP literals never need curl's
  * resolver thread, and the library never calls anything else that would.
+ * A host name is resolved by libcurl's threaded resolver (Debian's libcurl
+ * is built with it, not c-ares): one short-lived thread per lookup.
  *
  * Connection reuse: CURLMOPT_MAXCONNECTS is set (at least 64, and twice
  * the most transfers ever in flight at once), because libcurl's default
@@ -46,6 +55,8 @@
 #define WH_CURL_RETRY_AFTER_MAX 128  /* longest Retry-After value kept */
 #define WH_CURL_POOL_MAX 256         /* idle easy handles kept for reuse */
 #define WH_CURL_NO_TIMER_MS 1000     /* timeout_ms() while running, no timer */
+#define WH_CURL_UPLOAD_DEFAULT 65536 /* libcurl's default upload buffer */
+#define WH_CURL_UPLOAD_MAX (2L << 20) /* CURLOPT_UPLOAD_BUFFERSIZE's maximum */
 #define WH_CURL_DRAIN_MAX 65536      /* body bytes read past the cap (to keep
                                         the connection) before aborting */
 #define WH_CURL_HEADERS_MAX 65536    /* response header bytes accepted */
@@ -79,6 +90,7 @@ struct creq {
      * for every request). */
     char *url;                   /* copy of the URL last set */
     long timeout_ms, connect_timeout_ms;
+    long upload_buffer;          /* CURLOPT_UPLOAD_BUFFERSIZE as last set */
     void *token;
     req_state state;
     CURLcode result;             /* set when finished */
@@ -109,6 +121,13 @@ struct creq {
 
 typedef wh__list req_list;      /* of creq.link */
 
+/* A socket libcurl asked the loop to watch (curl_multi_assign'ed). */
+typedef struct csock {
+    wh__link link;               /* wh_curl.socks */
+    curl_socket_t fd;
+    void *slot;                  /* the loop's slot for this fd */
+} csock;
+
 struct wh_curl {
     wh_transport vt;             /* vt.user == this */
     CURLM *multi;
@@ -129,6 +148,9 @@ struct wh_curl {
     req_list idle;               /* the pool */
     int in_perform;
     int destroy_pending;
+    int loop_on;                 /* socket/timer callbacks go to loop */
+    wh_loop loop;
+    wh__list socks;              /* of csock.link: watched sockets */
 };
 
 /* ---- lists ----------------------------------------------------------------- */
@@ -568,6 +590,15 @@ static int req_setup(wh_curl *c, creq *r, const wh_request *req)
         else free(copy);
     }
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    /* a body over libcurl's 64 KiB upload buffer leaves in one go (one
+     * socket write per buffer, not one wh_poll per 64 KiB) */
+    long ub = req->body_len <= WH_CURL_UPLOAD_DEFAULT ? 0
+              : req->body_len >= (size_t)WH_CURL_UPLOAD_MAX ? WH_CURL_UPLOAD_MAX
+                                                            : (long)req->body_len;
+    if (ub != r->upload_buffer) {
+        SET(CURLOPT_UPLOAD_BUFFERSIZE, ub ? ub : (long)WH_CURL_UPLOAD_DEFAULT);
+        r->upload_buffer = rc == CURLE_OK ? ub : -1;
+    }
     SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
     SET(CURLOPT_HTTPHEADER, r->hdr_nodes);
     if (r->timeout_ms != (long)req->timeout_ms) {
@@ -707,6 +738,19 @@ static void report(creq *r, wh_transport_done_fn done, void *done_user)
 
 static void tc_free(wh_curl *c);
 
+/* Report what collect() moved to c->finished, one at a time: done() may
+ * cancel a finished request that has not been reported yet (it is then
+ * unlinked from c->finished) or submit new ones (they go to c->running). */
+static void report_finished(wh_curl *c, wh_transport_done_fn done, void *done_user)
+{
+    creq *r;
+    while (!c->destroy_pending && (r = req_of(c->finished.head))) {
+        list_unlink(&c->finished, r);
+        report(r, done, done_user);
+        req_recycle(c, r);
+    }
+}
+
 static int tc_perform(void *user, int wait_ms, wh_transport_done_fn done,
                       void *done_user)
 {
@@ -732,15 +776,7 @@ static int tc_perform(void *user, int wait_ms, wh_transport_done_fn done,
         }
     }
 
-    /* Report one at a time: done() may cancel a finished request that has
-     * not been reported yet (it is then unlinked from c->finished) or
-     * submit new ones (they go to c->running). */
-    creq *r;
-    while (!c->destroy_pending && (r = req_of(c->finished.head))) {
-        list_unlink(&c->finished, r);
-        report(r, done, done_user);
-        req_recycle(c, r);
-    }
+    report_finished(c, done, done_user);
 
     c->in_perform = 0;
     if (c->destroy_pending) {
@@ -748,6 +784,102 @@ static int tc_perform(void *user, int wait_ms, wh_transport_done_fn done,
         return 0;
     }
     return (int)c->running.n;
+}
+
+/* ---- loop mode --------------------------------------------------------------- */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    wh_curl *c = userp;
+    csock *k = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (k) {
+            c->loop.watch(c->loop.user, (int)fd, 0, &k->slot);
+            wh__list_unlink(&c->socks, &k->link);
+            curl_multi_assign(c->multi, fd, NULL);
+            free(k);
+        }
+        return 0;
+    }
+    if (!k) {
+        k = wh__calloc(1, sizeof *k);
+        if (!k) return -1; /* libcurl fails the transfer */
+        k->fd = fd;
+        wh__list_push_back(&c->socks, &k->link);
+        curl_multi_assign(c->multi, fd, k);
+    }
+    int ev = (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? WH_POLL_IN : 0) |
+             (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? WH_POLL_OUT : 0);
+    return c->loop.watch(c->loop.user, (int)fd, ev, &k->slot) == 0 ? 0 : -1;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    wh_curl *c = userp;
+    c->loop.timer(c->loop.user, timeout_ms < 0 ? -1 : (int64_t)timeout_ms);
+    return 0;
+}
+
+static int tc_set_loop(void *user, const wh_loop *loop)
+{
+    wh_curl *c = user;
+    if (!c) return WH_E_INVAL;
+    if (!loop) {
+        if (!c->loop_on) return WH_OK;
+        wh__link *l;
+        while ((l = wh__list_pop_front(&c->socks))) {
+            csock *k = WH__CONTAINER_OF(l, csock, link);
+            c->loop.watch(c->loop.user, (int)k->fd, 0, &k->slot);
+            curl_multi_assign(c->multi, k->fd, NULL);
+            free(k);
+        }
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, (curl_socket_callback)NULL);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, (curl_multi_timer_callback)NULL);
+        c->loop.timer(c->loop.user, -1);
+        c->loop_on = 0;
+        return WH_OK;
+    }
+    if (c->running.n || c->finished.n) return WH_E_INVAL;
+    c->loop = *loop;
+    c->loop_on = 1;
+    if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, (void *)c) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, (void *)c) != CURLM_OK) {
+        c->loop_on = 0;
+        return WH_E_TRANSPORT;
+    }
+    return WH_OK;
+}
+
+static int tc_socket_action(void *user, int fd, int events, wh_transport_done_fn done,
+                            void *done_user)
+{
+    wh_curl *c = user;
+    if (!c) return WH_E_INVAL;
+    if (c->in_perform) return WH_E_RECURSIVE;
+    c->in_perform = 1;
+    int mask = 0, still = 0;
+    if (fd != WH_SOCKET_TIMEOUT) {
+        if (events & WH_POLL_IN) mask |= CURL_CSELECT_IN;
+        if (events & WH_POLL_OUT) mask |= CURL_CSELECT_OUT;
+    }
+    curl_multi_socket_action(c->multi, fd == WH_SOCKET_TIMEOUT ? CURL_SOCKET_TIMEOUT
+                                                                : (curl_socket_t)fd,
+                             mask, &still);
+    collect(c);
+    report_finished(c, done, done_user);
+    c->in_perform = 0;
+    if (c->destroy_pending) {
+        tc_free(c);
+        return 0;
+    }
+    return (int)c->running.n;
+}
+
+static void tc_wakeup(void *user)
+{
+    wh_curl *c = user;
+    if (c) curl_multi_wakeup(c->multi);
 }
 
 static int64_t tc_timeout_ms(void *user)
@@ -791,6 +923,8 @@ static void free_list(wh_curl *c, req_list *l, int in_multi)
 
 static void tc_free(wh_curl *c)
 {
+    /* the loop lets go of every socket before libcurl closes them */
+    if (c->loop_on) tc_set_loop(c, NULL);
     free_list(c, &c->running, 1);
     free_list(c, &c->finished, 0);
     free_list(c, &c->idle, 0);
@@ -944,6 +1078,9 @@ int wh_transport_curl_new(const wh_curl_options *opts, wh_transport **out)
     c->vt.timeout_ms = tc_timeout_ms;
     c->vt.cancel = tc_cancel;
     c->vt.destroy = tc_destroy;
+    c->vt.set_loop = tc_set_loop;
+    c->vt.socket_action = tc_socket_action;
+    c->vt.wakeup = tc_wakeup;
     *out = &c->vt;
     return WH_OK;
 }

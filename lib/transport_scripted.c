@@ -1,5 +1,12 @@
 /* The scripted transport: answers from rules on a (usually manual) clock,
- * and records every request.  For exact timing and fault-injection tests. */
+ * and records every request.  For exact timing and fault-injection tests.
+ *
+ * Loop mode (vtable version 2): a fake socket, an eventfd, stands for the
+ * network.  While requests run it is watched for WH_POLL_IN; when a
+ * completion is due on the clock it is signalled (readable), and the
+ * transport's timer is armed for the next completion still ahead, so a
+ * loop adapter on the manual clock sees exactly the hooks a real socket
+ * would cause, at exact times. */
 #include "ds.h"
 #include "internal.h"
 #include <webhook/test.h>
@@ -8,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 /* libwebhook-test.a uses only the public API of libwebhook (so it links
  * with libwebhook.so, whose wh__ internals are hidden): its own allocator. */
@@ -82,7 +91,45 @@ typedef struct scripted {
     size_t n_recs, cap_recs;
     running *run;
     size_t n_run, cap_run;
+    /* loop mode */
+    int loop_on;
+    wh_loop loop;
+    int efd;              /* the fake socket; -1 until set_loop */
+    void *slot;           /* the loop's slot for efd */
+    int watched;          /* efd is watched */
+    int signalled;        /* efd is readable */
+    int64_t timer_at;     /* armed for (absolute), INT64_MAX: not armed */
 } scripted;
+
+static int64_t earliest(const scripted *s);
+
+/* Loop mode: after every change, make the hooks say what a socket would:
+ * watched while requests run, readable when one is due, the timer at the
+ * next completion ahead. */
+static void loop_update(scripted *s)
+{
+    if (!s->loop_on) return;
+    int64_t now = s->clock.now_ms(s->clock.user);
+    if (s->n_run && !s->watched) {
+        s->loop.watch(s->loop.user, s->efd, WH_POLL_IN, &s->slot);
+        s->watched = 1;
+    } else if (!s->n_run && s->watched) {
+        s->loop.watch(s->loop.user, s->efd, 0, &s->slot);
+        s->watched = 0;
+    }
+    int64_t next = earliest(s);
+    if (next <= now && !s->signalled) {
+        uint64_t one = 1;
+        ssize_t w = write(s->efd, &one, sizeof one);
+        (void)w;
+        s->signalled = 1;
+    }
+    int64_t want = next > now ? next : INT64_MAX;
+    if (want != s->timer_at) {
+        s->timer_at = want;
+        s->loop.timer(s->loop.user, want == INT64_MAX ? -1 : want - now);
+    }
+}
 
 static int sc_submit(void *user, const wh_request *req)
 {
@@ -137,6 +184,7 @@ static int sc_submit(void *user, const wh_request *req)
     ru->status = error == WH_OK ? status : 0;
     ru->error = error;
     ru->retry_after = ra;
+    loop_update(s);
     return WH_OK;
 oom:
     for (size_t i = 0; i < r->n_headers; i++) free(r->headers[i]);
@@ -185,7 +233,49 @@ static int sc_perform(void *user, int wait_ms, wh_transport_done_fn done, void *
                            r.retry_after, "", 0, NULL};
         done(done_user, r.token, &res);
     }
+    loop_update(s);
     return (int)s->n_run;
+}
+
+static int sc_set_loop(void *user, const wh_loop *loop)
+{
+    scripted *s = user;
+    if (!loop) {
+        if (!s->loop_on) return WH_OK;
+        if (s->watched) s->loop.watch(s->loop.user, s->efd, 0, &s->slot);
+        if (s->timer_at != INT64_MAX) s->loop.timer(s->loop.user, -1);
+        s->watched = 0;
+        s->timer_at = INT64_MAX;
+        s->loop_on = 0;
+        return WH_OK;
+    }
+    if (s->n_run) return WH_E_INVAL;
+    if (s->efd < 0) {
+        s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s->efd < 0) return WH_E_IO;
+    }
+    s->loop = *loop;
+    s->loop_on = 1;
+    s->slot = NULL;
+    s->watched = 0;
+    s->timer_at = INT64_MAX;
+    return WH_OK;
+}
+
+static int sc_socket_action(void *user, int fd, int events, wh_transport_done_fn done,
+                            void *done_user)
+{
+    scripted *s = user;
+    if (fd == WH_SOCKET_TIMEOUT) {
+        s->timer_at = INT64_MAX; /* it fired */
+    } else if (fd == s->efd) {
+        uint64_t v;
+        ssize_t r = read(s->efd, &v, sizeof v);
+        (void)r;
+        s->signalled = 0;
+    }
+    /* complete what is due now; never advances the clock */
+    return sc_perform(user, 0, done, done_user);
 }
 
 static int64_t sc_timeout(void *user)
@@ -204,6 +294,7 @@ static void sc_cancel(void *user, void *token)
             s->recs[s->run[i].rec].pub.error = WH_E_CANCELLED;
             memmove(&s->run[i], &s->run[i + 1], (s->n_run - i - 1) * sizeof *s->run);
             s->n_run--;
+            loop_update(s);
             return;
         }
 }
@@ -224,6 +315,7 @@ static void sc_destroy(void *user)
     }
     free(s->recs);
     free(s->run);
+    if (s->efd >= 0) close(s->efd);
     free(s);
 }
 
@@ -244,6 +336,11 @@ int wh_transport_scripted_new(const wh_clock *clock, wh_manual_clock *manual,
     s->vt.timeout_ms = sc_timeout;
     s->vt.cancel = sc_cancel;
     s->vt.destroy = sc_destroy;
+    s->vt.set_loop = sc_set_loop;
+    s->vt.socket_action = sc_socket_action;
+    s->vt.wakeup = NULL;
+    s->efd = -1;
+    s->timer_at = INT64_MAX;
     *out = &s->vt;
     return WH_OK;
 }

@@ -30,7 +30,7 @@ else fail "every export is wh_-prefixed (no wh__ internal)" $bad; fi
 
 # every WH_EXTERN function of the non-test headers, stand-ins of backends
 # left out included
-for h in webhook plugin curl sqlite redis verify; do
+for h in webhook plugin curl lean sqlite redis verify; do
     tr '\n' ' ' <"$src/include/webhook/$h.h" | grep -o 'WH_EXTERN[^;(]*(' |
         sed 's/($//; s/.*[ *]//' | grep '^wh_'
 done | sort -u >"$tmp/declared"

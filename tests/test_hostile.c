@@ -11,6 +11,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
+/* tests/test_hostile_lean.c includes this file with HOSTILE_KIND set: the
+ * same receivers against the lean transport. */
+#ifndef HOSTILE_KIND
+#define HOSTILE_KIND WH_TRANSPORT_DEFAULT
+#endif
+
 static long max_rss_kb(void)
 {
     struct rusage ru;
@@ -34,6 +40,7 @@ static void hostile(hrun *h, rs_mode mode, uint32_t max_attempts, uint32_t timeo
     h->s = rs_start("127.0.0.1", mode);
     wh_engine_options eo;
     wh_engine_options_init(&eo);
+    eo.transport_kind = HOSTILE_KIND;
     eo.on_outcome = oc_on_outcome;
     eo.outcome_user = &h->log;
     int err = 0;
@@ -185,6 +192,7 @@ static void late_200_after_timeout_resent_with_next_attempt(void)
     h.s->late_ms = 1500;
     wh_engine_options eo;
     wh_engine_options_init(&eo);
+    eo.transport_kind = HOSTILE_KIND;
     eo.on_outcome = oc_on_outcome;
     eo.outcome_user = &h.log;
     int err = 0;
@@ -218,6 +226,7 @@ static void dropped_reused_connection_never_resent_silently(void)
     h.s = rs_start("127.0.0.1", RS_DROP_SECOND);
     wh_engine_options eo;
     wh_engine_options_init(&eo);
+    eo.transport_kind = HOSTILE_KIND;
     eo.on_outcome = oc_on_outcome;
     eo.outcome_user = &h.log;
     int err = 0;
@@ -270,6 +279,7 @@ static void complete_200_before_body_sent_counts_delivered(void)
     h.s = rs_start("127.0.0.1", RS_EARLY);
     wh_engine_options eo;
     wh_engine_options_init(&eo);
+    eo.transport_kind = HOSTILE_KIND;
     eo.on_outcome = oc_on_outcome;
     eo.outcome_user = &h.log;
     eo.max_payload_bytes = BODY + 16;

@@ -9,6 +9,12 @@
 #include "internal.h"
 #include <webhook/test.h>
 
+/* tests/test_ssrf_lean.c includes this file with SSRF_KIND set: the guard
+ * cases against the lean transport. */
+#ifndef SSRF_KIND
+#define SSRF_KIND WH_TRANSPORT_DEFAULT
+#endif
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +228,7 @@ static void run_spellings(guard_run *g, int guard, const char *const *allow, siz
     memset(&g->log, 0, sizeof g->log);
     wh_engine_options eo;
     wh_engine_options_init(&eo);
+    eo.transport_kind = SSRF_KIND;
     eo.on_outcome = oc_on_outcome;
     eo.outcome_user = &g->log;
     eo.ssrf_guard = guard;

@@ -1,10 +1,14 @@
 /* The libcurl transport on its own (no engine), against th_recv receivers on
- * 127.0.0.1.  Every wait is bounded in real time. */
+ * 127.0.0.1.  Every wait is bounded in real time.
+ *
+ * tests/test_transport_lean.c includes this file with TT_LEAN defined: the
+ * same cases (TT_SHARED_CASES) then run against the lean transport. */
 #include "harness.h"
 #include "http_receiver.h"
 #include <webhook/webhook.h>
 #include <webhook/plugin.h>
 #include <webhook/curl.h>
+#include <webhook/lean.h>
 #include <webhook/verify.h>
 
 #include <arpa/inet.h>
@@ -102,7 +106,14 @@ static wh_transport *new_transport(const wh_curl_options *o)
 {
     wh_transport *t = NULL;
     no_proxies();
+#ifdef TT_LEAN
+    wh_lean_options lo;
+    wh_lean_options_init(&lo);
+    if (o) lo.max_response_bytes = o->max_response_bytes;
+    CHECK_EQ(wh_transport_lean_new(&lo, &t), WH_OK);
+#else
     CHECK_EQ(wh_transport_curl_new(o, &t), WH_OK);
+#endif
     CHECK(t != NULL);
     CHECK_EQ(t->version, WH_TRANSPORT_VERSION);
     CHECK(t->submit && t->perform && t->timeout_ms && t->cancel && t->destroy);
@@ -648,7 +659,9 @@ static void t_body_cap(void)
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         wh_curl_options o;
         wh_curl_options_init(&o);
+#ifndef TT_LEAN
         CHECK_EQ(o.max_response_bytes, 4096);
+#endif
         o.max_response_bytes = caps[i];
         wh_transport *t = new_transport(&o);
         done_log *d = new_log();
@@ -667,6 +680,7 @@ static void t_body_cap(void)
     th_recv_stop(r);
 }
 
+#ifndef TT_LEAN
 /* Options structs: init writes only `size` bytes; an older (smaller)
  * struct is read only up to its struct_size; bad input is refused. */
 static void t_options_sized(void)
@@ -720,6 +734,7 @@ static void t_options_sized(void)
     CHECK_EQ(wh_transport_curl_new(&bad, &t), WH_E_INVAL);
     wh_curl_options_init_sized(NULL, sizeof bad); /* no crash */
 }
+#endif
 
 /* The Standard Webhooks signature check of the test receiver. */
 static void t_receiver_verifies_signature(void)
@@ -874,12 +889,17 @@ static void t_no_threads(void)
     th_recv_stop(r);
 }
 
-TH_MAIN(TH_CASE(t_post_200), TH_CASE(t_default_content_type),
-        TH_CASE(t_503_retry_after), TH_CASE(t_302_not_followed),
-        TH_CASE(t_connect_refused), TH_CASE(t_timeout), TH_CASE(t_dropped),
-        TH_CASE(t_other_scheme_refused), TH_CASE(t_concurrent_50),
-        TH_CASE(t_keepalive_reuse), TH_CASE(t_cancel_running),
-        TH_CASE(t_reentrant_done), TH_CASE(t_destroy_in_done),
-        TH_CASE(t_body_cap), TH_CASE(t_options_sized),
-        TH_CASE(t_receiver_verifies_signature),
-        TH_CASE(t_receiver_fail_first), TH_CASE(t_no_threads))
+/* The cases every transport of the library passes. */
+#define TT_SHARED_CASES                                                        \
+    TH_CASE(t_post_200), TH_CASE(t_default_content_type),                      \
+        TH_CASE(t_503_retry_after), TH_CASE(t_302_not_followed),               \
+        TH_CASE(t_connect_refused), TH_CASE(t_timeout), TH_CASE(t_dropped),    \
+        TH_CASE(t_other_scheme_refused), TH_CASE(t_concurrent_50),             \
+        TH_CASE(t_keepalive_reuse), TH_CASE(t_cancel_running),                 \
+        TH_CASE(t_reentrant_done), TH_CASE(t_destroy_in_done),                 \
+        TH_CASE(t_body_cap), TH_CASE(t_receiver_verifies_signature),           \
+        TH_CASE(t_receiver_fail_first), TH_CASE(t_no_threads)
+
+#ifndef TT_LEAN
+TH_MAIN(TT_SHARED_CASES, TH_CASE(t_options_sized))
+#endif

@@ -104,6 +104,7 @@ typedef struct app {
     wh_engine *e;
     wh_queue *q;                /* created here (durable/shared), or NULL */
     int durable;
+    int efd;                /* wh_fd(e), or -1 */
     unsigned lines_per_round;   /* LINES_PER_ROUND[_DURABLE] */
     int quiet;                  /* -q */
     int producer;               /* --producer: nothing is delivered here */
@@ -591,14 +592,13 @@ done:
 
 /* ---- input ---------------------------------------------------------------------- */
 
-/* The engine's own pollable descriptor, once the event-loop issue adds
- * wh_fd(e): then `return wh_fd(a->e);` is the only change needed and
- * wait_input_or_engine() watches both descriptors in one poll(2).  Until
- * then -1: the engine's sockets are not visible here. */
+/* The engine's own pollable descriptor (wh_fd, set up right after the
+ * engine is created): wait_input_or_engine() watches it and the input in
+ * one poll(2).  -1 when it could not be had: then the engine's sockets are
+ * not visible here and a slice of wh_poll waits on them instead. */
 static int engine_fd(const app *a)
 {
-    (void)a;
-    return -1;
+    return a->efd;
 }
 
 /* How long the engine may be left alone: wh_timeout_ms (the next batch
@@ -1169,6 +1169,10 @@ int main(int argc, char **argv)
         if (a.dead_letter) fclose(a.dead_letter);
         return 2;
     }
+    a.efd = wh_fd(a.e);
+    if (a.efd < 0 && !quiet)
+        fprintf(stderr, "whsend: no pollable engine descriptor (%s); polling in slices\n",
+                wh_last_error(a.e));
     if (wh_config_load_file(a.e, config) != WH_OK) {
         fprintf(stderr, "whsend: %s\n", wh_last_error(a.e));
         wh_engine_free(a.e);

@@ -59,6 +59,9 @@ typedef struct wh_request {
     uint32_t connect_timeout_ms;
     void *token;                 /* engine's; handed back on completion */
     const wh_tls *tls;           /* NULL: the transport's TLS defaults */
+    /* The endpoint's wh_transport_kind (WH_TRANSPORT_DEFAULT when it chose
+     * none).  Only the library's own transport reads it; others ignore it. */
+    int transport;
 } wh_request;
 
 /* The outcome of one request, as the transport reports it. */
@@ -76,8 +79,8 @@ typedef struct wh_response {
     const char *delivery_control; /* webhook-delivery header value, or NULL */
 } wh_response;
 
-/* Called by a transport, from inside its perform method, once per finished
- * request. The response and its strings are valid only during the call. */
+/* Called by a transport, from inside its perform (or socket_action)
+ * method, once per finished request. The response and its strings are valid only during the call. */
 typedef void (*wh_transport_done_fn)(void *done_user, void *token,
                                      const wh_response *res);
 
@@ -101,6 +104,27 @@ typedef struct wh_transport {
     /* Release everything.  Called by wh_engine_free() only for a transport
      * the engine created itself. */
     void (*destroy)(void *user);
+
+    /* ---- version 2 (read only when version >= 2; a version-1 transport
+     * keeps working: the engine calls perform()) ---- */
+    /* The engine hands the transport socket and timer hooks (the struct is
+     * valid until the next set_loop): from now on the transport tells
+     * loop->watch which of its fds to watch (events 0 before it closes
+     * one) and arms loop->timer for its own timers, and the engine drives
+     * it through socket_action().  perform() must keep working as well
+     * (wh_flush).  loop == NULL: stop watching every fd (watch(.., 0, ..)
+     * on the previous hooks), cancel the timer, back to perform().  Called
+     * only while no request is running.  Returns WH_OK or a status. */
+    int (*set_loop)(void *user, const wh_loop *loop);
+    /* Readiness of one of the transport's fds (WH_POLL_IN/OUT), or
+     * fd == WH_SOCKET_TIMEOUT: its timer is due.  Never waits.  Reports
+     * finished requests through done() like perform(); done() may submit.
+     * Returns the number of requests still running, or a status. */
+    int (*socket_action)(void *user, int fd, int events, wh_transport_done_fn done,
+                         void *done_user);
+    /* Make a perform() that is waiting return soon.  Any thread.  May be
+     * NULL. */
+    void (*wakeup)(void *user);
 } wh_transport;
 
 /* ---- queue vtable -------------------------------------------------------- */

@@ -30,8 +30,13 @@ typedef struct wh_redis_options {
                                     the request runs; default 30,000 */
     uint32_t poll_interval_ms;   /* how often to look for new jobs; default
                                     50 */
-    uint32_t timeout_ms;         /* bound of one exchange with Redis inside
-                                    wh_poll; default 50 */
+    uint32_t timeout_ms;         /* the most a wh_poll / wh_socket_action
+                                    call waits on Redis in all (connect,
+                                    send, replies; the socket is
+                                    non-blocking); when spent, the
+                                    connection is dropped and retried after
+                                    reconnect_ms.  Default 50; 1 for a host
+                                    loop that must stay on time */
     uint32_t reconnect_ms;       /* delay between reconnection attempts;
                                     default 500 */
     uint64_t max_buffered;       /* new jobs waiting in memory to be written
@@ -69,8 +74,8 @@ WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
  * until XACK; one not finished within lease_ms (its process died) is taken
  * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
  * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
- * survive a restart of Redis itself.  wh_poll never waits longer than
- * about two timeout_ms on Redis.  When Redis is unreachable, accepted jobs
+ * survive a restart of Redis itself.  A wh_poll / wh_socket_action never
+ * waits longer than timeout_ms on Redis in all.  When Redis is unreachable, accepted jobs
  * go to the spool (spool_path), or, without one, wait in the bounded local
  * buffer (max_buffered; beyond it wh_emit returns WH_E_UNAVAILABLE and
  * stores nothing) and are written when the connection returns.  Each

@@ -37,8 +37,13 @@ typedef struct wh_sqlite_options {
     uint32_t poll_interval_ms;   /* how often to look for jobs other
                                     processes wrote and leases that expired;
                                     default 100 */
-    uint32_t busy_timeout_ms;    /* wait for another process's write lock;
-                                    default 5,000 */
+    uint32_t busy_timeout_ms;    /* wait for another process's write lock,
+                                    per statement that meets it; default 5
+                                    (ms): the writes run inside wh_poll /
+                                    wh_socket_action, which must not block
+                                    the host's loop; a write that did not
+                                    get the lock stays in memory and is
+                                    tried again in the next round */
     int synchronous_full;        /* 0 (default): WAL with synchronous=NORMAL,
                                     survives a crash of the process; 1:
                                     synchronous=FULL, survives power loss */

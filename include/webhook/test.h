@@ -37,7 +37,12 @@ WH_EXTERN void wh_manual_clock_set(wh_manual_clock *c, int64_t now_ms);
  * delay exceeds its timeout_ms, it completes at the timeout with
  * WH_E_TIMEOUT.  If the clock is a wh_manual_clock passed as `manual`, a
  * perform() that is allowed to wait advances it to the next completion
- * (simulated time), so wh_poll(e, N) and wh_flush() work without sleeping. */
+ * (simulated time), so wh_poll(e, N) and wh_flush() work without sleeping.
+ * With wh_fd() or a loop attached (vtable version 2: a fake socket, an
+ * eventfd, is readable when a completion is due and the transport's timer
+ * is armed for the next one), the engine does not wait in perform(): move
+ * the manual clock yourself (wh_timeout_ms() says how far), then call
+ * wh_poll(e, 0) or wh_socket_action(). */
 WH_EXTERN int wh_transport_scripted_new(const wh_clock *clock,
                                         wh_manual_clock *manual,
                                         wh_transport **out);

@@ -9,6 +9,7 @@
  *
  *     <webhook/plugin.h>   clock, transport and queue vtables (backend authors)
  *     <webhook/curl.h>     options of the libcurl transport
+ *     <webhook/lean.h>     options of the lean (HTTP/1.1, no libcurl) transport
  *     <webhook/sqlite.h>   the durable SQLite queue
  *     <webhook/redis.h>    the shared Redis Streams queue
  *     <webhook/verify.h>   receiver side: signing and verification helpers
@@ -30,10 +31,12 @@
  *     wh_flush(e, 5000);                                   // at shutdown
  *     wh_engine_free(e);
  *
- * Threading: an engine belongs to one thread at a time.  Nothing in the
- * library blocks except wh_poll() with a positive max_wait_ms and
+ * Threading: an engine belongs to one thread at a time; wh_wakeup() and
+ * (with emit_any_thread) wh_emit() may be called from any thread.  Nothing
+ * in the library blocks except wh_poll() with a positive max_wait_ms and
  * wh_flush().  The library starts no thread of its own; libcurl's resolver
- * may start one per lookup of a host name (not for IP literals).
+ * starts one per lookup of a host name (not for IP literals).  See
+ * "living in the host's loop" below for loop hooks, wh_fd() and ticks.
  *
  * Status codes: functions returning int return WH_OK (0) or a negative
  * wh_status; wh_strerror() names it and wh_last_error() returns the detailed
@@ -235,6 +238,19 @@ typedef struct wh_health {
 typedef void (*wh_health_fn)(void *user, const wh_health *h);
 
 /* ---- engine -------------------------------------------------------------- */
+/* Which of the library's transports carries a request (engine default, or
+ * one endpoint's choice).  AUTO: the lean transport where it can (http://
+ * with an IP literal or "localhost" as host), libcurl for the rest
+ * (https://, host names); in a build without libcurl, lean for all.
+ * README "Lean transport". */
+typedef enum wh_transport_kind {
+    WH_TRANSPORT_DEFAULT = 0, /* engine: libcurl (lean when built without
+                                 it); endpoint: the engine's choice */
+    WH_TRANSPORT_CURL = 1,
+    WH_TRANSPORT_LEAN = 2,
+    WH_TRANSPORT_AUTO = 3
+} wh_transport_kind;
+
 typedef struct wh_engine_options {
     size_t struct_size;          /* set by wh_engine_options_init() */
     /* Parts.  NULL selects the default. The engine copies the structs;
@@ -265,9 +281,10 @@ typedef struct wh_engine_options {
     void *health_user;
 
     /* ---- network safety (README "Security") ---------------------------
-     * ssrf_guard, ssrf_allow and proxy apply to the default libcurl
-     * transport (with your own transport, set them in its options:
-     * wh_engine_new fails with WH_E_INVAL when they are set here). */
+     * ssrf_guard, ssrf_allow and proxy apply to the engine's own
+     * transports (libcurl and the lean transport; with your own transport,
+     * set them in its options: wh_engine_new fails with WH_E_INVAL when
+     * they are set here). */
     /* 1: wh_endpoint_add refuses http:// URLs (WH_E_URL). */
     int https_only;
     /* 1: refuse to connect to loopback, private, link-local, CGNAT,
@@ -294,6 +311,21 @@ typedef struct wh_engine_options {
     const char *tls_min_version;
     const char *pinned_public_key;
     int insecure_skip_verify_DANGEROUS;
+
+    /* 1: wh_emit() may be called from any thread (see "Threads" at
+     * wh_emit); events pass through a bounded lock-free inbox.  Default 0:
+     * wh_emit() belongs to the engine's thread like every other call. */
+    int emit_any_thread;
+    /* 1: outcomes are kept for wh_outcome_next() instead of being handed
+     * to on_outcome (which is then not called).  Default 0. */
+    int outcome_queue;
+    /* emit_any_thread: events the inbox holds before wh_emit() returns
+     * WH_E_FULL; rounded up to a power of two; default 65,536. */
+    size_t inbox_capacity;
+    /* The engine's own transport (used when `transport` is NULL): which
+     * of the library's transports carries requests whose endpoint says
+     * WH_TRANSPORT_DEFAULT.  Default WH_TRANSPORT_DEFAULT (libcurl). */
+    wh_transport_kind transport_kind;
     /* Emit idempotency: an event whose caller-supplied id was accepted
      * within the last dedupe_window_ms is not delivered again (wh_emit
      * returns WH_E_DUPLICATE).  0 (default): off.  Ids are remembered in
@@ -509,6 +541,12 @@ typedef struct wh_endpoint_options {
      * read and change the deliveries.  For tests against self-signed
      * servers only; use ca_file instead. */
     int insecure_skip_verify_DANGEROUS;
+
+    /* Transport of this endpoint's requests (JSON "transport": "lean",
+     * "curl", "auto").  Default WH_TRANSPORT_DEFAULT: the engine's
+     * transport_kind.  Another value needs the engine's own transport
+     * (wh_engine_options.transport NULL): else WH_E_INVAL. */
+    wh_transport_kind transport;
     /* Payload filter: a JSON object of conditions on the event's payload
      * (paths "data", "data.a.b", operators $eq $neq $gt $gte $lt $lte $in
      * $nin $exist $regex, combinators $and/$or; see README "Payload
@@ -622,7 +660,21 @@ WH_EXTERN int wh_config_load_file(wh_engine *e, const char *path);
  * WH_E_DUPLICATE (nothing queued; counted in wh_stats.duplicates, not in
  * rejected).  Endpoints with a payload filter count only when the payload
  * satisfies it (the payload is parsed once per call, and only when some
- * subscribed endpoint has one). */
+ * subscribed endpoint has one).
+ *
+ * Threads: with wh_engine_options.emit_any_thread = 1, wh_emit may be
+ * called from any thread, concurrently.  It checks its arguments as above,
+ * copies the event into a bounded lock-free inbox and wakes the engine
+ * (wh_wakeup); the engine's thread routes and enqueues it in its next
+ * wh_poll / wh_socket_action / wh_flush.  It then returns 0 when the event
+ * was accepted (the fan-out count is not known yet) and WH_E_FULL when the
+ * inbox is full (nothing was taken: back off and retry; never a silent
+ * drop; a queue at capacity leaves events in the inbox, so producers see
+ * WH_E_FULL).  An argument error is described by wh_last_error(e) in the
+ * thread that called wh_emit (a thread-local message).  Duplicates
+ * (dedupe_window_ms) are then found on the engine's thread: such an event is
+ * counted in wh_stats.duplicates and not delivered, wh_emit having returned
+ * 0. */
 WH_EXTERN int wh_emit(wh_engine *e, const char *type, const char *channel,
                       const char *data, size_t len, const char *id);
 
@@ -683,6 +735,106 @@ WH_EXTERN int wh_poll(wh_engine *e, int max_wait_ms);
 /* Milliseconds until wh_poll() must next be called: 0 when work is due now,
  * -1 when nothing is queued or in flight. */
 WH_EXTERN int64_t wh_timeout_ms(wh_engine *e);
+
+/* ---- living in the host's loop ------------------------------------------ *
+ * Three ways to drive an engine besides calling wh_poll() on a timer; the
+ * README's "Living in the host's loop" shows each with code.
+ *
+ *  1. Loop hooks: wh_loop_attach() hands the engine the host's socket
+ *     watcher and one timer; the host reports readiness and the fired timer
+ *     with wh_socket_action().  Cost follows ready sockets, not running
+ *     requests; idle, no timer is armed and nothing wakes up.  The adapters
+ *     in <webhook/adapters/libuv.h> and <webhook/adapters/libevent.h> do
+ *     this for libuv and libevent.
+ *  2. One pollable fd: wh_fd() (poll(2), select, epoll-in-epoll, asyncio's
+ *     add_reader): when it is readable, call wh_poll(e, 0).
+ *  3. A fixed tick: wh_tick() in <webhook/adapters/tick.h> (game loops).
+ *
+ * Threads: every function of this header belongs to the engine's thread
+ * (one thread at a time) except wh_wakeup() and, with emit_any_thread = 1,
+ * wh_emit(), which may be called from any thread at any time while the
+ * engine lives.  The library starts no thread of its own; libcurl's
+ * resolver runs a short-lived thread per lookup of a host name (Debian's
+ * libcurl uses the threaded resolver, not c-ares); URLs with IP literals
+ * never start one.
+ *
+ * What may block: wh_poll() with max_wait_ms > 0 and wh_flush() (by
+ * design).  wh_socket_action() and wh_poll(e, 0) do not wait for the
+ * network; the durable queues bound their waits inside them (SQLite's busy
+ * wait is at most 5 ms per call inside wh_poll/wh_socket_action; see
+ * <webhook/sqlite.h> and <webhook/redis.h> for Redis). */
+#define WH_POLL_IN  1
+#define WH_POLL_OUT 2
+#define WH_SOCKET_TIMEOUT (-1)          /* fd value for "the timer fired" */
+
+#define WH_LOOP_VERSION 1
+typedef struct wh_loop {
+    int version;                        /* WH_LOOP_VERSION */
+    void *user;                         /* passed to watch and timer */
+    /* Start, change or stop (events == 0) watching fd for WH_POLL_IN /
+     * WH_POLL_OUT.  *sock is a per-fd slot the host may use for its
+     * watcher (NULL at first; set it; it is passed back on every change of
+     * the same fd, and the host frees its watcher when events == 0).  The
+     * engine stops watching an fd before it is closed.  Return 0, or -1
+     * when the fd cannot be watched (the engine logs it). */
+    int (*watch)(void *user, int fd, int events, void **sock);
+    /* Arm (ms >= 0: fire once after ms), replace, or cancel (ms < 0) the
+     * single timer.  When it fires: wh_socket_action(e, WH_SOCKET_TIMEOUT,
+     * 0).  Return 0. */
+    int (*timer)(void *user, int64_t ms);
+} wh_loop;
+
+/* Attach the host's loop (the struct is copied; `user` must outlive the
+ * attachment), or detach it with loop == NULL: the engine then stops
+ * watching every fd (watch(.., 0, ..)) and cancels the timer before it
+ * returns, and wh_poll() drives it again.  Before it returns, attach
+ * watches the engine's wakeup fd and arms the timer if work is due.
+ * Returns WH_OK, WH_E_INVAL (NULL engine, missing watch/timer, or a
+ * version-2 transport with requests in flight: attach before the first
+ * wh_poll or when wh_stats says in_flight 0), WH_E_EXISTS (a loop or
+ * wh_fd() is already attached: detach first), WH_E_VERSION (loop version),
+ * WH_E_IO (no eventfd), WH_E_RECURSIVE.  A version-1 transport works too:
+ * the engine then arms the timer from the transport's timeout_ms() and
+ * calls its perform() when it fires. */
+WH_EXTERN int wh_loop_attach(wh_engine *e, const wh_loop *loop);
+/* The loop attached with wh_loop_attach(), or NULL (none, or wh_fd()). */
+WH_EXTERN const wh_loop *wh_loop_attached(const wh_engine *e);
+/* The host's report: fd (one the engine asked to watch) is ready for
+ * `events` (WH_POLL_IN | WH_POLL_OUT; pass both on an error condition),
+ * or fd == WH_SOCKET_TIMEOUT: the timer fired.  Does the I/O of that
+ * socket, the work that is due, starts requests freed by completions in
+ * the same call, reports outcomes, then re-arms the timer.  Never waits.
+ * Returns the number of outcomes reported, or WH_E_INVAL (no loop
+ * attached), WH_E_RECURSIVE. */
+WH_EXTERN int wh_socket_action(wh_engine *e, int fd, int events);
+/* One pollable file descriptor for the whole engine: an epoll set holding
+ * the transport's sockets, a timerfd for the next deadline and the wakeup
+ * eventfd.  It is readable exactly when wh_poll(e, 0) has work; then call
+ * wh_poll(e, 0) (wh_poll(e, N) waits on it).  The first call sets it up
+ * (the same rules as wh_loop_attach: WH_E_EXISTS when a loop is attached,
+ * WH_E_INVAL with requests in flight); later calls return the same fd.
+ * The engine owns it (closed by wh_engine_free).  Returns the fd (>= 0) or
+ * a negative status (also WH_E_IO). */
+WH_EXTERN int wh_fd(wh_engine *e);
+/* Wake the engine: wh_fd() turns readable, the attached loop's watch of
+ * the wakeup fd fires, a wh_poll() that is waiting returns (transports of
+ * vtable version 2).  Safe from any thread, at any time while the engine
+ * lives.  Returns WH_OK or WH_E_INVAL (NULL). */
+WH_EXTERN int wh_wakeup(wh_engine *e);
+/* 1 when wh_poll(e, 0) has something to do now (requests in flight,
+ * events in the inbox, outcomes to report, a deadline due), 0 when not.
+ * Makes no system call (reads the engine's clock).  For tick loops. */
+WH_EXTERN int wh_work_due(wh_engine *e);
+
+/* ---- pull API ------------------------------------------------------------ */
+/* With wh_engine_options.outcome_queue = 1, outcomes are kept (strings
+ * copied) instead of handed to on_outcome, and drained here, oldest
+ * first.  Returns 1 and fills *out, whose strings are valid until the next
+ * wh_outcome_next() or wh_engine_free(); 0 when none is waiting;
+ * WH_E_INVAL (NULL, or outcome_queue not set).  The queue is told
+ * (ack/retry) when the outcome is kept, so undrained outcomes hold no job;
+ * they do hold memory: drain after each wh_poll/wh_socket_action. */
+WH_EXTERN int wh_outcome_next(wh_engine *e, wh_outcome *out);
 
 /* Drain for shutdown: poll until nothing is queued or in flight, or until
  * timeout_ms (engine clock) has passed; INT64_MAX waits as long as it takes
