@@ -130,6 +130,11 @@ ifeq ($(WITH_UV),1)
 EXAMPLES  += libuv_server
 endif
 TOOLS     := whsend
+# whsend --metrics serves over libmicrohttpd when the build has it
+ifeq ($(WITH_MHD),1)
+WHSEND_MHD_CFLAGS = -DWH_WHSEND_MHD $(MHD_CFLAGS)
+WHSEND_MHD_LIBS = $(MHD_LIBS)
+endif
 
 # Debian packages: build + tests + meson.  `make deps` installs them.
 # DEB_LATER: installed by `make deps` for the event-loop adapters' tests and
@@ -267,7 +272,7 @@ $(B)/bin/%: examples/%.c $(ADAPTER_HEADERS) $(STATIC)
 
 $(B)/bin/%: tools/%.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) -lm
+	$(CC) $(BASE_CFLAGS) $(WHSEND_MHD_CFLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $(WHSEND_MHD_LIBS) -lpthread -lm
 
 $(B)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(ADAPTER_HEADERS) $(STATIC) $(TEST_STATIC)
 	@mkdir -p $(dir $@)

@@ -4,6 +4,8 @@
  *   whbench single URL N INFLIGHT        N signed events, single mode
  *   whbench batch URL N                  N signed events in batches of 1000
  *   whbench emit [warm|cold]             ns per wh_emit (1 / 10,000 / fan-out 10)
+ *   whbench filter                       ns per wh_emit with 1,000 endpoints, without
+ *                                        and with payload filters
  *   whbench memory [ENDPOINTS]           bytes per queued event
  *   whbench backend                      HMAC backend of the library linked
  *   whbench idle                         ns per idle wh_poll(e, 0)
@@ -212,6 +214,12 @@ static void run_delivery(const char *name, const char *url, uint64_t n, wh_mode 
 }
 
 /* ---- wh_emit cost ------------------------------------------------------------ */
+/* A payload filter for every endpoint emit_cost makes (whbench filter), or
+ * NULL.  Built against a library without payload filters, never set. */
+#ifdef WH_OUTCOME_BODY_MAX
+static const char *bench_payload_filter;
+#endif
+
 /* Median ns per call over blocks of `block` calls.  warm: the engine's
  * queue memory was used before (freed chunks reused, pages already mapped),
  * as in a server whose queue drains; cold: every event lands on pages the
@@ -249,6 +257,9 @@ static double emit_cost(int n_other, int n_match, int validate, size_t blocks, s
         else snprintf(type, sizeof type, "%s", TYPE);
         ep.event_types = types;
         ep.n_event_types = 1;
+#ifdef WH_OUTCOME_BODY_MAX /* the library has payload filters */
+        ep.payload_filter_json = bench_payload_filter;
+#endif
         if (wh_endpoint_add(e, &ep) < 0) die("wh_endpoint_add", WH_E_INVAL);
     }
     double *v = malloc(blocks * sizeof *v);
@@ -279,6 +290,26 @@ static void run_emit(const char *which)
            emit_cost(0, 10, 1, blocks / 2, block, warm));
     printf("RESULT emit mem=%s endpoints=1 matching=1 validate=0 ns=%.1f\n", w,
            emit_cost(0, 1, 0, blocks, block, warm));
+}
+
+/* wh_emit with 1,000 endpoints: none with a payload filter (the cost the
+ * filters must not change), then every one with a filter that the payload
+ * satisfies (parsed once per call).  1 matching: the other 999 subscribe to
+ * other types; 1,000 matching: every event is queued for all of them. */
+static void run_filter(void)
+{
+    printf("RESULT filter endpoints=1000 matching=1 payload_filters=0 ns=%.1f\n",
+           emit_cost(999, 1, 1, 200, 1000, 1));
+    printf("RESULT filter endpoints=1000 matching=1000 payload_filters=0 ns=%.1f\n",
+           emit_cost(0, 1000, 1, 20, 50, 1));
+#ifdef WH_OUTCOME_BODY_MAX
+    bench_payload_filter = "{\"data.seq\": {\"$gte\": 1000}, \"data.user.name\": \"Ada\"}";
+    printf("RESULT filter endpoints=1000 matching=1 payload_filters=1 ns=%.1f\n",
+           emit_cost(999, 1, 1, 200, 1000, 1));
+    printf("RESULT filter endpoints=1000 matching=1000 payload_filters=1000 ns=%.1f\n",
+           emit_cost(0, 1000, 1, 20, 50, 1));
+    bench_payload_filter = NULL;
+#endif
 }
 
 /* ---- memory ----------------------------------------------------------------- */
@@ -475,6 +506,8 @@ int main(int argc, char **argv)
         run_delivery("batch", argv[2], strtoull(argv[3], NULL, 10), WH_MODE_BATCH, 8);
     } else if (!strcmp(cmd, "emit")) {
         run_emit(argc > 2 ? argv[2] : "warm");
+    } else if (!strcmp(cmd, "filter")) {
+        run_filter();
     } else if (!strcmp(cmd, "memory")) {
         int n_eps = argc > 2 ? atoi(argv[2]) : 1;
         run_memory(n_eps > 0 ? n_eps : 1, 1000000);

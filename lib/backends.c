@@ -766,6 +766,14 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *opts,
     if (out) *out = NULL;
     return WH_E_UNSUPPORTED;
 }
+
+/* no SQLite queue: never one that remembers ids (the engine's memory does) */
+int wh__queue_sqlite_remember(wh_queue *vq, const char *id, int64_t wall_ms,
+                              int64_t window_ms)
+{
+    (void)vq, (void)id, (void)wall_ms, (void)window_ms;
+    return WH_E_INVAL;
+}
 #endif
 
 #ifndef WH_HAVE_REDIS

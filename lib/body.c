@@ -2,11 +2,15 @@
  *
  *   raw       D
  *   standard  {"type":T,"timestamp":"2024-05-17T20:56:59.006Z","data":D}
- *   pusher    {"time_ms":N,"events":[{"name":T,"channel":C,"event":T,"data":D},...]}
+ *   pusher    {"time_ms":N,"events":[E,...]}, each E shaped as Pusher documents
+ *             its kind (pusher_kind below); other types
+ *             {"name":T,"channel":C,"event":T,"data":D}
  *   batch     [item,item,...] of raw or standard items, or one pusher envelope
  *
  * Leaf: reads an endpoint's configuration, calls nothing of the library. */
 #include "engine.h"
+
+#include <cjson/cJSON.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -68,8 +72,51 @@ static char *rfc3339(char *o, int64_t wall_ms)
     return o + n;
 }
 
+/* Pusher's webhook events (pusher.com/docs/channels/server_api/webhooks):
+ *   channel_occupied, channel_vacated, cache_miss  {"name","channel"}
+ *   member_added, member_removed                   {"name","channel","user_id"}
+ *   subscription_count            {"name","channel","subscription_count"}
+ *   client_event  {"name","channel","event","data" (a string),"socket_id",
+ *                  "user_id" (presence channels)}
+ * The emitted data supplies the members after "channel": an object's
+ * members are copied in (client_event: a "data" member that is not a
+ * string is sent as its JSON text in a string); for member_* a non-object
+ * payload is the user_id. */
+enum { PK_OTHER, PK_PLAIN, PK_MEMBER, PK_CLIENT };
+
+static int pusher_kind(const char *type)
+{
+    static const char *const plain[] = {"channel_occupied", "channel_vacated", "cache_miss",
+                                        "subscription_count"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (strcmp(type, plain[i]) == 0) return PK_PLAIN;
+    if (strcmp(type, "member_added") == 0 || strcmp(type, "member_removed") == 0)
+        return PK_MEMBER;
+    if (strcmp(type, "client_event") == 0) return PK_CLIENT;
+    return PK_OTHER;
+}
+
+/* The members of a JSON object's text, without the braces and the
+ * surrounding blanks ("" for {}), or NULL when d is not an object. */
+static const char *object_inner(const char *d, size_t n, size_t *len)
+{
+    size_t a = 0, b = n;
+    while (a < b && strchr(" \t\r\n", d[a])) a++;
+    while (b > a && strchr(" \t\r\n", d[b - 1])) b--;
+    if (b - a < 2 || d[a] != '{' || d[b - 1] != '}') return NULL;
+    a++, b--;
+    while (a < b && strchr(" \t\r\n", d[a])) a++;
+    while (b > a && strchr(" \t\r\n", d[b - 1])) b--;
+    *len = b - a;
+    return d + a;
+}
+
 static size_t item_max(wh_body body, const wh_event_view *ev)
 {
+    if (body == WH_BODY_PUSHER && pusher_kind(ev->type) == PK_CLIENT)
+        /* re-printed members (a number may grow ~3.4x) escaped into a
+         * string (2x) */
+        return 64 + esc_max(ev->type) + esc_max(ev->channel) + 12 * ev->data_len + 64;
     switch (body) {
     case WH_BODY_STANDARD:
         return 48 + esc_max(ev->type) + 40 + ev->data_len;
@@ -80,8 +127,64 @@ static size_t item_max(wh_body body, const wh_event_view *ev)
     }
 }
 
+/* client_event: the data object's members, "data" as a string. */
+static char *client_members(char *o, const wh_event_view *ev)
+{
+    cJSON *root = cJSON_ParseWithLength(ev->data, ev->data_len);
+    for (const cJSON *m = cJSON_IsObject(root) ? root->child : NULL; m; m = m->next) {
+        char *v = cJSON_PrintUnformatted(m);
+        if (!v) continue;
+        o = put(o, ",\"");
+        o = esc(o, m->string);
+        o = put(o, "\":");
+        if (strcmp(m->string, "data") == 0 && !cJSON_IsString(m)) {
+            *o++ = '"';
+            o = esc(o, v);
+            *o++ = '"';
+        } else {
+            o = put(o, v);
+        }
+        cJSON_free(v);
+    }
+    cJSON_Delete(root);
+    return o;
+}
+
+static char *pusher_item(char *o, const wh_event_view *ev, int kind)
+{
+    o = put(o, "{\"name\":\"");
+    o = esc(o, ev->type);
+    o = put(o, "\",\"channel\":");
+    if (ev->channel) {
+        *o++ = '"';
+        o = esc(o, ev->channel);
+        *o++ = '"';
+    } else {
+        o = put(o, "null");
+    }
+    size_t n;
+    const char *inner = object_inner(ev->data, ev->data_len, &n);
+    if (kind == PK_CLIENT) {
+        o = client_members(o, ev);
+    } else if (inner) {
+        if (n) {
+            *o++ = ',';
+            memcpy(o, inner, n);
+            o += n;
+        }
+    } else if (kind == PK_MEMBER) {
+        o = put(o, ",\"user_id\":");
+        memcpy(o, ev->data, ev->data_len);
+        o += ev->data_len;
+    }
+    *o++ = '}';
+    return o;
+}
+
 static char *item(char *o, wh_body body, const wh_event_view *ev)
 {
+    int kind = body == WH_BODY_PUSHER ? pusher_kind(ev->type) : PK_OTHER;
+    if (kind != PK_OTHER) return pusher_item(o, ev, kind);
     switch (body) {
     case WH_BODY_STANDARD:
         o = put(o, "{\"type\":\"");

@@ -31,6 +31,10 @@ typedef struct doc {
     const char *tls_min_version, *pinned_public_key;
     int insecure;
     wh_transport_kind transport;  /* default of the document's endpoints */
+    uint64_t dedupe_window_ms;
+    const char *op_endpoint;
+    const char *app_id;
+    int soketi_setting;     /* unused: Soketi app settings read and ignored */
 } doc;
 
 static doc *doc_of(void *target) { return target; }
@@ -131,10 +135,27 @@ static int root_proxy(const cJSON *item, const char *path, void *target, wh__cfg
 static const wh__cfg_key batching_keys[] = {
     {"enabled", WH__CFG_BOOL, D(batching), 0, 0, NULL, NULL, NULL, NULL,
      "Soketi's `WEBHOOKS_BATCHING`: `webhooks` entries send batches"},
-    {"duration_ms", WH__CFG_U32, D(batching_ms), 1, UINT32_MAX, NULL, NULL, NULL, NULL,
-     "Soketi's `WEBHOOKS_BATCHING_DURATION` (default 50)"},
+    {"duration_ms", WH__CFG_U32, D(batching_ms), 1, UINT32_MAX, NULL, NULL, "duration",
+     NULL, "Soketi's `WEBHOOKS_BATCHING_DURATION` (default 50)"},
+    {"duration", WH__CFG_U32, D(batching_ms), 1, UINT32_MAX, NULL, NULL, "duration_ms",
+     NULL, "the same, as Soketi's config file names it (`webhooks.batching.duration`)"},
 };
-static const wh__cfg_table batching_table = {batching_keys, 2, NULL, NULL, NULL};
+static const wh__cfg_table batching_table = {batching_keys, 3, NULL, NULL, NULL};
+
+/* A whole Soketi app object may be given: its settings for the websocket
+ * server are read (their types checked) and not used. */
+static int soketi_setting(const cJSON *item, const char *path, void *target,
+                          wh__cfg_err *err)
+{
+    (void)target;
+    if (!cJSON_IsNumber(item) && !cJSON_IsBool(item) && !cJSON_IsNull(item))
+        return wh__cfg_fail(err, WH_E_CONFIG, "%s: expected a number or a boolean (a "
+                            "Soketi app setting)", path);
+    return WH_OK;
+}
+#define SOKETI_SETTING(name) \
+    {name, WH__CFG_FN, 0, 0, 0, NULL, soketi_setting, NULL, "number or boolean", \
+     "Soketi app setting for the websocket server: accepted, not used"}
 
 /* "endpoints": this library's endpoint objects.  "webhooks": entries of a
  * Soketi app's webhooks array, verbatim (url, event_types, filter, headers,
@@ -179,6 +200,27 @@ static const wh__cfg_key root_keys[] = {
      NULL, "default `insecure_skip_verify_DANGEROUS` of the endpoints"},
     {"transport", WH__CFG_FN, 0, 0, 0, NULL, root_transport, NULL, "`curl`, `lean`, `auto`",
      "`transport` of every endpoint of the document that sets none"},
+    {"dedupe_window_ms", WH__CFG_U64, D(dedupe_window_ms), 0, (uint64_t)1 << 53, NULL,
+     NULL, NULL, NULL,
+     "an event id accepted this recently is not delivered again (`wh_emit` returns `WH_E_DUPLICATE`; 0: off)"},
+    {"operational_endpoint", WH__CFG_STR, D(op_endpoint), 1, 0, NULL, NULL, NULL, NULL,
+     "id of the endpoint that receives operational events (`endpoint.disabled`, ...)"},
+    {"id", WH__CFG_STR, D(app_id), 0, 0, NULL, NULL, NULL, NULL,
+     "Soketi app id: accepted, not used"},
+    SOKETI_SETTING("enabled"),
+    SOKETI_SETTING("maxConnections"),
+    SOKETI_SETTING("enableClientMessages"),
+    SOKETI_SETTING("enableUserAuthentication"),
+    SOKETI_SETTING("maxBackendEventsPerSecond"),
+    SOKETI_SETTING("maxClientEventsPerSecond"),
+    SOKETI_SETTING("maxReadRequestsPerSecond"),
+    SOKETI_SETTING("maxPresenceMembersPerChannel"),
+    SOKETI_SETTING("maxPresenceMemberSizeInKb"),
+    SOKETI_SETTING("maxChannelNameLength"),
+    SOKETI_SETTING("maxEventChannelsAtOnce"),
+    SOKETI_SETTING("maxEventNameLength"),
+    SOKETI_SETTING("maxEventPayloadInKb"),
+    SOKETI_SETTING("maxEventBatchSize"),
 };
 const wh__cfg_table wh__cfg_root_table = {
     root_keys, sizeof root_keys / sizeof root_keys[0], NULL, NULL, NULL};
@@ -309,7 +351,8 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
     cJSON *root = wh__cfg_parse(json, len, err);
     if (!root) return err->status;
     doc d = {NULL, NULL, NULL, NULL, 0, 50, -1, -1, NULL, 0, 0, NULL,
-             NULL, NULL, NULL, NULL, NULL, NULL, 0, WH_TRANSPORT_DEFAULT};
+             NULL, NULL, NULL, NULL, NULL, NULL, 0, WH_TRANSPORT_DEFAULT,
+             0, NULL, NULL, 0};
     wh__cfg_ep *eps = NULL;
     size_t n_eps = 0;
     int *handles = NULL;
@@ -387,6 +430,13 @@ static int load(wh_engine *e, const char *json, size_t len, wh__cfg_err *err)
         goto done;
     }
     rc = WH_OK;
+    if (d.dedupe_window_ms || d.op_endpoint) {
+        rc = wh__engine_configure(e, (int64_t)d.dedupe_window_ms, d.op_endpoint);
+        if (rc != WH_OK) {
+            rc = wh__cfg_fail(err, rc, "config: out of memory");
+            for (size_t i = n_eps; i-- > 0;) wh_endpoint_remove(e, handles[i]);
+        }
+    }
 done:
     free(d.ssrf_allow);
     if (d.app_secret) wh__cfg_wipe((char *)d.app_secret, strlen(d.app_secret));

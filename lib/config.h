@@ -145,6 +145,7 @@ typedef struct wh__cfg_ep {
     size_t key_pem_cap;
     uint32_t *schedule;     /* retry.schedule_ms */
     int *statuses;          /* retry.statuses */
+    char *payload_filter;   /* filter's payload conditions as JSON (owned) */
     char where[40];         /* "endpoints[2]" or "webhooks[0]" */
 } wh__cfg_ep;
 

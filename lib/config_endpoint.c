@@ -6,6 +6,8 @@
  * syntax, the id in use, signing consistency) are checked by the caller
  * with wh__endpoint_check. */
 #include "config.h"
+#include "filter.h"
+#include "sign_ed25519.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +55,17 @@ static int parse_event_types(const cJSON *item, const char *path, void *target,
 
 int wh__cfg_check_secret(const char *s, const char *path, wh__cfg_err *err)
 {
+    if (wh__ed_is_key(s)) { /* an ed25519 key: whsk_ (signs) or whpk_ */
+        wh__edkey *k = NULL;
+        const char *why = NULL;
+        int rc = wh__edkey_new(s, &k, &why);
+        wh__edkey_free(k);
+        if (rc == WH_E_NOMEM) return wh__cfg_fail(err, rc, "out of memory");
+        if (rc != WH_OK)
+            return wh__cfg_fail(err, WH_E_CONFIG, "%s: %s", path,
+                                why ? why : "not a valid ed25519 key");
+        return WH_OK;
+    }
     wh__hmac *h = NULL;
     int rc = wh__hmac_new(s, &h);
     wh__hmac_free(h);
@@ -425,13 +438,72 @@ static int apply_retry_preset(const cJSON *obj, const char *path, void *target,
 
 /* ---- plain sub-objects ---------------------------------------------------------- */
 
+/* The payload keys of "filter" never reach the table parser (parse_filter
+ * takes them out); their rows document them. */
 static const wh__cfg_key filter_keys[] = {
     {"channel_name_starts_with", WH__CFG_STR, EP(channel_prefix), 0, 0, NULL, NULL,
      NULL, NULL, "deliver events whose channel starts with this"},
     {"channel_name_ends_with", WH__CFG_STR, EP(channel_suffix), 0, 0, NULL, NULL, NULL,
      NULL, "… and ends with this"},
+    {"data.<path>", WH__CFG_FN, 0, 0, 0, NULL, NULL, NULL, "value or operator object",
+     "payload condition on a dotted path (`data.amount`): `$eq $neq $gt $gte $lt $lte $in $nin $exist $regex`; a value means `$eq`"},
+    {"$and", WH__CFG_FN, 0, 0, 0, NULL, NULL, NULL, "array of filter objects",
+     "all of these payload conditions"},
+    {"$or", WH__CFG_FN, 0, 0, 0, NULL, NULL, NULL, "array of filter objects",
+     "any of these payload conditions"},
 };
 static const wh__cfg_table filter_table = {filter_keys, 2, NULL, NULL, NULL};
+static const wh__cfg_table filter_doc_table = {filter_keys, 5, NULL, NULL, NULL};
+
+static int is_payload_key(const char *k)
+{
+    return strcmp(k, "data") == 0 || strncmp(k, "data.", 5) == 0 ||
+           strcmp(k, "$and") == 0 || strcmp(k, "$or") == 0;
+}
+
+/* "filter": the channel keys through filter_table, the payload conditions
+ * compiled (filter.c) to check them now and handed to the endpoint as
+ * payload_filter_json. */
+static int parse_filter(const cJSON *item, const char *path, void *target,
+                        wh__cfg_err *err)
+{
+    wh__cfg_ep *c = ep_of(target);
+    if (!cJSON_IsObject(item))
+        return wh__cfg_fail(err, WH_E_CONFIG, "%s: expected an object", path);
+    cJSON *chan = cJSON_CreateObject(), *pay = cJSON_CreateObject();
+    int rc = chan && pay ? WH_OK : wh__cfg_fail(err, WH_E_NOMEM, "out of memory");
+    for (cJSON *k = item->child; rc == WH_OK && k; k = k->next)
+        if (!cJSON_AddItemReferenceToObject(is_payload_key(k->string) ? pay : chan,
+                                            k->string, k))
+            rc = wh__cfg_fail(err, WH_E_NOMEM, "out of memory");
+    if (rc == WH_OK) rc = wh__cfg_object(chan, path, &filter_table, target, err);
+    if (rc == WH_OK && pay->child) {
+        wh__filter *f = NULL;
+        char why[200];
+        rc = wh__filter_compile(pay, 0, &f, why, sizeof why);
+        wh__filter_free(f);
+        if (rc != WH_OK)
+            rc = wh__cfg_fail(err, rc == WH_E_NOMEM ? rc : WH_E_CONFIG, "%s: %s", path, why);
+        else if (!(c->payload_filter = cJSON_PrintUnformatted(pay)))
+            rc = wh__cfg_fail(err, WH_E_NOMEM, "out of memory");
+        else
+            c->o.payload_filter_json = c->payload_filter;
+    }
+    cJSON_Delete(chan);
+    cJSON_Delete(pay);
+    return rc;
+}
+
+static int parse_delivery(const cJSON *item, const char *path, void *target,
+                          wh__cfg_err *err)
+{
+    static const char *const names[] = {"at_least_once", "at_most_once"};
+    size_t i;
+    int rc = wh__cfg_choice(item, path, names, 2, &i, err);
+    if (rc == WH_OK)
+        ep_of(target)->o.delivery = i ? WH_DELIVERY_AT_MOST_ONCE : WH_DELIVERY_AT_LEAST_ONCE;
+    return rc;
+}
 
 static const wh__cfg_key limits_keys[] = {
     {"rate", WH__CFG_U32, EP(rate_limit), 0, U32_ALL, NULL, NULL, NULL, NULL,
@@ -513,10 +585,10 @@ static const wh__cfg_key endpoint_keys[] = {
      "`http://` or `https://` URL (required)"},
     {"event_types", WH__CFG_FN, 0, 0, 0, NULL, parse_event_types, NULL,
      "array of strings", "event types to receive, `\"*\"` for all; `[]` none (default all)"},
-    {"filter", WH__CFG_OBJECT, 0, 0, 0, &filter_table, NULL, NULL, NULL,
-     "channel filter (both must hold)"},
+    {"filter", WH__CFG_FN, 0, 0, 0, &filter_doc_table, parse_filter, NULL, "object",
+     "channel and payload filter (every key must hold)"},
     {"secret", WH__CFG_FN, 0, 0, 0, NULL, parse_secret, "secrets",
-     "string or array of strings", "`whsec_<base64>` or raw key; several: key rotation, one signature each (default unsigned)"},
+     "string or array of strings", "`whsec_<base64>` (HMAC, `v1`), `whsk_<base64>` (ed25519, `v1a`) or raw key; several: key rotation, one signature each (default unsigned)"},
     {"secrets", WH__CFG_FN, 0, 0, 0, NULL, parse_secret, "secret",
      "string or array of strings", "same as `secret` (not both)"},
     {"headers", WH__CFG_FN, 0, 0, 0, NULL, parse_headers, NULL,
@@ -574,6 +646,12 @@ static const wh__cfg_key endpoint_keys[] = {
     {"insecure_skip_verify_DANGEROUS", WH__CFG_BOOL, EP(insecure_skip_verify_DANGEROUS), 0,
      0, NULL, NULL, NULL, NULL,
      "`true`: accept any certificate and host name (test servers only)"},
+    {"delivery", WH__CFG_FN, 0, 0, 0, NULL, parse_delivery, NULL,
+     "`at_least_once`, `at_most_once`",
+     "`at_most_once`: retry only when the connection failed before any byte was sent (default `at_least_once`)"},
+    {"ignore_delivery_control", WH__CFG_BOOL, EP(ignore_delivery_control), 0, 0, NULL,
+     NULL, NULL, NULL,
+     "ignore the receiver's `webhook-delivery: disable` / `abort-message` answers (default false)"},
 };
 
 const wh__cfg_table wh__cfg_endpoint_table = {
@@ -600,4 +678,5 @@ void wh__cfg_endpoint_free(wh__cfg_ep *p)
     free(p->types);
     free(p->schedule);
     free(p->statuses);
+    free(p->payload_filter);
 }

@@ -6,11 +6,13 @@
  * Calls policy.c, health.c, outcome.c, scheduler.c, body.c, sign.c and the
  * transport's and queue's vtables; never a host callback. */
 #include "engine.h"
+#include "opevents.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLAIM_BATCH 64
 
@@ -24,6 +26,32 @@ static wh_delivery *of(wh__link *l) { return WH__CONTAINER_OF(l, wh_delivery, li
 
 static size_t name_len(const char *n) { return n ? strlen(n) + 2 : 0; }
 
+/* The per-message headers of a job (single mode), or NULL. */
+static const char *job_headers(const wh_engine *e, const wh_job *job)
+{
+    if (e->queue->version < 4 || !e->queue->enqueue_with_headers) return NULL;
+    return job->headers && job->headers_len ? job->headers : NULL;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 1;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* 1 when header line `line` (name nl bytes) names a header the endpoint
+ * sends itself: its own wins. */
+static int endpoint_sends(const wh_ep_conf *c, const char *line, size_t nl)
+{
+    const char *own[5] = {c->h_id, c->h_ts, c->h_attempt, c->h_sig, c->h_apikey};
+    for (size_t i = 0; i < 5; i++)
+        if (own[i] && strlen(own[i]) == nl && strncasecmp(own[i], line, nl) == 0) return 1;
+    for (size_t i = 0; i < c->n_headers; i++)
+        if (strncasecmp(c->headers[i], line, nl) == 0 && c->headers[i][nl] == ':') return 1;
+    return 0;
+}
+
 /* Make a delivery of n claimed jobs: body built once (unless it is the raw
  * payload itself), id, and room for every attempt's headers. */
 static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n)
@@ -32,8 +60,10 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
     int batch = c->mode == WH_MODE_BATCH;
     const char *id = batch ? NULL : jobs[0].ev.id;
     size_t id_len = batch ? 36 : strlen(id);
-    size_t n_hdr = 7 + c->n_headers;
-    size_t text = name_len(c->h_id) + id_len + 1 + name_len(c->h_ts) + 21 +
+    const char *msg_h = batch ? NULL : job_headers(e, &jobs[0]);
+    size_t n_hdr = 7 + c->n_headers + (msg_h ? count_lines(msg_h) : 0);
+    size_t text = (msg_h ? jobs[0].headers_len + 1 : 0) +
+                  name_len(c->h_id) + id_len + 1 + name_len(c->h_ts) + 21 +
                   name_len(c->h_attempt) + 11 +
                   (c->h_apikey && c->api_key ? name_len(c->h_apikey) + strlen(c->api_key) + 1 : 0) +
                   (c->h_sig && c->signer ? name_len(c->h_sig) + wh__signer_max_len(c->signer) + 1
@@ -136,6 +166,19 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
         }
     }
     for (size_t i = 0; i < c->n_headers; i++) d->hdrs[h++] = c->headers[i];
+    const char *msg_h = c->mode == WH_MODE_BATCH ? NULL : job_headers(e, &d->jobs[0]);
+    for (const char *l = msg_h; l && *l;) {
+        size_t len = strcspn(l, "\n");
+        size_t nl = strcspn(l, ":");
+        if (nl < len && !endpoint_sends(c, l, nl)) {
+            memcpy(p, l, len);
+            p[len] = '\0';
+            d->hdrs[h++] = p;
+            p += len + 1;
+        }
+        l += len;
+        if (*l == '\n') l++;
+    }
     d->req.url = c->url;
     d->req.headers = d->hdrs;
     d->req.n_headers = h;
@@ -175,6 +218,18 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     if (ep->pol.honor_retry_after && res->retry_after) a.wall = e->clock.wall_ms(e->clock.user);
     wh__decision dec;
     wh__policy_decide(&ep->pol, &ep->health, &a, &e->rng, &dec);
+    /* the receiver's word (webhook-delivery), then at-most-once */
+    const char *control = e->transport->version >= 2 ? res->delivery_control : NULL;
+    unsigned ctl = ep->conf.ignore_control ? 0 : wh__delivery_control(control);
+    if ((ctl & WH__CTL_ABORT) && dec.kind == WH_RETRY) {
+        dec.kind = WH_DEAD;
+        dec.why = "the receiver answered webhook-delivery: abort-message";
+    }
+    if (ep->conf.at_most_once && dec.kind == WH_RETRY && res->error != WH_E_CONNECT &&
+        !d->fail_error) {
+        dec.kind = WH_DEAD;
+        dec.why = "at-most-once: the request may have reached the receiver";
+    }
 
     wh_outcome o;
     memset(&o, 0, sizeof o);
@@ -182,6 +237,12 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     o.http_status = res->status;
     o.error = dec.error;
     o.latency_ms = now - d->started;
+    o.response_body = res->body;
+    o.response_body_len = res->body && res->body_len < WH_OUTCOME_BODY_MAX
+                              ? res->body_len
+                              : res->body ? WH_OUTCOME_BODY_MAX : 0;
+    o.retry_after = res->retry_after;
+    o.delivery_control = control;
     int held = 0;
     if (dec.kind == WH_DELIVERED) {
         e->st.delivered += d->n_jobs;
@@ -216,6 +277,11 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
                 dec.msg, dec.why);
     }
     wh__health_apply(e, ep, &dec, now);
+    if ((ctl & WH__CTL_DISABLE) && ep->health.state != WH_EP_DISABLED) {
+        wh__health_set(e, ep, WH_EP_DISABLED, res->status, res->error,
+                       "the receiver answered webhook-delivery: disable", now);
+        wh__sched_cancel(e, ep);
+    }
     if (!held) delivery_free(d);
     wh__sched_update(e, ep);
 }
@@ -234,7 +300,7 @@ static void complete_failed(wh_engine *e)
     wh__link *l;
     while ((l = wh__list_pop_front(&e->failed))) {
         wh_delivery *d = of(l);
-        wh_response r = {0, d->fail_error, d->fail_msg, NULL, NULL, 0};
+        wh_response r = {0, d->fail_error, d->fail_msg, NULL, NULL, 0, NULL};
         complete(e, d, &r);
     }
 }

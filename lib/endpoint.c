@@ -4,6 +4,7 @@
  * Calls policy.c (the policy part of the options), sign.c, validate.c and
  * log.c. */
 #include "engine.h"
+#include "filter.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +321,20 @@ int wh__endpoint_check(wh_engine *e, const wh_endpoint_options *in,
                         "%s.retry_max_ms: smaller than retry_initial_ms", where);
     int rc = wh__net_ep_check(e, &o, where);
     if (rc != WH_OK) return rc;
+    if (o.delivery != WH_DELIVERY_AT_LEAST_ONCE && o.delivery != WH_DELIVERY_AT_MOST_ONCE)
+        return wh__fail(e, WH_E_INVAL, "%s.delivery: unknown delivery mode %d", where,
+                        o.delivery);
+    if (o.payload_filter_json) {
+        wh__filter *f = NULL;
+        char fwhy[200];
+        rc = wh__filter_compile_json(o.payload_filter_json, strlen(o.payload_filter_json),
+                                     &f, fwhy, sizeof fwhy);
+        wh__filter_free(f);
+        if (rc == WH_E_NOMEM) return wh__fail(e, rc, "%s: out of memory", where);
+        if (rc != WH_OK)
+            return wh__fail(e, rc == WH_E_JSON ? WH_E_JSON : WH_E_INVAL,
+                            "%s.payload_filter_json: %s", where, fwhy);
+    }
     return wh__policy_check(e, &o, where);
 }
 
@@ -333,6 +348,8 @@ void wh__ep_free(wh_ep *ep)
     free(ep->conf.ch_prefix);
     free(ep->conf.ch_suffix);
     wh__signer_free(ep->conf.signer);
+    wh__filter_free(ep->conf.payload_filter);
+    free(ep->metrics);
     wh__policy_free(&ep->pol);
     free(ep->conf.h_id);
     free(ep->conf.h_ts);
@@ -358,6 +375,7 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
     wh__health_init(&ep->health);
     wh__work_init(&ep->work);
     wh__sched_init(&ep->sched);
+    if (!(ep->metrics = wh__calloc(1, sizeof *ep->metrics))) goto fail;
     if (o->id) ep->conf.id = wh__strdup(o->id);
     else {
         /* "ep-<handle>", made unique against ids the host chose */
@@ -421,6 +439,12 @@ wh_ep *wh__ep_new(const wh_engine *e, const wh_endpoint_options *o, int handle)
     ep->conf.connect_timeout_ms = o->connect_timeout_ms && o->connect_timeout_ms < o->timeout_ms
                                  ? o->connect_timeout_ms
                                  : o->timeout_ms;
+    if (o->payload_filter_json &&
+        wh__filter_compile_json(o->payload_filter_json, strlen(o->payload_filter_json),
+                                &ep->conf.payload_filter, NULL, 0) != WH_OK)
+        goto fail;
+    ep->conf.at_most_once = o->delivery == WH_DELIVERY_AT_MOST_ONCE;
+    ep->conf.ignore_control = o->ignore_delivery_control != 0;
     if (wh__policy_build(&ep->pol, o) != WH_OK) goto fail;
     if (wh__net_ep_new(e, o, &ep->conf.net) != WH_OK) goto fail;
     return ep;

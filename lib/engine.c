@@ -12,12 +12,15 @@
  * starts what the completions freed (in the same call), lets the queue
  * poll and commit, and re-arms the loop's timer (loop.c). */
 #include "engine.h"
+#include "dedupe.h"
+#include "filter.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define WH_INBOX_DEFAULT 65536
@@ -120,6 +123,19 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
         /* a shared queue's first poll is due at once */
         if (rc == WH_OK && e->queue->version >= 2 && e->queue->poll) e->queue_next = INT64_MIN;
     }
+    if (rc == WH_OK && o.dedupe_window_ms < 0) rc = WH_E_INVAL;
+    if (rc == WH_OK && o.dedupe_window_ms > 0) {
+        e->dedupe_window = o.dedupe_window_ms;
+        /* a durable queue that remembers ids does so in its own store */
+        if (wh__queue_sqlite_remember(e->queue, NULL, 0, 0) == WH_E_INVAL) {
+            e->dedupe = wh__dedupe_new(o.dedupe_window_ms,
+                                       o.dedupe_max_ids ? o.dedupe_max_ids : 1000000);
+            if (!e->dedupe) rc = WH_E_NOMEM;
+        }
+    }
+    if (rc == WH_OK && o.operational_endpoint &&
+        !(e->op_endpoint = wh__strdup(o.operational_endpoint)))
+        rc = WH_E_NOMEM;
     if (rc == WH_OK) {
         e->claim_cap = CLAIM_BATCH;
         e->claim_buf = wh__calloc(e->claim_cap, sizeof *e->claim_buf);
@@ -179,6 +195,8 @@ void wh_engine_free(wh_engine *e)
     free(e->claim_buf);
     free(e->route_buf);
     free(e->route_ids);
+    wh__dedupe_free(e->dedupe);
+    free(e->op_endpoint);
     if (e->queue && e->queue_owned && e->queue->destroy) e->queue->destroy(e->queue->user);
     if (e->transport && e->transport_owned) wh_transport_free(e->transport);
     wh__outcome_pull_free(e);
@@ -189,6 +207,45 @@ void wh_engine_free(wh_engine *e)
 }
 
 /* ---- emit ----------------------------------------------------------------------- */
+/* dedupe_window_ms: 1 when id was accepted within the window, 0 when it is
+ * new (and now remembered), or a negative status. */
+static int dedupe_check(wh_engine *e, const char *id)
+{
+    int64_t wall = e->clock.wall_ms(e->clock.user);
+    if (e->dedupe) return wh__dedupe_check(e->dedupe, id, wall);
+    return wh__queue_sqlite_remember(e->queue, id, wall, e->dedupe_window);
+}
+
+static void dedupe_forget(wh_engine *e, const char *id)
+{
+    if (e->dedupe) wh__dedupe_forget(e->dedupe, id);
+    else wh__queue_sqlite_remember(e->queue, id, 0, -1);
+}
+
+/* Keep the routed endpoints whose payload filter (if any) the payload
+ * satisfies; the payload is parsed on the first filter that needs it.
+ * Returns how many remain in e->route_buf / e->route_ids. */
+static size_t payload_filter(wh_engine *e, const char *data, size_t len, size_t n)
+{
+    wh__payload p;
+    wh__payload_init(&p, data, len);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wh__filter *f = e->eps[e->route_buf[i]]->conf.payload_filter;
+        if (f && !wh__filter_match(f, &p)) continue;
+        e->route_buf[k] = e->route_buf[i];
+        e->route_ids[k] = e->route_ids[i];
+        k++;
+    }
+    wh__payload_done(&p);
+    return k;
+}
+
+static int queue_has_headers(const wh_engine *e)
+{
+    return e->queue->version >= 4 && e->queue->enqueue_with_headers;
+}
+
 /* The checks of wh_emit, made in the calling thread: a status and its
  * message in msg, or WH_OK. */
 static int check_event(const wh_engine *e, const char *type, const char *channel,
@@ -232,11 +289,26 @@ static int check_event(const wh_engine *e, const char *type, const char *channel
     return WH_OK;
 }
 
-/* Route and enqueue a checked event (wall < 0: read the clock now).
- * Returns the fan-out or a status (the last error is set). */
+/* Route and enqueue a checked event (wall < 0: read the clock now), with
+ * its per-message headers (hdrs: "\n"-separated lines, or NULL).  Returns
+ * the fan-out or a status (the last error is set); WH_E_DUPLICATE for an id
+ * accepted within dedupe_window_ms (counted in st.duplicates). */
 static int accept_event(wh_engine *e, const char *type, const char *channel, const char *data,
-                        size_t len, const char *id, int64_t wall)
+                        size_t len, const char *id, int64_t wall, const char *hdrs,
+                        size_t hdrs_len)
 {
+    int remembered = 0;
+    if (id && e->dedupe_window > 0) {
+        int d = dedupe_check(e, id);
+        if (d == 1) {
+            e->st.duplicates++;
+            return wh__fail(e, WH_E_DUPLICATE, "wh_emit: id \"%s\" was accepted within "
+                            "dedupe_window_ms (%" PRId64 " ms): not delivered again", id,
+                            e->dedupe_window);
+        }
+        if (d < 0) return wh__fail(e, d, "wh_emit: cannot remember the id: %s", wh_strerror(d));
+        remembered = 1;
+    }
     size_t n = wh__router_match(&e->router, type, channel, e->route_buf,
                                 e->route_ids, e->route_cap);
     if (n > e->route_cap) {
@@ -245,11 +317,15 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
         if (rb) e->route_buf = rb;
         const char **ri = realloc(e->route_ids, cap * sizeof *ri);
         if (ri) e->route_ids = ri;
-        if (!rb || !ri) return wh__fail(e, WH_E_NOMEM, "wh_emit: out of memory");
+        if (!rb || !ri) {
+            if (remembered) dedupe_forget(e, id);
+            return wh__fail(e, WH_E_NOMEM, "wh_emit: out of memory");
+        }
         e->route_cap = cap;
         n = wh__router_match(&e->router, type, channel, e->route_buf, e->route_ids,
                              e->route_cap);
     }
+    if (n && e->n_payload_filters) n = payload_filter(e, data, len, n);
     e->st.emitted++;
     if (n == 0) return 0;
     int64_t now = e->clock.now_ms(e->clock.user);
@@ -260,9 +336,12 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
         id = idbuf;
     }
     wh_event_view ev = {id, type, channel, data, len, wall};
-    int rc = e->queue->enqueue(e->queue->user, &ev, e->route_buf, e->route_ids, n, now);
+    int rc = hdrs ? e->queue->enqueue_with_headers(e->queue->user, &ev, hdrs, hdrs_len,
+                                                   e->route_buf, e->route_ids, n, now)
+                  : e->queue->enqueue(e->queue->user, &ev, e->route_buf, e->route_ids, n, now);
     if (rc != WH_OK) {
         e->st.emitted--;
+        if (remembered) dedupe_forget(e, id);
         if (rc == WH_E_FULL)
             return wh__fail(e, rc, "wh_emit: queue is full (%zu jobs queued)",
                             e->queue->size(e->queue->user));
@@ -316,10 +395,114 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
         e->st.rejected++;
         return wh__fail(e, rc, "%s", msg);
     }
-    rc = accept_event(e, type, channel, data, len, id, -1);
-    if (rc < 0) e->st.rejected++;
+    rc = accept_event(e, type, channel, data, len, id, -1, NULL, 0);
+    if (rc < 0 && rc != WH_E_DUPLICATE) e->st.rejected++;
     return rc;
 }
+
+static const wh_event event_defaults = {.struct_size = sizeof(wh_event)};
+
+void wh_event_init_sized(wh_event *ev, size_t size)
+{
+    wh__opts_init(ev, size, &event_defaults, sizeof event_defaults);
+}
+
+#define WH__MSG_HEADERS_MAX 64
+#define WH__MSG_HEADERS_BYTES 8192
+
+/* Names per-message headers may not use (they belong to the request or to
+ * the signing schemes). */
+static int reserved_header(const char *line, size_t name_len)
+{
+    static const char *const names[] = {"host", "content-length", "content-type",
+                                        "content-encoding", "transfer-encoding",
+                                        "connection", "expect", "te", "upgrade",
+                                        "user-agent"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == name_len && strncasecmp(line, names[i], name_len) == 0)
+            return 1;
+    return name_len >= 8 && strncasecmp(line, "webhook-", 8) == 0;
+}
+
+int wh_emit_ex(wh_engine *e, const wh_event *in)
+{
+    if (!e) return WH_E_INVAL;
+    if (!in) return wh__fail(e, WH_E_INVAL, "wh_emit_ex: event is NULL");
+    wh_event ev = event_defaults;
+    if (in->struct_size < offsetof(wh_event, id) + sizeof in->id ||
+        wh__opts_copy_in(&ev, sizeof ev, in) != WH_OK)
+        return wh__fail(e, WH_E_VERSION, "wh_emit_ex: struct_size %zu not supported",
+                        in->struct_size);
+    if (!ev.n_headers) return wh_emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id);
+    if (e->inbox) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit_ex: per-message headers need the engine's "
+                        "thread (emit_any_thread is set)");
+    }
+    char cmsg[256];
+    int crc = check_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, cmsg, sizeof cmsg);
+    if (crc != WH_OK) {
+        e->st.rejected++;
+        return wh__fail(e, crc, "%s", cmsg);
+    }
+    if (!ev.headers) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit_ex: headers is NULL with n_headers %zu",
+                        ev.n_headers);
+    }
+    if (ev.n_headers > WH__MSG_HEADERS_MAX) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_HEADER, "wh_emit_ex: %zu headers (at most %d)", ev.n_headers,
+                        WH__MSG_HEADERS_MAX);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < ev.n_headers; i++) {
+        const char *why = NULL;
+        const char *h = ev.headers[i];
+        if (!h || wh__header_valid(h, &why) != WH_OK) {
+            e->st.rejected++;
+            return wh__fail(e, WH_E_HEADER, "wh_emit_ex: headers[%zu]: %s", i,
+                            h ? why : "NULL");
+        }
+        size_t nl = strcspn(h, ":");
+        if (reserved_header(h, nl)) {
+            e->st.rejected++;
+            return wh__fail(e, WH_E_HEADER, "wh_emit_ex: headers[%zu]: \"%.*s\" is a "
+                            "reserved header name", i, (int)(nl > 64 ? 64 : nl), h);
+        }
+        total += strlen(h) + 1;
+    }
+    if (total > WH__MSG_HEADERS_BYTES) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_HEADER, "wh_emit_ex: headers of %zu bytes (at most %d)",
+                        total, WH__MSG_HEADERS_BYTES);
+    }
+    if (!queue_has_headers(e)) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_INVAL, "wh_emit_ex: this queue cannot store per-message "
+                        "headers (the in-memory and SQLite queues can)");
+    }
+    char stackbuf[1024];
+    char *blob = total <= sizeof stackbuf ? stackbuf : malloc(total);
+    if (!blob) {
+        e->st.rejected++;
+        return wh__fail(e, WH_E_NOMEM, "wh_emit_ex: out of memory");
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < ev.n_headers; i++) {
+        size_t l = strlen(ev.headers[i]);
+        if (i) blob[o++] = '\n';
+        memcpy(blob + o, ev.headers[i], l);
+        o += l;
+    }
+    blob[o] = '\0';
+    int rc = accept_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, -1, blob, o);
+    if (rc < 0 && rc != WH_E_DUPLICATE) e->st.rejected++;
+    if (blob != stackbuf) free(blob);
+    return rc;
+}
+
+/* ---- poll, flush ------------------------------------------------------------ */
 
 /* Take what the inbox holds (engine's thread).  An event the queue refuses
  * as full stays in the inbox, first in line, for the next round. */
@@ -329,9 +512,10 @@ static void inbox_drain(wh_engine *e)
     wh__inbox_armed(e->inbox);
     const wh__inbox_item *it;
     while ((it = wh__inbox_peek(e->inbox))) {
-        int rc = accept_event(e, it->type, it->channel, it->data, it->len, it->id, it->wall);
+        int rc = accept_event(e, it->type, it->channel, it->data, it->len, it->id, it->wall,
+                              NULL, 0);
         if (rc == WH_E_FULL) break;
-        if (rc < 0) {
+        if (rc < 0 && rc != WH_E_DUPLICATE) { /* a duplicate is counted, not an error */
             e->st.rejected++;
             wh__log(e, WH_LOG_ERROR, "an event from the inbox could not be queued: %s",
                     wh_last_error(e));
@@ -636,6 +820,67 @@ int wh_flush(wh_engine *e, int64_t timeout_ms)
                     e->queue->size(e->queue->user));
 }
 
+int wh__engine_configure(wh_engine *e, int64_t dedupe_window_ms,
+                         const char *operational_endpoint)
+{
+    if (operational_endpoint) {
+        char *s = wh__strdup(operational_endpoint);
+        if (!s) return WH_E_NOMEM;
+        free(e->op_endpoint);
+        e->op_endpoint = s;
+    }
+    if (dedupe_window_ms > 0) {
+        if (wh__queue_sqlite_remember(e->queue, NULL, 0, 0) == WH_E_INVAL &&
+            (!e->dedupe || e->dedupe_window != dedupe_window_ms)) {
+            wh__dedupe *d = wh__dedupe_new(dedupe_window_ms, 1000000);
+            if (!d) return WH_E_NOMEM;
+            wh__dedupe_free(e->dedupe);
+            e->dedupe = d;
+        }
+        e->dedupe_window = dedupe_window_ms;
+    }
+    return WH_OK;
+}
+
+size_t wh_metrics_write(wh_engine *e, char *buf, size_t len)
+{
+    if (!e) {
+        if (buf && len) buf[0] = '\0';
+        return 0;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_slots; i++) n += e->eps[i] != NULL;
+    wh__metrics_ep *rows = wh__calloc(n ? n : 1, sizeof *rows);
+    if (!rows) {
+        if (buf && len) buf[0] = '\0';
+        return 0;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < e->n_slots; i++) {
+        const wh_ep *ep = e->eps[i];
+        if (!ep) continue;
+        uint64_t in_flight = 0;
+        for (const wh__link *l = e->flights.head; l; l = l->next) {
+            const wh_delivery *d = WH__CONTAINER_OF(l, const wh_delivery, link);
+            if (d->ep == ep) in_flight += d->n_jobs;
+        }
+        rows[k].id = ep->conf.id;
+        rows[k].state = ep->health.state;
+        rows[k].in_flight = in_flight;
+        /* accepted and not yet finished (approximate for jobs a durable
+         * queue held before this engine started) */
+        uint32_t done = (uint32_t)(ep->metrics->delivered + ep->metrics->dead + in_flight);
+        uint32_t left = ep->work.accepted - done; /* modulo 2^32 */
+        rows[k].queued = left < UINT32_MAX / 2 ? left : 0;
+        rows[k].m = ep->metrics;
+        k++;
+    }
+    wh__metrics_engine g = {e->st.emitted, e->st.rejected, e->st.duplicates, e->st.requests};
+    size_t need = wh__metrics_format(&g, rows, k, buf, len);
+    free(rows);
+    return need;
+}
+
 int wh_stats_get_sized(const wh_engine *e, wh_stats *out, size_t size)
 {
     /* the first version of wh_stats ends with bytes_sent */
@@ -685,6 +930,7 @@ int wh_endpoint_add(wh_engine *e, const wh_endpoint_options *in)
         }
     }
     e->eps[e->n_slots++] = ep;
+    if (ep->conf.payload_filter) e->n_payload_filters++;
     /* a persistent queue may already hold jobs for this endpoint */
     int64_t due = e->queue->next_due(e->queue->user, ep->slot);
     if (due != INT64_MAX) wh__sched_at(e, ep, due);
@@ -710,6 +956,7 @@ int wh_endpoint_remove(wh_engine *e, int handle)
     wh__cancel_endpoint(e, ep);
     wh__outcomes_deliver(e); /* before ep's strings go */
     e->eps[handle - 1] = NULL;
+    if (ep->conf.payload_filter) e->n_payload_filters--;
     wh__ep_free(ep);
     wh__loop_rearm(e);
     finish_call(e);

@@ -25,7 +25,10 @@
  *                during a call and handed to the host's callbacks at its end
  *                (then the queue is told: ack or retry).  Calls scheduler.c
  *                (an endpoint whose job went back to the queue is
- *                rescheduled), log.c, ds.c and the host's callbacks.
+ *                rescheduled), log.c, ds.c, metrics.c (every outcome is
+ *                counted), opevents.c and the queue's enqueue (operational
+ *                events to the operational_endpoint) and the host's
+ *                callbacks.
  *   scheduler.c  when each endpoint next has work (wh_ep_sched, the wake
  *                heap).  Calls policy.c (gates), ds.c.
  *   router.c     which endpoints an event goes to.  Calls ds.c.
@@ -37,6 +40,14 @@
  *   log.c        the last error and the log callback.  Leaf (but for
  *                wh_status_name).
  *   ds.c         heap, hash map, intrusive list, growable array.  Leaf.
+ *   filter.c     payload filters: compiled at endpoint add (endpoint.c),
+ *                matched in wh_emit (engine.c).  Leaf (cJSON, regex.h).
+ *   dedupe.c     the ids wh_emit accepted within dedupe_window_ms (engine.c;
+ *                the SQLite queue keeps its own).  Leaf.
+ *   metrics.c    per-endpoint counters (wh__ep_metrics: written through its
+ *                functions only) and their Prometheus text.  Leaf.
+ *   opevents.c   operational events as JSON (outcome.c) and the
+ *                webhook-delivery response header (delivery.c).  Leaf.
  *
  * The other lib/ files (queues, transports, sign.c, validate.c, config.c,
  * ids.c, util.c) are reached through vtables or as leaves; none calls a
@@ -52,6 +63,10 @@
 
 #include "ds.h"
 #include "internal.h"
+#include "metrics.h"
+
+struct wh__filter;
+struct wh__dedupe;
 
 typedef struct wh_delivery wh_delivery;
 
@@ -77,6 +92,9 @@ typedef struct wh_ep_conf {
     uint32_t connect_timeout_ms;
     struct wh__ep_net *net; /* TLS profile (backends.c), or NULL */
     int transport;          /* wh_transport_kind, handed to wh_request */
+    struct wh__filter *payload_filter; /* NULL: none (filter.c) */
+    int at_most_once;       /* delivery WH_DELIVERY_AT_MOST_ONCE */
+    int ignore_control;     /* ignore the webhook-delivery header */
 } wh_ep_conf;
 
 /* Retry policy and request limits (policy.c builds it; read-only after). */
@@ -117,6 +135,10 @@ typedef struct wh_ep_rate {
 /* Work state: the requests of an endpoint (delivery.c writes it). */
 typedef struct wh_ep_work {
     uint32_t in_flight;
+    /* jobs queued by this engine, modulo 2^32 (wh_metrics_write's
+     * webhook_queued: accepted - delivered - dead - in flight); in the
+     * padding after in_flight, so that wh_emit touches no further line */
+    uint32_t accepted;
     /* jobs enqueued and not yet claimed (batch readiness; approximate for a
      * queue that already held jobs when the engine started) */
     uint64_t fresh, fresh_bytes;
@@ -141,6 +163,9 @@ typedef struct wh_ep {
     wh_ep_health health;
     wh_ep_work work;
     wh_ep_sched sched;
+    wh__ep_metrics *metrics; /* its own allocation (cold: kept out of the
+                                wh_ep lines wh_emit touches); outcome.c
+                                records, wh_metrics_write reads */
 } wh_ep;
 
 /* One request's worth of jobs: a single event, or a batch.  In single mode
@@ -193,6 +218,11 @@ typedef struct wh__report {
     wh_outcome o;
     wh_health h;
     char msg[160];            /* o.error_msg / h.reason when they point here */
+    /* copies of the answer for o.response_body, o.retry_after,
+     * o.delivery_control (pointed to when the report is delivered) */
+    char resp_body[WH_OUTCOME_BODY_MAX];
+    char retry_after[64], control[64];
+    int has_retry_after, has_control;
 } wh__report;
 
 struct wh_engine {
@@ -232,6 +262,11 @@ struct wh_engine {
     wh__report *reports;   /* outcome.c: reports[rep_head..rep_n) pending */
     size_t rep_head, rep_n, rep_cap;
     size_t delivered_outcomes; /* outcomes handed out during this wh_poll */
+
+    size_t n_payload_filters; /* endpoints with a payload filter */
+    struct wh__dedupe *dedupe; /* dedupe_window_ms in memory, or NULL */
+    int64_t dedupe_window;
+    char *op_endpoint;      /* operational_endpoint id, or NULL */
 
     int in_callback;
     int free_pending;
@@ -442,6 +477,7 @@ static inline int64_t wh__work_enqueued(const wh_engine *e, wh_ep *ep, size_t le
 {
     ep->work.fresh++;
     ep->work.fresh_bytes += len;
+    ep->work.accepted++;
     if (ep->conf.mode == WH_MODE_BATCH && ep->work.fresh < ep->conf.batch_max_events &&
         ep->work.fresh_bytes < ep->conf.batch_max_bytes && !e->flushing)
         return now + ep->conf.batch_linger_ms;

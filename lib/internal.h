@@ -212,8 +212,22 @@ int wh__lean_fd(const wh_transport *t);
 int wh__lean_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
                        int set_allow);
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);
+/* Emit idempotency kept by the SQLite queue in its file (table wh_dedupe,
+ * written in the transaction of the events accepted with the ids):
+ * WH_E_INVAL when vq is not a SQLite queue; id NULL: WH_OK (a probe);
+ * window_ms < 0: forget id (its emit failed); else 1 when id was accepted
+ * within the window (by this or an earlier process), 0 when it is new and
+ * now remembered until wall_ms + window_ms, or a negative status. */
+int wh__queue_sqlite_remember(wh_queue *vq, const char *id, int64_t wall_ms,
+                              int64_t window_ms);
 
 /* ---- engine internals used by config.c (lib/log.c, lib/endpoint.c) -------- */
+/* The JSON document's engine-wide keys: dedupe_window_ms (> 0: on, as
+ * wh_engine_options.dedupe_window_ms; 0: unchanged) and
+ * operational_endpoint (NULL: unchanged) (lib/engine.c).  WH_OK or
+ * WH_E_NOMEM. */
+int wh__engine_configure(wh_engine *e, int64_t dedupe_window_ms,
+                         const char *operational_endpoint);
 /* Set the engine's last-error message (printf style) and return `status`. */
 int wh__fail(wh_engine *e, int status, const char *fmt, ...) WH_PRINTF(3, 4);
 /* Check endpoint options without adding; on error sets last error prefixed

@@ -20,6 +20,7 @@
  *
  * Calls scheduler.c, the queue's vtable and the host's callbacks. */
 #include "engine.h"
+#include "opevents.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +130,27 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
     r->o.endpoint_id = ep->conf.id;
     r->o.url = wh__url_redacted(ep->conf.url);
     r->o.ev = job->ev;
+    /* in the queue's memory until the job is acked or retried, after the
+     * host saw the outcome */
+    r->o.event_headers = e->queue->version >= 4 && e->queue->enqueue_with_headers &&
+                                 job->headers && job->headers_len
+                             ? job->headers
+                             : NULL;
     snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+    /* the answer's strings live until the transport call returns: copy */
+    size_t bl = r->o.response_body ? r->o.response_body_len : 0;
+    if (bl > sizeof r->resp_body) bl = sizeof r->resp_body;
+    if (bl) memcpy(r->resp_body, r->o.response_body, bl);
+    r->o.response_body_len = bl;
+    r->has_retry_after = r->o.retry_after != NULL;
+    if (r->has_retry_after)
+        snprintf(r->retry_after, sizeof r->retry_after, "%s", r->o.retry_after);
+    r->has_control = r->o.delivery_control != NULL;
+    if (r->has_control)
+        snprintf(r->control, sizeof r->control, "%s", r->o.delivery_control);
+    /* metrics: what the host will be told */
+    wh__metrics_record(ep->metrics, &r->o,
+                       kind == WH_DELIVERED ? e->clock.wall_ms(e->clock.user) : 0);
 }
 
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h)
@@ -147,6 +168,34 @@ void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h)
     snprintf(r->msg, sizeof r->msg, "%s", h->reason ? h->reason : "");
 }
 
+/* operational_endpoint: the event for report r (if any) to that endpoint,
+ * enqueued like an emitted event routed to it alone.  Never about the
+ * operational endpoint itself (no loop). */
+static void op_event(wh_engine *e, const wh__report *r)
+{
+    int h = wh__endpoint_find(e, e->op_endpoint);
+    if (h <= 0 || (size_t)h > e->n_slots || !e->eps[h - 1] || e->eps[h - 1] == r->ep) return;
+    wh_ep *op = e->eps[h - 1];
+    int64_t wall = e->clock.wall_ms(e->clock.user);
+    const char *type = NULL;
+    char *json = r->is_health ? wh__opevent_health(&r->h, wall, &type)
+                              : wh__opevent_outcome(&r->o, wall, &type);
+    if (!json) return;
+    char id[37];
+    wh__uuid7(&e->rng, wall, id);
+    wh_event_view ev = {id, type, NULL, json, strlen(json), wall};
+    const char *ids[1] = {op->conf.id};
+    int64_t now = e->clock.now_ms(e->clock.user);
+    int rc = e->queue->enqueue(e->queue->user, &ev, &op->slot, ids, 1, now);
+    free(json);
+    if (rc != WH_OK) {
+        wh__log(e, WH_LOG_WARN, "operational event %s not queued: %s", type, wh_strerror(rc));
+        return;
+    }
+    e->st.enqueued++;
+    wh__sched_sooner(e, op, wh__work_enqueued(e, op, ev.data_len, now));
+}
+
 void wh__outcomes_deliver_all(wh_engine *e)
 {
     /* a callback cannot add reports (the calls that make them return
@@ -157,6 +206,8 @@ void wh__outcomes_deliver_all(wh_engine *e)
         wh__report *r = &e->reports[i];
         if (r->is_health) {
             r->h.reason = r->msg;
+            if (e->op_endpoint) op_event(e, r);
+            r = &e->reports[i];
             if (e->on_health) {
                 e->in_callback++;
                 e->on_health(e->health_user, &r->h);
@@ -165,6 +216,11 @@ void wh__outcomes_deliver_all(wh_engine *e)
             continue;
         }
         r->o.error_msg = r->msg;
+        r->o.response_body = r->o.response_body_len ? r->resp_body : NULL;
+        r->o.retry_after = r->has_retry_after ? r->retry_after : NULL;
+        r->o.delivery_control = r->has_control ? r->control : NULL;
+        if (e->op_endpoint) op_event(e, r);
+        r = &e->reports[i];
         e->delivered_outcomes++;
         if (e->outcome_queue) {
             if (keep(e, &r->o) != 0)

@@ -80,14 +80,15 @@ typedef struct mq_event {
     int64_t due;          /* when its fresh jobs are due */
     mq_str *type;
     mq_str *channel;      /* NULL: none */
-    unsigned data_len : 31;
+    unsigned data_len : 30;
     unsigned id_bin : 1;  /* id is uuid[] (canonical lowercase UUID) */
+    unsigned has_headers : 1; /* per-message headers follow the id */
     uint32_t refs;        /* jobs not yet acknowledged */
     uint8_t uuid[16];
-    mq_job jobs[];        /* then: data NUL [id NUL] */
+    mq_job jobs[];        /* then: data NUL [id NUL] [headers NUL] */
 } mq_event;
 
-#define MQ_MAX_DATA (((size_t)1 << 31) - 1)
+#define MQ_MAX_DATA (((size_t)1 << 30) - 1)
 
 static mq_event *job_event(const mq_job *j)
 {
@@ -195,8 +196,9 @@ static void uuid_format(const uint8_t b[16], char out[37])
 }
 
 /* ---- enqueue ------------------------------------------------------------------ */
-static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
-                      const char *const *ids, size_t n, int64_t due)
+static int mq_enqueue_h(void *user, const wh_event_view *ev, const char *headers,
+                        size_t headers_len, const uint32_t *slots,
+                        const char *const *ids, size_t n, int64_t due)
 {
     mq *q = user;
     (void)ids;
@@ -209,7 +211,8 @@ static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     uint8_t uuid[16];
     int id_bin = uuid_parse(ev->id, uuid);
     size_t id_size = id_bin ? 0 : strlen(ev->id) + 1;
-    mq_event *e = malloc(sizeof *e + n * sizeof(mq_job) + ev->data_len + 1 + id_size);
+    size_t h_size = headers && headers_len ? headers_len + 1 : 0;
+    mq_event *e = malloc(sizeof *e + n * sizeof(mq_job) + ev->data_len + 1 + id_size + h_size);
     mq_str *type = e ? intern(q, &q->last_type, ev->type) : NULL;
     mq_str *channel = type && ev->channel ? intern(q, &q->last_channel, ev->channel) : NULL;
     if (!e || !type || (ev->channel && !channel)) {
@@ -229,6 +232,12 @@ static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     data[ev->data_len] = '\0';
     if (id_bin) memcpy(e->uuid, uuid, sizeof uuid);
     else memcpy(data + ev->data_len + 1, ev->id, id_size);
+    e->has_headers = h_size != 0;
+    if (h_size) {
+        char *h = data + ev->data_len + 1 + id_size;
+        memcpy(h, headers, headers_len);
+        h[headers_len] = '\0';
+    }
     for (size_t i = 0; i < n; i++) {
         mq_job *j = &e->jobs[i];
         j->next = NULL;
@@ -243,6 +252,12 @@ static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     q->events++;
     q->bytes += ev->data_len;
     return WH_OK;
+}
+
+static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
+                      const char *const *ids, size_t n, int64_t due)
+{
+    return mq_enqueue_h(user, ev, NULL, 0, slots, ids, n, due);
 }
 
 /* ---- heap of retried jobs (claim records) --------------------------------------- */
@@ -337,6 +352,14 @@ static size_t mq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
         o->ev.data = data;
         o->ev.data_len = e->data_len;
         o->ev.created_ms = e->created;
+        o->headers = NULL;
+        o->headers_len = 0;
+        if (e->has_headers) {
+            const char *id_end = data + e->data_len + 1;
+            if (!e->id_bin) id_end += strlen(id_end) + 1;
+            o->headers = id_end;
+            o->headers_len = strlen(id_end);
+        }
     }
     return n;
 }
@@ -440,6 +463,7 @@ int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out)
     q->vt.version = WH_QUEUE_VERSION;
     q->vt.user = q;
     q->vt.enqueue = mq_enqueue;
+    q->vt.enqueue_with_headers = mq_enqueue_h;
     q->vt.claim = mq_claim_jobs;
     q->vt.ack = mq_ack;
     q->vt.retry = mq_retry;

@@ -21,6 +21,7 @@
  * and releases are buffered like enqueues; a claim flushes them first, so
  * at most max_in_flight leased jobs per endpoint are ever unfinished in the
  * file. */
+#include "dedupe.h"
 #include "ds.h"
 #include "internal.h"
 
@@ -43,6 +44,7 @@ typedef struct sq_pev {
     int64_t *eps;           /* n endpoint keys */
     uint32_t *slots;        /* n slots */
     char *id, *type, *channel, *data;
+    char *headers;          /* per-message headers, or NULL */
 } sq_pev;
 
 enum { OP_ACK, OP_RETRY, OP_RELEASE };
@@ -59,7 +61,7 @@ typedef struct sq_claim {
     wh__link link;          /* in q->claims */
     int64_t row, event, due; /* due: wall */
     uint32_t slot;
-    char buf[];             /* id NUL type NUL [channel NUL] data NUL */
+    char buf[];             /* id NUL type NUL [channel NUL] data NUL [headers NUL] */
 } sq_claim;
 
 typedef struct sq_slot {
@@ -72,12 +74,12 @@ enum {
     ST_INS_EVENT, ST_INS_JOB, ST_DEL_JOB, ST_DEC_REFS, ST_DEL_EVENT, ST_RETRY,
     ST_RELEASE, ST_COUNTS, ST_HAS_DUE, ST_CLAIM, ST_LEASE, ST_NEXT_DUE,
     ST_READ_COUNTS, ST_EP_INS, ST_EP_GET, ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-    ST_UNBOUND, ST_N
+    ST_UNBOUND, ST_DD_GET, ST_DD_PUT, ST_DD_PURGE, ST_N
 };
 
 static const char *const sql_text[ST_N] = {
-    [ST_INS_EVENT] = "INSERT INTO wh_events(delivery_id,type,channel,data,created,refs)"
-                     " VALUES(?,?,?,?,?,?)",
+    [ST_INS_EVENT] = "INSERT INTO wh_events(delivery_id,type,channel,data,created,refs,"
+                     "headers) VALUES(?,?,?,?,?,?,?)",
     [ST_INS_JOB] = "INSERT INTO wh_jobs(event,ep,due) VALUES(?,?,?)",
     [ST_DEL_JOB] = "DELETE FROM wh_jobs WHERE id=?",
     [ST_DEC_REFS] = "UPDATE wh_events SET refs=refs-1 WHERE id=? RETURNING refs,length(data)",
@@ -90,7 +92,7 @@ static const char *const sql_text[ST_N] = {
                   " events=events+excluded.events, bytes=bytes+excluded.bytes",
     [ST_HAS_DUE] = "SELECT 1 FROM wh_jobs WHERE ep=? AND due<=? AND lease_until<? LIMIT 1",
     [ST_CLAIM] = "SELECT j.id,j.event,j.due,j.attempts,j.first,e.delivery_id,e.type,"
-                 "e.channel,e.data,e.created FROM wh_jobs j JOIN wh_events e ON"
+                 "e.channel,e.data,e.created,e.headers FROM wh_jobs j JOIN wh_events e ON"
                  " e.id=j.event WHERE j.ep=? AND j.due<=? AND j.lease_until<?"
                  " ORDER BY j.due,j.id LIMIT ?",
     [ST_LEASE] = "UPDATE wh_jobs SET lease_until=?,owner=? WHERE id=?",
@@ -104,6 +106,10 @@ static const char *const sql_text[ST_N] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_UNBOUND] = "SELECT c.k,e.name,c.jobs FROM wh_counts c JOIN wh_endpoints e"
                    " ON e.key=c.k WHERE c.k>0 AND c.jobs>0",
+    [ST_DD_GET] = "SELECT 1 FROM wh_dedupe WHERE id=? AND expires>?",
+    [ST_DD_PUT] = "INSERT INTO wh_dedupe(id,expires) VALUES(?,?)"
+                  " ON CONFLICT(id) DO UPDATE SET expires=excluded.expires",
+    [ST_DD_PURGE] = "DELETE FROM wh_dedupe WHERE expires<=?",
 };
 
 static const char schema[] =
@@ -121,7 +127,11 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS wh_jobs_due ON wh_jobs(ep,due);"
     "CREATE TABLE IF NOT EXISTS wh_counts(k INTEGER PRIMARY KEY,"
     " jobs INTEGER NOT NULL DEFAULT 0, events INTEGER NOT NULL DEFAULT 0,"
-    " bytes INTEGER NOT NULL DEFAULT 0);";
+    " bytes INTEGER NOT NULL DEFAULT 0);"
+    /* dedupe_window_ms: ids accepted, until when (wall ms) */
+    "CREATE TABLE IF NOT EXISTS wh_dedupe(id TEXT PRIMARY KEY,"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS wh_dedupe_expires ON wh_dedupe(expires);";
 
 typedef struct sq {
     wh_queue vt;
@@ -152,6 +162,13 @@ typedef struct sq {
     int64_t next_check;     /* engine time of the next poll() look */
     int unbound_dirty;      /* report unbound jobs at the next commit */
     int failing;            /* last write failed (log once per episode) */
+
+    /* dedupe_window_ms: ids accepted by this process (memory), and those
+     * not yet written to wh_dedupe (written with the events they came
+     * with, in the same transaction) */
+    wh__dedupe *dd;
+    struct { char *id; int64_t expires; } *dd_pend;
+    size_t n_dd_pend, cap_dd_pend;
 } sq;
 
 #define sq_log(q, lvl, ...) wh__logf((q)->on_log, (q)->log_user, (lvl), __VA_ARGS__)
@@ -273,6 +290,7 @@ static int flush_locked(sq *q)
         sqlite3_bind_blob64(s, 4, p->data, p->data_len, SQLITE_STATIC);
         sqlite3_bind_int64(s, 5, p->created);
         sqlite3_bind_int64(s, 6, p->n);
+        if (p->headers) sqlite3_bind_text(s, 7, p->headers, -1, SQLITE_STATIC);
         if ((rc = exec_stmt(q, s)) != SQLITE_OK) break;
         int64_t ev = sqlite3_last_insert_rowid(q->db);
         for (uint32_t k = 0; k < p->n && rc == SQLITE_OK; k++) {
@@ -287,6 +305,17 @@ static int flush_locked(sq *q)
         d_jobs += p->n;
         d_events++;
         d_bytes += (int64_t)p->data_len;
+    }
+    for (size_t i = 0; i < q->n_dd_pend && rc == SQLITE_OK; i++) {
+        sqlite3_stmt *s = stmt(q, ST_DD_PUT);
+        sqlite3_bind_text(s, 1, q->dd_pend[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, q->dd_pend[i].expires);
+        rc = exec_stmt(q, s);
+    }
+    if (q->n_dd_pend && rc == SQLITE_OK) {
+        sqlite3_stmt *s = stmt(q, ST_DD_PURGE);
+        sqlite3_bind_int64(s, 1, wall_now(q));
+        rc = exec_stmt(q, s);
     }
     for (size_t i = 0; i < q->n_ops && rc == SQLITE_OK; i++) {
         sq_op *o = &q->ops[i];
@@ -349,14 +378,21 @@ static void free_pending(sq *q)
     q->pend_events = q->pend_jobs = q->pend_bytes = 0;
 }
 
+static void dd_pend_free(sq *q)
+{
+    for (size_t i = 0; i < q->n_dd_pend; i++) free(q->dd_pend[i].id);
+    q->n_dd_pend = 0;
+}
+
 static void flush_done(sq *q)
 {
     free_pending(q);
+    dd_pend_free(q);
     q->n_ops = 0;
     for (size_t i = 0; i < q->n_slots; i++) q->slots[i].pend_min = INT64_MAX;
 }
 
-static int has_writes(const sq *q) { return q->pend_head || q->n_ops; }
+static int has_writes(const sq *q) { return q->pend_head || q->n_ops || q->n_dd_pend; }
 
 /* Renew the leases of the jobs this process has claimed (in the caller's
  * transaction). */
@@ -385,8 +421,9 @@ static int ensure_slot(sq *q, uint32_t slot)
     return WH_OK;
 }
 
-static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
-                      const char *const *ids, size_t n, int64_t due)
+static int sq_enqueue_h(void *user, const wh_event_view *ev, const char *headers,
+                        size_t headers_len, const uint32_t *slots,
+                        const char *const *ids, size_t n, int64_t due)
 {
     sq *q = user;
     (void)ids;
@@ -398,8 +435,9 @@ static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
         return WH_E_FULL;
     size_t id_len = strlen(ev->id) + 1, type_len = strlen(ev->type) + 1;
     size_t ch_len = ev->channel ? strlen(ev->channel) + 1 : 0;
+    size_t h_len = headers && headers_len ? headers_len + 1 : 0;
     sq_pev *p = malloc(sizeof *p + n * (sizeof(int64_t) + sizeof(uint32_t)) + id_len +
-                       type_len + ch_len + ev->data_len + 1);
+                       type_len + ch_len + ev->data_len + 1 + h_len);
     if (!p) return WH_E_NOMEM;
     p->next = NULL;
     p->due = to_wall(q, due);
@@ -426,6 +464,12 @@ static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     p->data = s;
     memcpy(s, ev->data, ev->data_len);
     s[ev->data_len] = '\0';
+    p->headers = NULL;
+    if (h_len) {
+        p->headers = s + ev->data_len + 1;
+        memcpy(p->headers, headers, headers_len);
+        p->headers[headers_len] = '\0';
+    }
     if (q->pend_tail) q->pend_tail->next = p;
     else q->pend_head = p;
     q->pend_tail = p;
@@ -433,6 +477,28 @@ static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots
     q->pend_jobs += n;
     q->pend_bytes += ev->data_len;
     return WH_OK;
+}
+
+static int sq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
+                      const char *const *ids, size_t n, int64_t due)
+{
+    return sq_enqueue_h(user, ev, NULL, 0, slots, ids, n, due);
+}
+
+/* 1 when table has the column. */
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    sqlite3_stmt *s = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
+        while (!found && sqlite3_step(s) == SQLITE_ROW) {
+            const char *name = (const char *)sqlite3_column_text(s, 1);
+            found = name && strcmp(name, column) == 0;
+        }
+    sqlite3_finalize(s);
+    return found;
 }
 
 static void claim_unlink(sq *q, sq_claim *c) { wh__list_unlink(&q->claims, &c->link); }
@@ -484,7 +550,10 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
         if (!id || !type) continue;
         size_t id_len = strlen(id) + 1, type_len = strlen(type) + 1;
         size_t ch_len = ch ? strlen(ch) + 1 : 0;
-        sq_claim *c = malloc(sizeof *c + id_len + type_len + ch_len + data_len + 1);
+        const char *hd = (const char *)sqlite3_column_text(s, 10);
+        size_t hd_len = hd ? strlen(hd) : 0;
+        sq_claim *c = malloc(sizeof *c + id_len + type_len + ch_len + data_len + 1 +
+                             (hd_len ? hd_len + 1 : 0));
         if (!c) break;
         c->row = sqlite3_column_int64(s, 0);
         c->event = sqlite3_column_int64(s, 1);
@@ -512,6 +581,14 @@ static size_t sq_claim_jobs(void *user, uint32_t slot, int64_t now, wh_job *out,
         o->ev.data = p;
         o->ev.data_len = data_len;
         o->ev.created_ms = sqlite3_column_int64(s, 9);
+        o->headers = NULL;
+        o->headers_len = 0;
+        if (hd_len) {
+            char *h = p + data_len + 1;
+            memcpy(h, hd, hd_len + 1);
+            o->headers = h;
+            o->headers_len = hd_len;
+        }
         wh__list_push_back(&got, &c->link);
         n++;
     }
@@ -713,6 +790,9 @@ static void sq_destroy(void *user)
     for (wh__link *l; (l = wh__list_pop_front(&q->claims));)
         free(WH__CONTAINER_OF(l, sq_claim, link));
     free_pending(q);
+    dd_pend_free(q);
+    free(q->dd_pend);
+    wh__dedupe_free(q->dd);
     for (int i = 0; i < ST_N; i++) sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
     free(q->ops);
@@ -785,6 +865,10 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
         step = "schema";
         rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, schema, NULL, NULL, NULL);
+        /* per-message headers: a column files made before it lack */
+        if (rc == SQLITE_OK && !has_column(q->db, "wh_events", "headers"))
+            rc = sqlite3_exec(q->db, "ALTER TABLE wh_events ADD COLUMN headers TEXT", NULL,
+                              NULL, NULL);
         if (rc == SQLITE_OK) rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
         else sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -818,8 +902,61 @@ int wh_queue_sqlite_new(const char *path, const wh_sqlite_options *in, wh_queue 
     q->vt.flags = WH_QUEUE_DURABLE;
     q->vt.poll = sq_poll;
     q->vt.info = sq_info;
+    q->vt.enqueue_with_headers = sq_enqueue_h;
     *out = &q->vt;
     return WH_OK;
+}
+
+int wh__queue_sqlite_remember(wh_queue *vq, const char *id, int64_t wall_ms,
+                              int64_t window_ms)
+{
+    if (!vq || vq->destroy != sq_destroy) return WH_E_INVAL;
+    sq *q = vq->user;
+    if (!id) return WH_OK;
+    if (window_ms < 0) {             /* forget: the emit failed */
+        wh__dedupe_forget(q->dd, id);
+        for (size_t i = q->n_dd_pend; i-- > 0;)
+            if (strcmp(q->dd_pend[i].id, id) == 0) {
+                free(q->dd_pend[i].id);
+                q->dd_pend[i] = q->dd_pend[--q->n_dd_pend];
+                break;
+            }
+        return WH_OK;
+    }
+    if (!q->dd && !(q->dd = wh__dedupe_new(window_ms, 1000000))) return WH_E_NOMEM;
+    int seen = wh__dedupe_check(q->dd, id, wall_ms);
+    if (seen != 0) return seen;
+    /* accepted before this process, or by another process on the file */
+    sqlite3_stmt *s = stmt(q, ST_DD_GET);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, wall_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW || (rc != SQLITE_DONE)) {
+        wh__dedupe_forget(q->dd, id);
+        if (rc == SQLITE_ROW) return 1;
+        sq_log(q, WH_LOG_ERROR, "sqlite queue: dedupe lookup: %s", sqlite3_errstr(rc));
+        return WH_E_QUEUE;
+    }
+    if (q->n_dd_pend == q->cap_dd_pend) {
+        size_t cap = q->cap_dd_pend ? 2 * q->cap_dd_pend : 16;
+        void *p = realloc(q->dd_pend, cap * sizeof *q->dd_pend);
+        if (!p) {
+            wh__dedupe_forget(q->dd, id);
+            return WH_E_NOMEM;
+        }
+        q->dd_pend = p;
+        q->cap_dd_pend = cap;
+    }
+    char *copy = wh__strdup(id);
+    if (!copy) {
+        wh__dedupe_forget(q->dd, id);
+        return WH_E_NOMEM;
+    }
+    q->dd_pend[q->n_dd_pend].id = copy;
+    q->dd_pend[q->n_dd_pend].expires = wall_ms + window_ms;
+    q->n_dd_pend++;
+    return 0;
 }
 
 /* wh_queue.info (version 3): what wh_queue_info_get reports. */

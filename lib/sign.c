@@ -12,8 +12,13 @@
  *     SHA256_* functions use the CPU's SHA extensions (SHA-NI) where present,
  *     several times faster on large batch bodies.  libcurl already loads
  *     libcrypto.
- * Mbed TLS stays linked either way (RSA signing). */
+ * Mbed TLS stays linked either way (RSA signing).
+ *
+ * A Standard Webhooks key list may mix HMAC secrets ("whsec_...", "v1,"
+ * entries) and ed25519 keys ("whsk_..."/"whpk_...", "v1a," entries, see
+ * sign_ed25519.c); an ed25519 key is never taken as HMAC bytes. */
 #include "internal.h"
+#include "sign_ed25519.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -149,12 +154,19 @@ static long b64_decode(const char *in, size_t len, uint8_t *out)
     return bad ? -1 : (long)o;
 }
 
+long wh__base64_decode(const char *in, size_t len, uint8_t *out)
+{
+    return b64_decode(in, len, out);
+}
+
 /* ---- HMAC-SHA256 ----------------------------------------------------------- */
 
 int wh__hmac_new(const char *secret, wh__hmac **out)
 {
     if (!secret || !out) return WH_E_INVAL;
     *out = NULL;
+    /* "whsk_"/"whpk_" name ed25519 keys: never HMAC key bytes */
+    if (wh__ed_is_key(secret)) return WH_E_SECRET;
 
     const uint8_t *key;
     size_t key_len;
@@ -293,23 +305,119 @@ int wh__sign_standard_keyed(wh__hmac *const *keys, size_t n, const char *id,
     return WH_OK;
 }
 
-/* Key every secret; on failure frees what was made and returns the status. */
-static int keys_new(const char *const *secrets, size_t n, wh__hmac **keys)
+/* The keys of a Standard Webhooks signer: entry i is an HMAC secret (h[i],
+ * a "v1," signature) or an ed25519 key (ed[i], a "v1a," signature). */
+typedef struct wh__stdkeys {
+    wh__hmac **h;
+    wh__edkey **ed;
+    size_t n;
+} wh__stdkeys;
+
+static void stdkeys_free(wh__stdkeys *k)
 {
+    for (size_t i = 0; i < k->n; i++) {
+        if (k->h) wh__hmac_free(k->h[i]);
+        if (k->ed) wh__edkey_free(k->ed[i]);
+    }
+    free(k->h);
+    free(k->ed);
+    k->h = NULL;
+    k->ed = NULL;
+    k->n = 0;
+}
+
+/* Key every secret.  allow_ed: "whsk_" keys become ed25519 signing keys
+ * (else they are refused); a "whpk_" key cannot sign and is refused.  On
+ * failure frees what was made, sets *why and returns the status. */
+static int stdkeys_new(const char *const *secrets, size_t n, int allow_ed,
+                       wh__stdkeys *k, const char **why)
+{
+    k->n = n;
+    k->h = wh__calloc(n, sizeof *k->h);
+    k->ed = wh__calloc(n, sizeof *k->ed);
+    if (!k->h || !k->ed) {
+        stdkeys_free(k);
+        return WH_E_NOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
-        int rc = secrets[i] ? wh__hmac_new(secrets[i], &keys[i]) : WH_E_INVAL;
+        int rc;
+        if (!secrets[i]) {
+            *why = "a secret is NULL";
+            rc = WH_E_INVAL;
+        } else if (wh__ed_is_key(secrets[i])) {
+            if (!allow_ed) {
+                *why = "a whsk_/whpk_ key is an ed25519 key; this signing scheme "
+                       "needs an HMAC secret (whsec_ or raw bytes)";
+                rc = WH_E_SECRET;
+            } else {
+                rc = wh__edkey_new(secrets[i], &k->ed[i], why);
+                if (rc == WH_OK && !wh__edkey_can_sign(k->ed[i])) {
+                    *why = "a whpk_ key is public and cannot sign; give the "
+                           "whsk_ secret key";
+                    rc = WH_E_SECRET;
+                }
+            }
+        } else {
+            rc = wh__hmac_new(secrets[i], &k->h[i]);
+            if (rc == WH_E_SECRET)
+                *why = "a secret is empty or not valid base64 after \"whsec_\"";
+        }
         if (rc != WH_OK) {
-            while (i--) wh__hmac_free(keys[i]);
+            stdkeys_free(k);
             return rc;
         }
     }
     return WH_OK;
 }
 
-static void keys_free(wh__hmac **keys, size_t n)
+/* Bytes of the header with its NUL: entries separated by one space. */
+static size_t stdkeys_size(const wh__stdkeys *k)
 {
-    for (size_t i = 0; i < n; i++) wh__hmac_free(keys[i]);
-    free(keys);
+    size_t len = 0;
+    for (size_t i = 0; i < k->n; i++)
+        len += (k->ed[i] ? WH__ED_SIG_ENTRY_LEN : WH__SIG_ENTRY_LEN) + 1;
+    return len;
+}
+
+/* "v1,<b64> v1a,<b64> ..." NUL-terminated, in key order. */
+static int stdkeys_sign(wh__stdkeys *k, const char *id, int64_t timestamp_s,
+                        const char *body, size_t body_len, char *out,
+                        size_t out_size)
+{
+    if (out_size < stdkeys_size(k) || out_size == 0) {
+        if (out_size) out[0] = '\0';
+        return WH_E_TOO_LARGE;
+    }
+    char ts[24];
+    int ts_len = snprintf(ts, sizeof ts, "%" PRId64, timestamp_s);
+    char *p = out;
+    for (size_t i = 0; i < k->n; i++) {
+        if (i) *p++ = ' ';
+        int rc;
+        if (k->ed[i]) {
+            uint8_t sig[WH__ED_SIG_LEN];
+            const wh__iov parts[5] = {
+                {id, strlen(id)}, {".", 1}, {ts, (size_t)ts_len}, {".", 1},
+                {body, body_len},
+            };
+            rc = wh__edkey_sign(k->ed[i], parts, 5, sig);
+            if (rc == WH_OK) {
+                memcpy(p, "v1a,", 4);
+                wh__base64_encode(sig, sizeof sig, p + 4);
+                p += WH__ED_SIG_ENTRY_LEN;
+            }
+        } else {
+            memcpy(p, "v1,", 3);
+            rc = sign_one(k->h[i], id, ts, (size_t)ts_len, body, body_len, p + 3);
+            p += WH__SIG_ENTRY_LEN;
+        }
+        if (rc != WH_OK) {
+            out[0] = '\0';
+            return rc;
+        }
+    }
+    *p = '\0';
+    return WH_OK;
 }
 
 int wh_sign_standard(const char *const *secrets, size_t n_secrets,
@@ -319,17 +427,15 @@ int wh_sign_standard(const char *const *secrets, size_t n_secrets,
     if (!secrets || n_secrets == 0 || !id || (!body && body_len) || !out ||
         timestamp_s < 0)
         return WH_E_INVAL;
-    wh__hmac **keys = wh__calloc(n_secrets, sizeof *keys);
-    if (!keys) return WH_E_NOMEM;
-    int rc = keys_new(secrets, n_secrets, keys);
+    wh__stdkeys keys = {0};
+    const char *why = NULL;
+    int rc = stdkeys_new(secrets, n_secrets, 1, &keys, &why);
     if (rc != WH_OK) {
-        free(keys);
         if (out_size) out[0] = '\0';
         return rc;
     }
-    rc = wh__sign_standard_keyed(keys, n_secrets, id, timestamp_s, body,
-                                 body_len, out, out_size);
-    keys_free(keys, n_secrets);
+    rc = stdkeys_sign(&keys, id, timestamp_s, body, body_len, out, out_size);
+    stdkeys_free(&keys);
     return rc;
 }
 
@@ -356,6 +462,69 @@ static int ct_equal(const char *a, const char *b, size_t n)
     return diff == 0;
 }
 
+/* Next space-separated entry of a signature header: *p advances past it. */
+static const char *next_entry(const char **p, size_t *len)
+{
+    const char *q = *p;
+    while (*q == ' ') q++;
+    const char *start = q;
+    while (*q && *q != ' ') q++;
+    *p = q;
+    *len = (size_t)(q - start);
+    return start;
+}
+
+/* Compare one HMAC secret against every "v1," entry; no early exit. */
+static int verify_hmac(const char *secret, const char *id, const char *ts,
+                       size_t ts_len, const char *body, size_t body_len,
+                       const char *header, int *matched)
+{
+    wh__hmac *key = NULL;
+    int rc = wh__hmac_new(secret, &key);
+    if (rc != WH_OK) return rc;
+    char expected[WH__MAC_B64_LEN];
+    rc = sign_one(key, id, ts, ts_len, body, body_len, expected);
+    wh__hmac_free(key);
+    if (rc != WH_OK) return rc;
+    const char *p = header;
+    while (*p) {
+        size_t len;
+        const char *start = next_entry(&p, &len);
+        if (len == WH__SIG_ENTRY_LEN && memcmp(start, "v1,", 3) == 0)
+            *matched |= ct_equal(start + 3, expected, WH__MAC_B64_LEN);
+    }
+    mbedtls_platform_zeroize(expected, sizeof expected);
+    return WH_OK;
+}
+
+/* Check every "v1a," entry against one ed25519 key (whpk_, or the public
+ * half of a whsk_). */
+static int verify_ed(const char *keystr, const char *id, const char *ts,
+                     size_t ts_len, const char *body, size_t body_len,
+                     const char *header, int *matched)
+{
+    wh__edkey *key = NULL;
+    int rc = wh__edkey_new(keystr, &key, NULL);
+    if (rc != WH_OK) return rc;
+    const wh__iov parts[5] = {
+        {id, strlen(id)}, {".", 1}, {ts, ts_len}, {".", 1}, {body, body_len},
+    };
+    const char *p = header;
+    while (*p && rc == WH_OK) {
+        size_t len;
+        const char *start = next_entry(&p, &len);
+        if (len != WH__ED_SIG_ENTRY_LEN || memcmp(start, "v1a,", 4) != 0) continue;
+        uint8_t sig[WH__ED_SIG_LEN + 2];
+        if (b64_decode(start + 4, WH__ED_SIG_B64_LEN, sig) != WH__ED_SIG_LEN)
+            continue;
+        int v = wh__edkey_verify(key, parts, 5, sig);
+        if (v == WH_OK) *matched = 1;
+        else if (v != WH_E_SIGNATURE) rc = v;
+    }
+    wh__edkey_free(key);
+    return rc;
+}
+
 int wh_verify_standard(const char *const *secrets, size_t n_secrets,
                        const char *id, const char *timestamp,
                        const char *body, size_t body_len,
@@ -379,25 +548,12 @@ int wh_verify_standard(const char *const *secrets, size_t n_secrets,
     size_t ts_len = strlen(timestamp);
     int matched = 0;
     for (size_t k = 0; k < n_secrets; k++) {
-        wh__hmac *key = NULL;
-        int rc = wh__hmac_new(secrets[k], &key);
+        int rc = wh__ed_is_key(secrets[k])
+                     ? verify_ed(secrets[k], id, timestamp, ts_len, body, body_len,
+                                 signature_header, &matched)
+                     : verify_hmac(secrets[k], id, timestamp, ts_len, body,
+                                   body_len, signature_header, &matched);
         if (rc != WH_OK) return rc;
-        char expected[WH__MAC_B64_LEN];
-        rc = sign_one(key, id, timestamp, ts_len, body, body_len, expected);
-        wh__hmac_free(key);
-        if (rc != WH_OK) return rc;
-
-        /* Compare against every "v1," entry; no early exit on a match. */
-        const char *p = signature_header;
-        while (*p) {
-            while (*p == ' ') p++;
-            const char *start = p;
-            while (*p && *p != ' ') p++;
-            size_t len = (size_t)(p - start);
-            if (len == WH__SIG_ENTRY_LEN && memcmp(start, "v1,", 3) == 0)
-                matched |= ct_equal(start + 3, expected, WH__MAC_B64_LEN);
-        }
-        mbedtls_platform_zeroize(expected, sizeof expected);
     }
     return matched ? WH_OK : WH_E_SIGNATURE;
 }
@@ -411,8 +567,7 @@ int wh_verify_standard(const char *const *secrets, size_t n_secrets,
 
 struct wh__signer {
     wh_sign_scheme scheme;
-    wh__hmac **keys;           /* STANDARD, HMAC_HEX */
-    size_t n_keys;
+    wh__stdkeys keys;          /* STANDARD; HMAC_HEX: keys.h[0] */
     mbedtls_pk_context pk;     /* RSA_SHA256 */
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg; /* RSA blinding */
@@ -432,7 +587,7 @@ static void hex_encode(const uint8_t *in, size_t n, char *out)
 void wh__signer_free(wh__signer *s)
 {
     if (!s) return;
-    if (s->keys) keys_free(s->keys, s->n_keys);
+    stdkeys_free(&s->keys);
     if (s->has_pk) {
         mbedtls_pk_free(&s->pk);          /* zeroes the key */
         mbedtls_ctr_drbg_free(&s->drbg);
@@ -484,15 +639,8 @@ int wh__signer_new(wh_sign_scheme scheme, const char *const *secrets,
             rc = WH_E_SECRET;
             break;
         }
-        s->n_keys = scheme == WH_SIGN_STANDARD ? n_secrets : 1;
-        s->keys = wh__calloc(s->n_keys, sizeof *s->keys);
-        if (!s->keys) { rc = WH_E_NOMEM; break; }
-        rc = keys_new(secrets, s->n_keys, s->keys);
-        if (rc != WH_OK) {
-            free(s->keys);
-            s->keys = NULL;
-            *why = "a secret is empty or not valid base64 after \"whsec_\"";
-        }
+        rc = stdkeys_new(secrets, scheme == WH_SIGN_STANDARD ? n_secrets : 1,
+                         scheme == WH_SIGN_STANDARD, &s->keys, why);
         break;
     case WH_SIGN_RSA_SHA256: {
         if (!private_key_pem) {
@@ -534,7 +682,7 @@ size_t wh__signer_max_len(const wh__signer *s)
 {
     if (!s) return 0;
     switch (s->scheme) {
-    case WH_SIGN_STANDARD: return s->n_keys * (WH__SIG_ENTRY_LEN + 1);
+    case WH_SIGN_STANDARD: return stdkeys_size(&s->keys);
     case WH_SIGN_HMAC_HEX: return 2 * WH__MAC_LEN;
     case WH_SIGN_RSA_SHA256: {
         size_t n = mbedtls_pk_get_len(&s->pk);
@@ -555,12 +703,13 @@ int wh__signer_sign(wh__signer *s, const char *id, int64_t timestamp_s,
     }
     switch (s->scheme) {
     case WH_SIGN_STANDARD:
-        return wh__sign_standard_keyed(s->keys, s->n_keys, id, timestamp_s,
-                                       body, body_len, out, out_size);
+        if (!id) return WH_E_INVAL;
+        return stdkeys_sign(&s->keys, id, timestamp_s, body, body_len, out,
+                            out_size);
     case WH_SIGN_HMAC_HEX: {
         uint8_t mac[WH__MAC_LEN];
         const wh__iov part = {body, body_len};
-        int rc = wh__hmac_sha256(s->keys[0], &part, 1, mac);
+        int rc = wh__hmac_sha256(s->keys.h[0], &part, 1, mac);
         if (rc == WH_OK) {
             hex_encode(mac, sizeof mac, out);
             out[2 * WH__MAC_LEN] = '\0';

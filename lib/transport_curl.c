@@ -99,6 +99,7 @@ struct creq {
     size_t body_cap;
     int have_retry_after;
     char retry_after[WH_CURL_RETRY_AFTER_MAX];
+    char delivery_control[64];   /* webhook-delivery value, "" if none */
     char errbuf[CURL_ERROR_SIZE];
     /* network options as last set on `easy` */
     unsigned net_gen;            /* c->net_gen when the proxy was set */
@@ -275,6 +276,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         r->have_retry_after = 0;
         r->retry_after[0] = '\0';
+        r->delivery_control[0] = '\0';
         r->content_length = -1;
         r->block_status = 0;
         const char *sp = memchr(buf, ' ', n);
@@ -287,6 +289,17 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     }
     if ((n == 2 && buf[0] == '\r' && buf[1] == '\n') || (n == 1 && buf[0] == '\n')) {
         if (r->block_status >= 200) r->final_headers_done = 1;
+        return n;
+    }
+    static const char dc[] = "webhook-delivery:";
+    if (n > sizeof dc - 1 && strncasecmp(buf, dc, sizeof dc - 1) == 0) {
+        const char *v = buf + sizeof dc - 1;
+        while (v < buf + n && (*v == ' ' || *v == '\t')) v++;
+        size_t vl = (size_t)(buf + n - v);
+        if (vl >= sizeof r->delivery_control) vl = sizeof r->delivery_control - 1;
+        memcpy(r->delivery_control, v, vl);
+        r->delivery_control[vl] = '\0';
+        r->delivery_control[strcspn(r->delivery_control, "\r\n")] = '\0';
         return n;
     }
     static const char cl[] = "content-length:";
@@ -535,6 +548,7 @@ static int req_setup(wh_curl *c, creq *r, const wh_request *req)
     r->body[0] = '\0';
     r->have_retry_after = 0;
     r->retry_after[0] = '\0';
+    r->delivery_control[0] = '\0';
     r->errbuf[0] = '\0';
     r->prereq_calls = 0;
     r->resend_blocked = 0;
@@ -715,6 +729,7 @@ static void report(creq *r, wh_transport_done_fn done, void *done_user)
         res.error_msg = NULL;
     }
     res.retry_after = r->have_retry_after ? r->retry_after : NULL;
+    res.delivery_control = r->delivery_control[0] ? r->delivery_control : NULL;
     r->body[r->body_len] = '\0';
     res.body = r->body;
     res.body_len = r->body_len;

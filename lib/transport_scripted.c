@@ -230,7 +230,7 @@ static int sc_perform(void *user, int wait_ms, wh_transport_done_fn done, void *
         rc->pub.error = r.error;
         wh_response res = {r.status, r.error,
                            r.error == WH_OK ? NULL : wh_strerror(r.error),
-                           r.retry_after, "", 0};
+                           r.retry_after, "", 0, NULL};
         done(done_user, r.token, &res);
     }
     loop_update(s);

@@ -5,7 +5,8 @@
  *          [EVENTS.ndjson|-]
  *
  * Each line is {"event": "...", "channel": "...", "data": <any JSON>,
- * "id": "..."} ("event" and "data" required).  Endpoints come from CONFIG
+ * "id": "...", "headers": {"Name": "value"}} ("event" and "data" required;
+ * "headers" are sent with this event's requests, see wh_emit_ex).  Endpoints come from CONFIG
  * (the wh_config_load format).  Delivery runs while input is read; at end of
  * input whsend waits for every pending delivery (retries included), then
  * prints one JSON summary line on stdout:
@@ -44,6 +45,15 @@
  * the shared queue until SIGINT/SIGTERM (or --idle-exit MS with nothing to
  * do).  Jobs still pending when whsend stops stay in the queue.
  *
+ * --attempts FILE appends one NDJSON line per attempt (the attempt log:
+ * event id, endpoint, attempt number, outcome, HTTP status, error, latency,
+ * the first bytes of the response body, Retry-After and webhook-delivery).
+ * --metrics ADDR:PORT (127.0.0.1:9464, [::1]:9464; port 0 picks one, named
+ * on stderr) serves the engine's Prometheus metrics at /metrics while
+ * whsend runs (libmicrohttpd; a snapshot refreshed every 100 ms).
+ * Lines whose "id" was accepted within the configuration's
+ * dedupe_window_ms are counted as "duplicates", not delivered again.
+ *
  * Uses the public API only (the <webhook/...> headers); cJSON parses the input lines. */
 #include <webhook/webhook.h>
 #include <webhook/sqlite.h>
@@ -54,6 +64,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#ifdef WH_WHSEND_MHD
+#include <microhttpd.h>
+#endif
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -100,7 +116,20 @@ typedef struct app {
     FILE *dead_letter;          /* --dead-letter, or NULL */
     const char *dead_letter_path;
     int dead_letter_failed;
+    uint64_t duplicates;        /* lines refused as WH_E_DUPLICATE */
+    FILE *attempts;             /* --attempts, or NULL */
+    const char *attempts_path;
+    int attempts_failed;
+    /* --metrics: the text the server thread answers with, refreshed by the
+     * main thread (the engine is never touched from the server thread) */
+    void *metrics_daemon;
+    pthread_mutex_t metrics_mu;
+    char *metrics_text;
+    size_t metrics_len, metrics_cap;
+    int64_t metrics_at;
 } app;
+
+static void metrics_refresh(app *a, int force);
 
 /* Signals received (SIGINT/SIGTERM): 1 = stop reading and drain, 2 = abort. */
 static volatile sig_atomic_t interrupted;
@@ -141,6 +170,7 @@ static void say(app *a, const char *fmt, ...)
 
 static void progress(app *a, int force)
 {
+    metrics_refresh(a, force);
     if (!a->show_progress) return;
     int64_t now = mono_ms();
     if (!force && now - a->last_progress < PROGRESS_EVERY_MS) return;
@@ -183,6 +213,26 @@ static void dead_letter(app *a, const wh_outcome *o)
     fwrite(o->ev.data, 1, o->ev.data_len, f);
     fputs(",\"id\":", f);
     put_json_string(f, o->ev.id);
+    if (o->event_headers) { /* "Name: value" lines back to {"Name": "value"} */
+        fputs(",\"headers\":{", f);
+        const char *l = o->event_headers;
+        for (int first = 1; *l; first = 0) {
+            size_t len = strcspn(l, "\n"), nl = strcspn(l, ":");
+            if (nl > len) nl = len;
+            char name[256], value[8192];
+            snprintf(name, sizeof name, "%.*s", (int)nl, l);
+            const char *v = l + nl + (nl < len ? 1 : 0);
+            while (v < l + len && (*v == ' ' || *v == '\t')) v++;
+            snprintf(value, sizeof value, "%.*s", (int)(l + len - v), v);
+            if (!first) fputc(',', f);
+            put_json_string(f, name);
+            fputc(':', f);
+            put_json_string(f, value);
+            l += len;
+            if (*l == '\n') l++;
+        }
+        fputc('}', f);
+    }
     fputs("}\n", f);
     if (fflush(f) != 0 && !a->dead_letter_failed) {
         a->dead_letter_failed = 1;
@@ -190,9 +240,58 @@ static void dead_letter(app *a, const wh_outcome *o)
     }
 }
 
+static const char *kind_name(wh_outcome_kind k)
+{
+    return k == WH_DELIVERED ? "delivered" : k == WH_RETRY ? "retry" : "dead";
+}
+
+/* --attempts: one NDJSON line per attempt made (cancellations are not
+ * attempts). */
+static void attempt_log(app *a, const wh_outcome *o)
+{
+    if (o->error == WH_E_CANCELLED && o->http_status == 0) return;
+    FILE *f = a->attempts;
+    fputs("{\"id\":", f);
+    put_json_string(f, o->ev.id);
+    fputs(",\"event\":", f);
+    put_json_string(f, o->ev.type);
+    fputs(",\"endpoint\":", f);
+    put_json_string(f, o->endpoint_id);
+    fprintf(f, ",\"attempt\":%" PRIu32 ",\"outcome\":\"%s\",\"http_status\":%d,"
+            "\"error\":\"%s\",\"latency_ms\":%" PRId64, o->attempt, kind_name(o->kind),
+            o->http_status, wh_status_name(o->error), o->latency_ms);
+    if (o->kind == WH_RETRY) fprintf(f, ",\"retry_in_ms\":%" PRId64, o->retry_in_ms);
+    fputs(",\"message\":", f);
+    put_json_string(f, o->error_msg);
+    /* the body's first bytes as text (NUL and invalid bytes escaped) */
+    fputs(",\"response_body\":\"", f);
+    for (size_t i = 0; i < o->response_body_len; i++) {
+        unsigned char ch = (unsigned char)o->response_body[i];
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", f);
+        else if (ch < 0x20 || ch >= 0x7f) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+    if (o->retry_after) {
+        fputs(",\"retry_after\":", f);
+        put_json_string(f, o->retry_after);
+    }
+    if (o->delivery_control) {
+        fputs(",\"webhook_delivery\":", f);
+        put_json_string(f, o->delivery_control);
+    }
+    fputs("}\n", f);
+    if (fflush(f) != 0 && !a->attempts_failed) {
+        a->attempts_failed = 1;
+        say(a, "%s: cannot write: %s", a->attempts_path, strerror(errno));
+    }
+}
+
 static void on_outcome(void *user, const wh_outcome *o)
 {
     app *a = user;
+    if (a->attempts) attempt_log(a, o);
     if (o->kind == WH_DELIVERED) {
         a->delivered++;
     } else if (o->kind == WH_DEAD) {
@@ -353,6 +452,8 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
     const char *end = line + len;
     if (skip_ws(line, end) == end) return; /* blank line */
 
+    char **hdr = NULL;           /* "headers" as lines, NULL-terminated */
+    const cJSON *headers = NULL;
     const char *stop = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(line, len, &stop, 0);
     if (!root) {
@@ -375,12 +476,12 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
     unsigned seen = 0;
     size_t i = 0;
     for (const cJSON *it = root->child; it; it = it->next, i++) {
-        static const char *const keys[] = {"event", "channel", "data", "id"};
+        static const char *const keys[] = {"event", "channel", "data", "id", "headers"};
         unsigned k = 0;
-        while (k < 4 && strcmp(it->string, keys[k]) != 0) k++;
-        if (k == 4) {
+        while (k < 5 && strcmp(it->string, keys[k]) != 0) k++;
+        if (k == 5) {
             reject(a, line_no, "unknown key \"%.64s\" (expected event, channel, "
-                   "data, id)", it->string);
+                   "data, id, headers)", it->string);
             goto done;
         }
         if (seen & (1u << k)) {
@@ -415,6 +516,38 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
         } else if (k == 3 && optional_string(it, &id) != 0) {
             reject(a, line_no, "\"id\" must be a string");
             goto done;
+        } else if (k == 4) {
+            headers = it;
+        }
+    }
+    /* "headers": {"Name": "value", ...} -> "Name: value" lines */
+    size_t n_hdr = 0;
+    if (headers && !cJSON_IsNull(headers)) {
+        if (!cJSON_IsObject(headers)) {
+            reject(a, line_no, "\"headers\" must be an object of strings");
+            goto done;
+        }
+        size_t cnt = (size_t)cJSON_GetArraySize(headers);
+        hdr = calloc(cnt + 1, sizeof *hdr);
+        if (!hdr) {
+            reject(a, line_no, "out of memory");
+            goto done;
+        }
+        for (const cJSON *h = headers->child; h; h = h->next) {
+            if (!cJSON_IsString(h) || !h->valuestring) {
+                reject(a, line_no, "\"headers\".\"%.64s\" must be a string", h->string);
+                goto done;
+            }
+            size_t nl = strlen(h->string), vl = strlen(h->valuestring);
+            char *l = malloc(nl + vl + 3);
+            if (!l) {
+                reject(a, line_no, "out of memory");
+                goto done;
+            }
+            memcpy(l, h->string, nl);
+            memcpy(l + nl, ": ", 2);
+            memcpy(l + nl + 2, h->valuestring, vl + 1);
+            hdr[n_hdr++] = l;
         }
     }
     if (!type) {
@@ -432,16 +565,28 @@ static void handle_line(app *a, char *line, size_t len, unsigned long line_no)
         goto done;
     }
     int rc;
+    wh_event ev;
+    wh_event_init(&ev);
+    ev.type = type;
+    ev.channel = channel;
+    ev.data = data;
+    ev.len = data_len;
+    ev.id = id;
+    ev.headers = (const char *const *)hdr;
+    ev.n_headers = n_hdr;
     for (;;) {
-        rc = wh_emit(a->e, type, channel, data, data_len, id);
+        rc = n_hdr ? wh_emit_ex(a->e, &ev) : wh_emit(a->e, type, channel, data, data_len, id);
         if (rc != WH_E_FULL || interrupted) break;
         /* backpressure: let deliveries finish, then try the same line again */
         wh_poll(a->e, 10);
         progress(a, 0);
     }
     if (rc >= 0) a->emitted++;
+    else if (rc == WH_E_DUPLICATE) a->duplicates++;
     else reject(a, line_no, "%s", wh_last_error(a->e));
 done:
+    for (size_t k = 0; hdr && hdr[k]; k++) free(hdr[k]);
+    free(hdr);
     cJSON_Delete(root);
 }
 
@@ -699,6 +844,133 @@ static int producer_finish(app *a)
     return -1;
 }
 
+/* ---- --metrics ------------------------------------------------------------------ */
+
+static void metrics_refresh(app *a, int force)
+{
+    if (!a->metrics_daemon) return;
+    int64_t now = mono_ms();
+    if (!force && now - a->metrics_at < 100) return;
+    a->metrics_at = now;
+    size_t need = wh_metrics_write(a->e, NULL, 0);
+    pthread_mutex_lock(&a->metrics_mu);
+    if (need + 1 > a->metrics_cap) {
+        char *p = realloc(a->metrics_text, need + 1);
+        if (p) {
+            a->metrics_text = p;
+            a->metrics_cap = need + 1;
+        }
+    }
+    if (a->metrics_cap >= need + 1) {
+        wh_metrics_write(a->e, a->metrics_text, a->metrics_cap);
+        a->metrics_len = need;
+    }
+    pthread_mutex_unlock(&a->metrics_mu);
+}
+
+#ifdef WH_WHSEND_MHD
+static enum MHD_Result metrics_answer(void *cls, struct MHD_Connection *conn,
+                                      const char *url, const char *method,
+                                      const char *version, const char *upload,
+                                      size_t *upload_size, void **con_cls)
+{
+    app *a = cls;
+    (void)version, (void)upload, (void)con_cls;
+    if (*upload_size) return MHD_NO;
+    int ok = strcmp(url, "/metrics") == 0 &&
+             (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+    struct MHD_Response *r;
+    if (ok) {
+        pthread_mutex_lock(&a->metrics_mu);
+        r = MHD_create_response_from_buffer(a->metrics_len, a->metrics_text ? a->metrics_text : "",
+                                            MHD_RESPMEM_MUST_COPY);
+        pthread_mutex_unlock(&a->metrics_mu);
+    } else {
+        static const char nf[] = "not found: GET /metrics\n";
+        r = MHD_create_response_from_buffer(sizeof nf - 1, (void *)nf, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type",
+                            ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain");
+    enum MHD_Result ret = MHD_queue_response(conn, ok ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+#endif
+
+/* Start the --metrics server on ADDR:PORT ("127.0.0.1:9464", "[::1]:0").
+ * Returns 0, or -1 after reporting the error. */
+static int metrics_start(app *a, const char *spec)
+{
+#ifdef WH_WHSEND_MHD
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || hl == 0 || hl >= sizeof host || !end || *end || end == colon + 1 ||
+        port < 0 || port > 65535) {
+        say(a, "--metrics: expected ADDR:PORT (127.0.0.1:9464 or [::1]:9464), got \"%s\"",
+            spec);
+        return -1;
+    }
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1) port = -1;
+        flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) port = -1;
+    }
+    if (port < 0) {
+        say(a, "--metrics: \"%s\" is not an IPv4 or [IPv6] address", host);
+        return -1;
+    }
+    pthread_mutex_init(&a->metrics_mu, NULL);
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, metrics_answer, a,
+                                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                            MHD_OPTION_END);
+    if (!d) {
+        say(a, "--metrics %s: cannot listen: %s", spec, strerror(errno));
+        pthread_mutex_destroy(&a->metrics_mu);
+        return -1;
+    }
+    a->metrics_daemon = d;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    say(a, "metrics on http://%s%s%s:%u/metrics", host[0] == '[' ? "[" : "",
+        host[0] == '[' ? host + 1 : host, host[0] == '[' ? "]" : "",
+        info ? (unsigned)info->port : (unsigned)port);
+    metrics_refresh(a, 1);
+    return 0;
+#else
+    (void)spec;
+    say(a, "--metrics: this whsend was built without libmicrohttpd");
+    return -1;
+#endif
+}
+
+static void metrics_stop(app *a)
+{
+#ifdef WH_WHSEND_MHD
+    if (!a->metrics_daemon) return;
+    MHD_stop_daemon(a->metrics_daemon);
+    a->metrics_daemon = NULL;
+    pthread_mutex_destroy(&a->metrics_mu);
+#endif
+    free(a->metrics_text);
+    a->metrics_text = NULL;
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static void usage(FILE *to)
@@ -727,6 +999,11 @@ static void usage(FILE *to)
           "  --idle-exit MS       with --worker: stop after MS ms with nothing to do\n"
           "  --ssrf-guard         refuse to connect to loopback, private, link-local and\n"
           "                       other non-public addresses (as \"ssrf_guard\": true)\n"
+          "  --attempts FILE      append one NDJSON line per delivery attempt (status,\n"
+          "                       latency, first bytes of the answer)\n"
+          "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+          "                       while running (127.0.0.1:9464; port 0: any, named\n"
+          "                       on stderr)\n"
           "  -h, --help           show this help\n"
           "\n"
           "Prints one JSON summary line on standard output.  Exit status: 0 all\n"
@@ -755,6 +1032,8 @@ int main(int argc, char **argv)
         {"worker", no_argument, NULL, 'W'},
         {"idle-exit", required_argument, NULL, 'I'},
         {"ssrf-guard", no_argument, NULL, 'S'},
+        {"attempts", required_argument, NULL, 'A'},
+        {"metrics", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -762,7 +1041,7 @@ int main(int argc, char **argv)
     const char *config = NULL, *input = "-", *dead_path = NULL;
     int quiet = 0, c;
     int64_t drain_ms = DEFAULT_DRAIN_MS;
-    const char *queue_spec = NULL;
+    const char *queue_spec = NULL, *attempts_path = NULL, *metrics_spec = NULL;
     int producer = 0, worker = 0;
     int64_t idle_ms = 0;
     int ssrf_guard = 0;
@@ -781,6 +1060,8 @@ int main(int argc, char **argv)
             break;
         case 'D': dead_path = optarg; break;
         case 'Q': queue_spec = optarg; break;
+        case 'A': attempts_path = optarg; break;
+        case 'M': metrics_spec = optarg; break;
         case 'P': producer = 1; break;
         case 'W': worker = 1; break;
         case 'S': ssrf_guard = 1; break;
@@ -838,6 +1119,16 @@ int main(int argc, char **argv)
         }
         a.dead_letter_path = dead_path;
     }
+    if (attempts_path) {
+        a.attempts = fopen(attempts_path, "a");
+        if (!a.attempts) {
+            fprintf(stderr, "whsend: %s: %s\n", attempts_path, strerror(errno));
+            if (fd > 0) close(fd);
+            if (a.dead_letter) fclose(a.dead_letter);
+            return 2;
+        }
+        a.attempts_path = attempts_path;
+    }
     wh_engine_options eo;
     wh_engine_options_init(&eo);
     eo.on_outcome = on_outcome;
@@ -887,6 +1178,14 @@ int main(int argc, char **argv)
         wh_engine_free(a.e);
         if (fd > 0) close(fd);
         if (a.dead_letter) fclose(a.dead_letter);
+        return 2;
+    }
+
+    if (metrics_spec && metrics_start(&a, metrics_spec) != 0) {
+        wh_engine_free(a.e);
+        if (fd > 0) close(fd);
+        if (a.dead_letter) fclose(a.dead_letter);
+        if (a.attempts) fclose(a.attempts);
         return 2;
     }
 
@@ -970,19 +1269,27 @@ int main(int argc, char **argv)
             a.dead_letter ? " to " : "", a.dead_letter ? a.dead_letter_path : "");
     }
     progress_clear(&a);
+    metrics_stop(&a);
     wh_engine_free(a.e); /* in-memory queue: reports anything left as dead (cancelled) */
     progress_clear(&a);
 
+    /* "duplicates" (lines refused by dedupe_window_ms) only when some were */
+    char dups[48] = "";
+    if (a.duplicates) snprintf(dups, sizeof dups, ",\"duplicates\":%" PRIu64, a.duplicates);
     printf("{\"emitted\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"dead\":%" PRIu64
            ",\"rejected\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"retries\":%" PRIu64
-           ",\"elapsed_ms\":%" PRId64 "}\n",
-           a.emitted, a.delivered, a.dead, a.rejected, st.requests, st.retries,
+           "%s,\"elapsed_ms\":%" PRId64 "}\n",
+           a.emitted, a.delivered, a.dead, a.rejected, st.requests, st.retries, dups,
            mono_ms() - t0);
     fflush(stdout);
     if (a.dead_letter && fclose(a.dead_letter) != 0 && !a.dead_letter_failed) {
         fprintf(stderr, "whsend: %s: cannot write: %s\n", dead_path, strerror(errno));
         a.dead_letter_failed = 1;
     }
-    if (a.dead_letter_failed) return 2;
+    if (a.attempts && fclose(a.attempts) != 0 && !a.attempts_failed) {
+        fprintf(stderr, "whsend: %s: cannot write: %s\n", attempts_path, strerror(errno));
+        a.attempts_failed = 1;
+    }
+    if (a.dead_letter_failed || a.attempts_failed) return 2;
     return a.dead || a.rejected || input_failed ? 1 : 0;
 }

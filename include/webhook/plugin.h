@@ -75,6 +75,8 @@ typedef struct wh_response {
     const char *retry_after;  /* Retry-After header value, or NULL */
     const char *body;         /* start of the response body (capped) */
     size_t body_len;
+    /* ---- transport version 2 (read only when version >= 2) ---- */
+    const char *delivery_control; /* webhook-delivery header value, or NULL */
 } wh_response;
 
 /* Called by a transport, from inside its perform (or socket_action)
@@ -134,6 +136,11 @@ typedef struct wh_job {
     uint32_t attempts;        /* attempts already made before this claim */
     int64_t first_attempt_ms; /* monotonic time of attempt 1, -1 if none */
     wh_event_view ev;
+    /* Per-message headers stored with the event ("Name: value" lines
+     * separated by '\n', NUL-terminated), or NULL.  Set on every claim by a
+     * queue that has enqueue_with_headers (version 4); not read otherwise. */
+    const char *headers;
+    size_t headers_len;
 } wh_job;
 
 /* A queue stores delivery jobs.  Contract: at-least-once.  Jobs are enqueued
@@ -142,7 +149,7 @@ typedef struct wh_job {
  * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
  * named by a small integer slot the engine assigns, and by their stable
  * string id for backends that persist jobs. */
-#define WH_QUEUE_VERSION 3
+#define WH_QUEUE_VERSION 4
 typedef struct wh_queue {
     int version;                 /* WH_QUEUE_VERSION */
     void *user;
@@ -197,6 +204,17 @@ typedef struct wh_queue {
      * it.  Returns WH_OK, or WH_E_QUEUE when the store could not be read
      * (the fields then hold what is known).  May be NULL. */
     int (*info)(void *user, wh_queue_info *out);
+
+    /* ---- version 4 (read only when version >= 4) ---- */
+    /* enqueue with per-message headers (wh_emit_ex): `headers` holds
+     * headers_len bytes of "Name: value" lines separated by '\n' (already
+     * validated), stored with the event and handed back in wh_job.headers.
+     * May be NULL: the queue cannot store them, and wh_emit_ex with headers
+     * returns WH_E_INVAL. */
+    int (*enqueue_with_headers)(void *user, const wh_event_view *ev, const char *headers,
+                                size_t headers_len, const uint32_t *slots,
+                                const char *const *endpoint_ids, size_t n,
+                                int64_t due_ms);
 } wh_queue;
 
 #define WH_QUEUE_DURABLE 1u

@@ -107,13 +107,14 @@ WH_EXTERN const char *wh_version(int least);
     XX(E_QUEUE, -22, "queue backend error")                                    \
     XX(E_UNSUPPORTED, -23, "backend not built into this library")              \
     XX(E_FORBIDDEN, -24, "address refused by the SSRF guard")                  \
-    XX(E_UNAVAILABLE, -25, "queue backend unreachable and local buffer full")
+    XX(E_UNAVAILABLE, -25, "queue backend unreachable and local buffer full")    \
+    XX(E_DUPLICATE, -26, "event id already accepted within the dedupe window")
 
 typedef enum wh_status {
 #define WH_XX_(name, val, msg) WH_##name = val,
     WH_STATUS_MAP(WH_XX_)
 #undef WH_XX_
-    WH_STATUS_LAST_ = -26 /* never use */
+    WH_STATUS_LAST_ = -27 /* never use */
 } wh_status;
 
 /* Static English description of a status ("invalid URL"); never NULL. */
@@ -168,7 +169,22 @@ typedef struct wh_outcome {
                                  -1 when the endpoint was disabled: the job
                                  waits for wh_endpoint_enable */
     int64_t latency_ms;       /* duration of the attempt */
+    /* The attempt's answer, for an attempt log (NULL/0 when none arrived):
+     * the first bytes of the response body as read (at most
+     * WH_OUTCOME_BODY_MAX, not NUL-terminated), and response headers of
+     * interest (NULL when absent). */
+    const char *response_body;
+    size_t response_body_len;
+    const char *retry_after;      /* Retry-After */
+    const char *delivery_control; /* webhook-delivery ("disable",
+                                     "abort-message") */
+    /* The event's per-message headers (wh_emit_ex), "Name: value" lines
+     * separated by '\n', or NULL. */
+    const char *event_headers;
 } wh_outcome;
+
+/* Most response body bytes an outcome carries. */
+#define WH_OUTCOME_BODY_MAX 256
 
 /* Outcome callback.  Outcomes are collected while the engine works and
  * handed to the callback at the end of the call that produced them: in
@@ -310,6 +326,21 @@ typedef struct wh_engine_options {
      * of the library's transports carries requests whose endpoint says
      * WH_TRANSPORT_DEFAULT.  Default WH_TRANSPORT_DEFAULT (libcurl). */
     wh_transport_kind transport_kind;
+    /* Emit idempotency: an event whose caller-supplied id was accepted
+     * within the last dedupe_window_ms is not delivered again (wh_emit
+     * returns WH_E_DUPLICATE).  0 (default): off.  Ids are remembered in
+     * memory (at most dedupe_max_ids, default 1,000,000, about 56-80 bytes
+     * plus the id's length each; when full the oldest is forgotten first),
+     * or by a queue that remembers ids itself (the SQLite queue: a table in
+     * its file, so across restarts). */
+    int64_t dedupe_window_ms;
+    size_t dedupe_max_ids;
+    /* Operational events (endpoint.disabled, endpoint.recovered,
+     * message.attempt.exhausted, message.attempt.failing) are emitted to the
+     * endpoint with this id, as JSON events of those types, when it exists.
+     * NULL (default): none.  Events about that endpoint itself are not
+     * sent. */
+    const char *operational_endpoint;
 } wh_engine_options;
 
 WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
@@ -396,7 +427,9 @@ typedef struct wh_endpoint_options {
     const char *channel_prefix;
     const char *channel_suffix;
     /* Standard Webhooks secrets "whsec_<base64>" (raw strings are used as
-     * bytes).  Several secrets produce several signatures (key rotation).
+     * bytes), or ed25519 secret keys "whsk_<base64>" ("v1a," signatures;
+     * OpenSSL build only, see wh_sign_standard).  Several secrets produce
+     * several signatures (key rotation, kinds may mix).
      * None: requests are not signed. */
     const char *const *secrets;
     size_t n_secrets;
@@ -514,7 +547,23 @@ typedef struct wh_endpoint_options {
      * transport_kind.  Another value needs the engine's own transport
      * (wh_engine_options.transport NULL): else WH_E_INVAL. */
     wh_transport_kind transport;
+    /* Payload filter: a JSON object of conditions on the event's payload
+     * (paths "data", "data.a.b", operators $eq $neq $gt $gte $lt $lte $in
+     * $nin $exist $regex, combinators $and/$or; see README "Payload
+     * filters"), compiled once here.  NULL (default): no condition. */
+    const char *payload_filter_json;
+    /* WH_DELIVERY_AT_LEAST_ONCE (default) or WH_DELIVERY_AT_MOST_ONCE: retry
+     * only when the connection failed before any request byte was sent
+     * (WH_E_CONNECT); any other failure is dead at once. */
+    int delivery;
+    /* 0 (default): obey a receiver's "webhook-delivery" response header
+     * ("disable" disables the endpoint, "abort-message" dead-letters that
+     * event without further retries).  1: ignore it. */
+    int ignore_delivery_control;
 } wh_endpoint_options;
+
+#define WH_DELIVERY_AT_LEAST_ONCE 0
+#define WH_DELIVERY_AT_MOST_ONCE 1
 
 WH_EXTERN void wh_endpoint_options_init_sized(wh_endpoint_options *o,
                                               size_t size);
@@ -607,6 +656,12 @@ WH_EXTERN int wh_config_load_file(wh_engine *e, const char *path);
  * local buffer is full: back off and retry), WH_E_NOMEM.  On an error nothing was
  * queued. Once it returns >= 0 the event is delivered to every endpoint
  * counted, or reported WH_DEAD through the outcome callback.
+ * With dedupe_window_ms set, an `id` accepted within the window returns
+ * WH_E_DUPLICATE (nothing queued; counted in wh_stats.duplicates, not in
+ * rejected).  Endpoints with a payload filter count only when the payload
+ * satisfies it (the payload is parsed once per call, and only when some
+ * subscribed endpoint has one).
+ *
  * Threads: with wh_engine_options.emit_any_thread = 1, wh_emit may be
  * called from any thread, concurrently.  It checks its arguments as above,
  * copies the event into a bounded lock-free inbox and wakes the engine
@@ -616,9 +671,57 @@ WH_EXTERN int wh_config_load_file(wh_engine *e, const char *path);
  * inbox is full (nothing was taken: back off and retry; never a silent
  * drop; a queue at capacity leaves events in the inbox, so producers see
  * WH_E_FULL).  An argument error is described by wh_last_error(e) in the
- * thread that called wh_emit (a thread-local message). */
+ * thread that called wh_emit (a thread-local message).  Duplicates
+ * (dedupe_window_ms) are then found on the engine's thread: such an event is
+ * counted in wh_stats.duplicates and not delivered, wh_emit having returned
+ * 0. */
 WH_EXTERN int wh_emit(wh_engine *e, const char *type, const char *channel,
                       const char *data, size_t len, const char *id);
+
+/* An event for wh_emit_ex: wh_emit's arguments plus per-message headers. */
+typedef struct wh_event {
+    size_t struct_size;          /* set by wh_event_init() */
+    const char *type;            /* required */
+    const char *channel;         /* or NULL */
+    const char *data;            /* JSON payload */
+    size_t len;
+    const char *id;              /* or NULL: a UUIDv7 is made */
+    /* Extra headers for this event's requests, "Name: value" each, checked
+     * like wh_endpoint_options.headers.  Reserved names are refused: Host,
+     * Content-Length, Content-Type, Content-Encoding, Transfer-Encoding,
+     * Connection, Expect, TE, Upgrade, User-Agent and any "webhook-*" name.
+     * A name an endpoint sends itself (its id, timestamp, attempt,
+     * signature or API-key header) is not sent twice: the endpoint's wins.
+     * Sent in single mode; a batch (several events in one request) carries
+     * none.  At most 64 headers, 8 KiB in all.  The queue must store them
+     * (the in-memory and SQLite queues do; the Redis queue does not:
+     * WH_E_INVAL). */
+    const char *const *headers;
+    size_t n_headers;
+} wh_event;
+
+WH_EXTERN void wh_event_init_sized(wh_event *ev, size_t size);
+#define wh_event_init(ev) wh_event_init_sized((ev), sizeof *(ev))
+
+/* wh_emit with the fields of `ev` (which may carry headers).  Returns what
+ * wh_emit returns; WH_E_HEADER (a bad or reserved header, named in
+ * wh_last_error), WH_E_INVAL (headers the queue cannot store) and
+ * WH_E_VERSION (struct_size) too. */
+WH_EXTERN int wh_emit_ex(wh_engine *e, const wh_event *ev);
+
+/* ---- metrics --------------------------------------------------------------- */
+/* Prometheus text exposition (format 0.0.4) of the engine's counters:
+ * webhook_events_emitted_total, _rejected_total, _duplicate_total,
+ * webhook_requests_total, and per endpoint (label endpoint="<id>")
+ * webhook_delivered_total, webhook_attempts_failed_total{class=http_4xx|
+ * http_5xx|http_other|connect|timeout|transport}, webhook_retries_total,
+ * webhook_dead_total, webhook_in_flight, webhook_queued,
+ * webhook_endpoint_state{state=...} and the histogram
+ * webhook_delivery_latency_seconds (wh_emit to the 2xx answer).
+ * snprintf style: writes at most len - 1 bytes and a NUL (buf may be NULL
+ * when len is 0) and returns the length of the whole text, so a caller can
+ * size its buffer with a first call.  Returns 0 when e is NULL. */
+WH_EXTERN size_t wh_metrics_write(wh_engine *e, char *buf, size_t len);
 
 /* ---- driving the engine -------------------------------------------------- */
 /* Do all work that is due: start requests for due jobs, process network
@@ -753,6 +856,7 @@ typedef struct wh_stats {
     uint64_t queued;      /* jobs waiting now (not in a running request) */
     uint64_t in_flight;   /* requests running now */
     uint64_t bytes_sent;  /* request body bytes */
+    uint64_t duplicates;  /* wh_emit calls answered WH_E_DUPLICATE */
 } wh_stats;
 
 /* Copy the engine's counters into *out; `size` is sizeof *out as the

@@ -276,6 +276,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         MHD_add_response_header(resp, "Retry-After", r->retry_after);
     if (status >= 300 && status <= 399)
         MHD_add_response_header(resp, "Location", "/redirected");
+    if (r->opts.delivery_control)
+        MHD_add_response_header(resp, "webhook-delivery", r->opts.delivery_control);
 
     pthread_mutex_lock(&r->mu);
     r->reqs[idx].answered = status;

@@ -22,6 +22,9 @@ typedef struct th_recv_opts {
     const char *retry_after; /* Retry-After header on failure answers */
     const char *secret;    /* if set: verify Standard Webhooks signatures
                               (whsec_...) and record the verdict */
+    const char *delivery_control; /* if set: a "webhook-delivery" header
+                              with this value on every answer (the string
+                              must outlive the receiver) */
 } th_recv_opts;
 
 typedef struct th_recv_req {
