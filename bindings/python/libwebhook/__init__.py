@@ -37,7 +37,7 @@ __all__ = [
     "NotFound", "AlreadyExists", "ConfigError", "SecretError",
     "TransportError", "TimeoutError", "Cancelled", "RecursiveCall", "IOError_",
     "VersionError", "ConnectError", "HTTPStatusError", "SignatureError",
-    "TimestampError", "QueueError", "Unsupported", "Forbidden", "Unavailable", "verify_standard",
+    "TimestampError", "QueueError", "Unsupported", "Forbidden", "Unavailable", "Duplicate", "verify_standard",
     "verify_hmac_hex", "verify_rsa_sha256", "sign_standard", "status_name",
     "strerror", "library_version",
 ]
@@ -172,6 +172,11 @@ class Unavailable(Error):
     buffer is full; back off and emit again."""
 
 
+class Duplicate(Error):
+    """WH_E_DUPLICATE: an event with this id was accepted within the
+    engine's dedupe_window_ms; it is not delivered again."""
+
+
 _CLASSES: Dict[int, type] = {
     _native.WH_E_INVAL: InvalidArgument, _native.WH_E_NOMEM: OutOfMemory,
     _native.WH_E_FULL: QueueFull, _native.WH_E_URL: URLError,
@@ -187,7 +192,8 @@ _CLASSES: Dict[int, type] = {
     _native.WH_E_TIMESTAMP: TimestampError, _native.WH_E_QUEUE: QueueError,
     _native.WH_E_UNSUPPORTED: Unsupported,
 }
-for _name, _cls in (("WH_E_FORBIDDEN", Forbidden), ("WH_E_UNAVAILABLE", Unavailable)):
+for _name, _cls in (("WH_E_FORBIDDEN", Forbidden), ("WH_E_UNAVAILABLE", Unavailable),
+                    ("WH_E_DUPLICATE", Duplicate)):
     if hasattr(_native, _name):
         _CLASSES[getattr(_native, _name)] = _cls
 # emit() serialises non-bytes/str data with this encoder's C fast path
