@@ -434,17 +434,8 @@ static int tsel_set_guard(wh_transport *x, int on, const wh__cidr *allow, size_t
                           int set_allow)
 {
     tsel *t = x->user;
-    if (set_allow) {
-        wh__cidr *copy = NULL;
-        if (n_allow) {
-            copy = wh__calloc(n_allow, sizeof *copy);
-            if (!copy) return WH_E_NOMEM;
-            memcpy(copy, allow, n_allow * sizeof *copy);
-        }
-        free(t->allow);
-        t->allow = copy;
-        t->n_allow = n_allow;
-    }
+    if (set_allow && wh__cidr_list_set(&t->allow, &t->n_allow, allow, n_allow) != WH_OK)
+        return WH_E_NOMEM;
     if (on != -1) t->guard = on != 0;
     int rc = WH_OK;
     if (t->lean) rc = wh__lean_set_guard(t->lean, on, allow, n_allow, set_allow);

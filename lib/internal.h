@@ -138,6 +138,9 @@ struct sockaddr;
  * Bits past the prefix must be zero.  WH_OK, or WH_E_INVAL with *why set
  * (why may be NULL). */
 int wh__cidr_parse(const char *s, wh__cidr *out, const char **why);
+/* Replace *list (*n entries, owned) with a copy of src[0..n_src):
+ * WH_OK, or WH_E_NOMEM with *list untouched. */
+int wh__cidr_list_set(wh__cidr **list, size_t *n, const wh__cidr *src, size_t n_src);
 /* 1 when addr (16 bytes, IPv4 as ::ffff:a.b.c.d) is inside c. */
 int wh__cidr_contains(const wh__cidr *c, const uint8_t addr[16]);
 /* Text of a 16-byte address (IPv4-mapped ones as dotted IPv4). */

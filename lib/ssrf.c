@@ -239,3 +239,17 @@ int wh__ssrf_check(const struct sockaddr *sa, size_t len, const wh__cidr *allow,
                  sa ? (int)sa->sa_family : -1);
     return 1;
 }
+
+int wh__cidr_list_set(wh__cidr **list, size_t *n, const wh__cidr *src, size_t n_src)
+{
+    wh__cidr *copy = NULL;
+    if (n_src) {
+        copy = wh__calloc(n_src, sizeof *copy);
+        if (!copy) return WH_E_NOMEM;
+        memcpy(copy, src, n_src * sizeof *copy);
+    }
+    free(*list);
+    *list = copy;
+    *n = n_src;
+    return WH_OK;
+}

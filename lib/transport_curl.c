@@ -1100,15 +1100,7 @@ int wh__curl_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_
         if (on != -1) c->ssrf_guard = on != 0;
         return WH_OK;
     }
-    wh__cidr *copy = NULL;
-    if (n_allow) {
-        copy = wh__calloc(n_allow, sizeof *copy);
-        if (!copy) return WH_E_NOMEM;
-        memcpy(copy, allow, n_allow * sizeof *copy);
-    }
-    free(c->allow);
-    c->allow = copy;
-    c->n_allow = n_allow;
+    if (wh__cidr_list_set(&c->allow, &c->n_allow, allow, n_allow) != WH_OK) return WH_E_NOMEM;
     if (on != -1) c->ssrf_guard = on != 0;
     return WH_OK;
 }

@@ -1883,17 +1883,8 @@ int wh__lean_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_
 {
     if (!wh__lean_is(t) || (n_allow && !allow)) return WH_E_INVAL;
     wh_lean *l = t->user;
-    if (set_allow) {
-        wh__cidr *copy = NULL;
-        if (n_allow) {
-            copy = wh__calloc(n_allow, sizeof *copy);
-            if (!copy) return WH_E_NOMEM;
-            memcpy(copy, allow, n_allow * sizeof *copy);
-        }
-        free(l->allow);
-        l->allow = copy;
-        l->n_allow = n_allow;
-    }
+    if (set_allow && wh__cidr_list_set(&l->allow, &l->n_allow, allow, n_allow) != WH_OK)
+        return WH_E_NOMEM;
     if (on != -1) l->ssrf_guard = on != 0;
     return WH_OK;
 }
