@@ -54,8 +54,10 @@ static int endpoint_sends(const wh_ep_conf *c, const char *line, size_t nl)
 
 /* Make a delivery of n claimed jobs: body built once (unless it is the raw
  * payload itself), id, and room for every attempt's headers. */
-static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n)
+static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n,
+                                 int64_t now)
 {
+    int64_t wall = wh__wall_at(e, now);
     const wh_ep_conf *c = &ep->conf;
     int batch = c->mode == WH_MODE_BATCH;
     const char *id = batch ? NULL : jobs[0].ev.id;
@@ -80,7 +82,7 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
     d->attempts = jobs[0].attempts;
     d->first_attempt = jobs[0].first_attempt_ms;
     if (batch) {
-        wh__uuid7(&e->rng, e->clock.wall_ms(e->clock.user), d->id_buf);
+        wh__uuid7(&e->rng, wall, d->id_buf);
         d->id = d->id_buf;
     } else {
         d->id = id;
@@ -94,8 +96,7 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
             free(d);
             return NULL;
         }
-        d->body_len = wh__body_build(c, jobs, n, e->clock.wall_ms(e->clock.user),
-                                     d->body_buf);
+        d->body_len = wh__body_build(c, jobs, n, wall, d->body_buf);
         d->body = d->body_buf;
     }
     return d;
@@ -132,7 +133,7 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
     size_t h = 0;
     d->hdrs[h++] = "Content-Type: application/json";
     d->hdrs[h++] = "User-Agent: " WH_USER_AGENT;
-    int64_t ts = e->clock.wall_ms(e->clock.user) / 1000;
+    int64_t ts = wh__wall_at(e, now) / 1000;
     if (c->h_id) {
         d->hdrs[h++] = p;
         p += sprintf(p, "%s: %s", c->h_id, d->id) + 1;
@@ -215,7 +216,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     e->st.in_flight--;
 
     wh__attempt a = {res, d->attempts + 1, d->first_attempt, now, 0};
-    if (ep->pol.honor_retry_after && res->retry_after) a.wall = e->clock.wall_ms(e->clock.user);
+    int64_t wall = wh__wall_at(e, now);
+    if (ep->pol.honor_retry_after && res->retry_after) a.wall = wall;
     wh__decision dec;
     wh__policy_decide(&ep->pol, &ep->health, &a, &e->rng, &dec);
     /* the receiver's word (webhook-delivery), then at-most-once */
@@ -247,7 +249,7 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     if (dec.kind == WH_DELIVERED) {
         e->st.delivered += d->n_jobs;
         for (size_t i = 0; i < d->n_jobs; i++)
-            wh__outcome_add(e, ep, WH_DELIVERED, &d->jobs[i], WH__ACT_ACK, 0, &o, "");
+            wh__outcome_add(e, ep, WH_DELIVERED, &d->jobs[i], WH__ACT_ACK, 0, &o, "", wall);
     } else if (dec.kind == WH_RETRY) {
         int64_t delay = dec.delay < 0 ? 0 : dec.delay;
         o.retry_in_ms = dec.delay;
@@ -256,7 +258,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
             /* the batch stays whole: same id, same body, same jobs; an
              * ordered endpoint's head stays in front */
             for (size_t i = 0; i < d->n_jobs; i++)
-                wh__outcome_add(e, ep, WH_RETRY, &d->jobs[i], WH__ACT_NONE, 0, &o, dec.msg);
+                wh__outcome_add(e, ep, WH_RETRY, &d->jobs[i], WH__ACT_NONE, 0, &o, dec.msg,
+                                wall);
             d->attempts = a.attempt;
             d->due = now + delay;
             wh__list_push_front(&ep->work.held, &d->link);
@@ -264,14 +267,14 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
         } else {
             d->jobs[0].first_attempt_ms = d->first_attempt;
             wh__outcome_add(e, ep, WH_RETRY, &d->jobs[0], WH__ACT_RETRY, now + delay, &o,
-                            dec.msg);
+                            dec.msg, wall);
         }
         wh__log(e, WH_LOG_DEBUG, "endpoint %s: %s, attempt %" PRIu32
                 " failed, retry in %" PRId64 " ms", ep->conf.id, dec.msg, a.attempt, delay);
     } else {
         e->st.dead += d->n_jobs;
         for (size_t i = 0; i < d->n_jobs; i++)
-            wh__outcome_add(e, ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, dec.msg);
+            wh__outcome_add(e, ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, dec.msg, wall);
         wh__log(e, WH_LOG_WARN, "endpoint %s: delivery %s (%zu event(s)) dead after %"
                 PRIu32 " attempt(s): %s (%s)", ep->conf.id, d->id, d->n_jobs, a.attempt,
                 dec.msg, dec.why);
@@ -400,7 +403,7 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
             count_claimed(ep, e->claim_buf, n);
             for (size_t i = 0; i < n; i++) {
                 wh_job *job = &e->claim_buf[i];
-                wh_delivery *d = delivery_new(e, ep, job, 1);
+                wh_delivery *d = delivery_new(e, ep, job, 1, now);
                 if (!d) {
                     /* out of memory: back to the queue as a failed attempt,
                      * due in a second; never lost */
@@ -424,7 +427,7 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
         size_t n = claim_batch(e, ep, now);
         if (n == 0) return;
         count_claimed(ep, e->claim_buf, n);
-        wh_delivery *d = delivery_new(e, ep, e->claim_buf, n);
+        wh_delivery *d = delivery_new(e, ep, e->claim_buf, n, now);
         if (!d) {
             wh__log(e, WH_LOG_ERROR, "out of memory building a batch for %s", ep->conf.id);
             for (size_t k = n; k-- > 0;) e->queue->release(e->queue->user, &e->claim_buf[k]);
@@ -453,7 +456,7 @@ static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
     o.error = WH_E_CANCELLED;
     e->st.dead += d->n_jobs;
     for (size_t i = 0; i < d->n_jobs; i++)
-        wh__outcome_add(e, d->ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, why);
+        wh__outcome_add(e, d->ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, why, 0);
     delivery_free(d);
 }
 
@@ -491,7 +494,7 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
             o.attempt = e->claim_buf[i].attempts;
             o.error = WH_E_CANCELLED;
             wh__outcome_add(e, ep, WH_DEAD, &e->claim_buf[i], WH__ACT_ACK, 0, &o,
-                            "cancelled before delivery");
+                            "cancelled before delivery", 0);
             e->st.dead++;
         }
         wh__outcomes_deliver(e);

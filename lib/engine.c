@@ -70,6 +70,7 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
         return NULL;
     }
     e->clock = *c;
+    wh__wall_refresh(e);
     e->max_payload = o.max_payload_bytes ? o.max_payload_bytes : engine_defaults.max_payload_bytes;
     e->validate_json = o.validate_json;
     e->on_outcome = o.on_outcome;
@@ -206,6 +207,14 @@ void wh_engine_free(wh_engine *e)
     free(e);
 }
 
+/* ---- clocks --------------------------------------------------------------------- */
+void wh__wall_refresh(wh_engine *e)
+{
+    int64_t m = e->clock.now_ms(e->clock.user), w = e->clock.wall_ms(e->clock.user);
+    e->wall_off = w - m;
+    e->wall_off_at = m;
+}
+
 /* ---- emit ----------------------------------------------------------------------- */
 /* dedupe_window_ms: 1 when id was accepted within the window, 0 when it is
  * new (and now remembered), or a negative status. */
@@ -329,7 +338,7 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
     e->st.emitted++;
     if (n == 0) return 0;
     int64_t now = e->clock.now_ms(e->clock.user);
-    if (wall < 0) wall = e->clock.wall_ms(e->clock.user);
+    if (wall < 0) wall = wh__wall_at(e, now);
     char idbuf[37];
     if (!id) {
         wh__uuid7(&e->rng, wall, idbuf);
@@ -562,6 +571,7 @@ static void round_begin(wh_engine *e)
     e->in_round++;
     inbox_drain(e);
     int64_t now = now_of(e);
+    (void)wh__wall_at(e, now); /* refresh the wall offset when it is due */
     if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
 }
 

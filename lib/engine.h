@@ -227,6 +227,10 @@ typedef struct wh__report {
 
 struct wh_engine {
     wh_clock clock;
+    /* wall time = monotonic now + wall_off, the offset read from both clocks
+     * at wall_off_at (monotonic) and refreshed when 100 ms old: one clock
+     * read per emit and per round (wh__wall_at) */
+    int64_t wall_off, wall_off_at;
     wh_transport *transport;
     int transport_owned;
     int transport_library;  /* the library's own (lib/backends.c): endpoints
@@ -397,10 +401,25 @@ static inline int64_t wh__sched_first(const wh_engine *e)
     return top ? top->key : INT64_MAX;
 }
 
+/* engine.c: the wall clock at monotonic time `now` (read from e->clock
+ * just before): now + an offset between the two clocks refreshed when it is
+ * 100 ms old (a wall clock step shows within 100 ms).  Exact for a clock
+ * whose wall time moves with its monotonic time (the manual clock). */
+#define WH__WALL_REFRESH_MS 100
+void wh__wall_refresh(wh_engine *e);
+static inline int64_t wh__wall_at(wh_engine *e, int64_t now)
+{
+    if (WH_UNLIKELY(now - e->wall_off_at >= WH__WALL_REFRESH_MS))
+        wh__wall_refresh(e);
+    return now + e->wall_off;
+}
+
 /* outcome.c */
-/* An outcome for job of ep; act says what to tell the queue after. */
+/* An outcome for job of ep; act says what to tell the queue after.  wall:
+ * the wall clock now (for a delivered outcome's metrics; else unused). */
 void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
-                     int act, int64_t due, const wh_outcome *tmpl, const char *msg);
+                     int act, int64_t due, const wh_outcome *tmpl, const char *msg,
+                     int64_t wall);
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h);
 /* Hand every queued report to the host's callbacks, then tell the queue. */
 void wh__outcomes_deliver_all(wh_engine *e);

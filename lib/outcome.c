@@ -108,7 +108,8 @@ static void act_now(wh_engine *e, wh_ep *ep, wh_job *job, int act, int64_t due)
 }
 
 void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
-                     int act, int64_t due, const wh_outcome *tmpl, const char *msg)
+                     int act, int64_t due, const wh_outcome *tmpl, const char *msg,
+                     int64_t wall)
 {
     wh__report *r = report_new(e);
     if (!r) {
@@ -149,8 +150,7 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
     if (r->has_control)
         snprintf(r->control, sizeof r->control, "%s", r->o.delivery_control);
     /* metrics: what the host will be told */
-    wh__metrics_record(ep->metrics, &r->o,
-                       kind == WH_DELIVERED ? e->clock.wall_ms(e->clock.user) : 0);
+    wh__metrics_record(ep->metrics, &r->o, kind == WH_DELIVERED ? wall : 0);
 }
 
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h)
@@ -176,7 +176,7 @@ static void op_event(wh_engine *e, const wh__report *r)
     int h = wh__endpoint_find(e, e->op_endpoint);
     if (h <= 0 || (size_t)h > e->n_slots || !e->eps[h - 1] || e->eps[h - 1] == r->ep) return;
     wh_ep *op = e->eps[h - 1];
-    int64_t wall = e->clock.wall_ms(e->clock.user);
+    int64_t now = e->clock.now_ms(e->clock.user), wall = wh__wall_at(e, now);
     const char *type = NULL;
     char *json = r->is_health ? wh__opevent_health(&r->h, wall, &type)
                               : wh__opevent_outcome(&r->o, wall, &type);
@@ -185,7 +185,6 @@ static void op_event(wh_engine *e, const wh__report *r)
     wh__uuid7(&e->rng, wall, id);
     wh_event_view ev = {id, type, NULL, json, strlen(json), wall};
     const char *ids[1] = {op->conf.id};
-    int64_t now = e->clock.now_ms(e->clock.user);
     int rc = e->queue->enqueue(e->queue->user, &ev, &op->slot, ids, 1, now);
     free(json);
     if (rc != WH_OK) {
