@@ -258,7 +258,8 @@ static int queue_has_headers(const wh_engine *e)
 /* The checks of wh_emit, made in the calling thread: a status and its
  * message in msg, or WH_OK. */
 static int check_event(const wh_engine *e, const char *type, const char *channel,
-                       const char *data, size_t len, const char *id, char *msg, size_t cap)
+                       const char *data, size_t len, const char *id, int validate, char *msg,
+                       size_t cap)
 {
     if (WH_UNLIKELY(!type || !*type)) {
         snprintf(msg, cap, "wh_emit: event type is NULL or empty");
@@ -284,7 +285,7 @@ static int check_event(const wh_engine *e, const char *type, const char *channel
                  e->max_payload);
         return WH_E_TOO_LARGE;
     }
-    if (e->validate_json) {
+    if (validate) {
         size_t off;
         if (WH_UNLIKELY(wh__json_valid(data, len, &off) != WH_OK)) {
             snprintf(msg, cap, "wh_emit: payload is not valid JSON (at byte %zu)", off);
@@ -374,10 +375,10 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
 
 /* emit_any_thread: check, copy into the inbox, wake the engine. */
 static int emit_any(wh_engine *e, const char *type, const char *channel, const char *data,
-                    size_t len, const char *id)
+                    size_t len, const char *id, int validate)
 {
     char msg[256];
-    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
+    int rc = check_event(e, type, channel, data, len, id, validate, msg, sizeof msg);
     if (rc == WH_OK) {
         int wake = 0;
         rc = wh__inbox_push(e->inbox, type, channel, data, len, id,
@@ -393,13 +394,13 @@ static int emit_any(wh_engine *e, const char *type, const char *channel, const c
     return wh__fail_tl(e, rc, "%s", msg);
 }
 
-int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
-            size_t len, const char *id)
+/* wh_emit; validate: check that data is JSON. */
+static int emit(wh_engine *e, const char *type, const char *channel, const char *data,
+                size_t len, const char *id, int validate)
 {
-    if (!e) return WH_E_INVAL;
-    if (e->inbox) return emit_any(e, type, channel, data, len, id);
+    if (e->inbox) return emit_any(e, type, channel, data, len, id, validate);
     char msg[256];
-    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
+    int rc = check_event(e, type, channel, data, len, id, validate, msg, sizeof msg);
     if (WH_UNLIKELY(rc != WH_OK)) {
         e->st.rejected++;
         return wh__fail(e, rc, "%s", msg);
@@ -407,6 +408,13 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     rc = accept_event(e, type, channel, data, len, id, -1, NULL, 0);
     if (rc < 0 && rc != WH_E_DUPLICATE) e->st.rejected++;
     return rc;
+}
+
+int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
+            size_t len, const char *id)
+{
+    if (!e) return WH_E_INVAL;
+    return emit(e, type, channel, data, len, id, e->validate_json);
 }
 
 static const wh_event event_defaults = {.struct_size = sizeof(wh_event)};
@@ -442,14 +450,17 @@ int wh_emit_ex(wh_engine *e, const wh_event *in)
         wh__opts_copy_in(&ev, sizeof ev, in) != WH_OK)
         return wh__fail(e, WH_E_VERSION, "wh_emit_ex: struct_size %zu not supported",
                         in->struct_size);
-    if (!ev.n_headers) return wh_emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id);
+    /* a trusted producer's payload is not checked (wh_event.trusted_json) */
+    int validate = e->validate_json && !ev.trusted_json;
+    if (!ev.n_headers) return emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id, validate);
     if (e->inbox) {
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit_ex: per-message headers need the engine's "
                         "thread (emit_any_thread is set)");
     }
     char cmsg[256];
-    int crc = check_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, cmsg, sizeof cmsg);
+    int crc = check_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, validate, cmsg,
+                          sizeof cmsg);
     if (crc != WH_OK) {
         e->st.rejected++;
         return wh__fail(e, crc, "%s", cmsg);

@@ -2,6 +2,8 @@
 #include "harness.h"
 #include "internal.h"
 
+#include <stddef.h>
+
 static void test_urls(void)
 {
     static const char *good[] = {
@@ -239,6 +241,39 @@ static void test_json_paths_every_byte(void)
                 }
 }
 
+/* wh_event.trusted_json: that event's payload is not validated; others are. */
+static void test_trusted_producer(void)
+{
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    int err;
+    wh_engine *e = wh_engine_new(&eo, &err);
+    CHECK(e);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = "http://127.0.0.1:9/hook"; /* never polled: nothing is sent */
+    CHECK(wh_endpoint_add(e, &ep) > 0);
+    static const char bad[] = "{\"a\":";
+    wh_event ev;
+    wh_event_init(&ev);
+    ev.type = "t";
+    ev.data = bad;
+    ev.len = sizeof bad - 1;
+    CHECK_EQ(wh_emit_ex(e, &ev), WH_E_JSON);
+    CHECK(strstr(wh_last_error(e), "not valid JSON"));
+    CHECK_EQ(wh_emit(e, "t", NULL, bad, sizeof bad - 1, NULL), WH_E_JSON);
+    ev.trusted_json = 1;
+    CHECK_EQ(wh_emit_ex(e, &ev), 1);
+    /* an older caller's struct (without the field) is validated */
+    ev.struct_size = offsetof(wh_event, trusted_json);
+    CHECK_EQ(wh_emit_ex(e, &ev), WH_E_JSON);
+    wh_stats st;
+    wh_stats_get(e, &st);
+    CHECK_EQ(st.emitted, 1);
+    CHECK_EQ(st.rejected, 3);
+    wh_engine_free(e);
+}
+
 static void test_ids(void)
 {
     CHECK(wh__id_valid("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"));
@@ -267,4 +302,5 @@ static void test_ids(void)
 }
 
 TH_MAIN(TH_CASE(test_urls), TH_CASE(test_headers), TH_CASE(test_json),
-        TH_CASE(test_json_paths_generated), TH_CASE(test_json_paths_every_byte), TH_CASE(test_ids))
+        TH_CASE(test_json_paths_generated), TH_CASE(test_json_paths_every_byte),
+        TH_CASE(test_trusted_producer), TH_CASE(test_ids))

@@ -698,6 +698,11 @@ typedef struct wh_event {
      * WH_E_INVAL). */
     const char *const *headers;
     size_t n_headers;
+    /* 1: a trusted producer vouches that data is JSON: it is not validated
+     * (as with validate_json = 0, for this event only; the validation is
+     * the larger part of wh_emit's cost), and invalid JSON would be sent as
+     * it is.  Default 0: validated when validate_json is set (WH_E_JSON). */
+    int trusted_json;
 } wh_event;
 
 WH_EXTERN void wh_event_init_sized(wh_event *ev, size_t size);
