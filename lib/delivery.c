@@ -248,8 +248,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     int held = 0;
     if (dec.kind == WH_DELIVERED) {
         e->st.delivered += d->n_jobs;
-        for (size_t i = 0; i < d->n_jobs; i++)
-            wh__outcome_add(e, ep, WH_DELIVERED, &d->jobs[i], WH__ACT_ACK, 0, &o, "", wall);
+        wh__outcome_add_jobs(e, ep, WH_DELIVERED, d->jobs, d->n_jobs, WH__ACT_ACK, 0, &o, "",
+                             wall, d->id);
     } else if (dec.kind == WH_RETRY) {
         int64_t delay = dec.delay < 0 ? 0 : dec.delay;
         o.retry_in_ms = dec.delay;
@@ -257,9 +257,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
         if (ep->conf.mode == WH_MODE_BATCH || ep->pol.ordered) {
             /* the batch stays whole: same id, same body, same jobs; an
              * ordered endpoint's head stays in front */
-            for (size_t i = 0; i < d->n_jobs; i++)
-                wh__outcome_add(e, ep, WH_RETRY, &d->jobs[i], WH__ACT_NONE, 0, &o, dec.msg,
-                                wall);
+            wh__outcome_add_jobs(e, ep, WH_RETRY, d->jobs, d->n_jobs, WH__ACT_NONE, 0, &o,
+                                 dec.msg, wall, d->id);
             d->attempts = a.attempt;
             d->due = now + delay;
             wh__list_push_front(&ep->work.held, &d->link);
@@ -273,8 +272,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
                 " failed, retry in %" PRId64 " ms", ep->conf.id, dec.msg, a.attempt, delay);
     } else {
         e->st.dead += d->n_jobs;
-        for (size_t i = 0; i < d->n_jobs; i++)
-            wh__outcome_add(e, ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, dec.msg, wall);
+        wh__outcome_add_jobs(e, ep, WH_DEAD, d->jobs, d->n_jobs, WH__ACT_ACK, 0, &o, dec.msg,
+                             wall, d->id);
         wh__log(e, WH_LOG_WARN, "endpoint %s: delivery %s (%zu event(s)) dead after %"
                 PRIu32 " attempt(s): %s (%s)", ep->conf.id, d->id, d->n_jobs, a.attempt,
                 dec.msg, dec.why);
@@ -455,8 +454,8 @@ static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
     o.attempt = d->attempts;
     o.error = WH_E_CANCELLED;
     e->st.dead += d->n_jobs;
-    for (size_t i = 0; i < d->n_jobs; i++)
-        wh__outcome_add(e, d->ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, why, 0);
+    wh__outcome_add_jobs(e, d->ep, WH_DEAD, d->jobs, d->n_jobs, WH__ACT_ACK, 0, &o, why, 0,
+                         d->id);
     delivery_free(d);
 }
 
@@ -488,14 +487,17 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
     size_t n;
     while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
                                 e->claim_cap)) > 0) {
-        for (size_t i = 0; i < n; i++) {
+        /* runs of jobs with the same attempt count: one report each */
+        for (size_t i = 0, k; i < n; i = k) {
+            for (k = i + 1; k < n && e->claim_buf[k].attempts == e->claim_buf[i].attempts; k++)
+                ;
             wh_outcome o;
             memset(&o, 0, sizeof o);
             o.attempt = e->claim_buf[i].attempts;
             o.error = WH_E_CANCELLED;
-            wh__outcome_add(e, ep, WH_DEAD, &e->claim_buf[i], WH__ACT_ACK, 0, &o,
-                            "cancelled before delivery", 0);
-            e->st.dead++;
+            wh__outcome_add_jobs(e, ep, WH_DEAD, &e->claim_buf[i], k - i, WH__ACT_ACK, 0, &o,
+                                 "cancelled before delivery", 0, NULL);
+            e->st.dead += k - i;
         }
         wh__outcomes_deliver(e);
     }

@@ -81,12 +81,15 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     e->on_health = o.on_health;
     e->health_user = o.health_user;
     e->outcome_queue = o.outcome_queue != 0;
+    e->on_batch_outcome = o.on_batch_outcome;
+    e->batch_outcome_user = o.batch_outcome_user;
     e->epfd = e->tfd = -1;
     e->armed = e->tp_due = e->queue_next = INT64_MAX;
     wh__rng_seed(&e->rng, o.seed);
     int rc = WH_OK;
     e->wfd = wh__wakeup_fd_new();
     if (e->wfd < 0) rc = WH_E_IO;
+    if (o.on_batch_outcome && o.outcome_queue) rc = WH_E_INVAL;
     if (rc == WH_OK && o.emit_any_thread) {
         e->inbox = wh__inbox_new(o.inbox_capacity ? o.inbox_capacity : WH_INBOX_DEFAULT);
         if (!e->inbox) rc = WH_E_NOMEM;
@@ -193,6 +196,8 @@ void wh_engine_free(wh_engine *e)
     wh__router_free(&e->router);
     wh__heap_free(&e->wake);
     free(e->reports);
+    free(e->bjobs);
+    free(e->bviews);
     free(e->claim_buf);
     free(e->route_buf);
     free(e->route_ids);

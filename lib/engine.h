@@ -223,6 +223,10 @@ typedef struct wh__report {
     char resp_body[WH_OUTCOME_BODY_MAX];
     char retry_after[64], control[64];
     int has_retry_after, has_control;
+    /* a batch outcome (on_batch_outcome): batch_n jobs at
+     * e->bjobs[batch_off...], the request's id (empty: none); 0: one job */
+    size_t batch_n, batch_off;
+    char batch_id[40];
 } wh__report;
 
 struct wh_engine {
@@ -264,6 +268,14 @@ struct wh_engine {
     size_t route_cap;
 
     wh__report *reports;   /* outcome.c: reports[rep_head..rep_n) pending */
+    /* on_batch_outcome: the jobs of the batch reports pending, and the
+     * views handed to the host (reused from call to call) */
+    wh_batch_outcome_fn on_batch_outcome;
+    void *batch_outcome_user;
+    wh_job *bjobs;
+    size_t bjobs_n, bjobs_cap;
+    wh_event_view *bviews;
+    size_t bviews_cap;
     size_t rep_head, rep_n, rep_cap;
     size_t delivered_outcomes; /* outcomes handed out during this wh_poll */
 
@@ -420,6 +432,12 @@ static inline int64_t wh__wall_at(wh_engine *e, int64_t now)
 void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
                      int act, int64_t due, const wh_outcome *tmpl, const char *msg,
                      int64_t wall);
+/* The outcomes of n jobs of one request (batch_id: its id, or NULL): one
+ * batch outcome when the host asked for them (on_batch_outcome) and ep is
+ * in batch mode, else one outcome per job (wh__outcome_add). */
+void wh__outcome_add_jobs(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *jobs,
+                          size_t n, int act, int64_t due, const wh_outcome *tmpl,
+                          const char *msg, int64_t wall, const char *batch_id);
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h);
 /* Hand every queued report to the host's callbacks, then tell the queue. */
 void wh__outcomes_deliver_all(wh_engine *e);

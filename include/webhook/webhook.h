@@ -197,6 +197,36 @@ typedef struct wh_outcome {
  * (wh_engine_free is deferred until the callback returns). */
 typedef void (*wh_outcome_fn)(void *user, const wh_outcome *o);
 
+/* One outcome for a whole request of a batch-mode endpoint, instead of one
+ * wh_outcome per event (wh_engine_options.on_batch_outcome).  Every event of
+ * the request has the same fate: kind, attempt, HTTP status, error and the
+ * answer are the request's.  Valid only during the callback, like
+ * wh_outcome; the same rules apply to what the callback may call. */
+typedef struct wh_batch_outcome {
+    wh_outcome_kind kind;     /* of every event of the batch */
+    int endpoint;             /* handle returned by wh_endpoint_add */
+    const char *endpoint_id;
+    const char *url;
+    /* The request's id (its webhook-id header, the same on every retry of
+     * the batch), or NULL for events cancelled before any request
+     * (wh_endpoint_remove, wh_engine_free: error WH_E_CANCELLED). */
+    const char *batch_id;
+    const wh_event_view *events; /* the events, in the body's order */
+    size_t n_events;
+    uint32_t attempt;         /* as wh_outcome.attempt (0: never tried) */
+    int http_status;          /* as in wh_outcome from here on */
+    int error;
+    const char *error_msg;    /* never NULL */
+    int64_t retry_in_ms;
+    int64_t latency_ms;
+    const char *response_body;
+    size_t response_body_len;
+    const char *retry_after;
+    const char *delivery_control;
+} wh_batch_outcome;
+
+typedef void (*wh_batch_outcome_fn)(void *user, const wh_batch_outcome *b);
+
 typedef enum wh_log_level {
     WH_LOG_ERROR = 0, WH_LOG_WARN = 1, WH_LOG_INFO = 2, WH_LOG_DEBUG = 3
 } wh_log_level;
@@ -341,6 +371,14 @@ typedef struct wh_engine_options {
      * NULL (default): none.  Events about that endpoint itself are not
      * sent. */
     const char *operational_endpoint;
+    /* Batch-mode endpoints: one call per request with all its events
+     * (wh_batch_outcome) instead of one on_outcome call per event, so a
+     * 1,000-event batch makes one callback.  Endpoints in single mode still
+     * report to on_outcome.  NULL (default): every outcome goes to
+     * on_outcome.  Cannot be combined with outcome_queue (wh_engine_new
+     * fails with WH_E_INVAL). */
+    wh_batch_outcome_fn on_batch_outcome;
+    void *batch_outcome_user;
 } wh_engine_options;
 
 WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
