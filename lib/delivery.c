@@ -52,6 +52,59 @@ static int endpoint_sends(const wh_ep_conf *c, const char *line, size_t nl)
     return 0;
 }
 
+/* ---- buffers kept for reuse ---------------------------------------------------
+ * Request records (kind 0) and body buffers (kind 1) go back to a small
+ * pool when a request is done and are taken again by the next one that
+ * fits, so a steady stream of requests allocates nothing.  At most 16 of
+ * each are kept (what is in flight at once, typically); when the pool is
+ * full the smallest goes.  Body sizes are rounded up to 4 KiB so batches
+ * of similar size share buffers. */
+#define POOL_MAX (sizeof ((wh_engine *)0)->pool[0] / sizeof ((wh_engine *)0)->pool[0][0])
+
+static void *pool_get(wh_engine *e, int kind, size_t need, size_t *cap)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < e->n_pool[kind]; i++)
+        if (e->pool[kind][i].cap >= need &&
+            (best == SIZE_MAX || e->pool[kind][i].cap < e->pool[kind][best].cap))
+            best = i;
+    if (best != SIZE_MAX) {
+        void *p = e->pool[kind][best].p;
+        *cap = e->pool[kind][best].cap;
+        e->pool[kind][best] = e->pool[kind][--e->n_pool[kind]];
+        return p;
+    }
+    if (kind == 1 && need <= SIZE_MAX - 4096) need = (need + 4095) & ~(size_t)4095;
+    *cap = need;
+    return malloc(need);
+}
+
+static void pool_put(wh_engine *e, int kind, void *p, size_t cap)
+{
+    if (!p) return;
+    if (e->n_pool[kind] == POOL_MAX) {
+        size_t small = 0;
+        for (size_t i = 1; i < POOL_MAX; i++)
+            if (e->pool[kind][i].cap < e->pool[kind][small].cap) small = i;
+        if (e->pool[kind][small].cap >= cap) {
+            free(p);
+            return;
+        }
+        free(e->pool[kind][small].p);
+        e->pool[kind][small] = e->pool[kind][--e->n_pool[kind]];
+    }
+    e->pool[kind][e->n_pool[kind]].p = p;
+    e->pool[kind][e->n_pool[kind]++].cap = cap;
+}
+
+void wh__delivery_pool_free(wh_engine *e)
+{
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < e->n_pool[k]; i++) free(e->pool[k][i].p);
+        e->n_pool[k] = 0;
+    }
+}
+
 /* Make a delivery of n claimed jobs: body built once (unless it is the raw
  * payload itself), id, and room for every attempt's headers. */
 static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n,
@@ -70,9 +123,12 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
                   (c->h_apikey && c->api_key ? name_len(c->h_apikey) + strlen(c->api_key) + 1 : 0) +
                   (c->h_sig && c->signer ? name_len(c->h_sig) + wh__signer_max_len(c->signer) + 1
                                          : 0);
-    wh_delivery *d = malloc(sizeof *d + n * sizeof(wh_job) + n_hdr * sizeof(char *) + text);
+    size_t cap;
+    wh_delivery *d =
+        pool_get(e, 0, sizeof *d + n * sizeof(wh_job) + n_hdr * sizeof(char *) + text, &cap);
     if (!d) return NULL;
     memset(d, 0, sizeof *d);
+    d->alloc_size = cap;
     d->ep = ep;
     d->n_jobs = n;
     memcpy(d->jobs, jobs, n * sizeof *jobs);
@@ -91,9 +147,9 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
         d->body = jobs[0].ev.data;
         d->body_len = jobs[0].ev.data_len;
     } else {
-        d->body_buf = malloc(wh__body_max(c, jobs, n) + 1);
+        d->body_buf = pool_get(e, 1, wh__body_max(c, jobs, n) + 1, &d->body_cap);
         if (!d->body_buf) {
-            free(d);
+            pool_put(e, 0, d, d->alloc_size);
             return NULL;
         }
         d->body_len = wh__body_build(c, jobs, n, wall, d->body_buf);
@@ -102,11 +158,11 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
     return d;
 }
 
-static void delivery_free(wh_delivery *d)
+static void delivery_free(wh_engine *e, wh_delivery *d)
 {
     if (!d) return;
-    free(d->body_buf);
-    free(d);
+    pool_put(e, 1, d->body_buf, d->body_cap);
+    pool_put(e, 0, d, d->alloc_size);
 }
 
 /* d failed before the transport had it: its answer is made after the
@@ -284,7 +340,7 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
                        "the receiver answered webhook-delivery: disable", now);
         wh__sched_cancel(e, ep);
     }
-    if (!held) delivery_free(d);
+    if (!held) delivery_free(e, d);
     wh__sched_update(e, ep);
 }
 
@@ -456,7 +512,7 @@ static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
     e->st.dead += d->n_jobs;
     wh__outcome_add_jobs(e, d->ep, WH_DEAD, d->jobs, d->n_jobs, WH__ACT_ACK, 0, &o, why, 0,
                          d->id);
-    delivery_free(d);
+    delivery_free(e, d);
 }
 
 /* Called only by the host's calls that remove endpoints (wh_endpoint_remove,
@@ -511,14 +567,14 @@ void wh__leave_durable_queue(wh_engine *e)
         wh_delivery *d = of(l);
         e->transport->cancel(e->transport->user, d);
         for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
-        delivery_free(d);
+        delivery_free(e, d);
     }
     for (size_t s = 0; s < e->n_slots; s++) {
         wh_ep *ep = e->eps[s];
         while (ep && (l = wh__list_pop_front(&ep->work.held))) {
             wh_delivery *d = of(l);
             for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
-            delivery_free(d);
+            delivery_free(e, d);
         }
     }
     if (e->queue->commit) e->queue->commit(e->queue->user);

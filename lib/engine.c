@@ -195,6 +195,7 @@ void wh_engine_free(wh_engine *e)
     free(e->eps);
     wh__router_free(&e->router);
     wh__heap_free(&e->wake);
+    wh__delivery_pool_free(e);
     free(e->reports);
     free(e->bjobs);
     free(e->bviews);

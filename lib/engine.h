@@ -185,6 +185,8 @@ struct wh_delivery {
     const char *body;         /* payload (single raw) or body_buf */
     size_t body_len;
     char *body_buf;           /* owned, or NULL */
+    size_t body_cap;          /* body_buf's size */
+    size_t alloc_size;        /* this record's size (delivery.c's pool) */
     int fail_error;           /* failed before the transport answered */
     const char *fail_msg;     /* static */
     wh_request req;
@@ -267,6 +269,10 @@ struct wh_engine {
     const char **route_ids;
     size_t route_cap;
 
+    /* delivery.c: freed request records [0] and body buffers [1], kept for
+     * the next requests (no allocation per request in steady state) */
+    struct { void *p; size_t cap; } pool[2][16];
+    size_t n_pool[2];
     wh__report *reports;   /* outcome.c: reports[rep_head..rep_n) pending */
     /* on_batch_outcome: the jobs of the batch reports pending, and the
      * views handed to the host (reused from call to call) */
@@ -529,5 +535,7 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep);
 /* Engine going away over a durable queue: give every job back. */
 void wh__leave_durable_queue(wh_engine *e);
 size_t wh__jobs_in_flight(const wh_engine *e);
+/* Free the buffers kept for reuse (wh_engine_free). */
+void wh__delivery_pool_free(wh_engine *e);
 
 #endif
