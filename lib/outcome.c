@@ -122,7 +122,10 @@ static void report_fill(wh_engine *e, wh__report *r, wh_ep *ep, wh_outcome_kind 
     r->o.endpoint = ep->handle;
     r->o.endpoint_id = ep->conf.id;
     r->o.url = wh__url_redacted(ep->conf.url);
-    snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+    /* (as snprintf "%s" would, without its cost per outcome) */
+    size_t ml = msg ? strnlen(msg, sizeof r->msg - 1) : 0;
+    memcpy(r->msg, msg ? msg : "", ml);
+    r->msg[ml] = '\0';
     /* the answer's strings live until the transport call returns: copy */
     size_t bl = r->o.response_body ? r->o.response_body_len : 0;
     if (bl > sizeof r->resp_body) bl = sizeof r->resp_body;
