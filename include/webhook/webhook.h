@@ -392,7 +392,7 @@ WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
  * queue's version or a missing method), WH_E_NOMEM, or the status of the
  * default transport or queue that could not start; WH_E_INVAL or WH_E_IO
  * for a bad network option (ssrf_allow, TLS fields; the reason goes to
- * on_log).
+ * on_log); WH_E_INVAL when on_batch_outcome and outcome_queue are both set.
  * Ownership: on success the engine owns opts->transport when
  * transport_owned is 1 and opts->queue when queue_owned is 1, and destroys
  * them in wh_engine_free().  On failure it takes nothing, on every path: a
