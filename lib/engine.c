@@ -683,6 +683,11 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int wh__budget_over(const wh_engine *e)
+{
+    return e->budget_end_ns && mono_ns() >= e->budget_end_ns;
+}
+
 int wh__budget_spent(const wh_engine *e)
 {
     return e->budget_end_ns && e->st.requests != e->budget_req0 && mono_ns() >= e->budget_end_ns;

@@ -490,6 +490,9 @@ void wh__deliver_due(wh_engine *e, int64_t now);
 /* 1 inside wh_poll_budget once its budget is spent and it has started a
  * request (a tiny budget still moves): stop starting requests. */
 int wh__budget_spent(const wh_engine *e);
+/* 1 inside wh_poll_budget once its time is up (ready I/O waits for the
+ * next call: the epoll set is level-triggered). */
+int wh__budget_over(const wh_engine *e);
 /* The transport's completion callback (token: the delivery). */
 void wh__delivery_done(void *user, void *token, const wh_response *res);
 /* Report every job of ep (in flight, held or queued) as cancelled. */

@@ -735,8 +735,10 @@ WH_EXTERN int wh_poll(wh_engine *e, int max_wait_ms);
 /* wh_poll(e, 0) that stops starting requests once budget_us microseconds
  * (CLOCK_MONOTONIC, from the call's start) are spent; what it leaves stays
  * due and is started by the next call, in order.  For a frame budget
- * (wh_tick).  It still processes the I/O that is ready and reports the
- * round's outcomes; it starts at least one request when any is due (a
+ * (wh_tick).  With wh_fd() in use it also leaves the sockets that are
+ * still ready when the time is up to the next call (one at least is
+ * handled); it always reports the round's outcomes and starts at least
+ * one request when any is due (a
  * tiny budget still moves), and looks at the clock between groups of up
  * to 4 requests, so it overruns the budget by at most 4 requests' work
  * (a few microseconds each over the lean transport, tens over libcurl).
