@@ -274,6 +274,25 @@ def https_section(build, quick, n_events=None):
         log(f"libwebhook c=32 with a busy core: plain {H['lib_plain']:.0f}/s, https "
             f"{H['lib_tls']:.0f}/s ({H['lib_tls'] / H['lib_plain']:.2f}x), TLS connections "
             f"opened {conns}")
+        # the lean transport over HTTPS beside libcurl and wrk (no busy core:
+        # wrk's conditions), 1/8/32 in flight, interleaved; no WH_BENCH_HTTP2
+        # here (it makes whbench build its own curl transport)
+        H["lean_tls"] = {}
+        for c in LEAN_CONCS:
+            n_c = max(n // 4, 1000) if c == 1 else n
+            w, l, k = [], [], []
+            for _ in range(reps):
+                w.append(wrk_cpu(tls, c, secs, lua))
+                l += parse_result(run_env([whb, "single", tls, str(n_c), str(c)],
+                                          {"WH_BENCH_CA_FILE": ng.ca, "WH_BENCH_TRANSPORT": "lean"}),
+                                  "single")
+                k += parse_result(run_env([whb, "single", tls, str(n_c), str(c)],
+                                          {"WH_BENCH_CA_FILE": ng.ca, "WH_BENCH_TRANSPORT": "curl"}),
+                                  "single")
+            H["lean_tls"][c] = {"wrk": (statistics.median(x[0] for x in w), statistics.median(x[1] for x in w)),
+                                "lean": (med(l, "eps"), med(l, "cpu_ns_per_event")),
+                                "curl": (med(k, "eps"), med(k, "cpu_ns_per_event"))}
+            log(f"https c={c}: {H['lean_tls'][c]}")
         # HTTP/2 early answers: nginx answers 204 without reading the body
         env_h2 = dict(env, WH_BENCH_CA_FILE=ng.ca, WH_BENCH_HTTP2="1", WH_BENCH_ALLOW_FAIL="1")
         a0 = ng.accepts()
@@ -304,6 +323,23 @@ def write_https(H, L):
     L.append(f"TLS connections opened per run: {', '.join(str(c) for c in H['conns'])}"
              f" (target ≤ 40: {ok(worst <= 40)}); HTTPS ÷ plain {H['lib_tls'] / H['lib_plain']:.2f}"
              f" (target ≥ 0.6: {ok(H['lib_tls'] >= 0.6 * H['lib_plain'])}).\n")
+    if H.get("lean_tls"):
+        T = H["lean_tls"]
+        L.append("The lean transport over HTTPS (TLS 1.3 by OpenSSL, verification on, the same private"
+                 " CA), beside libcurl and `wrk` over the same TLS port, without the busy core;"
+                 f" {H['n']:,} signed events (C = 1: a quarter):\n")
+        L.append("| in flight | wrk req/s | lean events/s | curl events/s | lean / wrk | lean / curl |"
+                 " CPU/request wrk | lean | curl |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c in sorted(T):
+            w, l, k = T[c]["wrk"], T[c]["lean"], T[c]["curl"]
+            L.append(f"| {c} | {w[0]:,.0f} | {l[0]:,.0f} | {k[0]:,.0f} | {l[0] / w[0]:.2f}× |"
+                     f" {l[0] / k[0]:.2f}× | {w[1] / 1000:.1f} µs | {l[1] / 1000:.1f} µs | {k[1] / 1000:.1f} µs |")
+        t32 = T[32]
+        r_w, r_c = t32["lean"][0] / t32["wrk"][0], t32["lean"][0] / t32["curl"][0]
+        L.append("")
+        L.append(f"At 32 in flight: lean / wrk over https {r_w:.2f}× (target ≥ 0.7×: {ok(r_w >= 0.7)});"
+                 f" lean / libwebhook over libcurl {r_c:.2f}× (target ≥ 2×: {ok(r_c >= 2)}).\n")
     eps, failed, c, secs = H["h2"]
     L.append(f"HTTP/2, opted in (`wh_curl_options.http2 = 1`; nginx `http2` answers 204 before"
              f" reading a request body): {eps:,.0f} events/s ({secs:.1f} s: a stream left hanging"
