@@ -15,6 +15,9 @@
 #include <strings.h>
 
 #define CLAIM_BATCH 64
+/* Jobs claimed at a time under wh_poll_budget: the budget is looked at
+ * between groups, so a call overruns it by at most this many requests. */
+#define BUDGET_CLAIM 4
 
 void wh__work_init(wh_ep_work *w)
 {
@@ -440,6 +443,8 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
 {
     uint32_t room;
     while ((room = allowance(e, ep, now)) > 0) {
+        if (wh__budget_spent(e)) return; /* the endpoint stays due */
+        if (e->budget_end_ns && room > BUDGET_CLAIM) room = BUDGET_CLAIM;
         if (ep->work.held.head) {
             /* a held batch (or ordered head) whose retry is due goes first */
             wh_delivery *due = held_due(ep, now);
@@ -496,7 +501,8 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
 void wh__deliver_due(wh_engine *e, int64_t now)
 {
     wh_ep *ep;
-    while (wh__sched_first(e) <= now && (ep = wh__sched_pop_due(e, now))) {
+    while (wh__sched_first(e) <= now && !wh__budget_spent(e) &&
+           (ep = wh__sched_pop_due(e, now))) {
         service(e, ep, now);
         complete_failed(e);
         if (ep->sched.wake.idx == SIZE_MAX) wh__sched_update(e, ep);

@@ -307,6 +307,8 @@ struct wh_engine {
     int64_t armed;         /* the hooks' timer is armed for; INT64_MAX none */
     int64_t queue_next;    /* the queue's poll() wants to run by then */
     int in_round;          /* inside a driving call: re-arm at its end */
+    int64_t budget_end_ns; /* wh_poll_budget: its end (CLOCK_MONOTONIC), 0 none */
+    uint64_t budget_req0;  /* st.requests when that call began */
     int epfd, tfd, wfd;    /* wh_fd's epoll set and timerfd; wakeup eventfd */
     void *wfd_slot;        /* the hooks' slot of wfd */
     int wfd_watched;
@@ -528,6 +530,12 @@ static inline int64_t wh__work_enqueued(const wh_engine *e, wh_ep *ep, size_t le
 }
 /* Start requests for every endpoint whose wake time has come. */
 void wh__deliver_due(wh_engine *e, int64_t now);
+/* 1 inside wh_poll_budget once its budget is spent and it has started a
+ * request (a tiny budget still moves): stop starting requests. */
+int wh__budget_spent(const wh_engine *e);
+/* 1 inside wh_poll_budget once its time is up (ready I/O waits for the
+ * next call: the epoll set is level-triggered). */
+int wh__budget_over(const wh_engine *e);
 /* The transport's completion callback (token: the delivery). */
 void wh__delivery_done(void *user, void *token, const wh_response *res);
 /* Report every job of ep (in flight, held or queued) as cancelled. */

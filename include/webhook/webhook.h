@@ -775,6 +775,20 @@ WH_EXTERN size_t wh_metrics_write(wh_engine *e, char *buf, size_t len);
  * reported in this call, or WH_E_RECURSIVE. */
 WH_EXTERN int wh_poll(wh_engine *e, int max_wait_ms);
 
+/* wh_poll(e, 0) that stops starting requests once budget_us microseconds
+ * (CLOCK_MONOTONIC, from the call's start) are spent; what it leaves stays
+ * due and is started by the next call, in order.  For a frame budget
+ * (wh_tick).  With wh_fd() in use it also leaves the sockets that are
+ * still ready when the time is up to the next call (one at least is
+ * handled); it always reports the round's outcomes and starts at least
+ * one request when any is due (a
+ * tiny budget still moves), and looks at the clock between groups of up
+ * to 4 requests, so it overruns the budget by at most 4 requests' work
+ * (a few microseconds each over the lean transport, tens over libcurl).
+ * Returns the number of outcomes reported, WH_E_INVAL (NULL engine,
+ * budget_us < 0) or WH_E_RECURSIVE. */
+WH_EXTERN int wh_poll_budget(wh_engine *e, int64_t budget_us);
+
 /* Milliseconds until wh_poll() must next be called: 0 when work is due now,
  * -1 when nothing is queued or in flight. */
 WH_EXTERN int64_t wh_timeout_ms(wh_engine *e);
