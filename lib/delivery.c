@@ -61,7 +61,9 @@ static int endpoint_sends(const wh_ep_conf *c, const char *line, size_t nl)
  * fits, so a steady stream of requests allocates nothing.  At most 16 of
  * each are kept (what is in flight at once, typically); when the pool is
  * full the smallest goes.  Body sizes are rounded up to 4 KiB so batches
- * of similar size share buffers. */
+ * of similar size share buffers; a buffer over 1 MiB is not kept (an idle
+ * engine holds at most 16 MiB of them). */
+#define POOL_KEEP_MAX ((size_t)1 << 20)
 #define POOL_MAX (sizeof ((wh_engine *)0)->pool[0] / sizeof ((wh_engine *)0)->pool[0][0])
 
 static void *pool_get(wh_engine *e, int kind, size_t need, size_t *cap)
@@ -85,6 +87,10 @@ static void *pool_get(wh_engine *e, int kind, size_t need, size_t *cap)
 static void pool_put(wh_engine *e, int kind, void *p, size_t cap)
 {
     if (!p) return;
+    if (cap > POOL_KEEP_MAX) {
+        free(p);
+        return;
+    }
     if (e->n_pool[kind] == POOL_MAX) {
         size_t small = 0;
         for (size_t i = 1; i < POOL_MAX; i++)
