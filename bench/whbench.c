@@ -16,7 +16,8 @@
  * endpoint's ca_file; WH_BENCH_HTTP2=0|1 creates the libcurl transport
  * with that http2 setting; WH_BENCH_ALLOW_FAIL=1 counts failed deliveries
  * (failed=N in the RESULT line) instead of stopping; WH_BENCH_BATCH_OUTCOME=1
- * takes batch mode's outcomes one per batch (on_batch_outcome).
+ * takes batch mode's outcomes one per batch (on_batch_outcome);
+ * WH_BENCH_PAYLOAD_BYTES=N makes single and batch send N-byte payloads.
  *
  * Every measurement prints one line "RESULT <name> key=value ..." that
  * run.py parses; runs are repeated by run.py (or inside, for the
@@ -45,6 +46,26 @@
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8T9zbBjnQE4="
 
 static char payload[PAYLOAD_LEN + 1];
+/* single and batch: WH_BENCH_PAYLOAD_BYTES=N sends N-byte payloads of the
+ * same shape instead (the text member longer) */
+static const char *run_payload = payload;
+static size_t run_payload_len = PAYLOAD_LEN;
+
+static void make_run_payload(void)
+{
+    const char *v = getenv("WH_BENCH_PAYLOAD_BYTES");
+    size_t n = v ? strtoul(v, NULL, 10) : 0;
+    if (n <= PAYLOAD_LEN) return;
+    char *p = malloc(n + 1);
+    if (!p) exit(1);
+    memcpy(p, payload, PAYLOAD_LEN - 2);
+    for (size_t i = PAYLOAD_LEN - 2; i < n - 2; i++) p[i] = (char)('a' + i % 26);
+    p[n - 2] = '"';
+    p[n - 1] = '}';
+    p[n] = '\0';
+    run_payload = p;
+    run_payload_len = n;
+}
 
 static void make_payload(void)
 {
@@ -186,7 +207,7 @@ static void drive(wh_engine *e, counts *c, uint64_t n, uint64_t backlog, uint64_
             if (k > chunk) k = chunk;
             if (k > n - emitted) k = n - emitted;
             for (uint64_t i = 0; i < k; i++) {
-                int rc = wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+                int rc = wh_emit(e, TYPE, CHANNEL, run_payload, run_payload_len, NULL);
                 if (rc == WH_E_FULL) break;
                 if (rc != 1) die("wh_emit", rc);
                 emitted++;
@@ -204,7 +225,7 @@ static void run_delivery(const char *name, const char *url, uint64_t n, wh_mode 
     add_endpoint(e, url, mode, inflight);
     /* warm the connections up (not timed) */
     for (uint32_t i = 0; i < inflight * 4 + 1; i++)
-        wh_emit(e, TYPE, CHANNEL, payload, PAYLOAD_LEN, NULL);
+        wh_emit(e, TYPE, CHANNEL, run_payload, run_payload_len, NULL);
     const char *af = getenv("WH_BENCH_ALLOW_FAIL");
     int allow_fail = af && atoi(af) != 0;
     int fl = wh_flush(e, 10000);
@@ -510,6 +531,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "whbench: payload length %zu\n", strlen(payload));
         return 1;
     }
+    make_run_payload();
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "payload")) {

@@ -243,7 +243,22 @@ static int tsel_submit(void *user, const wh_request *req)
     wh_transport *x = NULL;
     int rc = tsel_get(t, tsel_pick(t, req), &x);
     if (rc != WH_OK) return rc;
+    /* pieces only where body_pieces said so (the engine asks before each
+     * attempt) */
+    if (req->n_pieces && !(x->version >= 3 && x->body_pieces && x->body_pieces(x->user, req)))
+        return WH_E_INVAL;
     return x->submit(x->user, req);
+}
+
+/* Pieces only for a part that takes them (the lean transport); libcurl
+ * gets the body contiguous, as the engine builds it for a 0 here. */
+static int tsel_body_pieces(void *user, const wh_request *req)
+{
+    tsel *t = user;
+    if (!t || !req || !req->url) return 0;
+    wh_transport *x = NULL;
+    if (tsel_get(t, tsel_pick(t, req), &x) != WH_OK) return 0;
+    return x->version >= 3 && x->body_pieces ? x->body_pieces(x->user, req) : 0;
 }
 
 static int busy(const wh_transport *x) { return x && x->timeout_ms(x->user) >= 0; }
@@ -502,6 +517,7 @@ int wh__default_transport_new(const wh_engine_options *o, wh_transport **out)
     t->vt.timeout_ms = tsel_timeout_ms;
     t->vt.cancel = tsel_cancel;
     t->vt.destroy = tsel_destroy;
+    t->vt.body_pieces = tsel_body_pieces;
 #ifdef WH_LOOP_VERSION
     t->vt.set_loop = tsel_set_loop;
     t->vt.socket_action = tsel_socket_action;

@@ -7,6 +7,12 @@
  *             {"name":T,"channel":C,"event":T,"data":D}
  *   batch     [item,item,...] of raw or standard items, or one pusher envelope
  *
+ * Built contiguous (wh__body_build), or in pieces for a transport that
+ * takes them (wh__body_build_pieces): the same bytes, from the same code,
+ * the envelope text written to a fragment buffer and each payload of
+ * WH__PIECE_MIN bytes or more (or its members, for Pusher's member kinds)
+ * pointed to where the queue stores it instead of copied.
+ *
  * Leaf: reads an endpoint's configuration, calls nothing of the library. */
 #include "engine.h"
 
@@ -46,6 +52,32 @@ static char *esc(char *o, const char *s)
             *o++ = (char)c;
         }
     }
+    return o;
+}
+
+/* Where a body goes: one buffer (pieces == NULL), or fragments in a buffer
+ * between payloads left in place. */
+typedef struct bb {
+    wh_body_piece *pieces;     /* NULL: contiguous */
+    size_t n;                  /* pieces written */
+    const char *frag;          /* start of the fragment not yet a piece */
+} bb;
+
+/* n payload bytes at p: copied to o, or (pieces, n >= WH__PIECE_MIN) the
+ * text since the last piece becomes one and the payload another. */
+static char *payload(bb *b, char *o, const char *p, size_t n)
+{
+    if (!b->pieces || n < WH__PIECE_MIN) {
+        memcpy(o, p, n);
+        return o + n;
+    }
+    if (o > b->frag) {
+        b->pieces[b->n].data = b->frag;
+        b->pieces[b->n++].len = (size_t)(o - b->frag);
+    }
+    b->pieces[b->n].data = p;
+    b->pieces[b->n++].len = n;
+    b->frag = o;
     return o;
 }
 
@@ -150,7 +182,7 @@ static char *client_members(char *o, const wh_event_view *ev)
     return o;
 }
 
-static char *pusher_item(char *o, const wh_event_view *ev, int kind)
+static char *pusher_item(bb *b, char *o, const wh_event_view *ev, int kind)
 {
     o = put(o, "{\"name\":\"");
     o = esc(o, ev->type);
@@ -169,22 +201,20 @@ static char *pusher_item(char *o, const wh_event_view *ev, int kind)
     } else if (inner) {
         if (n) {
             *o++ = ',';
-            memcpy(o, inner, n);
-            o += n;
+            o = payload(b, o, inner, n);
         }
     } else if (kind == PK_MEMBER) {
         o = put(o, ",\"user_id\":");
-        memcpy(o, ev->data, ev->data_len);
-        o += ev->data_len;
+        o = payload(b, o, ev->data, ev->data_len);
     }
     *o++ = '}';
     return o;
 }
 
-static char *item(char *o, wh_body body, const wh_event_view *ev)
+static char *item(bb *b, char *o, wh_body body, const wh_event_view *ev)
 {
     int kind = body == WH_BODY_PUSHER ? pusher_kind(ev->type) : PK_OTHER;
-    if (kind != PK_OTHER) return pusher_item(o, ev, kind);
+    if (kind != PK_OTHER) return pusher_item(b, o, ev, kind);
     switch (body) {
     case WH_BODY_STANDARD:
         o = put(o, "{\"type\":\"");
@@ -211,8 +241,7 @@ static char *item(char *o, wh_body body, const wh_event_view *ev)
     default:
         break;
     }
-    memcpy(o, ev->data, ev->data_len);
-    o += ev->data_len;
+    o = payload(b, o, ev->data, ev->data_len);
     if (body != WH_BODY_RAW) *o++ = '}';
     return o;
 }
@@ -224,27 +253,66 @@ size_t wh__body_max(const wh_ep_conf *ep, const wh_job *jobs, size_t n)
     return total;
 }
 
-size_t wh__body_build(const wh_ep_conf *ep, const wh_job *jobs, size_t n,
-                      int64_t wall_ms, char *out)
+size_t wh__body_frag_max(const wh_ep_conf *ep, const wh_job *jobs, size_t n)
+{
+    size_t total = 64;
+    for (size_t i = 0; i < n; i++) {
+        const wh_event_view *ev = &jobs[i].ev;
+        total += item_max(ep->body, ev) + 1;
+        /* the whole payload is a piece (the member kinds may pass a part
+         * shorter than WH__PIECE_MIN: counted as copied) */
+        if (ev->data_len >= WH__PIECE_MIN &&
+            (ep->body != WH_BODY_PUSHER || pusher_kind(ev->type) == PK_OTHER))
+            total -= ev->data_len;
+    }
+    return total;
+}
+
+static size_t build(bb *b, const wh_ep_conf *ep, const wh_job *jobs, size_t n,
+                    int64_t wall_ms, char *out)
 {
     char *o = out;
     if (ep->body == WH_BODY_PUSHER) {
         o += sprintf(o, "{\"time_ms\":%" PRId64 ",\"events\":[", wall_ms);
         for (size_t i = 0; i < n; i++) {
             if (i) *o++ = ',';
-            o = item(o, WH_BODY_PUSHER, &jobs[i].ev);
+            o = item(b, o, WH_BODY_PUSHER, &jobs[i].ev);
         }
         o = put(o, "]}");
     } else if (ep->mode == WH_MODE_BATCH) {
         *o++ = '[';
         for (size_t i = 0; i < n; i++) {
             if (i) *o++ = ',';
-            o = item(o, ep->body, &jobs[i].ev);
+            o = item(b, o, ep->body, &jobs[i].ev);
         }
         *o++ = ']';
     } else {
-        o = item(o, ep->body, &jobs[0].ev);
+        o = item(b, o, ep->body, &jobs[0].ev);
     }
     *o = '\0';
     return (size_t)(o - out);
+}
+
+size_t wh__body_build(const wh_ep_conf *ep, const wh_job *jobs, size_t n,
+                      int64_t wall_ms, char *out)
+{
+    bb b = {NULL, 0, out};
+    return build(&b, ep, jobs, n, wall_ms, out);
+}
+
+size_t wh__body_build_pieces(const wh_ep_conf *ep, const wh_job *jobs, size_t n,
+                             int64_t wall_ms, char *frag, wh_body_piece *pieces,
+                             size_t *len)
+{
+    bb b = {pieces, 0, frag};
+    size_t text = build(&b, ep, jobs, n, wall_ms, frag);
+    const char *end = frag + text;
+    if (end > b.frag) {
+        pieces[b.n].data = b.frag;
+        pieces[b.n++].len = (size_t)(end - b.frag);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < b.n; i++) total += pieces[i].len;
+    *len = total;
+    return b.n;
 }

@@ -114,8 +114,45 @@ void wh__delivery_pool_free(wh_engine *e)
     }
 }
 
+/* 1 when the transport takes the body of a request to ep in pieces
+ * (transport version 3, body_pieces). */
+static int wants_pieces(const wh_engine *e, const wh_ep_conf *c)
+{
+    const wh_transport *t = e->transport;
+    if (t->version < 3 || !t->body_pieces) return 0;
+    wh_request q;
+    memset(&q, 0, sizeof q);
+    q.url = c->url;
+    q.tls = wh__net_ep_tls(c->net);
+    q.transport = c->transport;
+    return t->body_pieces(t->user, &q) == 1;
+}
+
+/* d's body in pieces, joined into one buffer (the transport stopped taking
+ * pieces since it was built).  WH_E_NOMEM leaves d as it was. */
+static int join_pieces(wh_engine *e, wh_delivery *d)
+{
+    size_t cap;
+    char *b = pool_get(e, 1, d->body_len + 1, &cap);
+    if (!b) return WH_E_NOMEM;
+    size_t o = 0;
+    for (size_t i = 0; i < d->n_pieces; i++) {
+        memcpy(b + o, d->pieces[i].data, d->pieces[i].len);
+        o += d->pieces[i].len;
+    }
+    b[o] = '\0';
+    pool_put(e, 1, d->body_buf, d->body_cap);
+    d->body_buf = b;
+    d->body_cap = cap;
+    d->body = b;
+    d->pieces = NULL;
+    d->n_pieces = 0;
+    return WH_OK;
+}
+
 /* Make a delivery of n claimed jobs: body built once (unless it is the raw
- * payload itself), id, and room for every attempt's headers. */
+ * payload itself; in pieces pointing into the jobs' payloads for a
+ * transport that takes them), id, and room for every attempt's headers. */
 static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n,
                                  int64_t now)
 {
@@ -155,6 +192,20 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
     if (!batch && c->body == WH_BODY_RAW) {
         d->body = jobs[0].ev.data;
         d->body_len = jobs[0].ev.data_len;
+    } else if (wants_pieces(e, c)) {
+        /* the pieces array, then the envelope text */
+        size_t np = 2 * n + 1;
+        size_t frag = wh__body_frag_max(c, jobs, n) + 1;
+        d->body_buf = pool_get(e, 1, np * sizeof(wh_body_piece) + frag, &d->body_cap);
+        if (!d->body_buf) {
+            pool_put(e, 0, d, d->alloc_size);
+            return NULL;
+        }
+        wh_body_piece *pc = (wh_body_piece *)(void *)d->body_buf;
+        char *frag_text = d->body_buf + np * sizeof(wh_body_piece);
+        d->n_pieces = wh__body_build_pieces(c, jobs, n, wall, frag_text, pc, &d->body_len);
+        d->pieces = pc;
+        if (d->n_pieces == 0) d->body = frag_text; /* empty: contiguous */
     } else {
         d->body_buf = pool_get(e, 1, wh__body_max(c, jobs, n) + 1, &d->body_cap);
         if (!d->body_buf) {
@@ -194,6 +245,11 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
     uint32_t attempt = d->attempts + 1;
     if (d->first_attempt < 0) d->first_attempt = now;
     d->started = now;
+    if (d->n_pieces && !wants_pieces(e, c) && join_pieces(e, d) != WH_OK) {
+        wh__log(e, WH_LOG_ERROR, "endpoint %s: out of memory joining a body", c->id);
+        fail_early(e, d, WH_E_TRANSPORT, "out of memory joining the body");
+        return;
+    }
     char *p = d->text;
     size_t h = 0;
     d->hdrs[h++] = "Content-Type: application/json";
@@ -219,7 +275,11 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
         char *line = p;
         p += sprintf(p, "%s: ", c->h_sig);
         size_t room = d->text_size - (size_t)(p - d->text);
-        int rc = wh__signer_sign(c->signer, d->id, ts, d->body, d->body_len, p, room);
+        const wh_body_piece whole = {d->body, d->body_len};
+        int rc = d->n_pieces ? wh__signer_sign_pieces(c->signer, d->id, ts, d->pieces,
+                                                      d->n_pieces, p, room)
+                             : wh__signer_sign_pieces(c->signer, d->id, ts, &whole, 1, p,
+                                                      room);
         if (rc == WH_OK) {
             d->hdrs[h++] = line;
             p += strlen(p) + 1;
@@ -248,8 +308,10 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
     d->req.url = c->url;
     d->req.headers = d->hdrs;
     d->req.n_headers = h;
-    d->req.body = d->body;
+    d->req.body = d->n_pieces ? NULL : d->body;
     d->req.body_len = d->body_len;
+    d->req.pieces = d->n_pieces ? d->pieces : NULL;
+    d->req.n_pieces = d->n_pieces;
     d->req.timeout_ms = wh__policy_attempt_timeout(&ep->pol, d->first_attempt, now);
     d->req.connect_timeout_ms = c->connect_timeout_ms < d->req.timeout_ms
                                     ? c->connect_timeout_ms

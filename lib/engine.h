@@ -182,8 +182,11 @@ struct wh_delivery {
     int64_t first_attempt;
     int64_t due;              /* held: when to retry */
     int64_t started;
-    const char *body;         /* payload (single raw) or body_buf */
+    const char *body;         /* payload (single raw) or body_buf; NULL
+                                 when in pieces */
     size_t body_len;
+    const wh_body_piece *pieces; /* n_pieces > 0: the body, in body_buf */
+    size_t n_pieces;
     char *body_buf;           /* owned, or NULL */
     size_t body_cap;          /* body_buf's size */
     size_t alloc_size;        /* this record's size (delivery.c's pool) */
@@ -347,6 +350,17 @@ size_t wh__router_match(const wh__router *r, const char *type,
 size_t wh__body_max(const wh_ep_conf *c, const wh_job *jobs, size_t n);
 size_t wh__body_build(const wh_ep_conf *c, const wh_job *jobs, size_t n,
                       int64_t wall_ms, char *out);
+/* The same body in pieces (a transport's body_pieces): envelope text in
+ * frag (wh__body_frag_max bytes), payloads of WH__PIECE_MIN bytes or more
+ * pointed to in the jobs (valid while they are claimed).  Writes at most
+ * 2n + 1 pieces; returns how many, *len the bytes in all. */
+#ifndef WH__PIECE_MIN
+#define WH__PIECE_MIN 1024
+#endif
+size_t wh__body_frag_max(const wh_ep_conf *c, const wh_job *jobs, size_t n);
+size_t wh__body_build_pieces(const wh_ep_conf *c, const wh_job *jobs, size_t n,
+                             int64_t wall_ms, char *frag, wh_body_piece *pieces,
+                             size_t *len);
 
 /* policy.c: pure retry and limit decisions */
 int wh__policy_build(wh_ep_policy *p, const wh_endpoint_options *o);

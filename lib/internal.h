@@ -121,6 +121,10 @@ size_t wh__signer_max_len(const wh__signer *s);
 int wh__signer_sign(wh__signer *s, const char *id, int64_t timestamp_s,
                     const char *body, size_t body_len, char *out,
                     size_t out_size);
+/* The same over a body in nb pieces (wh_request.pieces). */
+int wh__signer_sign_pieces(wh__signer *s, const char *id, int64_t timestamp_s,
+                           const wh_body_piece *body, size_t nb, char *out,
+                           size_t out_size);
 
 /* ---- randomness & ids (lib/ids.c) ----------------------------------------- */
 typedef struct wh__rng { uint64_t s[4]; } wh__rng;
@@ -217,6 +221,14 @@ int wh__lean_handles(const char *url);
 int wh__lean_is(const wh_transport *t);
 /* transport_lean.c: its epoll fd (the one fd a host loop watches), or -1. */
 int wh__lean_fd(const wh_transport *t);
+/* transport_lean.c: what its writes did so far (tests): sendmsg/SSL_write
+ * calls, calls that took some but not all of the bytes offered, most
+ * iovecs in one call. */
+typedef struct wh__lean_sends { uint64_t calls, short_writes; size_t max_iov; } wh__lean_sends;
+wh__lean_sends wh__lean_send_counts(const wh_transport *t);
+/* transport_lean.c: SO_SNDBUF of the connections it opens from now on
+ * (tests: short writes); 0: the system's. */
+void wh__lean_set_sndbuf(wh_transport *t, int bytes);
 int wh__lean_set_guard(wh_transport *t, int on, const wh__cidr *allow, size_t n_allow,
                        int set_allow);
 int wh__default_queue_new(size_t max_events, size_t max_bytes, wh_queue **out);

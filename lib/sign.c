@@ -237,12 +237,15 @@ void wh__hmac_free(wh__hmac *h)
     free(h);
 }
 
-int wh__hmac_sha256(wh__hmac *h, const wh__iov *parts, size_t n,
-                    uint8_t out[32])
+/* HMAC over parts[0..n) followed by the body pieces body[0..nb). */
+static int hmac_msg(wh__hmac *h, const wh__iov *parts, size_t n, const wh_body_piece *body,
+                    size_t nb, uint8_t out[32])
 {
-    if (!h || !out || (n && !parts)) return WH_E_INVAL;
+    if (!h || !out || (n && !parts) || (nb && !body)) return WH_E_INVAL;
     for (size_t i = 0; i < n; i++)
         if (parts[i].n && !parts[i].p) return WH_E_INVAL;
+    for (size_t i = 0; i < nb; i++)
+        if (body[i].len && !body[i].data) return WH_E_INVAL;
     wh__sha256 c;
     uint8_t inner[32];
 #if !defined(WH_HMAC_OPENSSL)
@@ -251,6 +254,8 @@ int wh__hmac_sha256(wh__hmac *h, const wh__iov *parts, size_t n,
     sha_copy(&c, &h->inner);
     for (size_t i = 0; i < n; i++)
         if (parts[i].n) sha_update(&c, parts[i].p, parts[i].n);
+    for (size_t i = 0; i < nb; i++)
+        if (body[i].len) sha_update(&c, body[i].data, body[i].len);
     sha_finish(&c, inner);
     sha_copy(&c, &h->outer);
     sha_update(&c, inner, sizeof inner);
@@ -260,18 +265,25 @@ int wh__hmac_sha256(wh__hmac *h, const wh__iov *parts, size_t n,
     return WH_OK;
 }
 
+int wh__hmac_sha256(wh__hmac *h, const wh__iov *parts, size_t n,
+                    uint8_t out[32])
+{
+    return hmac_msg(h, parts, n, NULL, 0, out);
+}
+
 /* ---- Standard Webhooks ----------------------------------------------------- */
 
-/* base64(HMAC(key, id "." ts "." body)) into b64[44]. */
+/* base64(HMAC(key, id "." ts "." body)) into b64[44]; the body in nb
+ * pieces. */
 static int sign_one(wh__hmac *key, const char *id, const char *ts, size_t ts_len,
-                    const char *body, size_t body_len,
+                    const wh_body_piece *body, size_t nb,
                     char b64[WH__MAC_B64_LEN])
 {
     uint8_t mac[WH__MAC_LEN];
-    const wh__iov parts[5] = {
-        {id, strlen(id)}, {".", 1}, {ts, ts_len}, {".", 1}, {body, body_len},
+    const wh__iov parts[4] = {
+        {id, strlen(id)}, {".", 1}, {ts, ts_len}, {".", 1},
     };
-    int rc = wh__hmac_sha256(key, parts, 5, mac);
+    int rc = hmac_msg(key, parts, 4, body, nb, mac);
     if (rc == WH_OK) wh__base64_encode(mac, sizeof mac, b64);
     mbedtls_platform_zeroize(mac, sizeof mac);
     return rc;
@@ -294,7 +306,8 @@ int wh__sign_standard_keyed(wh__hmac *const *keys, size_t n, const char *id,
     for (size_t i = 0; i < n; i++) {
         if (i) *p++ = ' ';
         memcpy(p, "v1,", 3);
-        int rc = sign_one(keys[i], id, ts, (size_t)ts_len, body, body_len, p + 3);
+        const wh_body_piece whole = {body, body_len};
+        int rc = sign_one(keys[i], id, ts, (size_t)ts_len, &whole, 1, p + 3);
         if (rc != WH_OK) {
             out[0] = '\0';
             return rc;
@@ -381,7 +394,7 @@ static size_t stdkeys_size(const wh__stdkeys *k)
 
 /* "v1,<b64> v1a,<b64> ..." NUL-terminated, in key order. */
 static int stdkeys_sign(wh__stdkeys *k, const char *id, int64_t timestamp_s,
-                        const char *body, size_t body_len, char *out,
+                        const wh_body_piece *body, size_t nb, char *out,
                         size_t out_size)
 {
     if (out_size < stdkeys_size(k) || out_size == 0) {
@@ -396,11 +409,20 @@ static int stdkeys_sign(wh__stdkeys *k, const char *id, int64_t timestamp_s,
         int rc;
         if (k->ed[i]) {
             uint8_t sig[WH__ED_SIG_LEN];
-            const wh__iov parts[5] = {
-                {id, strlen(id)}, {".", 1}, {ts, (size_t)ts_len}, {".", 1},
-                {body, body_len},
-            };
-            rc = wh__edkey_sign(k->ed[i], parts, 5, sig);
+            /* ed25519 signs the joined message: the pieces as parts */
+            wh__iov small[16];
+            wh__iov *parts = 4 + nb <= 16 ? small : wh__calloc(4 + nb, sizeof *parts);
+            if (!parts) {
+                out[0] = '\0';
+                return WH_E_NOMEM;
+            }
+            parts[0] = (wh__iov){id, strlen(id)};
+            parts[1] = (wh__iov){".", 1};
+            parts[2] = (wh__iov){ts, (size_t)ts_len};
+            parts[3] = (wh__iov){".", 1};
+            for (size_t j = 0; j < nb; j++) parts[4 + j] = (wh__iov){body[j].data, body[j].len};
+            rc = wh__edkey_sign(k->ed[i], parts, 4 + nb, sig);
+            if (parts != small) free(parts);
             if (rc == WH_OK) {
                 memcpy(p, "v1a,", 4);
                 wh__base64_encode(sig, sizeof sig, p + 4);
@@ -408,7 +430,7 @@ static int stdkeys_sign(wh__stdkeys *k, const char *id, int64_t timestamp_s,
             }
         } else {
             memcpy(p, "v1,", 3);
-            rc = sign_one(k->h[i], id, ts, (size_t)ts_len, body, body_len, p + 3);
+            rc = sign_one(k->h[i], id, ts, (size_t)ts_len, body, nb, p + 3);
             p += WH__SIG_ENTRY_LEN;
         }
         if (rc != WH_OK) {
@@ -434,7 +456,8 @@ int wh_sign_standard(const char *const *secrets, size_t n_secrets,
         if (out_size) out[0] = '\0';
         return rc;
     }
-    rc = stdkeys_sign(&keys, id, timestamp_s, body, body_len, out, out_size);
+    const wh_body_piece whole = {body, body_len};
+    rc = stdkeys_sign(&keys, id, timestamp_s, &whole, 1, out, out_size);
     stdkeys_free(&keys);
     return rc;
 }
@@ -483,7 +506,8 @@ static int verify_hmac(const char *secret, const char *id, const char *ts,
     int rc = wh__hmac_new(secret, &key);
     if (rc != WH_OK) return rc;
     char expected[WH__MAC_B64_LEN];
-    rc = sign_one(key, id, ts, ts_len, body, body_len, expected);
+    const wh_body_piece whole = {body, body_len};
+    rc = sign_one(key, id, ts, ts_len, &whole, 1, expected);
     wh__hmac_free(key);
     if (rc != WH_OK) return rc;
     const char *p = header;
@@ -696,7 +720,18 @@ int wh__signer_sign(wh__signer *s, const char *id, int64_t timestamp_s,
                     const char *body, size_t body_len, char *out,
                     size_t out_size)
 {
-    if (!s || !out || (!body && body_len)) return WH_E_INVAL;
+    if (!body && body_len) return WH_E_INVAL;
+    const wh_body_piece whole = {body, body_len};
+    return wh__signer_sign_pieces(s, id, timestamp_s, &whole, 1, out, out_size);
+}
+
+int wh__signer_sign_pieces(wh__signer *s, const char *id, int64_t timestamp_s,
+                           const wh_body_piece *body, size_t nb, char *out,
+                           size_t out_size)
+{
+    if (!s || !out || (nb && !body)) return WH_E_INVAL;
+    for (size_t i = 0; i < nb; i++)
+        if (body[i].len && !body[i].data) return WH_E_INVAL;
     if (out_size < wh__signer_max_len(s) + 1) {
         if (out_size) out[0] = '\0';
         return WH_E_TOO_LARGE;
@@ -704,12 +739,10 @@ int wh__signer_sign(wh__signer *s, const char *id, int64_t timestamp_s,
     switch (s->scheme) {
     case WH_SIGN_STANDARD:
         if (!id) return WH_E_INVAL;
-        return stdkeys_sign(&s->keys, id, timestamp_s, body, body_len, out,
-                            out_size);
+        return stdkeys_sign(&s->keys, id, timestamp_s, body, nb, out, out_size);
     case WH_SIGN_HMAC_HEX: {
         uint8_t mac[WH__MAC_LEN];
-        const wh__iov part = {body, body_len};
-        int rc = wh__hmac_sha256(s->keys.h[0], &part, 1, mac);
+        int rc = hmac_msg(s->keys.h[0], NULL, 0, body, nb, mac);
         if (rc == WH_OK) {
             hex_encode(mac, sizeof mac, out);
             out[2 * WH__MAC_LEN] = '\0';
@@ -724,8 +757,12 @@ int wh__signer_sign(wh__signer *s, const char *id, int64_t timestamp_s,
         uint8_t sig[MBEDTLS_MPI_MAX_SIZE];
         size_t sig_len = 0;
         out[0] = '\0';
-        if (mbedtls_sha256_ret((const unsigned char *)body, body_len, hash, 0) != 0)
-            return WH_E_INVAL;
+        wh__sha256 c;
+        sha_start(&c);
+        for (size_t i = 0; i < nb; i++)
+            if (body[i].len) sha_update(&c, body[i].data, body[i].len);
+        sha_finish(&c, hash);
+        sha_free(&c);
         if (mbedtls_pk_sign(&s->pk, MBEDTLS_MD_SHA256, hash, sizeof hash, sig,
                             &sig_len, mbedtls_ctr_drbg_random, &s->drbg) != 0)
             return WH_E_INVAL;

@@ -57,6 +57,7 @@
 #define LEAN_DNS_TAG ((uint64_t)1 << 63) /* epoll data of a resolver socket */
 #define LEAN_WAKE_TAG ((uint64_t)1 << 62) /* epoll data of the wakeup eventfd */
 #define LEAN_DNS_TTL_MAX_S 300          /* longest an answer is kept */
+#define LEAN_IOV 1024             /* iovecs per sendmsg (Linux's IOV_MAX) */
 
 #define OPT_HAS(o, field)                                                     \
     ((o)->struct_size >= offsetof(wh_lean_options, field) + sizeof((o)->field))
@@ -142,10 +143,13 @@ struct lreq {
     lconn *conn;
     char *head;
     size_t head_len, head_cap;
-    const char *body;
+    const wh_body_piece *pieces; /* the body: the request's pieces, or &one */
+    size_t n_pieces;
+    wh_body_piece one;           /* a contiguous body */
     size_t body_len;
     int body_inline;             /* TLS: the body was appended to head */
     size_t written;              /* of req_total() */
+    size_t piece, piece_off;     /* send cursor in the body, past the head */
     int64_t deadline;            /* the attempt */
     int64_t connect_deadline;
     uint32_t timeout_ms, connect_timeout_ms;
@@ -194,6 +198,9 @@ struct wh_lean {
     char *dns_servers;
 #endif
     char rbuf[LEAN_RBUF];
+    struct iovec iov[LEAN_IOV];  /* do_write's */
+    wh__lean_sends sends;        /* counted by do_write (tests) */
+    int sndbuf;                  /* > 0: SO_SNDBUF of new connections (tests) */
 };
 
 static int64_t now_ms(void)
@@ -614,9 +621,17 @@ static int build_head(lreq *r, const ltarget *t, const wh_request *req)
     }
     memcpy(o, "\r\n", 2);
     o += 2;
-    if (r->body_inline && req->body_len) {
-        memcpy(o, req->body, req->body_len);
-        o += req->body_len;
+    if (r->body_inline) {
+        if (req->n_pieces) {
+            for (size_t i = 0; i < req->n_pieces; i++) {
+                if (!req->pieces[i].len) continue;
+                memcpy(o, req->pieces[i].data, req->pieces[i].len);
+                o += req->pieces[i].len;
+            }
+        } else if (req->body_len) {
+            memcpy(o, req->body, req->body_len);
+            o += req->body_len;
+        }
     }
     r->head_len = (size_t)(o - r->head);
     return WH_OK;
@@ -685,6 +700,7 @@ static lconn *conn_new(wh_lean *l, lpool *p, int *err)
     }
     int one = 1;
     (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (l->sndbuf) (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &l->sndbuf, sizeof l->sndbuf);
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -756,6 +772,7 @@ static void req_start(wh_lean *l, lreq *r, int fresh, int64_t now)
         c = NULL;
     }
     r->written = 0;
+    r->piece = r->piece_off = 0;
     r->status = 0;
     r->rbody_len = 0;
     r->have_retry_after = 0;
@@ -1235,26 +1252,60 @@ static int conn_pending(lconn *c)
     return 0;
 }
 
+/* k more bytes of r were sent: move the cursor past them (the head first,
+ * then the body's pieces). */
+static void advance(lreq *r, size_t k)
+{
+    if (r->written < r->head_len) {
+        size_t h = r->head_len - r->written;
+        if (k <= h) {
+            r->written += k;
+            return;
+        }
+        r->written += h;
+        k -= h;
+    }
+    r->written += k;
+    while (k) {
+        size_t left = r->pieces[r->piece].len - r->piece_off;
+        if (k < left) {
+            r->piece_off += k;
+            return;
+        }
+        k -= left;
+        r->piece++;
+        r->piece_off = 0;
+    }
+}
+
 static int do_write(wh_lean *l, lconn *c)
 {
     lreq *r = c->req;
     size_t total = req_total(r);
     while (r->written < total) {
-        struct iovec iov[2];
+        /* what is left of the head, then of the pieces, at most LEAN_IOV */
+        struct iovec *iov = l->iov;
         int n = 0;
         if (r->written < r->head_len) {
             iov[n].iov_base = r->head + r->written;
             iov[n++].iov_len = r->head_len - r->written;
-            if (r->body_len && !r->body_inline) {
-                iov[n].iov_base = (void *)r->body;
-                iov[n++].iov_len = r->body_len;
+        }
+        if (!r->body_inline) {
+            size_t off = r->piece_off;
+            for (size_t i = r->piece; i < r->n_pieces && n < LEAN_IOV; i++, off = 0) {
+                if (r->pieces[i].len == off) continue;
+                iov[n].iov_base = (char *)r->pieces[i].data + off;
+                iov[n++].iov_len = r->pieces[i].len - off;
             }
-        } else {
-            size_t off = r->written - r->head_len;
-            iov[n].iov_base = (void *)(r->body + off);
-            iov[n++].iov_len = r->body_len - off;
         }
         ssize_t k = conn_send(c, iov, n);
+        l->sends.calls++;
+        if ((size_t)n > l->sends.max_iov) l->sends.max_iov = (size_t)n;
+        if (k >= 0) {
+            size_t offered = 0;
+            for (int i = 0; i < n; i++) offered += iov[i].iov_len;
+            if ((size_t)k < offered) l->sends.short_writes++;
+        }
         if (k < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
@@ -1265,7 +1316,7 @@ static int do_write(wh_lean *l, lconn *c)
             if (do_read(l, c, 1)) conn_fail(l, c, WH_E_TRANSPORT, "send to", err);
             return 0;
         }
-        r->written += (size_t)k;
+        advance(r, (size_t)k);
     }
     c->state = C_READING;
     return 1;
@@ -1458,9 +1509,19 @@ static int64_t tl_timeout_ms(void *user);
 static int tl_submit(void *user, const wh_request *req)
 {
     wh_lean *l = user;
-    if (!l || !req || !req->url || (!req->body && req->body_len) ||
-        (req->n_headers && !req->headers))
+    if (!l || !req || !req->url || (req->n_headers && !req->headers)) return WH_E_INVAL;
+    if (req->n_pieces) {
+        /* pieces (body_pieces said yes): they must add up to body_len */
+        if (!req->pieces) return WH_E_INVAL;
+        size_t sum = 0;
+        for (size_t i = 0; i < req->n_pieces; i++) {
+            if (req->pieces[i].len && !req->pieces[i].data) return WH_E_INVAL;
+            sum += req->pieces[i].len;
+        }
+        if (sum != req->body_len) return WH_E_INVAL;
+    } else if (!req->body && req->body_len) {
         return WH_E_INVAL;
+    }
     if (l->destroy_pending) return WH_E_INVAL;
     ltarget *t = NULL;
     int rc = target_get(l, req->url, req->tls, &t);
@@ -1475,7 +1536,15 @@ static int tl_submit(void *user, const wh_request *req)
     int64_t now = now_ms();
     r->token = req->token;
     r->tgt = t;
-    r->body = req->body ? req->body : "";
+    if (req->n_pieces) {
+        r->pieces = req->pieces;
+        r->n_pieces = req->n_pieces;
+    } else {
+        r->one.data = req->body ? req->body : "";
+        r->one.len = req->body_len;
+        r->pieces = &r->one;
+        r->n_pieces = 1;
+    }
     r->body_len = req->body_len;
     r->timeout_ms = req->timeout_ms;
     r->connect_timeout_ms = req->connect_timeout_ms;
@@ -1499,6 +1568,15 @@ static int tl_submit(void *user, const wh_request *req)
     req_start(l, r, 0, now);
     if (!l->in_perform) rearm(l);
     return WH_OK;
+}
+
+/* Every body may come in pieces: sent with the head by sendmsg, or (TLS)
+ * copied after the head, as a contiguous body is. */
+static int tl_body_pieces(void *user, const wh_request *req)
+{
+    (void)user;
+    (void)req;
+    return 1;
 }
 
 static void report(lreq *r, wh_transport_done_fn done, void *done_user)
@@ -1643,6 +1721,17 @@ static int tl_socket_action(void *user, int fd, int events, wh_transport_done_fn
 int wh__lean_fd(const wh_transport *t)
 {
     return wh__lean_is(t) ? ((const wh_lean *)t->user)->ep : -1;
+}
+
+void wh__lean_set_sndbuf(wh_transport *t, int bytes)
+{
+    if (wh__lean_is(t)) ((wh_lean *)t->user)->sndbuf = bytes;
+}
+
+wh__lean_sends wh__lean_send_counts(const wh_transport *t)
+{
+    wh__lean_sends none = {0, 0, 0};
+    return wh__lean_is(t) ? ((const wh_lean *)t->user)->sends : none;
 }
 
 static int64_t tl_timeout_ms(void *user)
@@ -1865,6 +1954,7 @@ int wh_transport_lean_new(const wh_lean_options *opts, wh_transport **out)
     l->vt.timeout_ms = tl_timeout_ms;
     l->vt.cancel = tl_cancel;
     l->vt.destroy = tl_destroy;
+    l->vt.body_pieces = tl_body_pieces;
 #ifdef WH_LOOP_VERSION
     l->vt.set_loop = tl_set_loop;
     l->vt.socket_action = tl_socket_action;

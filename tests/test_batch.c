@@ -2,8 +2,10 @@
  * batch leaves (full, linger, flush), what it holds (max events, max bytes),
  * how it is retried (as a unit, one id), and the exact bytes of every body
  * format. */
+#include "engine.h"
 #include "fixture.h"
 #include <webhook/webhook.h>
+#include <webhook/plugin.h>
 #include <webhook/test.h>
 
 #include <stdio.h>
@@ -503,6 +505,239 @@ static void test_batch_options_refused(void)
     fx_done(&f);
 }
 
+/* ---- bodies in pieces (transports with body_pieces) ------------------------ */
+/* Payload i: over WH__PIECE_MIN bytes but every third (copied into the
+ * envelope text). */
+static size_t big_payload(int i, char *out)
+{
+    size_t want = i % 3 == 2 ? 40 : WH__PIECE_MIN + (size_t)(i * 53) % 900;
+    int n = sprintf(out, "{\"i\":%d,\"s\":\"", i);
+    size_t o = (size_t)n;
+    for (; o < want - 2; o++) out[o] = (char)('a' + (o * 7 + (size_t)i) % 26);
+    out[o++] = '"';
+    out[o++] = '}';
+    out[o] = '\0';
+    return o;
+}
+
+/* The builder: for every body format, single and batch, around the piece
+ * threshold (and Pusher's kinds whose members are copied or pointed to),
+ * the pieces join to exactly the contiguous body, payload pieces point into
+ * the jobs, and there are at most 2n + 1 of them. */
+static void test_body_pieces_equal_contiguous(void)
+{
+    enum { N = 40 };
+    static char data[N][4096];
+    static const char *types[] = {"message.created", "member_added", "channel_occupied",
+                                  "client_event", "t\"q"};
+    wh_job jobs[N];
+    for (int i = 0; i < N; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        size_t n = big_payload(i, data[i]);
+        if (i % 7 == 5) n = (size_t)sprintf(data[i], "\"user-%d\"", i); /* not an object */
+        jobs[i].ev.id = "msg_1";
+        jobs[i].ev.type = types[i % 5];
+        jobs[i].ev.channel = i % 4 ? "presence-room" : NULL;
+        jobs[i].ev.data = data[i];
+        jobs[i].ev.data_len = n;
+        jobs[i].ev.created_ms = WALL0 + i;
+    }
+    for (int body = WH_BODY_RAW; body <= WH_BODY_PUSHER; body++) {
+        for (int mode = WH_MODE_SINGLE; mode <= WH_MODE_BATCH; mode++) {
+            for (size_t n = 1; n <= N; n += mode == WH_MODE_BATCH ? 13 : N) {
+                wh_ep_conf c;
+                memset(&c, 0, sizeof c);
+                c.body = (wh_body)body;
+                c.mode = (wh_mode)mode;
+                char *flat = malloc(wh__body_max(&c, jobs, n) + 1);
+                char *frag = malloc(wh__body_frag_max(&c, jobs, n) + 1);
+                wh_body_piece *pc = malloc((2 * n + 1) * sizeof *pc);
+                CHECK(flat && frag && pc);
+                size_t flen = wh__body_build(&c, jobs, n, WALL0, flat);
+                size_t plen = 0;
+                size_t np = wh__body_build_pieces(&c, jobs, n, WALL0, frag, pc, &plen);
+                CHECK_EQ(plen, flen);
+                CHECK_INT(np, <=, 2 * n + 1);
+                size_t o = 0, in_place = 0;
+                for (size_t k = 0; k < np; k++) {
+                    CHECK(memcmp(flat + o, pc[k].data, pc[k].len) == 0);
+                    o += pc[k].len;
+                    for (size_t j = 0; j < n; j++)
+                        if ((const char *)pc[k].data >= data[j] &&
+                            (const char *)pc[k].data < data[j] + sizeof data[j])
+                            in_place++;
+                }
+                CHECK_EQ(o, flen);
+                /* the big object payloads of the raw and standard bodies
+                 * travel in place */
+                if (body != WH_BODY_PUSHER && n > 2) CHECK_INT(in_place, >=, n / 3);
+                free(flat);
+                free(frag);
+                free(pc);
+            }
+        }
+    }
+}
+
+/* A transport in front of the scripted one that takes pieces while
+ * `take` is set (joining them for the scripted transport, which records
+ * the body). */
+typedef struct piecewise {
+    wh_transport vt;
+    wh_transport *inner;
+    int take;
+    size_t with_pieces, most_pieces;
+} piecewise;
+
+static int pw_submit(void *u, const wh_request *req)
+{
+    piecewise *w = u;
+    if (!req->n_pieces) return w->inner->submit(w->inner->user, req);
+    if (!w->take || req->body) return WH_E_INVAL; /* the engine must not */
+    w->with_pieces++;
+    if (req->n_pieces > w->most_pieces) w->most_pieces = req->n_pieces;
+    char *flat = malloc(req->body_len + 1);
+    if (!flat) return WH_E_NOMEM;
+    size_t o = 0;
+    for (size_t i = 0; i < req->n_pieces; i++) {
+        memcpy(flat + o, req->pieces[i].data, req->pieces[i].len);
+        o += req->pieces[i].len;
+    }
+    wh_request q = *req;
+    q.body = flat;
+    q.pieces = NULL;
+    q.n_pieces = 0;
+    int rc = w->inner->submit(w->inner->user, &q); /* copies the body */
+    free(flat);
+    return rc;
+}
+static int pw_perform(void *u, int wait_ms, wh_transport_done_fn done, void *du)
+{
+    piecewise *w = u;
+    return w->inner->perform(w->inner->user, wait_ms, done, du);
+}
+static int64_t pw_timeout(void *u)
+{
+    piecewise *w = u;
+    return w->inner->timeout_ms(w->inner->user);
+}
+static void pw_cancel(void *u, void *token)
+{
+    piecewise *w = u;
+    w->inner->cancel(w->inner->user, token);
+}
+static void pw_destroy(void *u) { (void)u; }
+static int pw_set_loop(void *u, const wh_loop *loop)
+{
+    piecewise *w = u;
+    return w->inner->set_loop(w->inner->user, loop);
+}
+static int pw_socket_action(void *u, int fd, int ev, wh_transport_done_fn done, void *du)
+{
+    piecewise *w = u;
+    return w->inner->socket_action(w->inner->user, fd, ev, done, du);
+}
+static int pw_body_pieces(void *u, const wh_request *req)
+{
+    piecewise *w = u;
+    return req && req->url && w->take;
+}
+
+/* One engine (manual clock, seed 7) on the piecewise transport: 60 signed
+ * events to one batch endpoint of `body`; the first attempt is answered
+ * 503, then `take` becomes take_after, then the retry.  Requests are left
+ * in *sc (the caller frees it). */
+static void pw_run(int take, int take_after, wh_body body, wh_transport **sc, piecewise *w)
+{
+    wh_manual_clock *mc = wh_manual_clock_new(1000, WALL0);
+    CHECK(mc);
+    CHECK_EQ(wh_transport_scripted_new(NULL, mc, sc), WH_OK);
+    CHECK_EQ(wh_scripted_rule(*sc, NULL, 503, WH_OK, 5, NULL, 1), WH_OK);
+    memset(w, 0, sizeof *w);
+    w->inner = *sc;
+    w->take = take;
+    w->vt.version = WH_TRANSPORT_VERSION;
+    w->vt.user = w;
+    w->vt.submit = pw_submit;
+    w->vt.perform = pw_perform;
+    w->vt.timeout_ms = pw_timeout;
+    w->vt.cancel = pw_cancel;
+    w->vt.destroy = pw_destroy;
+    w->vt.set_loop = pw_set_loop;
+    w->vt.socket_action = pw_socket_action;
+    w->vt.body_pieces = pw_body_pieces;
+    wh_engine_options o;
+    wh_engine_options_init(&o);
+    o.clock = wh_manual_clock_vtable(mc);
+    o.transport = &w->vt;
+    o.seed = 7;
+    int err = -1;
+    wh_engine *e = wh_engine_new(&o, &err);
+    CHECK_EQ(err, WH_OK);
+    static const char *secrets[] = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8T9zbBjnQE4="};
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = URL;
+    ep.mode = WH_MODE_BATCH;
+    ep.body = body;
+    ep.batch_max_events = 60;
+    ep.batch_max_bytes = 1u << 20;
+    ep.secrets = secrets;
+    ep.n_secrets = 1;
+    ep.retry_schedule_ms = (const uint32_t[]){100};
+    ep.n_retry_schedule = 1;
+    CHECK_INT(wh_endpoint_add(e, &ep), >, 0);
+    static char data[4096];
+    for (int i = 0; i < 60; i++) {
+        size_t n = big_payload(i, data);
+        CHECK_EQ(wh_emit(e, "message.created", "room", data, n, NULL), 1);
+    }
+    for (int i = 0; i < 50 && wh_scripted_count(*sc) < 1; i++) wh_poll(e, 10);
+    CHECK_EQ(wh_scripted_count(*sc), 1);
+    w->take = take_after;
+    CHECK_EQ(wh_flush(e, 60000), WH_OK);
+    CHECK_EQ(wh_scripted_count(*sc), 2);
+    wh_engine_free(e);
+    wh_manual_clock_free(mc);
+}
+
+/* Through the engine: a body in pieces is the contiguous body byte for
+ * byte with the same signature (same seed, same clock, so same batch id
+ * and timestamp); a batch built in pieces whose transport stops taking
+ * them is joined for its retry; one that keeps taking them sends pieces
+ * again. */
+static void test_engine_pieces_match_contiguous(void)
+{
+    for (int body = WH_BODY_RAW; body <= WH_BODY_PUSHER; body++) {
+        wh_transport *flat_t = NULL, *pc_t = NULL, *join_t = NULL;
+        piecewise wf, wp, wj;
+        pw_run(0, 0, (wh_body)body, &flat_t, &wf);
+        pw_run(1, 1, (wh_body)body, &pc_t, &wp);
+        pw_run(1, 0, (wh_body)body, &join_t, &wj);
+        CHECK_EQ(wf.with_pieces, 0);
+        CHECK_EQ(wp.with_pieces, 2);
+        CHECK_INT(wp.most_pieces, >, 60);
+        CHECK_EQ(wj.with_pieces, 1); /* the retry went joined */
+        for (size_t i = 0; i < 2; i++) {
+            wh_scripted_request a, b, c;
+            CHECK_EQ(wh_scripted_get(flat_t, i, &a), WH_OK);
+            CHECK_EQ(wh_scripted_get(pc_t, i, &b), WH_OK);
+            CHECK_EQ(wh_scripted_get(join_t, i, &c), WH_OK);
+            CHECK_EQ(a.body_len, b.body_len);
+            CHECK_EQ(a.body_len, c.body_len);
+            CHECK(memcmp(a.body, b.body, a.body_len) == 0);
+            CHECK(memcmp(a.body, c.body, a.body_len) == 0);
+            CHECK_STR(wh_scripted_header(flat_t, i, "webhook-signature"),
+                      wh_scripted_header(pc_t, i, "webhook-signature"));
+            CHECK_STR(wh_scripted_header(flat_t, i, "webhook-signature"),
+                      wh_scripted_header(join_t, i, "webhook-signature"));
+        }
+        wh_transport_free(flat_t);
+        wh_transport_free(pc_t);
+        wh_transport_free(join_t);
+    }
+}
+
 TH_MAIN(TH_CASE(test_lone_event_leaves_after_linger),
         TH_CASE(test_full_batches_leave_without_linger),
         TH_CASE(test_max_bytes),
@@ -514,4 +749,6 @@ TH_MAIN(TH_CASE(test_lone_event_leaves_after_linger),
         TH_CASE(test_bodies_single),
         TH_CASE(test_bodies_batch),
         TH_CASE(test_batch_payload_bytes_untouched),
-        TH_CASE(test_batch_options_refused))
+        TH_CASE(test_batch_options_refused),
+        TH_CASE(test_body_pieces_equal_contiguous),
+        TH_CASE(test_engine_pieces_match_contiguous))

@@ -49,6 +49,12 @@ typedef struct wh_tls {
     int insecure_skip_verify_DANGEROUS;
 } wh_tls;
 
+/* One piece of a request body (wh_request.pieces): len bytes at data. */
+typedef struct wh_body_piece {
+    const void *data;
+    size_t len;
+} wh_body_piece;
+
 /* A fully built request.  Every pointer stays valid until the transport has
  * reported the request's completion (or it was cancelled). */
 typedef struct wh_request {
@@ -64,6 +70,15 @@ typedef struct wh_request {
     /* The endpoint's wh_transport_kind (WH_TRANSPORT_DEFAULT when it chose
      * none).  Only the library's own transport reads it; others ignore it. */
     int transport;
+    /* ---- transport version 3 ---- */
+    /* The body in pieces, only for a transport whose body_pieces() answered
+     * 1 for this request: body_len bytes in n_pieces pieces, in order
+     * (envelope text and the payloads where the queue stores them), and
+     * body is NULL.  Otherwise n_pieces is 0 and body holds the whole body:
+     * a transport that does not read these fields always gets it
+     * contiguous. */
+    const wh_body_piece *pieces;
+    size_t n_pieces;
 } wh_request;
 
 /* The outcome of one request, as the transport reports it. */
@@ -86,7 +101,7 @@ typedef struct wh_response {
 typedef void (*wh_transport_done_fn)(void *done_user, void *token,
                                      const wh_response *res);
 
-#define WH_TRANSPORT_VERSION 2
+#define WH_TRANSPORT_VERSION 3
 typedef struct wh_transport {
     int version;                 /* WH_TRANSPORT_VERSION */
     void *user;
@@ -127,6 +142,16 @@ typedef struct wh_transport {
     /* Make a perform() that is waiting return soon.  Any thread.  May be
      * NULL. */
     void (*wakeup)(void *user);
+
+    /* ---- version 3 (read only when version >= 3) ---- */
+    /* 1 when a request like `req` (url, tls and transport set as they will
+     * be at submit; no body, no headers) may be submitted with its body in
+     * pieces (wh_request.pieces, which a transport sends with one
+     * writev/sendmsg or copies), 0 when the transport wants it contiguous.
+     * The engine asks before it builds a body and again before each attempt
+     * of a body it built in pieces (it joins them when the answer became 0).
+     * Never waits.  May be NULL: every body comes contiguous. */
+    int (*body_pieces)(void *user, const wh_request *req);
 } wh_transport;
 
 /* ---- queue vtable -------------------------------------------------------- */
