@@ -82,14 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t np = wh__body_build_pieces(&c, jobs + at, k, 1700000000000LL, frag, pc, &plen);
         FZ_CHECK(np <= 2 * k + 1);
         FZ_CHECK(plen == flen);
-        size_t o = 0, text = 0;
+        size_t off = 0, text = 0;
         for (size_t i = 0; i < np; i++) {
-            FZ_CHECK(o + pc[i].len <= flen && memcmp(flat + o, pc[i].data, pc[i].len) == 0);
-            o += pc[i].len;
+            FZ_CHECK(off + pc[i].len <= flen && memcmp(flat + off, pc[i].data, pc[i].len) == 0);
+            off += pc[i].len;
             if ((const char *)pc[i].data >= frag && (const char *)pc[i].data <= frag + fmax)
                 text += pc[i].len;
         }
-        FZ_CHECK(o == flen);
+        FZ_CHECK(off == flen);
         FZ_CHECK(text <= fmax);
         free(flat);
         free(frag);
