@@ -348,14 +348,24 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
     int64_t now = e->clock.now_ms(e->clock.user);
     if (wall < 0) wall = wh__wall_at(e, now);
     char idbuf[37];
-    if (!id) {
-        wh__uuid7(&e->rng, wall, idbuf);
-        id = idbuf;
-    }
-    wh_event_view ev = {id, type, channel, data, len, wall};
-    int rc = hdrs ? e->queue->enqueue_with_headers(e->queue->user, &ev, hdrs, hdrs_len,
+    uint8_t uuid[16];
+    int rc;
+    if (!id && wh__queue_memory_is(e->queue)) {
+        /* the memory queue keeps the engine's ids as 16 bytes: no text */
+        wh__uuid7_bytes(&e->rng, wall, uuid);
+        wh_event_view ev = {NULL, type, channel, data, len, wall};
+        rc = wh__queue_memory_enqueue_uuid(e->queue, &ev, uuid, hdrs, hdrs_len, e->route_buf,
+                                           n, now);
+    } else {
+        if (!id) {
+            wh__uuid7(&e->rng, wall, idbuf);
+            id = idbuf;
+        }
+        wh_event_view ev = {id, type, channel, data, len, wall};
+        rc = hdrs ? e->queue->enqueue_with_headers(e->queue->user, &ev, hdrs, hdrs_len,
                                                    e->route_buf, e->route_ids, n, now)
                   : e->queue->enqueue(e->queue->user, &ev, e->route_buf, e->route_ids, n, now);
+    }
     if (rc != WH_OK) {
         e->st.emitted--;
         if (remembered) dedupe_forget(e, id);

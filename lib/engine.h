@@ -209,6 +209,8 @@ typedef struct wh__router {
     wh_ep **any;           /* all-type endpoints without a prefix filter */
     size_t n_any, cap_any;
     size_t n;              /* endpoints indexed */
+    struct wh__bucket *hot; /* by_type's bucket of the last type matched
+                               (buckets live until wh__router_free) */
 } wh__router;
 
 /* A queued report (outcome.c): an outcome with the queue action to take
@@ -341,7 +343,7 @@ void wh__router_free(wh__router *r);
 /* Write the slots of endpoints subscribed to (type, channel) into out
  * (capacity cap); returns how many match (may exceed cap: call again with a
  * bigger buffer). */
-size_t wh__router_match(const wh__router *r, const char *type,
+size_t wh__router_match(wh__router *r, const char *type,
                         const char *channel, uint32_t *out, const char **ids,
                         size_t cap);
 

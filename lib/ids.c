@@ -57,11 +57,8 @@ static const char hex_pairs[513] =
     "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
     "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37])
+void wh__uuid7_bytes(wh__rng *r, int64_t wall_ms, uint8_t b[16])
 {
-    /* output offset of each byte's two digits (dashes at 8, 13, 18, 23) */
-    static const uint8_t pos[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
-    uint8_t b[16];
     uint64_t ms = (uint64_t)wall_ms;
     uint64_t a = wh__rng_next(r), c = wh__rng_next(r);
     for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ms >> (40 - 8 * i));
@@ -69,6 +66,14 @@ void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37])
     memcpy(b + 8, &c, 8);
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+}
+
+void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37])
+{
+    /* output offset of each byte's two digits (dashes at 8, 13, 18, 23) */
+    static const uint8_t pos[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    uint8_t b[16];
+    wh__uuid7_bytes(r, wall_ms, b);
     for (int i = 0; i < 16; i++) memcpy(out + pos[i], hex_pairs + 2 * b[i], 2);
     out[8] = out[13] = out[18] = out[23] = '-';
     out[36] = '\0';

@@ -132,6 +132,8 @@ void wh__rng_seed(wh__rng *r, uint64_t seed);   /* seed 0 = from the OS */
 uint64_t wh__rng_next(wh__rng *r);
 /* UUIDv7 string (36 chars + NUL) for wall time wall_ms. */
 void wh__uuid7(wh__rng *r, int64_t wall_ms, char out[37]);
+/* The same UUID's 16 bytes (wh__uuid7 formats these). */
+void wh__uuid7_bytes(wh__rng *r, int64_t wall_ms, uint8_t out[16]);
 /* 1 when a caller-supplied delivery id is acceptable. */
 int wh__id_valid(const char *id);
 
@@ -211,6 +213,14 @@ int wh__curl_is(const wh_transport *t);
 /* ---- default parts ---------------------------------------------------------- */
 /* In-memory queue (lib/queue_memory.c). */
 int wh__queue_memory_new(size_t max_events, size_t max_bytes, wh_queue **out);
+/* 1 when q is that queue; then wh__queue_memory_enqueue_uuid is its
+ * enqueue (with headers: NULL, 0 for none) of an event whose id is the
+ * UUID given as 16 bytes (ev->id is not read): the engine's own ids,
+ * without formatting them as text to have them parsed back. */
+int wh__queue_memory_is(const wh_queue *q);
+int wh__queue_memory_enqueue_uuid(wh_queue *q, const wh_event_view *ev, const uint8_t uuid[16],
+                                  const char *headers, size_t headers_len,
+                                  const uint32_t *slots, size_t n, int64_t due);
 /* backends.c: the engine's default transport and queue (0 bounds: defaults) */
 int wh__default_transport_new(const wh_engine_options *o, wh_transport **out);
 /* transport_lean.c: 1 when the lean transport can carry url (scheme and

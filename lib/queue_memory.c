@@ -138,13 +138,12 @@ static int ensure_slot(mq *q, uint32_t slot)
 
 static mq_str *intern(mq *q, mq_str **cache, const char *s)
 {
-    size_t len = strlen(s);
     mq_str *c = *cache;
-    if (c && c->len == len && memcmp(c->s, s, len) == 0) {
+    if (c && strcmp(c->s, s) == 0) { /* one pass over s */
         c->refs++;
         return c;
     }
-    c = strtab_get(&q->strs, s, len);
+    c = strtab_get(&q->strs, s, strlen(s));
     if (c) *cache = c;
     return c;
 }
@@ -196,20 +195,21 @@ static void uuid_format(const uint8_t b[16], char out[37])
 }
 
 /* ---- enqueue ------------------------------------------------------------------ */
-static int mq_enqueue_h(void *user, const wh_event_view *ev, const char *headers,
-                        size_t headers_len, const uint32_t *slots,
-                        const char *const *ids, size_t n, int64_t due)
+/* Enqueue; bin: the id as a UUID's 16 bytes (ev->id not read), or NULL. */
+static int enqueue(mq *q, const wh_event_view *ev, const uint8_t *bin, const char *headers,
+                   size_t headers_len, const uint32_t *slots, size_t n, int64_t due)
 {
-    mq *q = user;
-    (void)ids;
     if (n == 0) return WH_OK;
     if (q->events >= q->max_events || ev->data_len > q->max_bytes - q->bytes)
         return WH_E_FULL;
     if (ev->data_len > MQ_MAX_DATA || n > UINT32_MAX) return WH_E_TOO_LARGE;
     for (size_t i = 0; i < n; i++)
-        if (ensure_slot(q, slots[i]) != WH_OK) return WH_E_NOMEM;
+        if (WH_UNLIKELY(slots[i] >= q->n_eps) && ensure_slot(q, slots[i]) != WH_OK)
+            return WH_E_NOMEM;
     uint8_t uuid[16];
-    int id_bin = uuid_parse(ev->id, uuid);
+    int id_bin = 1;
+    if (bin) memcpy(uuid, bin, sizeof uuid);
+    else id_bin = uuid_parse(ev->id, uuid);
     size_t id_size = id_bin ? 0 : strlen(ev->id) + 1;
     size_t h_size = headers && headers_len ? headers_len + 1 : 0;
     mq_event *e = malloc(sizeof *e + n * sizeof(mq_job) + ev->data_len + 1 + id_size + h_size);
@@ -254,10 +254,26 @@ static int mq_enqueue_h(void *user, const wh_event_view *ev, const char *headers
     return WH_OK;
 }
 
+static int mq_enqueue_h(void *user, const wh_event_view *ev, const char *headers,
+                        size_t headers_len, const uint32_t *slots,
+                        const char *const *ids, size_t n, int64_t due)
+{
+    (void)ids;
+    return enqueue(user, ev, NULL, headers, headers_len, slots, n, due);
+}
+
 static int mq_enqueue(void *user, const wh_event_view *ev, const uint32_t *slots,
                       const char *const *ids, size_t n, int64_t due)
 {
-    return mq_enqueue_h(user, ev, NULL, 0, slots, ids, n, due);
+    (void)ids;
+    return enqueue(user, ev, NULL, NULL, 0, slots, n, due);
+}
+
+int wh__queue_memory_enqueue_uuid(wh_queue *q, const wh_event_view *ev, const uint8_t uuid[16],
+                                  const char *headers, size_t headers_len,
+                                  const uint32_t *slots, size_t n, int64_t due)
+{
+    return enqueue(q->user, ev, uuid, headers, headers_len, slots, n, due);
 }
 
 /* ---- heap of retried jobs (claim records) --------------------------------------- */
@@ -488,4 +504,9 @@ static int mq_info(void *user, wh_queue_info *out)
     out->connected = 1;
     out->durable = 0;
     return WH_OK;
+}
+
+int wh__queue_memory_is(const wh_queue *q)
+{
+    return q && q->destroy == mq_destroy;
 }

@@ -209,7 +209,7 @@ static void emit_one(const wh_ep *ep, const char *channel, size_t ch_len,
     (*n)++;
 }
 
-size_t wh__router_match(const wh__router *r, const char *type,
+size_t wh__router_match(wh__router *r, const char *type,
                         const char *channel, uint32_t *out, const char **ids,
                         size_t cap)
 {
@@ -217,7 +217,13 @@ size_t wh__router_match(const wh__router *r, const char *type,
     src srcs[WH__MAX_SOURCES];
     size_t ns = 0, n = 0, next_plen = 0;
     if (r->by_type.n) {
-        const wh__bucket *b = map_find(&r->by_type, type, strlen(type));
+        /* a stream of one type mostly: the last bucket found, if its key
+         * is this type, before hashing */
+        wh__bucket *b = r->hot;
+        if (!b || strcmp(b->key, type) != 0) {
+            b = map_find(&r->by_type, type, strlen(type));
+            if (b) r->hot = b;
+        }
         if (b && b->n) srcs[ns++] = (src){b->eps, b->n, 0};
     }
     if (r->n_any) srcs[ns++] = (src){r->any, r->n_any, 0};

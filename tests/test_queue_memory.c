@@ -207,6 +207,43 @@ static void test_many_channels(void)
     q->destroy(q->user);
 }
 
+/* The engine's own ids, handed over as 16 bytes (wh__queue_memory_enqueue_uuid),
+ * come back as the text wh__uuid7 would have made of the same bytes, with
+ * per-message headers too; an interned type still matches after another
+ * type came between (the one-entry cache). */
+static void test_uuid_bytes_enqueue(void)
+{
+    wh_queue *q = new_queue(100, 1 << 20);
+    CHECK(wh__queue_memory_is(q));
+    const uint32_t slot[] = {0};
+    wh__rng a, b;
+    wh__rng_seed(&a, 99);
+    wh__rng_seed(&b, 99);
+    char want[3][37];
+    static const char *types[] = {"message.created", "other", "message.created"};
+    for (int i = 0; i < 3; i++) {
+        uint8_t u[16];
+        wh__uuid7_bytes(&a, 1700000000123 + i, u);
+        wh__uuid7(&b, 1700000000123 + i, want[i]);
+        wh_event_view ev = {NULL, types[i], "room", "{}", 2, 1700000000123 + i};
+        CHECK_EQ(wh__queue_memory_enqueue_uuid(q, &ev, u, i == 1 ? "X-A: 1" : NULL,
+                                               i == 1 ? 6 : 0, slot, 1, 5),
+                 WH_OK);
+    }
+    wh_job jobs[4];
+    CHECK_EQ(q->claim(q->user, 0, 5, jobs, 4), 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_STR(jobs[i].ev.id, want[i]);
+        CHECK_STR(jobs[i].ev.type, types[i]);
+        CHECK_EQ(jobs[i].ev.created_ms, 1700000000123 + i);
+    }
+    CHECK(jobs[1].headers && strcmp(jobs[1].headers, "X-A: 1") == 0);
+    CHECK(jobs[0].ev.type == jobs[2].ev.type); /* one interned copy */
+    for (int i = 0; i < 3; i++) q->ack(q->user, &jobs[i]);
+    CHECK_EQ(q->size(q->user), 0);
+    q->destroy(q->user);
+}
+
 TH_MAIN(TH_CASE(test_fields_round_trip), TH_CASE(test_fan_out_shared_payload),
         TH_CASE(test_retry_and_release_order), TH_CASE(test_bounds),
-        TH_CASE(test_many_channels))
+        TH_CASE(test_many_channels), TH_CASE(test_uuid_bytes_enqueue))
