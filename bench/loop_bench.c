@@ -84,11 +84,21 @@ static void on_outcome(void *user, const wh_outcome *o)
 
 static wh_transport_kind transport_kind = WH_TRANSPORT_DEFAULT;
 
+/* batch mode: one report per request (on_batch_outcome), as a game that
+ * does not look at each event's fate would ask for */
+static long batch_events;
+static void on_batch(void *user, const wh_batch_outcome *b)
+{
+    (void)user;
+    if (b->kind == WH_DELIVERED) batch_events += (long)b->n_events;
+}
+
 static wh_engine *engine(const char *url, wh_mode mode, uint32_t in_flight)
 {
     wh_engine_options o;
     wh_engine_options_init(&o);
     o.on_outcome = on_outcome;
+    if (mode == WH_MODE_BATCH) o.on_batch_outcome = on_batch;
     o.transport_kind = transport_kind;
     int err;
     wh_engine *e = wh_engine_new(&o, &err);
