@@ -109,6 +109,9 @@ typedef struct rq_slot {
     int setup_sent;           /* XGROUP CREATE sent, reply to come */
     int more;                 /* the stream may hold unclaimed jobs */
     int reading;              /* an XREADGROUP (prefetch) is on its way */
+    int recover;              /* read our own pending entries first (after a
+                                 reconnect: a claim whose reply was lost) */
+    char rcursor[48];         /* where that read is */
     size_t read_count;        /* its COUNT */
     int counting;             /* an XLEN/ZCARD of count_slots is on its way */
     int xl_ok;                /* the last XLEN answered */
@@ -285,6 +288,15 @@ static int have_entry(rq *q, uint32_t slot, const char *entry)
         if (j->slot == slot && strcmp(j->entry, entry) == 0) return 1;
     RQ_EACH(j, q->slots[slot].ready)
         if (strcmp(j->entry, entry) == 0) return 1;
+    /* finished here, its XACK not confirmed yet */
+    for (size_t i = 0; i < q->n_ops; i++)
+        if (q->ops[i].kind != RO_XADD && q->ops[i].slot == slot &&
+            strcmp(q->ops[i].entry, entry) == 0)
+            return 1;
+    for (size_t i = 0; i < q->n_back; i++)
+        if (q->back[i].kind != RO_XADD && q->back[i].slot == slot &&
+            strcmp(q->back[i].entry, entry) == 0)
+            return 1;
     return 0;
 }
 
@@ -320,6 +332,8 @@ static void lost(rq *q)
     for (size_t i = 0; i < q->n_slots; i++) {
         q->slots[i].ready_setup = q->slots[i].setup_sent = 0;
         q->slots[i].counting = 0;
+        q->slots[i].recover = 1;
+        snprintf(q->slots[i].rcursor, sizeof q->slots[i].rcursor, "0");
     }
 }
 
@@ -1210,12 +1224,30 @@ static void read_cb(redisAsyncContext *ac, void *r, void *priv)
     rq_slot *s = &q->slots[i];
     s->reading = 0;
     if (!rep) return;
-    size_t got = 0;
+    size_t got = 0, seen = 0;
+    const redisReply *list = NULL;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
         rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
-        got = take_entries(q, (uint32_t)i, rep->element[0]->element[1]);
-    else if (is_err(rep, NULL))
+        list = rep->element[0]->element[1];
+    if (list && list->type == REDIS_REPLY_ARRAY) {
+        seen = list->elements;
+        got = take_entries(q, (uint32_t)i, list);
+    } else if (is_err(rep, NULL)) {
         rq_log(q, WH_LOG_ERROR, "redis queue: XREADGROUP %s: %s", s->skey, rep->str);
+    }
+    if (s->recover) {
+        /* our pending entries, from rcursor on: done when fewer came */
+        if (seen && list->element[seen - 1]->type == REDIS_REPLY_ARRAY &&
+            list->element[seen - 1]->elements >= 1 &&
+            list->element[seen - 1]->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(s->rcursor, sizeof s->rcursor, "%s", list->element[seen - 1]->element[0]->str);
+        if (seen < s->read_count) {
+            s->recover = 0;
+            s->more = 1; /* then the new ones */
+        }
+        if (got) q->woke = 1;
+        return;
+    }
     if (!is_err(rep, NULL)) s->more = got == s->read_count;
     if (got) q->woke = 1;
 }
@@ -1225,7 +1257,7 @@ static void read_cb(redisAsyncContext *ac, void *r, void *priv)
 static int can_read(const rq *q, const rq_slot *s)
 {
     return !q->producer_only && live(q) && s->name && s->ready_setup && !s->reading &&
-           (s->more || s->pend || s->spooled);
+           (s->more || s->pend || s->spooled || s->recover);
 }
 
 /* Ask for up to `want` more jobs of the slot: the reply fills its ready
@@ -1240,7 +1272,7 @@ static void prefetch(rq *q, uint32_t slot, size_t want)
     char count[24];
     snprintf(count, sizeof count, "%zu", want);
     const char *a[] = {"XREADGROUP", "GROUP", RQ_GROUP, q->consumer, "COUNT", count,
-                       "STREAMS", s->skey, ">"};
+                       "STREAMS", s->skey, s->recover ? s->rcursor : ">"};
     if (cmd(q, read_cb, (void *)(uintptr_t)slot, 9, a, NULL) != 0) {
         drop(q, "cannot send");
         return;
@@ -1650,6 +1682,8 @@ static int rq_bind(void *user, uint32_t slot, const char *endpoint_id)
     s->counted = 0;
     s->spooled = spool_count(q, endpoint_id);
     s->cursor[0] = '\0';
+    s->recover = 1; /* a consumer of the same name may have left claims */
+    snprintf(s->rcursor, sizeof s->rcursor, "0");
     q->report_unbound = 1;
     q->next_check = 0;
     if (q->ac) setup_slots(q); /* Redis away: done when it is back */
