@@ -76,6 +76,8 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #define RQ_MAX_FLUSH 256        /* writes sent per call (the rest: next call, at once) */
 #define RQ_FWD_BATCH 256        /* spooled jobs forwarded per round trip */
 #define RQ_AUTOCLAIM_COUNT 64
+#define RQ_PREFETCH_MAX 16      /* jobs per XREADGROUP: the work one reply brings
+                                   to one call of the host's loop stays small */
 #define RQ_MOVE_COUNT 256
 
 enum { RO_XADD, RO_ACK, RO_RETRY, RO_READD };
@@ -128,7 +130,7 @@ struct rq_fwd;
 typedef struct rq {
     wh_queue vt;
     redisAsyncContext *ac;    /* NULL: no connection */
-    int up;                   /* the connect completed */
+    int up;                   /* Redis answered on this connection */
     int fd;                   /* ac's socket, -1 none */
     int mask, watched;        /* what hiredis wants watched / what the hooks watch */
     wh_loop loop;             /* the engine's hooks (set_loop) */
@@ -509,6 +511,10 @@ static void hello_cb(redisAsyncContext *ac, void *r, void *priv)
         drop(q, "server is loading its data");
         return;
     }
+    /* only now are writes sent: a connection to a stopped Redis is
+     * accepted by its kernel, and what is written to it would be applied
+     * once Redis runs again, on top of the same writes sent again later */
+    q->up = 1;
     if (q->down_logged) { /* the outage ends when Redis answers */
         rq_log(q, WH_LOG_INFO, "redis queue: connected to %s:%d again; writing %" PRIu64
                " buffered and %" PRIu64 " spooled job(s)", q->host, q->port, q->pend_jobs,
@@ -523,8 +529,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     rq *q = ac->data;
     if (ac != q->ac) return;
-    if (status == REDIS_OK) {
-        q->up = 1;
+    if (status == REDIS_OK) { /* up once Redis answers (hello_cb) */
         q->progress_at = mono(q);
         return;
     }
@@ -1267,6 +1272,7 @@ static void prefetch(rq *q, uint32_t slot, size_t want)
 {
     rq_slot *s = &q->slots[slot];
     if (!can_read(q, s) || !want) return;
+    if (want > RQ_PREFETCH_MAX) want = RQ_PREFETCH_MAX;
     flush(q);
     if (!q->ac) return;
     char count[24];
@@ -1623,7 +1629,7 @@ static int rq_poll(void *user, int64_t now, int64_t *next)
     rq *q = user;
     if (!q->has_loop) pump(q);
     if (q->ac && (q->outstanding || !q->up) && now - q->progress_at >= q->timeout_ms)
-        drop(q, q->up ? "no answer within timeout_ms" : "no connection within timeout_ms");
+        drop(q, "no answer within timeout_ms");
     if (!q->ac && now >= q->reconnect_at) start_connect(q);
     if (live(q)) {
         flush(q);
