@@ -73,10 +73,10 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #include <unistd.h>
 
 #define RQ_GROUP "workers"
-#define RQ_MAX_FLUSH 256        /* writes sent per call (the rest: next call, at once) */
+#define RQ_MAX_FLUSH 64         /* writes sent per call (the rest: next call, at once) */
 #define RQ_FWD_BATCH 256        /* spooled jobs forwarded per round trip */
 #define RQ_AUTOCLAIM_COUNT 64
-#define RQ_PREFETCH_MAX 16      /* jobs per XREADGROUP: the work one reply brings
+#define RQ_PREFETCH_MAX 8       /* jobs per XREADGROUP: the work one reply brings
                                    to one call of the host's loop stays small */
 #define RQ_MOVE_COUNT 256
 

@@ -66,6 +66,7 @@ typedef struct tl {
     long bad;                 /* calls over 1 ms that were not */
     int64_t max_bad_cpu_us;
     const int *stopped;       /* 1 while Redis is stopped */
+    int fd;                   /* of the call being timed (-100: wh_emit) */
 } tl;
 
 typedef struct tsock {
@@ -112,6 +113,8 @@ static void call_done(tl *t, const mark *a)
     if (*t->stopped && us > t->max_stopped_us) t->max_stopped_us = us;
     t->sum_cpu_us += cpu;
     t->sum_vcsw += b.vcsw - a->vcsw;
+    if (cpu > 400 && getenv("WH_DEBUG_SLOW"))
+        printf("# cpu %lld us wall %lld us fd %d\n", (long long)cpu, (long long)us, t->fd);
     if (us > CALL_MAX_US) {
         if (b.vcsw == a->vcsw && cpu <= CALL_MAX_US) {
             t->excused++;
@@ -130,6 +133,7 @@ static void call_done(tl *t, const mark *a)
 static void act(tl *t, int fd, int ev)
 {
     mark a = mark_now();
+    t->fd = fd;
     wh_socket_action(t->e, fd, ev);
     call_done(t, &a);
 }
@@ -249,6 +253,7 @@ static void beat(uv_timer_t *t)
             char b[48];
             int n = snprintf(b, sizeof b, "{\"n\":%ld}", h->emitted);
             mark a = mark_now();
+            h->t->fd = -100;
             int rc = h->emitted < 4096 ? wh_emit(h->e, "t", NULL, b, (size_t)n, NULL) : 0;
             call_done(h->t, &a);
             if (rc == 1) h->emitted++;
