@@ -17,9 +17,14 @@
  * (CLOCK_THREAD_CPUTIME_ID) and voluntary context switches (getrusage
  * RUSAGE_THREAD): the library can only make the loop wait by blocking in a
  * system call (a voluntary switch: poll, ppoll, a blocking connect or
- * read) or by working (CPU time).  So a call over 1 ms of wall time is
- * accepted only when it made no voluntary switch and used at most 1 ms of
- * CPU, and a beat more than 5 ms late only when the library's calls since
+ * read) or by working (CPU time).  A library that waits on the stopped
+ * Redis does so in call after call (the old one: one ppoll per exchange).
+ * Seen here: no call makes a voluntary switch, but for a rare one (about
+ * one run in ten) where the kernel put the thread to sleep once (a page
+ * fault waiting for the mm lock held by the receiver's threads).  So: at
+ * most 2 calls of the run may make a voluntary switch; a call over 1 ms of
+ * wall time is accepted only when it made at most one and used at most
+ * 1 ms of CPU; and a beat more than 5 ms late only when the library's calls since
  * the previous beat made no voluntary switch and used at most 5 ms of CPU
  * in all.  The excused ones are counted and printed, with the largest
  * figures of calls and beats that needed no excuse (asserted against the
@@ -67,6 +72,7 @@ typedef struct tl {
     int64_t max_bad_cpu_us;
     const int *stopped;       /* 1 while Redis is stopped */
     int fd;                   /* of the call being timed (-100: wh_emit) */
+    long vcalls;              /* calls that made a voluntary context switch */
 } tl;
 
 typedef struct tsock {
@@ -113,10 +119,16 @@ static void call_done(tl *t, const mark *a)
     if (*t->stopped && us > t->max_stopped_us) t->max_stopped_us = us;
     t->sum_cpu_us += cpu;
     t->sum_vcsw += b.vcsw - a->vcsw;
+    if (b.vcsw > a->vcsw) {
+        t->vcalls++;
+        if (getenv("WH_DEBUG_SLOW"))
+            printf("# voluntary switch: fd %d, %lld us (cpu %lld us)%s\n", t->fd, (long long)us,
+                   (long long)cpu, *t->stopped ? ", Redis stopped" : "");
+    }
     if (cpu > 400 && getenv("WH_DEBUG_SLOW"))
         printf("# cpu %lld us wall %lld us fd %d\n", (long long)cpu, (long long)us, t->fd);
     if (us > CALL_MAX_US) {
-        if (b.vcsw == a->vcsw && cpu <= CALL_MAX_US) {
+        if (b.vcsw - a->vcsw <= 1 && cpu <= CALL_MAX_US) {
             t->excused++;
         } else {
             t->bad++;
@@ -384,17 +396,18 @@ static void redis_sigstop_loop_keeps_time(void)
            "library, longest %lld us (%lld us not preempted, %lld us while Redis was "
            "stopped), %ld over 1 ms only off the CPU; 10 ms timer late by at most %lld us "
            "(%lld us in intervals on the CPU), %ld beats over 5 ms only off the "
-           "CPU; control timer (no library) late by at most %lld us\n",
+           "CPU; %ld calls made a voluntary context switch; control timer (no library) late by at most %lld us\n",
            h.emitted, h.delivered, h.distinct, h.dead, (long)t.calls, (long long)t.max_call_us,
            (long long)t.max_clean_us, (long long)t.max_stopped_us, t.excused,
            (long long)h.max_late_us, (long long)h.max_clean_late_us, h.late_excused,
-           (long long)control_late);
+           t.vcalls, (long long)control_late);
     CHECK_EQ(h.dead, 0);
     CHECK_EQ(h.distinct, h.emitted);        /* nothing lost */
     CHECK_INT(h.emitted, >=, 1000);
     CHECK(h.stopped && h.resumed);
     /* no call into the library over 1 ms (but for the scheduler's) */
     CHECK_EQ(t.bad, 0);
+    CHECK_INT(t.vcalls, <=, 2); /* the library never blocks in a system call */
     CHECK_INT(t.max_clean_us, <=, CALL_MAX_US);
     /* the host's timer never more than 5 ms late (but for the scheduler's) */
     CHECK_EQ(h.late_bad, 0);
