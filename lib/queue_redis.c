@@ -69,6 +69,8 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,8 +78,10 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #define RQ_MAX_FLUSH 64         /* writes sent per call (the rest: next call, at once) */
 #define RQ_FWD_BATCH 256        /* spooled jobs forwarded per round trip */
 #define RQ_AUTOCLAIM_COUNT 64
-#define RQ_PREFETCH_MAX 8       /* jobs per XREADGROUP: the work one reply brings
-                                   to one call of the host's loop stays small */
+#define RQ_PREFETCH_MAX 8       /* jobs per XREADGROUP, and jobs handed out per
+                                   engine round (the rest 1 ms later, or in the
+                                   next round): the deliveries one call of the
+                                   host's loop starts stay few */
 #define RQ_MOVE_COUNT 256
 
 enum { RO_XADD, RO_ACK, RO_RETRY, RO_READD };
@@ -139,6 +143,7 @@ typedef struct rq {
     size_t outstanding;       /* commands with a callback whose reply has not come */
     int64_t progress_at;      /* engine time of the last reply (or of the wait's start) */
     int woke;                 /* jobs may have become claimable since the last report */
+    size_t handed;            /* jobs handed out in this round (RQ_PREFETCH_MAX) */
     int looking;              /* replies of the last look still to come */
     int refused_logged;
     wh_clock clock;
@@ -430,11 +435,29 @@ static void ev_cleanup(void *p) /* before hiredis closes the socket */
     q->fd = -1;
 }
 
+/* hiredis writes with write(): a connection Redis closed must not raise
+ * SIGPIPE in the host.  The signal is blocked in this thread for the
+ * write, and one it raised is taken back (as libcurl does). */
+static void write_out(rq *q)
+{
+    sigset_t pipe_set, old, pend;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    int was_pending = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
+    redisAsyncHandleWrite(q->ac);
+    if (!was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* The readiness of the socket: hiredis writes and reads what it can
  * (never waiting) and runs the callbacks of the replies that came. */
 static void io(rq *q, int events)
 {
-    if (q->ac && (events & WH_POLL_OUT)) redisAsyncHandleWrite(q->ac);
+    if (q->ac && (events & WH_POLL_OUT)) write_out(q);
     if (q->ac && (events & WH_POLL_IN)) redisAsyncHandleRead(q->ac);
 }
 
@@ -1297,10 +1320,13 @@ static size_t rq_claim(void *user, uint32_t slot, int64_t now, wh_job *out, size
     rq_slot *s = &q->slots[slot];
     size_t n = 0;
     rq_job *j;
+    if (q->handed >= RQ_PREFETCH_MAX) return 0; /* next round (next_due) */
+    if (max > RQ_PREFETCH_MAX - q->handed) max = RQ_PREFETCH_MAX - q->handed;
     while (n < max && (j = ready_pop(s))) {
         held_push(q, j);
         fill_job(q, j, &out[n++]);
     }
+    q->handed += n;
     if (n < max) prefetch(q, slot, max - n);
     if (n && q->renew_at == 0) q->renew_at = mono(q) + q->lease_ms / 3;
     return n;
@@ -1351,6 +1377,7 @@ static int64_t rq_next_due(void *user, uint32_t slot)
     rq_slot *s = &q->slots[slot];
     int64_t now = mono(q);
     rq_job *h = job_of(s->ready.head);
+    if (h && q->handed >= RQ_PREFETCH_MAX) return now + 1; /* this round's share is out */
     if (h) {
         int64_t c = h->created - wall_offset(q);
         return c < now ? c : now;
@@ -1611,6 +1638,7 @@ static void report_unbound(rq *q)
 static int rq_commit(void *user)
 {
     rq *q = user;
+    q->handed = 0; /* the end of a round */
     if (!q->has_loop) pump(q);
     flush(q);
     spool_take_ops(q);
@@ -1620,7 +1648,7 @@ static int rq_commit(void *user)
         q->renew_at = q->held.n ? mono(q) + q->lease_ms / 3 : 0;
     }
     /* what was just queued leaves now, not at the next loop iteration */
-    if (live(q)) redisAsyncHandleWrite(q->ac);
+    if (live(q)) write_out(q);
     return rc;
 }
 
@@ -1729,7 +1757,7 @@ static void rq_destroy(void *user)
     if (q->ac && !q->up) wait_until(q, deadline, hello_done);
     while (live(q) && !writes_done(q) && real_us() < deadline) {
         flush(q);
-        if (live(q)) redisAsyncHandleWrite(q->ac);
+        if (live(q)) write_out(q);
         wait_until(q, deadline, answered_all);
         merge_back(q);
     }
@@ -1744,7 +1772,7 @@ static void rq_destroy(void *user)
         }
         const char *ping[] = {"PING"};
         if (cmd(q, hello_cb, NULL, 1, ping, NULL) == 0) {
-            redisAsyncHandleWrite(q->ac);
+            write_out(q);
             wait_until(q, deadline, answered_all);
         }
     }
