@@ -1124,6 +1124,7 @@ static void flush(rq *q)
             break;
         }
     }
+    if (!sent) return;
     memmove(q->ops, q->ops + sent, (q->n_ops - sent) * sizeof *q->ops);
     q->n_ops -= sent;
 }
