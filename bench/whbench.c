@@ -15,7 +15,8 @@
  * Environment (the HTTPS section of run.py): WH_BENCH_CA_FILE sets the
  * endpoint's ca_file; WH_BENCH_HTTP2=0|1 creates the libcurl transport
  * with that http2 setting; WH_BENCH_ALLOW_FAIL=1 counts failed deliveries
- * (failed=N in the RESULT line) instead of stopping.
+ * (failed=N in the RESULT line) instead of stopping; WH_BENCH_BATCH_OUTCOME=1
+ * takes batch mode's outcomes one per batch (on_batch_outcome).
  *
  * Every measurement prints one line "RESULT <name> key=value ..." that
  * run.py parses; runs are repeated by run.py (or inside, for the
@@ -106,6 +107,15 @@ static void count_outcome(void *user, const wh_outcome *o)
         fprintf(stderr, "whbench: first failure: HTTP %d, %s\n", o->http_status, o->error_msg);
 }
 
+/* WH_BENCH_BATCH_OUTCOME=1: one callback per batch (on_batch_outcome) */
+static void count_batch(void *user, const wh_batch_outcome *b)
+{
+    counts *c = user;
+    if (b->kind == WH_DELIVERED) c->delivered += b->n_events;
+    else if ((c->failed += b->n_events) == b->n_events)
+        fprintf(stderr, "whbench: first failure: HTTP %d, %s\n", b->http_status, b->error_msg);
+}
+
 static wh_engine *engine_for(counts *c, size_t max_queued)
 {
     wh_engine_options eo;
@@ -113,6 +123,11 @@ static wh_engine *engine_for(counts *c, size_t max_queued)
     eo.on_outcome = count_outcome;
     eo.outcome_user = c;
     eo.max_queued_events = max_queued;
+    const char *bo = getenv("WH_BENCH_BATCH_OUTCOME");
+    if (bo && atoi(bo)) {
+        eo.on_batch_outcome = count_batch;
+        eo.batch_outcome_user = c;
+    }
     /* WH_BENCH_TRANSPORT=lean|curl|auto: the engine's transport (run.py's
      * lean transport section); default: the library's default */
     const char *tk = getenv("WH_BENCH_TRANSPORT");

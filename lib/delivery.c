@@ -15,6 +15,9 @@
 #include <strings.h>
 
 #define CLAIM_BATCH 64
+/* Jobs claimed at a time under wh_poll_budget: the budget is looked at
+ * between groups, so a call overruns it by at most this many requests. */
+#define BUDGET_CLAIM 4
 
 void wh__work_init(wh_ep_work *w)
 {
@@ -52,10 +55,71 @@ static int endpoint_sends(const wh_ep_conf *c, const char *line, size_t nl)
     return 0;
 }
 
+/* ---- buffers kept for reuse ---------------------------------------------------
+ * Request records (kind 0) and body buffers (kind 1) go back to a small
+ * pool when a request is done and are taken again by the next one that
+ * fits, so a steady stream of requests allocates nothing.  At most 16 of
+ * each are kept (what is in flight at once, typically); when the pool is
+ * full the smallest goes.  Body sizes are rounded up to 4 KiB so batches
+ * of similar size share buffers; a buffer over 1 MiB is not kept (an idle
+ * engine holds at most 16 MiB of them). */
+#define POOL_KEEP_MAX ((size_t)1 << 20)
+#define POOL_MAX (sizeof ((wh_engine *)0)->pool[0] / sizeof ((wh_engine *)0)->pool[0][0])
+
+static void *pool_get(wh_engine *e, int kind, size_t need, size_t *cap)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < e->n_pool[kind]; i++)
+        if (e->pool[kind][i].cap >= need &&
+            (best == SIZE_MAX || e->pool[kind][i].cap < e->pool[kind][best].cap))
+            best = i;
+    if (best != SIZE_MAX) {
+        void *p = e->pool[kind][best].p;
+        *cap = e->pool[kind][best].cap;
+        e->pool[kind][best] = e->pool[kind][--e->n_pool[kind]];
+        return p;
+    }
+    if (kind == 1 && need <= SIZE_MAX - 4096) need = (need + 4095) & ~(size_t)4095;
+    *cap = need;
+    return malloc(need);
+}
+
+static void pool_put(wh_engine *e, int kind, void *p, size_t cap)
+{
+    if (!p) return;
+    if (cap > POOL_KEEP_MAX) {
+        free(p);
+        return;
+    }
+    if (e->n_pool[kind] == POOL_MAX) {
+        size_t small = 0;
+        for (size_t i = 1; i < POOL_MAX; i++)
+            if (e->pool[kind][i].cap < e->pool[kind][small].cap) small = i;
+        if (e->pool[kind][small].cap >= cap) {
+            free(p);
+            return;
+        }
+        free(e->pool[kind][small].p);
+        e->pool[kind][small] = e->pool[kind][--e->n_pool[kind]];
+    }
+    e->pool[kind][e->n_pool[kind]].p = p;
+    e->pool[kind][e->n_pool[kind]++].cap = cap;
+}
+
+void wh__delivery_pool_free(wh_engine *e)
+{
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < e->n_pool[k]; i++) free(e->pool[k][i].p);
+        e->n_pool[k] = 0;
+    }
+}
+
 /* Make a delivery of n claimed jobs: body built once (unless it is the raw
  * payload itself), id, and room for every attempt's headers. */
-static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n)
+static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, size_t n,
+                                 int64_t now)
 {
+    int64_t wall = wh__wall_at(e, now);
     const wh_ep_conf *c = &ep->conf;
     int batch = c->mode == WH_MODE_BATCH;
     const char *id = batch ? NULL : jobs[0].ev.id;
@@ -68,9 +132,12 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
                   (c->h_apikey && c->api_key ? name_len(c->h_apikey) + strlen(c->api_key) + 1 : 0) +
                   (c->h_sig && c->signer ? name_len(c->h_sig) + wh__signer_max_len(c->signer) + 1
                                          : 0);
-    wh_delivery *d = malloc(sizeof *d + n * sizeof(wh_job) + n_hdr * sizeof(char *) + text);
+    size_t cap;
+    wh_delivery *d =
+        pool_get(e, 0, sizeof *d + n * sizeof(wh_job) + n_hdr * sizeof(char *) + text, &cap);
     if (!d) return NULL;
     memset(d, 0, sizeof *d);
+    d->alloc_size = cap;
     d->ep = ep;
     d->n_jobs = n;
     memcpy(d->jobs, jobs, n * sizeof *jobs);
@@ -80,7 +147,7 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
     d->attempts = jobs[0].attempts;
     d->first_attempt = jobs[0].first_attempt_ms;
     if (batch) {
-        wh__uuid7(&e->rng, e->clock.wall_ms(e->clock.user), d->id_buf);
+        wh__uuid7(&e->rng, wall, d->id_buf);
         d->id = d->id_buf;
     } else {
         d->id = id;
@@ -89,23 +156,22 @@ static wh_delivery *delivery_new(wh_engine *e, wh_ep *ep, const wh_job *jobs, si
         d->body = jobs[0].ev.data;
         d->body_len = jobs[0].ev.data_len;
     } else {
-        d->body_buf = malloc(wh__body_max(c, jobs, n) + 1);
+        d->body_buf = pool_get(e, 1, wh__body_max(c, jobs, n) + 1, &d->body_cap);
         if (!d->body_buf) {
-            free(d);
+            pool_put(e, 0, d, d->alloc_size);
             return NULL;
         }
-        d->body_len = wh__body_build(c, jobs, n, e->clock.wall_ms(e->clock.user),
-                                     d->body_buf);
+        d->body_len = wh__body_build(c, jobs, n, wall, d->body_buf);
         d->body = d->body_buf;
     }
     return d;
 }
 
-static void delivery_free(wh_delivery *d)
+static void delivery_free(wh_engine *e, wh_delivery *d)
 {
     if (!d) return;
-    free(d->body_buf);
-    free(d);
+    pool_put(e, 1, d->body_buf, d->body_cap);
+    pool_put(e, 0, d, d->alloc_size);
 }
 
 /* d failed before the transport had it: its answer is made after the
@@ -132,7 +198,7 @@ static void send_delivery(wh_engine *e, wh_delivery *d, int64_t now)
     size_t h = 0;
     d->hdrs[h++] = "Content-Type: application/json";
     d->hdrs[h++] = "User-Agent: " WH_USER_AGENT;
-    int64_t ts = e->clock.wall_ms(e->clock.user) / 1000;
+    int64_t ts = wh__wall_at(e, now) / 1000;
     if (c->h_id) {
         d->hdrs[h++] = p;
         p += sprintf(p, "%s: %s", c->h_id, d->id) + 1;
@@ -215,7 +281,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     e->st.in_flight--;
 
     wh__attempt a = {res, d->attempts + 1, d->first_attempt, now, 0};
-    if (ep->pol.honor_retry_after && res->retry_after) a.wall = e->clock.wall_ms(e->clock.user);
+    int64_t wall = wh__wall_at(e, now);
+    if (ep->pol.honor_retry_after && res->retry_after) a.wall = wall;
     wh__decision dec;
     wh__policy_decide(&ep->pol, &ep->health, &a, &e->rng, &dec);
     /* the receiver's word (webhook-delivery), then at-most-once */
@@ -246,8 +313,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
     int held = 0;
     if (dec.kind == WH_DELIVERED) {
         e->st.delivered += d->n_jobs;
-        for (size_t i = 0; i < d->n_jobs; i++)
-            wh__outcome_add(e, ep, WH_DELIVERED, &d->jobs[i], WH__ACT_ACK, 0, &o, "");
+        wh__outcome_add_jobs(e, ep, WH_DELIVERED, d->jobs, d->n_jobs, WH__ACT_ACK, 0, &o, "",
+                             wall, d->id);
     } else if (dec.kind == WH_RETRY) {
         int64_t delay = dec.delay < 0 ? 0 : dec.delay;
         o.retry_in_ms = dec.delay;
@@ -255,8 +322,8 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
         if (ep->conf.mode == WH_MODE_BATCH || ep->pol.ordered) {
             /* the batch stays whole: same id, same body, same jobs; an
              * ordered endpoint's head stays in front */
-            for (size_t i = 0; i < d->n_jobs; i++)
-                wh__outcome_add(e, ep, WH_RETRY, &d->jobs[i], WH__ACT_NONE, 0, &o, dec.msg);
+            wh__outcome_add_jobs(e, ep, WH_RETRY, d->jobs, d->n_jobs, WH__ACT_NONE, 0, &o,
+                                 dec.msg, wall, d->id);
             d->attempts = a.attempt;
             d->due = now + delay;
             wh__list_push_front(&ep->work.held, &d->link);
@@ -264,14 +331,14 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
         } else {
             d->jobs[0].first_attempt_ms = d->first_attempt;
             wh__outcome_add(e, ep, WH_RETRY, &d->jobs[0], WH__ACT_RETRY, now + delay, &o,
-                            dec.msg);
+                            dec.msg, wall);
         }
         wh__log(e, WH_LOG_DEBUG, "endpoint %s: %s, attempt %" PRIu32
                 " failed, retry in %" PRId64 " ms", ep->conf.id, dec.msg, a.attempt, delay);
     } else {
         e->st.dead += d->n_jobs;
-        for (size_t i = 0; i < d->n_jobs; i++)
-            wh__outcome_add(e, ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, dec.msg);
+        wh__outcome_add_jobs(e, ep, WH_DEAD, d->jobs, d->n_jobs, WH__ACT_ACK, 0, &o, dec.msg,
+                             wall, d->id);
         wh__log(e, WH_LOG_WARN, "endpoint %s: delivery %s (%zu event(s)) dead after %"
                 PRIu32 " attempt(s): %s (%s)", ep->conf.id, d->id, d->n_jobs, a.attempt,
                 dec.msg, dec.why);
@@ -282,7 +349,7 @@ static void complete(wh_engine *e, wh_delivery *d, const wh_response *res)
                        "the receiver answered webhook-delivery: disable", now);
         wh__sched_cancel(e, ep);
     }
-    if (!held) delivery_free(d);
+    if (!held) delivery_free(e, d);
     wh__sched_update(e, ep);
 }
 
@@ -382,6 +449,8 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
 {
     uint32_t room;
     while ((room = allowance(e, ep, now)) > 0) {
+        if (wh__budget_spent(e)) return; /* the endpoint stays due */
+        if (e->budget_end_ns && room > BUDGET_CLAIM) room = BUDGET_CLAIM;
         if (ep->work.held.head) {
             /* a held batch (or ordered head) whose retry is due goes first */
             wh_delivery *due = held_due(ep, now);
@@ -400,7 +469,7 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
             count_claimed(ep, e->claim_buf, n);
             for (size_t i = 0; i < n; i++) {
                 wh_job *job = &e->claim_buf[i];
-                wh_delivery *d = delivery_new(e, ep, job, 1);
+                wh_delivery *d = delivery_new(e, ep, job, 1, now);
                 if (!d) {
                     /* out of memory: back to the queue as a failed attempt,
                      * due in a second; never lost */
@@ -424,7 +493,7 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
         size_t n = claim_batch(e, ep, now);
         if (n == 0) return;
         count_claimed(ep, e->claim_buf, n);
-        wh_delivery *d = delivery_new(e, ep, e->claim_buf, n);
+        wh_delivery *d = delivery_new(e, ep, e->claim_buf, n, now);
         if (!d) {
             wh__log(e, WH_LOG_ERROR, "out of memory building a batch for %s", ep->conf.id);
             for (size_t k = n; k-- > 0;) e->queue->release(e->queue->user, &e->claim_buf[k]);
@@ -438,7 +507,8 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
 void wh__deliver_due(wh_engine *e, int64_t now)
 {
     wh_ep *ep;
-    while (wh__sched_first(e) <= now && (ep = wh__sched_pop_due(e, now))) {
+    while (wh__sched_first(e) <= now && !wh__budget_spent(e) &&
+           (ep = wh__sched_pop_due(e, now))) {
         service(e, ep, now);
         complete_failed(e);
         if (ep->sched.wake.idx == SIZE_MAX) wh__sched_update(e, ep);
@@ -452,9 +522,9 @@ static void cancel_delivery(wh_engine *e, wh_delivery *d, const char *why)
     o.attempt = d->attempts;
     o.error = WH_E_CANCELLED;
     e->st.dead += d->n_jobs;
-    for (size_t i = 0; i < d->n_jobs; i++)
-        wh__outcome_add(e, d->ep, WH_DEAD, &d->jobs[i], WH__ACT_ACK, 0, &o, why);
-    delivery_free(d);
+    wh__outcome_add_jobs(e, d->ep, WH_DEAD, d->jobs, d->n_jobs, WH__ACT_ACK, 0, &o, why, 0,
+                         d->id);
+    delivery_free(e, d);
 }
 
 /* Called only by the host's calls that remove endpoints (wh_endpoint_remove,
@@ -485,14 +555,17 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep)
     size_t n;
     while ((n = e->queue->claim(e->queue->user, ep->slot, INT64_MAX, e->claim_buf,
                                 e->claim_cap)) > 0) {
-        for (size_t i = 0; i < n; i++) {
+        /* runs of jobs with the same attempt count: one report each */
+        for (size_t i = 0, k; i < n; i = k) {
+            for (k = i + 1; k < n && e->claim_buf[k].attempts == e->claim_buf[i].attempts; k++)
+                ;
             wh_outcome o;
             memset(&o, 0, sizeof o);
             o.attempt = e->claim_buf[i].attempts;
             o.error = WH_E_CANCELLED;
-            wh__outcome_add(e, ep, WH_DEAD, &e->claim_buf[i], WH__ACT_ACK, 0, &o,
-                            "cancelled before delivery");
-            e->st.dead++;
+            wh__outcome_add_jobs(e, ep, WH_DEAD, &e->claim_buf[i], k - i, WH__ACT_ACK, 0, &o,
+                                 "cancelled before delivery", 0, NULL);
+            e->st.dead += k - i;
         }
         wh__outcomes_deliver(e);
     }
@@ -506,14 +579,14 @@ void wh__leave_durable_queue(wh_engine *e)
         wh_delivery *d = of(l);
         e->transport->cancel(e->transport->user, d);
         for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
-        delivery_free(d);
+        delivery_free(e, d);
     }
     for (size_t s = 0; s < e->n_slots; s++) {
         wh_ep *ep = e->eps[s];
         while (ep && (l = wh__list_pop_front(&ep->work.held))) {
             wh_delivery *d = of(l);
             for (size_t i = d->n_jobs; i-- > 0;) e->queue->release(e->queue->user, &d->jobs[i]);
-            delivery_free(d);
+            delivery_free(e, d);
         }
     }
     if (e->queue->commit) e->queue->commit(e->queue->user);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WH_INBOX_DEFAULT 65536
@@ -70,6 +71,7 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
         return NULL;
     }
     e->clock = *c;
+    wh__wall_refresh(e);
     e->max_payload = o.max_payload_bytes ? o.max_payload_bytes : engine_defaults.max_payload_bytes;
     e->validate_json = o.validate_json;
     e->on_outcome = o.on_outcome;
@@ -80,12 +82,15 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     e->on_health = o.on_health;
     e->health_user = o.health_user;
     e->outcome_queue = o.outcome_queue != 0;
+    e->on_batch_outcome = o.on_batch_outcome;
+    e->batch_outcome_user = o.batch_outcome_user;
     e->epfd = e->tfd = e->q_fd = -1;
     e->armed = e->tp_due = e->queue_next = INT64_MAX;
     wh__rng_seed(&e->rng, o.seed);
     int rc = WH_OK;
     e->wfd = wh__wakeup_fd_new();
     if (e->wfd < 0) rc = WH_E_IO;
+    if (o.on_batch_outcome && o.outcome_queue) rc = WH_E_INVAL;
     if (rc == WH_OK && o.emit_any_thread) {
         e->inbox = wh__inbox_new(o.inbox_capacity ? o.inbox_capacity : WH_INBOX_DEFAULT);
         if (!e->inbox) rc = WH_E_NOMEM;
@@ -191,7 +196,10 @@ void wh_engine_free(wh_engine *e)
     free(e->eps);
     wh__router_free(&e->router);
     wh__heap_free(&e->wake);
+    wh__delivery_pool_free(e);
     free(e->reports);
+    free(e->bjobs);
+    free(e->bviews);
     free(e->claim_buf);
     free(e->route_buf);
     free(e->route_ids);
@@ -204,6 +212,14 @@ void wh_engine_free(wh_engine *e)
     if (e->wfd >= 0) close(e->wfd);
     wh__net_engine_free(e);
     free(e);
+}
+
+/* ---- clocks --------------------------------------------------------------------- */
+void wh__wall_refresh(wh_engine *e)
+{
+    int64_t m = e->clock.now_ms(e->clock.user), w = e->clock.wall_ms(e->clock.user);
+    e->wall_off = w - m;
+    e->wall_off_at = m;
 }
 
 /* ---- emit ----------------------------------------------------------------------- */
@@ -249,7 +265,8 @@ static int queue_has_headers(const wh_engine *e)
 /* The checks of wh_emit, made in the calling thread: a status and its
  * message in msg, or WH_OK. */
 static int check_event(const wh_engine *e, const char *type, const char *channel,
-                       const char *data, size_t len, const char *id, char *msg, size_t cap)
+                       const char *data, size_t len, const char *id, int validate, char *msg,
+                       size_t cap)
 {
     if (WH_UNLIKELY(!type || !*type)) {
         snprintf(msg, cap, "wh_emit: event type is NULL or empty");
@@ -275,7 +292,7 @@ static int check_event(const wh_engine *e, const char *type, const char *channel
                  e->max_payload);
         return WH_E_TOO_LARGE;
     }
-    if (e->validate_json) {
+    if (validate) {
         size_t off;
         if (WH_UNLIKELY(wh__json_valid(data, len, &off) != WH_OK)) {
             snprintf(msg, cap, "wh_emit: payload is not valid JSON (at byte %zu)", off);
@@ -329,7 +346,7 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
     e->st.emitted++;
     if (n == 0) return 0;
     int64_t now = e->clock.now_ms(e->clock.user);
-    if (wall < 0) wall = e->clock.wall_ms(e->clock.user);
+    if (wall < 0) wall = wh__wall_at(e, now);
     char idbuf[37];
     if (!id) {
         wh__uuid7(&e->rng, wall, idbuf);
@@ -365,10 +382,10 @@ static int accept_event(wh_engine *e, const char *type, const char *channel, con
 
 /* emit_any_thread: check, copy into the inbox, wake the engine. */
 static int emit_any(wh_engine *e, const char *type, const char *channel, const char *data,
-                    size_t len, const char *id)
+                    size_t len, const char *id, int validate)
 {
     char msg[256];
-    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
+    int rc = check_event(e, type, channel, data, len, id, validate, msg, sizeof msg);
     if (rc == WH_OK) {
         int wake = 0;
         rc = wh__inbox_push(e->inbox, type, channel, data, len, id,
@@ -384,13 +401,13 @@ static int emit_any(wh_engine *e, const char *type, const char *channel, const c
     return wh__fail_tl(e, rc, "%s", msg);
 }
 
-int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
-            size_t len, const char *id)
+/* wh_emit; validate: check that data is JSON. */
+static int emit(wh_engine *e, const char *type, const char *channel, const char *data,
+                size_t len, const char *id, int validate)
 {
-    if (!e) return WH_E_INVAL;
-    if (e->inbox) return emit_any(e, type, channel, data, len, id);
+    if (e->inbox) return emit_any(e, type, channel, data, len, id, validate);
     char msg[256];
-    int rc = check_event(e, type, channel, data, len, id, msg, sizeof msg);
+    int rc = check_event(e, type, channel, data, len, id, validate, msg, sizeof msg);
     if (WH_UNLIKELY(rc != WH_OK)) {
         e->st.rejected++;
         return wh__fail(e, rc, "%s", msg);
@@ -398,6 +415,13 @@ int wh_emit(wh_engine *e, const char *type, const char *channel, const char *dat
     rc = accept_event(e, type, channel, data, len, id, -1, NULL, 0);
     if (rc < 0 && rc != WH_E_DUPLICATE) e->st.rejected++;
     return rc;
+}
+
+int wh_emit(wh_engine *e, const char *type, const char *channel, const char *data,
+            size_t len, const char *id)
+{
+    if (!e) return WH_E_INVAL;
+    return emit(e, type, channel, data, len, id, e->validate_json);
 }
 
 static const wh_event event_defaults = {.struct_size = sizeof(wh_event)};
@@ -433,14 +457,17 @@ int wh_emit_ex(wh_engine *e, const wh_event *in)
         wh__opts_copy_in(&ev, sizeof ev, in) != WH_OK)
         return wh__fail(e, WH_E_VERSION, "wh_emit_ex: struct_size %zu not supported",
                         in->struct_size);
-    if (!ev.n_headers) return wh_emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id);
+    /* a trusted producer's payload is not checked (wh_event.trusted_json) */
+    int validate = e->validate_json && !ev.trusted_json;
+    if (!ev.n_headers) return emit(e, ev.type, ev.channel, ev.data, ev.len, ev.id, validate);
     if (e->inbox) {
         e->st.rejected++;
         return wh__fail(e, WH_E_INVAL, "wh_emit_ex: per-message headers need the engine's "
                         "thread (emit_any_thread is set)");
     }
     char cmsg[256];
-    int crc = check_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, cmsg, sizeof cmsg);
+    int crc = check_event(e, ev.type, ev.channel, ev.data, ev.len, ev.id, validate, cmsg,
+                          sizeof cmsg);
     if (crc != WH_OK) {
         e->st.rejected++;
         return wh__fail(e, crc, "%s", cmsg);
@@ -576,6 +603,7 @@ static void round_begin(wh_engine *e)
     e->in_round++;
     inbox_drain(e);
     int64_t now = now_of(e);
+    (void)wh__wall_at(e, now); /* refresh the wall offset when it is due */
     if (wh__sched_first(e) <= now) wh__deliver_due(e, now);
 }
 
@@ -697,6 +725,37 @@ int wh_poll(wh_engine *e, int max_wait_ms)
     e->transport->perform(e->transport->user, wait, wh__delivery_done, e);
     e->in_callback--;
     return round_end(e);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO */
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int wh__budget_over(const wh_engine *e)
+{
+    return e->budget_end_ns && mono_ns() >= e->budget_end_ns;
+}
+
+int wh__budget_spent(const wh_engine *e)
+{
+    return e->budget_end_ns && e->st.requests != e->budget_req0 && mono_ns() >= e->budget_end_ns;
+}
+
+int wh_poll_budget(wh_engine *e, int64_t budget_us)
+{
+    if (!e) return WH_E_INVAL;
+    if (budget_us < 0)
+        return wh__fail(e, WH_E_INVAL, "wh_poll_budget: budget_us must be >= 0 (got %" PRId64 ")",
+                        budget_us);
+    if (budget_us > INT64_MAX / 2000) budget_us = INT64_MAX / 2000;
+    e->budget_end_ns = mono_ns() + budget_us * 1000;
+    e->budget_req0 = e->st.requests;
+    int n = wh_poll(e, 0);
+    e->budget_end_ns = 0;
+    return n;
 }
 
 int wh_socket_action(wh_engine *e, int fd, int events)

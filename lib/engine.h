@@ -185,6 +185,8 @@ struct wh_delivery {
     const char *body;         /* payload (single raw) or body_buf */
     size_t body_len;
     char *body_buf;           /* owned, or NULL */
+    size_t body_cap;          /* body_buf's size */
+    size_t alloc_size;        /* this record's size (delivery.c's pool) */
     int fail_error;           /* failed before the transport answered */
     const char *fail_msg;     /* static */
     wh_request req;
@@ -223,10 +225,18 @@ typedef struct wh__report {
     char resp_body[WH_OUTCOME_BODY_MAX];
     char retry_after[64], control[64];
     int has_retry_after, has_control;
+    /* a batch outcome (on_batch_outcome): batch_n jobs at
+     * e->bjobs[batch_off...], the request's id (empty: none); 0: one job */
+    size_t batch_n, batch_off;
+    char batch_id[40];
 } wh__report;
 
 struct wh_engine {
     wh_clock clock;
+    /* wall time = monotonic now + wall_off, the offset read from both clocks
+     * at wall_off_at (monotonic) and refreshed when 100 ms old: one clock
+     * read per emit and per round (wh__wall_at) */
+    int64_t wall_off, wall_off_at;
     wh_transport *transport;
     int transport_owned;
     int transport_library;  /* the library's own (lib/backends.c): endpoints
@@ -259,7 +269,19 @@ struct wh_engine {
     const char **route_ids;
     size_t route_cap;
 
+    /* delivery.c: freed request records [0] and body buffers [1], kept for
+     * the next requests (no allocation per request in steady state) */
+    struct { void *p; size_t cap; } pool[2][16];
+    size_t n_pool[2];
     wh__report *reports;   /* outcome.c: reports[rep_head..rep_n) pending */
+    /* on_batch_outcome: the jobs of the batch reports pending, and the
+     * views handed to the host (reused from call to call) */
+    wh_batch_outcome_fn on_batch_outcome;
+    void *batch_outcome_user;
+    wh_job *bjobs;
+    size_t bjobs_n, bjobs_cap;
+    wh_event_view *bviews;
+    size_t bviews_cap;
     size_t rep_head, rep_n, rep_cap;
     size_t delivered_outcomes; /* outcomes handed out during this wh_poll */
 
@@ -289,6 +311,8 @@ struct wh_engine {
     int q_loop;            /* 1: the queue drives its socket via q_inner */
     int q_fd;              /* the fd the queue watches, -1 none */
     int fd_implicit;       /* 1: fd_mode started by wh_poll for the queue */
+    int64_t budget_end_ns; /* wh_poll_budget: its end (CLOCK_MONOTONIC), 0 none */
+    uint64_t budget_req0;  /* st.requests when that call began */
     int epfd, tfd, wfd;    /* wh_fd's epoll set and timerfd; wakeup eventfd */
     void *wfd_slot;        /* the hooks' slot of wfd */
     int wfd_watched;
@@ -401,10 +425,31 @@ static inline int64_t wh__sched_first(const wh_engine *e)
     return top ? top->key : INT64_MAX;
 }
 
+/* engine.c: the wall clock at monotonic time `now` (read from e->clock
+ * just before): now + an offset between the two clocks refreshed when it is
+ * 100 ms old (a wall clock step shows within 100 ms).  Exact for a clock
+ * whose wall time moves with its monotonic time (the manual clock). */
+#define WH__WALL_REFRESH_MS 100
+void wh__wall_refresh(wh_engine *e);
+static inline int64_t wh__wall_at(wh_engine *e, int64_t now)
+{
+    if (WH_UNLIKELY(now - e->wall_off_at >= WH__WALL_REFRESH_MS))
+        wh__wall_refresh(e);
+    return now + e->wall_off;
+}
+
 /* outcome.c */
-/* An outcome for job of ep; act says what to tell the queue after. */
+/* An outcome for job of ep; act says what to tell the queue after.  wall:
+ * the wall clock now (for a delivered outcome's metrics; else unused). */
 void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
-                     int act, int64_t due, const wh_outcome *tmpl, const char *msg);
+                     int act, int64_t due, const wh_outcome *tmpl, const char *msg,
+                     int64_t wall);
+/* The outcomes of n jobs of one request (batch_id: its id, or NULL): one
+ * batch outcome when the host asked for them (on_batch_outcome) and ep is
+ * in batch mode, else one outcome per job (wh__outcome_add). */
+void wh__outcome_add_jobs(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *jobs,
+                          size_t n, int act, int64_t due, const wh_outcome *tmpl,
+                          const char *msg, int64_t wall, const char *batch_id);
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h);
 /* Hand every queued report to the host's callbacks, then tell the queue. */
 void wh__outcomes_deliver_all(wh_engine *e);
@@ -491,6 +536,12 @@ static inline int64_t wh__work_enqueued(const wh_engine *e, wh_ep *ep, size_t le
 }
 /* Start requests for every endpoint whose wake time has come. */
 void wh__deliver_due(wh_engine *e, int64_t now);
+/* 1 inside wh_poll_budget once its budget is spent and it has started a
+ * request (a tiny budget still moves): stop starting requests. */
+int wh__budget_spent(const wh_engine *e);
+/* 1 inside wh_poll_budget once its time is up (ready I/O waits for the
+ * next call: the epoll set is level-triggered). */
+int wh__budget_over(const wh_engine *e);
 /* The transport's completion callback (token: the delivery). */
 void wh__delivery_done(void *user, void *token, const wh_response *res);
 /* Report every job of ep (in flight, held or queued) as cancelled. */
@@ -498,5 +549,7 @@ void wh__cancel_endpoint(wh_engine *e, wh_ep *ep);
 /* Engine going away over a durable queue: give every job back. */
 void wh__leave_durable_queue(wh_engine *e);
 size_t wh__jobs_in_flight(const wh_engine *e);
+/* Free the buffers kept for reuse (wh_engine_free). */
+void wh__delivery_pool_free(wh_engine *e);
 
 #endif

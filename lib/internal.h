@@ -53,6 +53,11 @@ int wh__header_pair_valid(const char *name, const char *value,
 /* Strict RFC 8259 JSON validation without allocation: WH_OK or WH_E_JSON with
  * *offset set to the first bad byte. */
 int wh__json_valid(const char *s, size_t len, size_t *offset);
+/* wh__json_valid with its string scan chosen (tests, fuzzing): SSE2 where
+ * compiled in (what wh__json_valid uses), or the portable SWAR one; the
+ * two give the same status and offset. */
+enum { WH__JSON_SIMD, WH__JSON_PORTABLE };
+int wh__json_valid_path(const char *s, size_t len, size_t *offset, int path);
 /* 1 when s is valid UTF-8 (no overlongs, surrogates or code points above
  * U+10FFFF); else 0 with *bad (may be NULL) at the first bad byte. */
 int wh__utf8_valid(const char *s, size_t *bad);

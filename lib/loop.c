@@ -150,7 +150,9 @@ void wh__loop_fd_wait(wh_engine *e, int wait_ms, void (*fn)(wh_engine *e, int fd
 {
     struct epoll_event evs[64];
     int n = epoll_wait(e->epfd, evs, 64, wait_ms);
-    for (int i = 0; i < n; i++) {
+    /* under wh_poll_budget, what is left when the time is up stays ready
+     * (level-triggered) for the next call; one fd is always handled */
+    for (int i = 0; i < n && (i == 0 || !wh__budget_over(e)); i++) {
         int fd = evs[i].data.fd;
         uint32_t m = evs[i].events;
         if (fd == e->tfd) {

@@ -107,36 +107,25 @@ static void act_now(wh_engine *e, wh_ep *ep, wh_job *job, int act, int64_t due)
     }
 }
 
-void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
-                     int act, int64_t due, const wh_outcome *tmpl, const char *msg)
+/* The parts of report r that do not depend on the job. */
+static void report_fill(wh_engine *e, wh__report *r, wh_ep *ep, wh_outcome_kind kind, int act,
+                        int64_t due, const wh_outcome *tmpl, const char *msg)
 {
-    wh__report *r = report_new(e);
-    if (!r) {
-        wh_job j = *job;
-        wh__log(e, WH_LOG_ERROR, "out of memory reporting an outcome of endpoint %s",
-                ep->conf.id);
-        act_now(e, ep, &j, act, due);
-        return;
-    }
     r->is_health = 0;
     r->act = act;
     r->due = due;
     r->ep = ep;
-    r->job = *job;
+    r->batch_n = 0;
     if (tmpl) r->o = *tmpl;
     else memset(&r->o, 0, sizeof r->o);
     r->o.kind = kind;
     r->o.endpoint = ep->handle;
     r->o.endpoint_id = ep->conf.id;
     r->o.url = wh__url_redacted(ep->conf.url);
-    r->o.ev = job->ev;
-    /* in the queue's memory until the job is acked or retried, after the
-     * host saw the outcome */
-    r->o.event_headers = e->queue->version >= 4 && e->queue->enqueue_with_headers &&
-                                 job->headers && job->headers_len
-                             ? job->headers
-                             : NULL;
-    snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+    /* (as snprintf "%s" would, without its cost per outcome) */
+    size_t ml = msg ? strnlen(msg, sizeof r->msg - 1) : 0;
+    memcpy(r->msg, msg ? msg : "", ml);
+    r->msg[ml] = '\0';
     /* the answer's strings live until the transport call returns: copy */
     size_t bl = r->o.response_body ? r->o.response_body_len : 0;
     if (bl > sizeof r->resp_body) bl = sizeof r->resp_body;
@@ -148,9 +137,114 @@ void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job
     r->has_control = r->o.delivery_control != NULL;
     if (r->has_control)
         snprintf(r->control, sizeof r->control, "%s", r->o.delivery_control);
+    (void)e;
+}
+
+void wh__outcome_add(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *job,
+                     int act, int64_t due, const wh_outcome *tmpl, const char *msg,
+                     int64_t wall)
+{
+    wh__report *r = report_new(e);
+    if (!r) {
+        wh_job j = *job;
+        wh__log(e, WH_LOG_ERROR, "out of memory reporting an outcome of endpoint %s",
+                ep->conf.id);
+        act_now(e, ep, &j, act, due);
+        return;
+    }
+    report_fill(e, r, ep, kind, act, due, tmpl, msg);
+    r->job = *job;
+    r->o.ev = job->ev;
+    /* in the queue's memory until the job is acked or retried, after the
+     * host saw the outcome */
+    r->o.event_headers = e->queue->version >= 4 && e->queue->enqueue_with_headers &&
+                                 job->headers && job->headers_len
+                             ? job->headers
+                             : NULL;
     /* metrics: what the host will be told */
-    wh__metrics_record(ep->metrics, &r->o,
-                       kind == WH_DELIVERED ? e->clock.wall_ms(e->clock.user) : 0);
+    wh__metrics_record(ep->metrics, &r->o, kind == WH_DELIVERED ? wall : 0);
+}
+
+void wh__outcome_add_jobs(wh_engine *e, wh_ep *ep, wh_outcome_kind kind, const wh_job *jobs,
+                          size_t n, int act, int64_t due, const wh_outcome *tmpl,
+                          const char *msg, int64_t wall, const char *batch_id)
+{
+    wh__report *r = NULL;
+    if (n && e->on_batch_outcome && ep->conf.mode == WH_MODE_BATCH &&
+        wh__array_reserve(&e->bjobs, &e->bjobs_cap, e->bjobs_n + n, sizeof *e->bjobs, 64) ==
+            WH_OK)
+        r = report_new(e);
+    if (!r) { /* one outcome per job (also when out of memory for a batch) */
+        for (size_t i = 0; i < n; i++)
+            wh__outcome_add(e, ep, kind, &jobs[i], act, due, tmpl, msg, wall);
+        return;
+    }
+    report_fill(e, r, ep, kind, act, due, tmpl, msg);
+    r->batch_n = n;
+    r->batch_off = e->bjobs_n;
+    snprintf(r->batch_id, sizeof r->batch_id, "%s", batch_id ? batch_id : "");
+    memcpy(e->bjobs + e->bjobs_n, jobs, n * sizeof *jobs);
+    e->bjobs_n += n;
+    r->job = jobs[0];
+    r->o.ev = jobs[0].ev;
+    r->o.event_headers = NULL; /* a batch carries none */
+    /* metrics: per event, as if reported one by one */
+    wh_outcome o = r->o;
+    for (size_t i = 0; i < n; i++) {
+        o.ev = jobs[i].ev;
+        wh__metrics_record(ep->metrics, &o, kind == WH_DELIVERED ? wall : 0);
+    }
+}
+
+static void op_event(wh_engine *e, const wh__report *r);
+
+/* Hand batch report r (index i) to on_batch_outcome, then tell the queue
+ * about each of its jobs. */
+static void deliver_batch(wh_engine *e, size_t i)
+{
+    wh__report *r = &e->reports[i];
+    size_t n = r->batch_n;
+    if (e->op_endpoint) {
+        /* operational events per event, as with one outcome per event */
+        for (size_t k = 0; k < n; k++) {
+            r = &e->reports[i];
+            r->o.ev = e->bjobs[r->batch_off + k].ev;
+            op_event(e, r);
+        }
+        r = &e->reports[i];
+    }
+    if (wh__array_reserve(&e->bviews, &e->bviews_cap, n, sizeof *e->bviews, 64) == WH_OK) {
+        for (size_t k = 0; k < n; k++) e->bviews[k] = e->bjobs[r->batch_off + k].ev;
+        wh_batch_outcome b;
+        memset(&b, 0, sizeof b);
+        b.kind = r->o.kind;
+        b.endpoint = r->o.endpoint;
+        b.endpoint_id = r->o.endpoint_id;
+        b.url = r->o.url;
+        b.batch_id = r->batch_id[0] ? r->batch_id : NULL;
+        b.events = e->bviews;
+        b.n_events = n;
+        b.attempt = r->o.attempt;
+        b.http_status = r->o.http_status;
+        b.error = r->o.error;
+        b.error_msg = r->o.error_msg;
+        b.retry_in_ms = r->o.retry_in_ms;
+        b.latency_ms = r->o.latency_ms;
+        b.response_body = r->o.response_body;
+        b.response_body_len = r->o.response_body_len;
+        b.retry_after = r->o.retry_after;
+        b.delivery_control = r->o.delivery_control;
+        e->delivered_outcomes += n;
+        e->in_callback++;
+        e->on_batch_outcome(e->batch_outcome_user, &b);
+        e->in_callback--;
+        r = &e->reports[i];
+    } else {
+        wh__log(e, WH_LOG_ERROR, "out of memory reporting a batch of %zu outcome(s) of "
+                "endpoint %s", n, r->ep->conf.id);
+    }
+    for (size_t k = 0; k < n; k++)
+        act_now(e, r->ep, &e->bjobs[r->batch_off + k], r->act, r->due);
 }
 
 void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h)
@@ -162,6 +256,7 @@ void wh__health_report(wh_engine *e, const wh_ep *ep, const wh_health *h)
         return;
     }
     r->is_health = 1;
+    r->batch_n = 0;
     r->act = WH__ACT_NONE;
     r->ep = (wh_ep *)ep;
     r->h = *h;
@@ -176,7 +271,7 @@ static void op_event(wh_engine *e, const wh__report *r)
     int h = wh__endpoint_find(e, e->op_endpoint);
     if (h <= 0 || (size_t)h > e->n_slots || !e->eps[h - 1] || e->eps[h - 1] == r->ep) return;
     wh_ep *op = e->eps[h - 1];
-    int64_t wall = e->clock.wall_ms(e->clock.user);
+    int64_t now = e->clock.now_ms(e->clock.user), wall = wh__wall_at(e, now);
     const char *type = NULL;
     char *json = r->is_health ? wh__opevent_health(&r->h, wall, &type)
                               : wh__opevent_outcome(&r->o, wall, &type);
@@ -185,7 +280,6 @@ static void op_event(wh_engine *e, const wh__report *r)
     wh__uuid7(&e->rng, wall, id);
     wh_event_view ev = {id, type, NULL, json, strlen(json), wall};
     const char *ids[1] = {op->conf.id};
-    int64_t now = e->clock.now_ms(e->clock.user);
     int rc = e->queue->enqueue(e->queue->user, &ev, &op->slot, ids, 1, now);
     free(json);
     if (rc != WH_OK) {
@@ -219,6 +313,10 @@ void wh__outcomes_deliver_all(wh_engine *e)
         r->o.response_body = r->o.response_body_len ? r->resp_body : NULL;
         r->o.retry_after = r->has_retry_after ? r->retry_after : NULL;
         r->o.delivery_control = r->has_control ? r->control : NULL;
+        if (r->batch_n) {
+            deliver_batch(e, i);
+            continue;
+        }
         if (e->op_endpoint) op_event(e, r);
         r = &e->reports[i];
         e->delivered_outcomes++;
@@ -235,4 +333,5 @@ void wh__outcomes_deliver_all(wh_engine *e)
         act_now(e, r->ep, &r->job, r->act, r->due);
     }
     e->rep_head = e->rep_n = 0;
+    e->bjobs_n = 0;
 }

@@ -993,6 +993,10 @@ static SSL_CTX *make_ctx(const char *ca_file, const char *ca_path, const char *c
     if (!x) return NULL;
     SSL_CTX_set_min_proto_version(x, min == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* one recv per answer instead of two (the 5-byte record header, then
+     * the record); conn_pending asks SSL_has_pending, which sees what the
+     * read-ahead buffer holds */
+    SSL_CTX_set_read_ahead(x, 1);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
     SSL_CTX_set_options(x, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
@@ -1225,7 +1229,7 @@ static ssize_t conn_recv(lconn *c, char *buf, size_t n)
 static int conn_pending(lconn *c)
 {
 #ifdef WH_HAVE_LEAN_TLS
-    if (c->ssl) return SSL_pending(c->ssl) > 0;
+    if (c->ssl) return SSL_has_pending(c->ssl);
 #endif
     (void)c;
     return 0;

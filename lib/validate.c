@@ -158,6 +158,11 @@ int wh__header_valid(const char *line, const char **why)
 }
 
 /* ---- JSON (RFC 8259), iterative, depth-limited ----------------------------- */
+#if defined(__GNUC__)
+#  define WH__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#  define WH__ALWAYS_INLINE inline
+#endif
 #define JSON_MAX_DEPTH 512
 
 typedef struct jp {
@@ -215,36 +220,53 @@ static uint64_t special8(uint64_t x)
     return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & high;
 }
 
-static inline int string(jp *j)
+/* The string at j->p (its opening quote); 1 when it is well formed, j->p
+ * after its closing quote; 0 with j->p at the first bad byte.  Plain bytes
+ * are skipped 16 at a time (SSE2, when simd and compiled in) or 8 (SWAR),
+ * then one byte at a time at the first byte that needs a look: both ways
+ * stop at the same byte, so the answer and the offset are the same (the
+ * tests compare them). */
+static WH__ALWAYS_INLINE int string_impl(jp *j, int simd)
 {
     const unsigned char *p = j->p + 1, *end = j->end; /* after the quote */
     int ok = 0;
-    while (p < end) {
-        /* fast path: plain characters, 16 or 8 at a time (the common case) */
+    (void)simd;
+    for (;;) {
 #if defined(__SSE2__)
-        if (end - p >= 16) {
-            const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-            const __m128i m = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                /* signed: catches < 0x20 and >= 0x80 */
-                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
-            int bits = _mm_movemask_epi8(m);
-            if (!bits) {
+        if (simd) {
+            const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                          low = _mm_set1_epi8(0x20);
+            while (end - p >= 16) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+                const __m128i m =
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 /* signed: catches < 0x20 and >= 0x80 */
+                                 _mm_cmplt_epi8(v, low));
+                unsigned bits = (unsigned)_mm_movemask_epi8(m);
+                if (bits) {
+                    p += __builtin_ctz(bits); /* plain bytes before it */
+                    goto look;
+                }
                 p += 16;
-                continue;
             }
-            p += __builtin_ctz((unsigned)bits); /* plain bytes before it */
         }
 #endif
-        uint64_t w;
-        if (end - p >= 8) {
+        while (end - p >= 8) {
+            uint64_t w;
             memcpy(&w, p, 8);
-            if (!special8(w)) {
-                p += 8;
-                continue;
+            uint64_t sp = special8(w);
+            if (sp) {
+                /* the lowest flagged byte is a real one (a false flag only
+                 * sits above a real one); little-endian byte order */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                p += __builtin_ctzll(sp) / 8;
+#endif
+                goto look;
             }
+            p += 8;
         }
+    look:
+        if (p >= end) break;
         unsigned char c = *p;
         if (c == '"') {
             p++;
@@ -262,7 +284,8 @@ static inline int string(jp *j)
                     if (!hexd(p[i])) break;
                 if (i <= 4) break;
                 p += 5;
-            } else if (strchr("\"\\/bfnrt", c) && c) {
+            } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+                       c == 'r' || c == 't') {
                 p++;
             } else {
                 break;
@@ -281,14 +304,14 @@ static inline int string(jp *j)
     return ok;
 }
 
-static int digits(jp *j)
+static inline int digits(jp *j)
 {
     const unsigned char *s = j->p;
     while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
     return j->p > s;
 }
 
-static int number(jp *j)
+static WH__ALWAYS_INLINE int number(jp *j)
 {
     if (*j->p == '-') j->p++;
     if (j->p >= j->end) return 0;
@@ -306,11 +329,11 @@ static int number(jp *j)
     return 1;
 }
 
-int wh__json_valid(const char *s, size_t len, size_t *offset)
+/* Token by token; *offset: where the first error is.  simd: strings
+ * scanned with SSE2 (when compiled in), else with SWAR; the answer and the
+ * offset do not depend on it. */
+static WH__ALWAYS_INLINE int json_ref_impl(const char *s, size_t len, size_t *offset, int simd)
 {
-    size_t dummy;
-    if (!offset) offset = &dummy;
-    if (!s) return *offset = 0, WH_E_JSON;
     jp j = {(const unsigned char *)s, (const unsigned char *)s,
             (const unsigned char *)s + len};
     char stack[JSON_MAX_DEPTH]; /* '{' or '[' */
@@ -318,9 +341,10 @@ int wh__json_valid(const char *s, size_t len, size_t *offset)
     ws(&j);
 value:
     if (j.p >= j.end) goto bad;
-    switch (*j.p) {
-    case '{':
-    case '[':
+    /* most frequent first (an if chain predicts better than a jump table) */
+    if (*j.p == '"') {
+        if (!string_impl(&j, simd)) goto bad;
+    } else if (*j.p == '{' || *j.p == '[') {
         if (depth == JSON_MAX_DEPTH) goto bad;
         stack[depth++] = (char)*j.p++;
         ws(&j);
@@ -331,23 +355,15 @@ value:
         }
         if (stack[depth - 1] == '{') goto key;
         goto value;
-    case '"':
-        if (!string(&j)) goto bad;
-        break;
-    case 't':
+    } else if (*j.p == '-' || (*j.p >= '0' && *j.p <= '9')) {
+        if (!number(&j)) goto bad;
+    } else if (*j.p == 't') {
         if (!lit(&j, "true", 4)) goto bad;
-        break;
-    case 'f':
+    } else if (*j.p == 'f') {
         if (!lit(&j, "false", 5)) goto bad;
-        break;
-    case 'n':
+    } else if (*j.p == 'n') {
         if (!lit(&j, "null", 4)) goto bad;
-        break;
-    default:
-        if (*j.p == '-' || (*j.p >= '0' && *j.p <= '9')) {
-            if (!number(&j)) goto bad;
-            break;
-        }
+    } else {
         goto bad;
     }
 after:
@@ -370,7 +386,7 @@ after:
     }
     goto bad;
 key:
-    if (j.p >= j.end || *j.p != '"' || !string(&j)) goto bad;
+    if (j.p >= j.end || *j.p != '"' || !string_impl(&j, simd)) goto bad;
     ws(&j);
     if (j.p >= j.end || *j.p != ':') goto bad;
     j.p++;
@@ -379,6 +395,35 @@ key:
 bad:
     *offset = (size_t)(j.p - j.s);
     return WH_E_JSON;
+}
+
+/* The two paths: SWAR only, and SSE2 where compiled in (the same as the
+ * portable one without SSE2). */
+static int json_ref_portable(const char *s, size_t len, size_t *offset)
+{
+    return json_ref_impl(s, len, offset, 0);
+}
+
+static int json_ref(const char *s, size_t len, size_t *offset)
+{
+    return json_ref_impl(s, len, offset, 1);
+}
+
+int wh__json_valid_path(const char *s, size_t len, size_t *offset, int path)
+{
+    size_t dummy;
+    if (!offset) offset = &dummy;
+    if (!s) return *offset = 0, WH_E_JSON;
+    return path == WH__JSON_PORTABLE ? json_ref_portable(s, len, offset)
+                                     : json_ref(s, len, offset);
+}
+
+int wh__json_valid(const char *s, size_t len, size_t *offset)
+{
+    size_t dummy;
+    if (!offset) offset = &dummy;
+    if (!s) return *offset = 0, WH_E_JSON;
+    return json_ref(s, len, offset);
 }
 
 /* ---- event names ----------------------------------------------------------- */

@@ -222,6 +222,146 @@ static void test_batch_dead_reports_each_event(void)
     fx_done(&f);
 }
 
+/* on_batch_outcome: what one batch callback saw */
+#define MAX_BATCHES 16
+typedef struct batch_seen {
+    wh_outcome_kind kind;
+    size_t n_events;
+    uint32_t attempt;
+    int http_status, error;
+    int64_t retry_in_ms;
+    char batch_id[64];
+    int first, last;  /* {"n":K} of the first and last event */
+    int in_order;     /* the events' K rise by one */
+    int64_t created0; /* created_ms of the first event */
+} batch_seen;
+
+typedef struct batches {
+    size_t n;
+    batch_seen b[MAX_BATCHES];
+    size_t events;
+} batches;
+
+static void record_batch(void *user, const wh_batch_outcome *o)
+{
+    batches *bs = user;
+    bs->events += o->n_events;
+    if (bs->n == MAX_BATCHES) return;
+    batch_seen *r = &bs->b[bs->n++];
+    r->kind = o->kind;
+    r->n_events = o->n_events;
+    r->attempt = o->attempt;
+    r->http_status = o->http_status;
+    r->error = o->error;
+    r->retry_in_ms = o->retry_in_ms;
+    snprintf(r->batch_id, sizeof r->batch_id, "%s", o->batch_id ? o->batch_id : "(none)");
+    r->in_order = o->n_events > 0 && o->error_msg != NULL;
+    for (size_t k = 0; k < o->n_events; k++) {
+        int v = atoi(o->events[k].data + 5);
+        if (k == 0) {
+            r->first = v;
+            r->created0 = o->events[k].created_ms;
+        } else if (v != r->last + 1) r->in_order = 0;
+        r->last = v;
+    }
+}
+
+/* One callback per request of a batch-mode endpoint, with its events in the
+ * body's order; retried whole under the same id; a single-mode endpoint of
+ * the same engine still reports per event to on_outcome; events cancelled
+ * before a request come as one batch without an id. */
+static void test_batch_outcome_per_request(void)
+{
+    fx f;
+    wh_engine_options o;
+    tf_options(&f, &o, 7);
+    batches bs;
+    memset(&bs, 0, sizeof bs);
+    o.on_batch_outcome = record_batch;
+    o.batch_outcome_user = &bs;
+    tf_start(&f, &o);
+    CHECK_EQ(wh_scripted_rule(f.t, "http://127.0.0.1:9/batch", 503, WH_OK, 0, NULL, 1), WH_OK);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = "http://127.0.0.1:9/batch";
+    ep.mode = WH_MODE_BATCH;
+    ep.batch_max_events = 1000;
+    ep.batch_linger_ms = 10;
+    ep.event_types = (const char *[]){"message.created"};
+    ep.n_event_types = 1;
+    int hb = wh_endpoint_add(f.e, &ep);
+    CHECK_INT(hb, >, 0);
+    wh_endpoint_options_init(&ep);
+    ep.url = "http://127.0.0.1:9/single";
+    ep.event_types = (const char *[]){"single.only"};
+    ep.n_event_types = 1;
+    CHECK_INT(wh_endpoint_add(f.e, &ep), >, 0);
+    emit_n(&f, 1200, 0);
+    CHECK_EQ(wh_emit(f.e, "single.only", NULL, "{}", 2, NULL), 1);
+    /* the full batch fails (503) and the single event is delivered: one
+     * batch outcome for 1,000 events, one outcome */
+    CHECK_EQ(wh_poll(f.e, 0), 1001);
+    CHECK_EQ(bs.n, 1);
+    CHECK_EQ(f.n_out, 1);
+    CHECK_EQ(f.delivered, 1);
+    CHECK_EQ(bs.b[0].kind, WH_RETRY);
+    CHECK_EQ(bs.b[0].n_events, 1000);
+    CHECK_EQ(bs.b[0].attempt, 1);
+    CHECK_EQ(bs.b[0].http_status, 503);
+    CHECK_EQ(bs.b[0].error, WH_E_HTTP_STATUS);
+    CHECK_EQ(bs.b[0].retry_in_ms, 2000);
+    CHECK_EQ(bs.b[0].first, 0);
+    CHECK_EQ(bs.b[0].last, 999);
+    CHECK(bs.b[0].in_order);
+    CHECK_EQ(bs.b[0].created0, WALL0);
+    CHECK_STR(bs.b[0].batch_id, wh_scripted_header(f.t, 0, "webhook-id"));
+    /* the other 200 after their linger */
+    wh_manual_clock_advance(f.clock, 10);
+    CHECK_EQ(wh_poll(f.e, 0), 200);
+    CHECK_EQ(bs.n, 2);
+    CHECK_EQ(bs.b[1].kind, WH_DELIVERED);
+    CHECK_EQ(bs.b[1].n_events, 200);
+    CHECK_EQ(bs.b[1].first, 1000);
+    CHECK_EQ(bs.b[1].last, 1199);
+    CHECK(bs.b[1].in_order);
+    CHECK_EQ(bs.b[1].http_status, 200);
+    /* the retry: the same 1,000 under the same id, attempt 2 */
+    wh_manual_clock_advance(f.clock, 1990);
+    CHECK_EQ(wh_poll(f.e, 0), 1000);
+    CHECK_EQ(bs.n, 3);
+    CHECK_EQ(bs.b[2].kind, WH_DELIVERED);
+    CHECK_EQ(bs.b[2].n_events, 1000);
+    CHECK_EQ(bs.b[2].attempt, 2);
+    CHECK_EQ(bs.b[2].first, 0);
+    CHECK_STR(bs.b[2].batch_id, bs.b[0].batch_id);
+    /* no per-event outcome for the batch endpoint */
+    CHECK_EQ(f.n_out, 1);
+    wh_stats st;
+    CHECK_EQ(wh_stats_get(f.e, &st), WH_OK);
+    CHECK_EQ(st.delivered, 1201);
+    CHECK_EQ(st.queued, 0);
+    /* cancelled before any request: one batch, no id */
+    emit_n(&f, 5, 2000);
+    CHECK_EQ(wh_endpoint_remove(f.e, hb), WH_OK);
+    CHECK_EQ(bs.n, 4);
+    CHECK_EQ(bs.b[3].kind, WH_DEAD);
+    CHECK_EQ(bs.b[3].n_events, 5);
+    CHECK_EQ(bs.b[3].error, WH_E_CANCELLED);
+    CHECK_EQ(bs.b[3].attempt, 0);
+    CHECK_STR(bs.b[3].batch_id, "(none)");
+    CHECK_EQ(bs.b[3].first, 2000);
+    CHECK_EQ(bs.events, 2205);
+    fx_done(&f);
+    /* with outcome_queue: refused */
+    wh_engine_options eo;
+    wh_engine_options_init(&eo);
+    eo.on_batch_outcome = record_batch;
+    eo.outcome_queue = 1;
+    int err = 0;
+    CHECK(wh_engine_new(&eo, &err) == NULL);
+    CHECK_EQ(err, WH_E_INVAL);
+}
+
 /* wh_flush sends a partial batch at once instead of waiting its linger. */
 static void test_flush_sends_partial_batch(void)
 {
@@ -368,6 +508,7 @@ TH_MAIN(TH_CASE(test_lone_event_leaves_after_linger),
         TH_CASE(test_max_bytes),
         TH_CASE(test_batch_retried_as_unit),
         TH_CASE(test_batch_dead_reports_each_event),
+        TH_CASE(test_batch_outcome_per_request),
         TH_CASE(test_flush_sends_partial_batch),
         TH_CASE(test_flush_deadline_reports_pending),
         TH_CASE(test_bodies_single),

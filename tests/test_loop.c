@@ -404,6 +404,52 @@ static void tick_delivers(void)
     tf_done(&f);
 }
 
+/* wh_poll_budget: a spent budget stops starting requests between groups of
+ * at most 4 (at least one group per call), what is left stays due and
+ * leaves in emit order; wh_tick with no budget moves 4 at a time. */
+static void poll_budget_bounds_requests_started(void)
+{
+    tf f;
+    tf_init(&f, 11);
+    wh_endpoint_options ep;
+    wh_endpoint_options_init(&ep);
+    ep.url = TF_URL;
+    ep.max_in_flight = 64;
+    tf_add(&f, &ep);
+    CHECK_EQ(wh_scripted_rule(f.t, NULL, 200, WH_OK, 10, NULL, 0), WH_OK); /* answers after 10 ms */
+    char body[32];
+    for (int i = 0; i < 20; i++) {
+        int n = snprintf(body, sizeof body, "{\"i\":%d}", i);
+        CHECK_EQ(wh_emit(f.e, "t", NULL, body, (size_t)n, NULL), 1);
+    }
+    wh_stats st;
+    CHECK_EQ(wh_poll_budget(f.e, 0), 0);
+    CHECK_EQ(wh_stats_get(f.e, &st), WH_OK);
+    CHECK_EQ(st.requests, 4);
+    CHECK_EQ(st.queued, 16);
+    CHECK_EQ(wh_work_due(f.e), 1);
+    CHECK_EQ(wh_timeout_ms(f.e), 0); /* the rest is due now */
+    CHECK_EQ(wh_tick(f.e, 0), 0);
+    CHECK_EQ(wh_stats_get(f.e, &st), WH_OK);
+    CHECK_EQ(st.requests, 8);
+    CHECK_EQ(wh_poll_budget(f.e, 10 * 1000 * 1000), 0); /* 10 s: all of it */
+    CHECK_EQ(wh_stats_get(f.e, &st), WH_OK);
+    CHECK_EQ(st.requests, 20);
+    CHECK_EQ(st.queued, 0);
+    for (size_t i = 0; i < 20; i++) {
+        wh_scripted_request q = tf_req(&f, i);
+        int n = snprintf(body, sizeof body, "{\"i\":%d}", (int)i);
+        CHECK_EQ(q.body_len, (size_t)n);
+        CHECK(memcmp(q.body, body, (size_t)n) == 0);
+    }
+    tf_run_to_idle(&f, 1000);
+    CHECK_EQ(f.delivered, 20);
+    CHECK_EQ(wh_poll_budget(f.e, -1), WH_E_INVAL);
+    CHECK(strstr(wh_last_error(f.e), "budget_us") != NULL);
+    CHECK_EQ(wh_poll_budget(NULL, 0), WH_E_INVAL);
+    tf_done(&f);
+}
+
 /* A version-1 transport on a loop: the timer follows its timeout_ms and
  * the timer calls its perform. */
 static wh_transport v1;
@@ -438,4 +484,5 @@ TH_MAIN(TH_CASE(hooks_idle_and_lone_event), TH_CASE(hooks_exact_retry_times),
         TH_CASE(hooks_completion_starts_next_in_same_call), TH_CASE(hooks_attach_rules),
         TH_CASE(fd_readable_exactly_when_work), TH_CASE(inbox_bounded_single_thread),
         TH_CASE(inbox_events_reported_at_free), TH_CASE(pull_outcomes),
-        TH_CASE(tick_delivers), TH_CASE(version1_transport_on_loop))
+        TH_CASE(tick_delivers), TH_CASE(version1_transport_on_loop),
+        TH_CASE(poll_budget_bounds_requests_started))

@@ -520,6 +520,60 @@ static void test_malformed_lines(void)
     tmp_cleanup();
 }
 
+/* Lines of the common shape are read by whsend's scanner, the others by
+ * the full JSON parser: both must accept and refuse the same lines, and
+ * pass the payload on byte for byte. */
+static void test_fast_and_full_parse_agree(void)
+{
+    tmp_init();
+    th_recv *r = th_recv_start(NULL);
+    CHECK(r != NULL);
+    const char *cfg = config_for(th_recv_url(r), NULL);
+    const char *in = tmp_write("events.ndjson",
+                               "{\"event\":\"a\",\"data\":{\"x\":1]}}\n"            /* 1 bad data */
+                               "{\"event\":\"a\",\"data\":{\"x\":1}} trailing\n"    /* 2 */
+                               "{\"event\":\"a\",\"data\":{\"x\":1},}\n"            /* 3 */
+                               "{\"event\":\"a\",\"data\":[1,2] , \"channel\":\"c\"}\n"
+                               "{\"event\":\"a\\u0062\",\"data\":1}\n"              /* 5 escape */
+                               "{\"data\":\"s\",\"event\":\"b\",\"id\":\"evt-1\"}\n"
+                               "{\"event\":\"c\",\"data\":tru}\n"                   /* 7 */
+                               "{\"event\":\"d\",\"data\":{},\"event\":\"e\"}\n"    /* 8 dup */
+                               "{\"event\":\"f\",\"data\":12345678901234567890}\n"
+                               "{\"event\":\"g\",\"data\":{\"s\":\"a\\\"}b\"}}\n"
+                               "{\"event\":\"h\",\"channel\":null,\"data\":{}}\n"
+                               "{\"event\":\"i\",\"data\":{}\n");                   /* 12 */
+    const char *args[] = {"-q", "-c", cfg, in, NULL};
+    run x = run_whsend(args, NULL, 30000);
+    CHECK_STATUS(x, 1);
+    summary s = parse_summary(x.out);
+    CHECK_EQ(s.emitted, 6);
+    CHECK_EQ(s.delivered, 6);
+    CHECK_EQ(s.rejected, 6);
+    static const int bad[] = {1, 2, 3, 7, 8, 12}, good[] = {4, 5, 6, 9, 10, 11};
+    char tag[32];
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(tag, sizeof tag, "line %d:", bad[i]);
+        CHECK_CONTAINS(x.err, tag);
+        snprintf(tag, sizeof tag, "line %d:", good[i]);
+        CHECK(strstr(x.err, tag) == NULL);
+    }
+    CHECK_EQ(th_recv_wait(r, 6, 5000), 6);
+    static const char *const bodies[] = {"[1,2]", "1", "\"s\"", "12345678901234567890",
+                                         "{\"s\":\"a\\\"}b\"}", "{}"};
+    for (size_t b = 0; b < 6; b++) {
+        int found = 0;
+        for (size_t i = 0; i < 6; i++) {
+            th_recv_req q;
+            CHECK_EQ(th_recv_get(r, i, &q), 0);
+            if (strcmp(q.body, bodies[b]) == 0) found++;
+        }
+        if (found != 1) th_fail(__FILE__, __LINE__, "body %s arrived %d times", bodies[b], found);
+    }
+    th_recv_stop(r);
+    run_free(&x);
+    tmp_cleanup();
+}
+
 /* (e) A configuration error: exit 2, the key named, no summary. */
 static void test_config_error(void)
 {
@@ -988,4 +1042,4 @@ TH_MAIN(TH_CASE(test_deliver_200_signed), TH_CASE(test_retries_same_id),
         TH_CASE(test_idle_pipe_timeout_on_time), TH_CASE(test_sigint_drains),
         TH_CASE(test_second_sigint_aborts), TH_CASE(test_health_lines),
         TH_CASE(test_nul_in_fields_refused), TH_CASE(test_keeps_max_in_flight_busy),
-        TH_CASE(test_ssrf_guard_flag))
+        TH_CASE(test_ssrf_guard_flag), TH_CASE(test_fast_and_full_parse_agree))

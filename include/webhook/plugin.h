@@ -21,7 +21,9 @@ extern "C" {
 /* Supplies "now" everywhere in the engine.  now_ms is monotonic (scheduling,
  * timeouts); wall_ms is Unix time in milliseconds (signature timestamps,
  * event timestamps).  The struct is copied by wh_engine_new(); `user` must
- * outlive the engine. */
+ * outlive the engine.  The engine reads now_ms per emit and per round and
+ * derives wall time as now_ms + (wall_ms - now_ms), the offset re-read when
+ * it is 100 ms old: a step of the wall clock shows within 100 ms. */
 #define WH_CLOCK_VERSION 1
 typedef struct wh_clock {
     int version;                 /* WH_CLOCK_VERSION */

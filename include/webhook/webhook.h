@@ -197,6 +197,36 @@ typedef struct wh_outcome {
  * (wh_engine_free is deferred until the callback returns). */
 typedef void (*wh_outcome_fn)(void *user, const wh_outcome *o);
 
+/* One outcome for a whole request of a batch-mode endpoint, instead of one
+ * wh_outcome per event (wh_engine_options.on_batch_outcome).  Every event of
+ * the request has the same fate: kind, attempt, HTTP status, error and the
+ * answer are the request's.  Valid only during the callback, like
+ * wh_outcome; the same rules apply to what the callback may call. */
+typedef struct wh_batch_outcome {
+    wh_outcome_kind kind;     /* of every event of the batch */
+    int endpoint;             /* handle returned by wh_endpoint_add */
+    const char *endpoint_id;
+    const char *url;
+    /* The request's id (its webhook-id header, the same on every retry of
+     * the batch), or NULL for events cancelled before any request
+     * (wh_endpoint_remove, wh_engine_free: error WH_E_CANCELLED). */
+    const char *batch_id;
+    const wh_event_view *events; /* the events, in the body's order */
+    size_t n_events;
+    uint32_t attempt;         /* as wh_outcome.attempt (0: never tried) */
+    int http_status;          /* as in wh_outcome from here on */
+    int error;
+    const char *error_msg;    /* never NULL */
+    int64_t retry_in_ms;
+    int64_t latency_ms;
+    const char *response_body;
+    size_t response_body_len;
+    const char *retry_after;
+    const char *delivery_control;
+} wh_batch_outcome;
+
+typedef void (*wh_batch_outcome_fn)(void *user, const wh_batch_outcome *b);
+
 typedef enum wh_log_level {
     WH_LOG_ERROR = 0, WH_LOG_WARN = 1, WH_LOG_INFO = 2, WH_LOG_DEBUG = 3
 } wh_log_level;
@@ -341,6 +371,14 @@ typedef struct wh_engine_options {
      * NULL (default): none.  Events about that endpoint itself are not
      * sent. */
     const char *operational_endpoint;
+    /* Batch-mode endpoints: one call per request with all its events
+     * (wh_batch_outcome) instead of one on_outcome call per event, so a
+     * 1,000-event batch makes one callback.  Endpoints in single mode still
+     * report to on_outcome.  NULL (default): every outcome goes to
+     * on_outcome.  Cannot be combined with outcome_queue (wh_engine_new
+     * fails with WH_E_INVAL). */
+    wh_batch_outcome_fn on_batch_outcome;
+    void *batch_outcome_user;
 } wh_engine_options;
 
 WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
@@ -354,7 +392,7 @@ WH_EXTERN void wh_engine_options_init_sized(wh_engine_options *o, size_t size);
  * queue's version or a missing method), WH_E_NOMEM, or the status of the
  * default transport or queue that could not start; WH_E_INVAL or WH_E_IO
  * for a bad network option (ssrf_allow, TLS fields; the reason goes to
- * on_log).
+ * on_log); WH_E_INVAL when on_batch_outcome and outcome_queue are both set.
  * Ownership: on success the engine owns opts->transport when
  * transport_owned is 1 and opts->queue when queue_owned is 1, and destroys
  * them in wh_engine_free().  On failure it takes nothing, on every path: a
@@ -698,6 +736,11 @@ typedef struct wh_event {
      * WH_E_INVAL). */
     const char *const *headers;
     size_t n_headers;
+    /* 1: a trusted producer vouches that data is JSON: it is not validated
+     * (as with validate_json = 0, for this event only; the validation is
+     * the larger part of wh_emit's cost), and invalid JSON would be sent as
+     * it is.  Default 0: validated when validate_json is set (WH_E_JSON). */
+    int trusted_json;
 } wh_event;
 
 WH_EXTERN void wh_event_init_sized(wh_event *ev, size_t size);
@@ -731,6 +774,20 @@ WH_EXTERN size_t wh_metrics_write(wh_engine *e, char *buf, size_t len);
  * nothing to do now (0 = never block).  Returns the number of outcomes
  * reported in this call, or WH_E_RECURSIVE. */
 WH_EXTERN int wh_poll(wh_engine *e, int max_wait_ms);
+
+/* wh_poll(e, 0) that stops starting requests once budget_us microseconds
+ * (CLOCK_MONOTONIC, from the call's start) are spent; what it leaves stays
+ * due and is started by the next call, in order.  For a frame budget
+ * (wh_tick).  With wh_fd() in use it also leaves the sockets that are
+ * still ready when the time is up to the next call (one at least is
+ * handled); it always reports the round's outcomes and starts at least
+ * one request when any is due (a
+ * tiny budget still moves), and looks at the clock between groups of up
+ * to 4 requests, so it overruns the budget by at most 4 requests' work
+ * (a few microseconds each over the lean transport, tens over libcurl).
+ * Returns the number of outcomes reported, WH_E_INVAL (NULL engine,
+ * budget_us < 0) or WH_E_RECURSIVE. */
+WH_EXTERN int wh_poll_budget(wh_engine *e, int64_t budget_us);
 
 /* Milliseconds until wh_poll() must next be called: 0 when work is due now,
  * -1 when nothing is queued or in flight. */

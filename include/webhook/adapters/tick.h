@@ -10,11 +10,14 @@
  * wh_tick returns at once, without a system call, when nothing is in
  * flight or due (wh_work_due).  Otherwise it drives the engine through
  * wh_fd()'s epoll set (set up on the first tick that has work; cost
- * follows ready sockets, not requests in flight): one wh_poll(e, 0), and
- * more while they keep reporting outcomes and budget_us (microseconds,
- * CLOCK_MONOTONIC) is not spent.  A single wh_poll can take longer than a
- * tiny budget: the budget bounds the repeats, not one call.  Returns the
- * outcomes reported, or a negative status (what wh_poll returned).  Runs on the engine's thread.
+ * follows ready sockets, not requests in flight) with wh_poll_budget():
+ * rounds that stop starting requests once budget_us (microseconds,
+ * CLOCK_MONOTONIC, from the tick's start) is spent, repeated while they
+ * report outcomes and budget is left.  What a tick leaves stays queued,
+ * in order, for the next one.  A round overruns the budget by at most 4
+ * requests' work plus the I/O that was ready (see wh_poll_budget).
+ * Returns the outcomes reported, or a negative status (what
+ * wh_poll_budget returned).  Runs on the engine's thread.
  */
 #ifndef WEBHOOK_ADAPTERS_TICK_H
 #define WEBHOOK_ADAPTERS_TICK_H
@@ -38,7 +41,8 @@ static inline int wh_tick(wh_engine *e, int64_t budget_us)
     int64_t start = wh_tick_now_us_();
     int total = 0;
     for (;;) {
-        int n = wh_poll(e, 0);
+        int64_t left = budget_us - (wh_tick_now_us_() - start);
+        int n = wh_poll_budget(e, left > 0 ? left : 0);
         if (n < 0) return n;
         total += n;
         if (n == 0 || !wh_work_due(e) || wh_tick_now_us_() - start >= budget_us) break;
