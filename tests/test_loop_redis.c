@@ -322,6 +322,18 @@ static pid_t control_start(int64_t ms, int *rfd)
     _exit(w == (ssize_t)sizeof st[2] ? 0 : 1);
 }
 
+/* A failed check exits the test process: the Redis it started goes too. */
+static pid_t started_redis = -1;
+
+static void kill_started_redis(void)
+{
+    if (started_redis > 0) {
+        kill(started_redis, SIGCONT);
+        kill(started_redis, SIGKILL);
+        waitpid(started_redis, NULL, 0);
+    }
+}
+
 static void redis_sigstop_loop_keeps_time(void)
 {
     th_tmp_init("whlr");
@@ -335,6 +347,8 @@ static void redis_sigstop_loop_keeps_time(void)
     if (!exe) exe = "/usr/bin/redis-server";
     if (access(exe, X_OK) != 0) th_skip("%s not found", exe);
     pid_t rp = th_spawn(exe, argv, NULL, NULL, NULL);
+    started_redis = rp;
+    atexit(kill_started_redis);
     int64_t t0 = th_now_ms();
     while (!(th_port_open(port) && ping(port))) {
         if (th_now_ms() - t0 > 10000) {
@@ -436,6 +450,7 @@ static void redis_sigstop_loop_keeps_time(void)
     kill(rp, SIGTERM);
     int st;
     waitpid(rp, &st, 0);
+    started_redis = -1;
     th_tmp_cleanup();
 }
 
