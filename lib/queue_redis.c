@@ -75,7 +75,8 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #include <unistd.h>
 
 #define RQ_GROUP "workers"
-#define RQ_MAX_FLUSH 64         /* writes sent per call (the rest: next call, at once) */
+#define RQ_MAX_FLUSH 256        /* writes sent per call (the rest: next call, at once) */
+#define RQ_FLUSH_US 150         /* ... and no more than this long spent sending them */
 #define RQ_FWD_BATCH 256        /* spooled jobs forwarded per round trip */
 #define RQ_AUTOCLAIM_COUNT 64
 #define RQ_PREFETCH_MAX 8       /* jobs per XREADGROUP, and jobs handed out per
@@ -1087,7 +1088,9 @@ static void flush(rq *q)
     spool_forward(q); /* the oldest jobs first */
     size_t n = q->n_ops < RQ_MAX_FLUSH ? q->n_ops : RQ_MAX_FLUSH;
     size_t sent = 0;
+    int64_t until = n > 8 ? real_us() + RQ_FLUSH_US : 0;
     for (; sent < n && q->ac; sent++) {
+        if (until && (sent & 7) == 7 && real_us() >= until) break;
         rq_op *o = &q->ops[sent];
         rq_slot *s = &q->slots[o->slot];
         rq_op *p = malloc(sizeof *p);

@@ -76,6 +76,7 @@ typedef struct tl {
     const int *stopped;       /* 1 while Redis is stopped */
     int fd;                   /* of the call being timed (-100: wh_emit) */
     long vcalls;              /* calls that made a voluntary context switch */
+    int64_t t0;               /* start (us) */
 } tl;
 
 typedef struct tsock {
@@ -137,7 +138,8 @@ static void call_done(tl *t, const mark *a)
                    (long long)cpu, *t->stopped ? ", Redis stopped" : "");
     }
     if (cpu > 400 && getenv("WH_DEBUG_SLOW"))
-        printf("# cpu %lld us wall %lld us fd %d\n", (long long)cpu, (long long)us, t->fd);
+        printf("# cpu %lld us wall %lld us fd %d at %lld ms%s\n", (long long)cpu, (long long)us,
+               t->fd, (long long)((a->wall - t->t0) / 1000), *t->stopped ? " (stopped)" : "");
     if (us > CALL_MAX_US) {
         if (b.vcsw - a->vcsw <= 1 && cpu <= CALL_MAX_US) {
             t->excused++;
@@ -408,7 +410,7 @@ static void redis_sigstop_loop_keeps_time(void)
     int cfd = -1;
     pid_t ctl = control_start(7000, &cfd);
     CHECK_INT(ctl, >, 0);
-    h.start = now_us();
+    h.start = t.t0 = now_us();
     uv_timer_start(&bt, beat, 10, 10);
     while (!h.done) uv_run(&loop, UV_RUN_ONCE);
     if (!h.resumed) kill(rp, SIGCONT);
