@@ -76,10 +76,10 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 
 #define RQ_GROUP "workers"
 #define RQ_MAX_FLUSH 256        /* writes sent per call (the rest: next call, at once) */
-#define RQ_FLUSH_US 150         /* ... and no more than this long spent sending them */
+#define RQ_FLUSH_US 100         /* ... and no more than this long spent sending them */
 #define RQ_FWD_BATCH 256        /* spooled jobs forwarded per round trip */
 #define RQ_AUTOCLAIM_COUNT 64
-#define RQ_PREFETCH_MAX 8       /* jobs per XREADGROUP, and jobs handed out per
+#define RQ_PREFETCH_MAX 4       /* jobs per XREADGROUP, and jobs handed out per
                                    engine round (the rest 1 ms later, or in the
                                    next round): the deliveries one call of the
                                    host's loop starts stay few */

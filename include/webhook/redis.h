@@ -88,8 +88,9 @@ WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
  * vtable version 5): its socket is watched on the engine's hooks (the
  * host's loop from wh_loop_attach, or the engine's epoll set behind wh_fd,
  * which wh_poll also sets up for it, so wh_poll(e, N) wakes for Redis's
- * replies), every command is pipelined, and claims are prefetched (up to 8
- * jobs per read): wh_emit, wh_poll(e, 0), wh_socket_action and wh_tick
+ * replies), every command is pipelined, and claims are prefetched (4 jobs
+ * per read, 4 handed out per engine round, the rest in the next round,
+ * 1 ms later at the latest): wh_emit, wh_poll(e, 0), wh_socket_action and wh_tick
  * never wait on Redis.  A queue used with no hooks at all polls its socket
  * with a timeout of 0 in its methods.  Two calls wait, each at most
  * timeout_ms: wh_queue_redis_new (the first connect and its answer; the
