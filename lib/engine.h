@@ -150,6 +150,8 @@ typedef struct wh_ep_work {
 /* Scheduling state (scheduler.c writes it). */
 typedef struct wh_ep_sched {
     wh__heap_node wake;     /* key: wake time, in the engine's heap */
+    uint64_t pass;          /* the wh__deliver_due pass that last served it */
+    struct wh_ep *again;    /* that pass's list of endpoints due again at once */
 } wh_ep_sched;
 
 /* An endpoint: each part is written by one file (conf: endpoint.c, pol:
@@ -312,6 +314,7 @@ struct wh_engine {
     int q_fd;              /* the fd the queue watches, -1 none */
     int fd_implicit;       /* 1: fd_mode started by wh_poll for the queue */
     int64_t budget_end_ns; /* wh_poll_budget: its end (CLOCK_MONOTONIC), 0 none */
+    uint64_t due_pass;     /* wh__deliver_due passes, for wh_ep_sched.pass */
     uint64_t budget_req0;  /* st.requests when that call began */
     int epfd, tfd, wfd;    /* wh_fd's epoll set and timerfd; wakeup eventfd */
     void *wfd_slot;        /* the hooks' slot of wfd */

@@ -79,9 +79,11 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #define RQ_FLUSH_US 100         /* ... and no more than this long spent sending them */
 #define RQ_FWD_BATCH 256        /* spooled jobs forwarded per round trip */
 #define RQ_AUTOCLAIM_COUNT 64
-#define RQ_PREFETCH_MAX 4       /* jobs per XREADGROUP, and jobs handed out per
-                                   engine round (the rest 1 ms later, or in the
-                                   next round): the deliveries one call of the
+#define RQ_READ_COUNT 32        /* jobs asked per XREADGROUP at most */
+#define RQ_PREFETCH_MAX 4       /* jobs handed out per engine round; the rest
+                                   are due at once and go in the next call
+                                   (the engine serves an endpoint once per
+                                   pass): the deliveries one call of the
                                    host's loop starts stay few */
 #define RQ_MOVE_COUNT 256
 
@@ -1299,7 +1301,7 @@ static void prefetch(rq *q, uint32_t slot, size_t want)
 {
     rq_slot *s = &q->slots[slot];
     if (!can_read(q, s) || !want) return;
-    if (want > RQ_PREFETCH_MAX) want = RQ_PREFETCH_MAX;
+    if (want > RQ_READ_COUNT) want = RQ_READ_COUNT; /* at most the room the engine asked for */
     flush(q);
     if (!q->ac) return;
     char count[24];
@@ -1381,7 +1383,7 @@ static int64_t rq_next_due(void *user, uint32_t slot)
     rq_slot *s = &q->slots[slot];
     int64_t now = mono(q);
     rq_job *h = job_of(s->ready.head);
-    if (h && q->handed >= RQ_PREFETCH_MAX) return now + 1; /* this round's share is out */
+    if (h && q->handed >= RQ_PREFETCH_MAX) return now; /* this round's share is out: next call */
     if (h) {
         int64_t c = h->created - wall_offset(q);
         return c < now ? c : now;
