@@ -566,14 +566,31 @@ static void service(wh_engine *e, wh_ep *ep, int64_t now)
     }
 }
 
+/* Each due endpoint is served once per pass: one that is due again at
+ * once without having started anything (a queue that hands out a share of
+ * its jobs per round, and says the rest are due now) waits for the next
+ * call instead of spinning here; the loop's timer is armed for 0 ms. */
 void wh__deliver_due(wh_engine *e, int64_t now)
 {
-    wh_ep *ep;
+    wh_ep *ep, *again = NULL;
+    uint64_t pass = ++e->due_pass;
     while (wh__sched_first(e) <= now && !wh__budget_spent(e) &&
            (ep = wh__sched_pop_due(e, now))) {
+        if (ep->sched.pass == pass) { /* out of the heap for the rest of this pass */
+            ep->sched.again = again;
+            again = ep;
+            continue;
+        }
+        ep->sched.pass = pass;
         service(e, ep, now);
         complete_failed(e);
         if (ep->sched.wake.idx == SIZE_MAX) wh__sched_update(e, ep);
+    }
+    while (again) {
+        wh_ep *next = again->sched.again;
+        again->sched.again = NULL;
+        if (again->sched.wake.idx == SIZE_MAX) wh__sched_update(e, again);
+        again = next;
     }
 }
 

@@ -84,7 +84,7 @@ wh_engine *wh_engine_new(const wh_engine_options *in, int *err)
     e->outcome_queue = o.outcome_queue != 0;
     e->on_batch_outcome = o.on_batch_outcome;
     e->batch_outcome_user = o.batch_outcome_user;
-    e->epfd = e->tfd = -1;
+    e->epfd = e->tfd = e->q_fd = -1;
     e->armed = e->tp_due = e->queue_next = INT64_MAX;
     wh__rng_seed(&e->rng, o.seed);
     int rc = WH_OK;
@@ -562,6 +562,18 @@ static void inbox_drain(wh_engine *e)
 }
 
 /* ---- poll, flush, loop ---------------------------------------------------- */
+/* Jobs may have become claimable: wake every endpoint at its next due job,
+ * and at `next` at the latest. */
+static void queue_wake(wh_engine *e, int64_t next)
+{
+    for (size_t i = 0; i < e->n_slots; i++) {
+        wh_ep *ep = e->eps[i];
+        if (!ep) continue;
+        int64_t when = wh__sched_next_wake(e, ep);
+        wh__sched_sooner(e, ep, next < when ? next : when);
+    }
+}
+
 /* Shared queue: let it look for jobs other processes wrote; when it found
  * some (or leases expired), wake every endpoint at its next due job, and at
  * the queue's next look at the latest so that wh_timeout_ms() stays finite.
@@ -574,13 +586,15 @@ static void queue_poll(wh_engine *e, int64_t now)
     int rc = q->poll(q->user, now, &next);
     e->queue_next = next;
     if (rc < 0) wh__log(e, WH_LOG_ERROR, "queue poll failed: %s", wh_strerror(rc));
-    if (rc <= 0) return;
-    for (size_t i = 0; i < e->n_slots; i++) {
-        wh_ep *ep = e->eps[i];
-        if (!ep) continue;
-        int64_t when = wh__sched_next_wake(e, ep);
-        wh__sched_sooner(e, ep, next < when ? next : when);
-    }
+    if (rc > 0) queue_wake(e, next);
+}
+
+/* The queue's socket is ready (queue version 5). */
+static void queue_io(wh_engine *e, int fd, int events)
+{
+    int rc = e->queue->socket_action(e->queue->user, fd, events);
+    if (rc < 0) wh__log(e, WH_LOG_ERROR, "queue socket_action failed: %s", wh_strerror(rc));
+    if (rc > 0) queue_wake(e, e->queue_next);
 }
 
 static void finish_call(wh_engine *e)
@@ -661,6 +675,10 @@ static void dispatch(wh_engine *e, int fd, int events)
         inbox_drain(e);
         return;
     }
+    if (e->q_loop && fd == e->q_fd) {
+        queue_io(e, fd, events);
+        return;
+    }
     if (!e->tp_loop) return;
     e->in_callback++;
     t->socket_action(t->user, fd, events, wh__delivery_done, e);
@@ -695,6 +713,12 @@ int wh_poll(wh_engine *e, int max_wait_ms)
     if (!e) return WH_E_INVAL;
     if (e->in_callback)
         return wh__fail(e, WH_E_RECURSIVE, "wh_poll: called from a callback");
+    /* a queue on a socket (version 5) is driven on the engine's own epoll
+     * set, so that the wait covers its fd too */
+    if (!e->loop_on && wh__loop_queue_wants(e) &&
+        !(e->transport->version >= 2 && e->st.in_flight) &&
+        wh__loop_set(e, NULL, 1) == WH_OK)
+        e->fd_implicit = 1;
     if (e->fd_mode) return fd_poll(e, max_wait_ms);
     round_begin(e);
     int64_t now = now_of(e);
@@ -759,6 +783,9 @@ int wh_socket_action(wh_engine *e, int fd, int events)
 static int attach_check(wh_engine *e, const char *fn)
 {
     if (e->in_callback) return wh__fail(e, WH_E_RECURSIVE, "%s: called from a callback", fn);
+    /* the epoll set wh_poll made for the queue gives way to the host's */
+    if (e->fd_implicit && !(e->transport->version >= 2 && e->st.in_flight))
+        wh__loop_clear(e);
     if (e->loop_on)
         return wh__fail(e, WH_E_EXISTS, "%s: %s is already attached (detach first)", fn,
                         e->fd_mode ? "wh_fd" : "a loop");
@@ -799,7 +826,10 @@ const wh_loop *wh_loop_attached(const wh_engine *e)
 int wh_fd(wh_engine *e)
 {
     if (!e) return WH_E_INVAL;
-    if (e->fd_mode) return e->epfd;
+    if (e->fd_mode) {
+        e->fd_implicit = 0; /* the host's now: it stays */
+        return e->epfd;
+    }
     int rc = attach_check(e, "wh_fd");
     if (rc != WH_OK) return rc;
     rc = wh__loop_set(e, NULL, 1);

@@ -150,6 +150,8 @@ typedef struct wh_ep_work {
 /* Scheduling state (scheduler.c writes it). */
 typedef struct wh_ep_sched {
     wh__heap_node wake;     /* key: wake time, in the engine's heap */
+    uint64_t pass;          /* the wh__deliver_due pass that last served it */
+    struct wh_ep *again;    /* that pass's list of endpoints due again at once */
 } wh_ep_sched;
 
 /* An endpoint: each part is written by one file (conf: endpoint.c, pol:
@@ -312,7 +314,12 @@ struct wh_engine {
     int64_t armed;         /* the hooks' timer is armed for; INT64_MAX none */
     int64_t queue_next;    /* the queue's poll() wants to run by then */
     int in_round;          /* inside a driving call: re-arm at its end */
+    wh_loop q_inner;       /* handed to the queue (version 5) */
+    int q_loop;            /* 1: the queue drives its socket via q_inner */
+    int q_fd;              /* the fd the queue watches, -1 none */
+    int fd_implicit;       /* 1: fd_mode started by wh_poll for the queue */
     int64_t budget_end_ns; /* wh_poll_budget: its end (CLOCK_MONOTONIC), 0 none */
+    uint64_t due_pass;     /* wh__deliver_due passes, for wh_ep_sched.pass */
     uint64_t budget_req0;  /* st.requests when that call began */
     int epfd, tfd, wfd;    /* wh_fd's epoll set and timerfd; wakeup eventfd */
     void *wfd_slot;        /* the hooks' slot of wfd */
@@ -506,6 +513,8 @@ void wh__tl_clear(void);
 int wh__loop_set(wh_engine *e, const wh_loop *loop, int fd_mode);
 void wh__loop_clear(wh_engine *e);
 void wh__loop_rearm(wh_engine *e);
+/* 1: the queue is of version 5 with set_loop/socket_action (loop.c). */
+int wh__loop_queue_wants(const wh_engine *e);
 /* wh_fd: wait up to wait_ms on the epoll set, then hand each ready fd to
  * fn (the timerfd as WH_SOCKET_TIMEOUT, the wakeup fd as itself). */
 void wh__loop_fd_wait(wh_engine *e, int wait_ms,

@@ -2,7 +2,9 @@
  * wh_loop_attach, or its own epoll set for wh_fd), the hooks it hands the
  * transport (sockets pass straight through; the transport's timer is
  * merged with the engine's deadlines into the one timer of the hooks), and
- * the wakeup eventfd.
+ * the wakeup eventfd.  A queue of version 5 (the Redis queue) gets hooks
+ * of its own the same way: its socket passes through, its timer is a call
+ * of its poll().
  *
  * The one timer covers: the transport's timer, the wake heap (which holds
  * every retry, batch linger, rate-limit gate, breaker probe), the queue's
@@ -57,6 +59,33 @@ static int inner_timer(void *user, int64_t ms)
     e->tp_due = ms < 0 ? INT64_MAX : now_ms(e) + ms;
     if (!e->in_round) wh__loop_rearm(e);
     return 0;
+}
+
+/* ---- the queue's hooks (queue version 5) ----------------------------------- */
+/* Its socket passes straight through (the engine remembers which fd is the
+ * queue's, to dispatch it); its timer is a call of poll() by then. */
+static int q_watch(void *user, int fd, int events, void **sock)
+{
+    wh_engine *e = user;
+    int rc = e->loop.watch(e->loop.user, fd, events, sock);
+    if (rc != 0) wh__log(e, WH_LOG_ERROR, "loop: cannot watch the queue's fd %d", fd);
+    e->q_fd = events ? fd : (fd == e->q_fd ? -1 : e->q_fd);
+    return rc;
+}
+
+static int q_timer(void *user, int64_t ms)
+{
+    wh_engine *e = user;
+    int64_t at = ms < 0 ? INT64_MAX : now_ms(e) + ms;
+    if (at < e->queue_next) e->queue_next = at;
+    if (!e->in_round) wh__loop_rearm(e);
+    return 0;
+}
+
+int wh__loop_queue_wants(const wh_engine *e)
+{
+    const wh_queue *q = e->queue;
+    return q && q->version >= 5 && q->set_loop && q->socket_action;
 }
 
 void wh__loop_rearm(wh_engine *e)
@@ -182,6 +211,18 @@ int wh__loop_set(wh_engine *e, const wh_loop *loop, int fd_mode)
         else wh__log(e, WH_LOG_WARN, "loop: the transport refused the hooks (%s); "
                      "it is polled instead", wh_strerror(rc));
     }
+    e->q_fd = -1;
+    if (wh__loop_queue_wants(e)) {
+        e->q_inner.version = WH_LOOP_VERSION;
+        e->q_inner.user = e;
+        e->q_inner.watch = q_watch;
+        e->q_inner.timer = q_timer;
+        e->in_round++;
+        int rc = e->queue->set_loop(e->queue->user, &e->q_inner);
+        e->in_round--;
+        if (rc == WH_OK) e->q_loop = 1;
+        else wh__log(e, WH_LOG_WARN, "loop: the queue refused the hooks (%s)", wh_strerror(rc));
+    }
     e->wfd_slot = NULL;
     if (e->loop.watch(e->loop.user, e->wfd, WH_POLL_IN, &e->wfd_slot) == 0)
         e->wfd_watched = 1;
@@ -200,6 +241,13 @@ void wh__loop_clear(wh_engine *e)
         e->in_round--;
         e->tp_loop = 0;
     }
+    if (e->q_loop) {
+        e->in_round++;
+        e->queue->set_loop(e->queue->user, NULL);
+        e->in_round--;
+        e->q_loop = 0;
+    }
+    e->q_fd = -1;
     if (e->wfd_watched) e->loop.watch(e->loop.user, e->wfd, 0, &e->wfd_slot);
     e->wfd_watched = 0;
     if (e->armed != INT64_MAX) e->loop.timer(e->loop.user, -1);
@@ -211,5 +259,6 @@ void wh__loop_clear(wh_engine *e)
         close(e->tfd);
         e->epfd = e->tfd = -1;
         e->fd_mode = 0;
+        e->fd_implicit = 0;
     }
 }

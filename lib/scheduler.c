@@ -9,6 +9,8 @@
 void wh__sched_init(wh_ep_sched *s)
 {
     s->wake = (wh__heap_node)WH__HEAP_NODE_INIT;
+    s->pass = 0;
+    s->again = NULL;
 }
 
 int wh__sched_reserve(wh_engine *e, size_t n)

@@ -176,7 +176,7 @@ typedef struct wh_job {
  * dead-lettered) or retried (due again later, attempts + 1).  Endpoints are
  * named by a small integer slot the engine assigns, and by their stable
  * string id for backends that persist jobs. */
-#define WH_QUEUE_VERSION 4
+#define WH_QUEUE_VERSION 5
 typedef struct wh_queue {
     int version;                 /* WH_QUEUE_VERSION */
     void *user;
@@ -242,6 +242,25 @@ typedef struct wh_queue {
                                 size_t headers_len, const uint32_t *slots,
                                 const char *const *endpoint_ids, size_t n,
                                 int64_t due_ms);
+
+    /* ---- version 5 (read only when version >= 5) ---- */
+    /* A queue that talks to a server over a socket (the Redis queue) lives
+     * on the engine's loop like the transport: the engine hands it socket
+     * and timer hooks (the host's from wh_loop_attach, or the engine's own
+     * epoll set behind wh_fd and behind a plain wh_poll), valid until the
+     * next set_loop.  The queue tells loop->watch which of its fds to watch
+     * (events 0 before it closes one); loop->timer asks for a call of
+     * poll() after ms (poll()'s *next_ms does the same at the end of every
+     * round).  loop == NULL: stop watching (watch(.., 0, ..) on the previous
+     * hooks); the queue must then still work from its other methods without
+     * waiting.  Returns WH_OK or a status (then the queue is not given the
+     * hooks).  May be NULL (with socket_action). */
+    int (*set_loop)(void *user, const wh_loop *loop);
+    /* Readiness (WH_POLL_IN/OUT) of one of the fds the queue watches.
+     * Never waits.  Returns 1 when jobs may have become claimable (the
+     * engine then schedules every endpoint at its next_due, as after
+     * poll()), 0 when not, or a negative status (logged). */
+    int (*socket_action)(void *user, int fd, int events);
 } wh_queue;
 
 #define WH_QUEUE_DURABLE 1u

@@ -18,7 +18,10 @@ extern "C" {
 /* Options of the Redis Streams queue. */
 typedef struct wh_redis_options {
     size_t struct_size;          /* set by wh_redis_options_init() */
-    const char *host;            /* default "127.0.0.1" */
+    const char *host;            /* default "127.0.0.1"; give an IP literal:
+                                    a host name is resolved with
+                                    getaddrinfo, which waits (at every
+                                    connect) */
     int port;                    /* default 6379 */
     const char *prefix;          /* key prefix, default "wh"; every process
                                     sharing the work uses the same prefix */
@@ -30,18 +33,21 @@ typedef struct wh_redis_options {
                                     the request runs; default 30,000 */
     uint32_t poll_interval_ms;   /* how often to look for new jobs; default
                                     50 */
-    uint32_t timeout_ms;         /* the most a wh_poll / wh_socket_action
-                                    call waits on Redis in all (connect,
-                                    send, replies; the socket is
-                                    non-blocking); when spent, the
-                                    connection is dropped and retried after
-                                    reconnect_ms.  Default 50; 1 for a host
-                                    loop that must stay on time */
+    uint32_t timeout_ms;         /* how long a command (or the connect)
+                                    may go unanswered: then Redis counts as
+                                    away, the connection is dropped and
+                                    retried after reconnect_ms.  Also the
+                                    most wh_queue_redis_new and the queue's
+                                    destroy wait (see below).  No other call
+                                    waits on Redis.  Default 50 */
     uint32_t reconnect_ms;       /* delay between reconnection attempts;
                                     default 500 */
-    uint64_t max_buffered;       /* new jobs waiting in memory to be written
-                                    (written at the end of each wh_poll
-                                    round).  Without a spool, while Redis is
+    uint64_t max_buffered;       /* new jobs in memory not confirmed by
+                                    Redis yet (sent at the end of each
+                                    round, confirmed a round trip later;
+                                    when full while Redis answers, wh_emit
+                                    returns WH_E_FULL until replies come).
+                                    Without a spool, while Redis is
                                     unreachable, at most this many accepted
                                     jobs are only in memory (lost if the
                                     process dies) and wh_emit returns
@@ -56,7 +62,9 @@ typedef struct wh_redis_options {
     const char *spool_path;      /* NULL (default): no spool.  A local
                                     SQLite file that takes every job
                                     accepted while Redis is unreachable
-                                    (durable at the end of the wh_poll
+                                    (from when it is found away: broken
+                                    connection, or timeout_ms without an
+                                    answer; durable at the end of the
                                     round, like the SQLite queue) and
                                     forwards it, in order, when Redis
                                     answers again.  One file per process;
@@ -74,8 +82,27 @@ WH_EXTERN void wh_redis_options_init_sized(wh_redis_options *o, size_t size);
  * until XACK; one not finished within lease_ms (its process died) is taken
  * over by another consumer (XAUTOCLAIM).  Each endpoint's job holds its own
  * copy of the payload.  Use Redis persistence (appendonly yes) for jobs to
- * survive a restart of Redis itself.  A wh_poll / wh_socket_action never
- * waits longer than timeout_ms on Redis in all.  When Redis is unreachable, accepted jobs
+ * survive a restart of Redis itself.
+ *
+ * What waits.  The queue talks to Redis through hiredis's async API (queue
+ * vtable version 5): its socket is watched on the engine's hooks (the
+ * host's loop from wh_loop_attach, or the engine's epoll set behind wh_fd,
+ * which wh_poll also sets up for it, so wh_poll(e, N) wakes for Redis's
+ * replies), every command is pipelined, and claims are prefetched (4 jobs
+ * per read, 4 handed out per engine round, the rest in the next round,
+ * 1 ms later at the latest): wh_emit, wh_poll(e, 0), wh_socket_action and wh_tick
+ * never wait on Redis.  A queue used with no hooks at all polls its socket
+ * with a timeout of 0 in its methods.  Two calls wait, each at most
+ * timeout_ms: wh_queue_redis_new (the first connect and its answer; the
+ * connection is tried again later when it is not done by then) and the
+ * queue's destroy (from wh_engine_free or wh_queue_free: the last writes,
+ * the jobs held going back to their streams; what is not confirmed by then
+ * goes to the spool, or is lost without one, and is logged).  A host name
+ * (not an IP literal) is resolved with getaddrinfo at every connect, which
+ * waits.  The spool's SQLite waits at most 10 ms for a lock held by
+ * another process on the same file (one file per process).
+ *
+ * When Redis is unreachable, accepted jobs
  * go to the spool (spool_path), or, without one, wait in the bounded local
  * buffer (max_buffered; beyond it wh_emit returns WH_E_UNAVAILABLE and
  * stores nothing) and are written when the connection returns.  Each
