@@ -99,7 +99,7 @@ static int parse_url(const cJSON *item, const char *path, void *target,
 #define K_CONSUMER {"consumer", WH__CFG_STR, Q(consumer), 1, 0, NULL, NULL, NULL, \
     NULL, "redis: consumer name (default host:pid)"}
 #define K_TIMEOUT {"timeout_ms", WH__CFG_U32, Q(timeout_ms), 1, UINT32_MAX, NULL, \
-    NULL, NULL, NULL, "redis: bound of each call (default 50)"}
+    NULL, NULL, NULL, "redis: how long a command may go unanswered before Redis counts as away (default 50)"}
 #define K_BUFFERED {"max_buffered", WH__CFG_U64, Q(max_buffered), 1, BIG, NULL, NULL, \
     NULL, NULL, "redis: jobs kept locally while Redis is away"}
 #define K_RECONNECT {"reconnect_ms", WH__CFG_U32, Q(reconnect_ms), 1, UINT32_MAX, \
