@@ -329,12 +329,7 @@ static void tsel_destroy(void *user)
 }
 
 #ifdef WH_LOOP_VERSION
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return wh__mono_ns() / 1000000; }
 
 /* The engine's one timer: the nearer of the parts' timers. */
 static void tsel_rearm(tsel *t)

@@ -7,9 +7,7 @@
 static int64_t sys_now(void *user)
 {
     (void)user;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return wh__mono_ns() / 1000000;
 }
 
 static int64_t sys_wall(void *user)

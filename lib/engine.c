@@ -737,21 +737,14 @@ int wh_poll(wh_engine *e, int max_wait_ms)
     return round_end(e);
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO */
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int wh__budget_over(const wh_engine *e)
 {
-    return e->budget_end_ns && mono_ns() >= e->budget_end_ns;
+    return e->budget_end_ns && wh__mono_ns() >= e->budget_end_ns;
 }
 
 int wh__budget_spent(const wh_engine *e)
 {
-    return e->budget_end_ns && e->st.requests != e->budget_req0 && mono_ns() >= e->budget_end_ns;
+    return e->budget_end_ns && e->st.requests != e->budget_req0 && wh__mono_ns() >= e->budget_end_ns;
 }
 
 int wh_poll_budget(wh_engine *e, int64_t budget_us)
@@ -761,7 +754,7 @@ int wh_poll_budget(wh_engine *e, int64_t budget_us)
         return wh__fail(e, WH_E_INVAL, "wh_poll_budget: budget_us must be >= 0 (got %" PRId64 ")",
                         budget_us);
     if (budget_us > INT64_MAX / 2000) budget_us = INT64_MAX / 2000;
-    e->budget_end_ns = mono_ns() + budget_us * 1000;
+    e->budget_end_ns = wh__mono_ns() + budget_us * 1000;
     e->budget_req0 = e->st.requests;
     int n = wh_poll(e, 0);
     e->budget_end_ns = 0;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #if defined(__GNUC__)
 #  define WH_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -26,6 +27,17 @@
 #  define WH_LIKELY(x) (x)
 #  define WH_UNLIKELY(x) (x)
 #endif
+
+/* CLOCK_MONOTONIC in nanoseconds (vDSO: no system call).  The one reader
+ * of the real monotonic clock for the library's own bounds (round budgets,
+ * per-call work limits, connection timers); the engine's schedule reads
+ * its clock vtable instead, so tests can drive it. */
+static inline int64_t wh__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 #define WH_USER_AGENT "libwebhook/" WH_VERSION_STRING
 

@@ -484,12 +484,7 @@ static void pump(rq *q)
     }
 }
 
-static int64_t real_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int64_t real_us(void) { return wh__mono_ns() / 1000; }
 
 /* The two calls that wait (the first connect, the last writes): drive the
  * socket until done(q) or the deadline (real time, us). */

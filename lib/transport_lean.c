@@ -203,12 +203,7 @@ struct wh_lean {
     int sndbuf;                  /* > 0: SO_SNDBUF of new connections (tests) */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return wh__mono_ns() / 1000000; }
 
 static size_t req_total(const lreq *r)
 {
